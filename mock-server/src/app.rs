@@ -1,0 +1,43 @@
+//! Builds the HTTP router: the worker API under `/api`, room WebSockets at `/ws/{room}`,
+//! the built SPA everywhere else.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{any, get, post};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+use crate::{http_api, ws};
+
+/// Largest JSON body accepted by the API.
+pub const MAX_API_BODY: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/info", get(http_api::info))
+        .route("/rooms", post(http_api::create_room))
+        .route("/rooms/{room}/history", get(http_api::history))
+        .route("/last-message-times", post(http_api::last_message_times))
+        .fallback(any(http_api::not_found))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let mut app = Router::new().nest("/api", api).route("/ws/{room}", get(ws::upgrade));
+    if let Some(dir) = &state.config.static_dir {
+        // Unknown paths (client-side routes such as /r/<room>) get the SPA's index.html.
+        let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
+        app = app.fallback_service(spa);
+    }
+    app.layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

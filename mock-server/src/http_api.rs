@@ -1,0 +1,115 @@
+//! The HTTP half of the worker API (`/api/...`), see `docs/PROTOCOL.md`.
+//!
+//! Calls that concern one room go to that room's actor; cross-room queries
+//! (`last-message-times`) read KV_global only, like a non-addressable worker.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use protocol::api::{
+    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest,
+    LastMessageTimesResponse,
+};
+use protocol::error::ErrorCode;
+use protocol::ids::RoomId;
+use protocol::limits::MAX_ROOMS_PER_QUERY;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use crate::admin_secret::secrets_match;
+use crate::http_error::{ApiError, parse_json};
+use crate::room_actor::RoomCommand;
+use crate::state::AppState;
+
+/// Delay before answering a failed authorisation (slows down guessing).
+const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(50);
+
+pub fn parse_room(text: &str) -> Result<RoomId, ApiError> {
+    RoomId::parse(text).map_err(|e| ApiError::new(ErrorCode::UnknownRoom, format!("{e}")))
+}
+
+/// `GET /api/info`
+pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
+    Json(InfoResponse {
+        name: "cloakroom mock-server".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: protocol::PROTOCOL_VERSION,
+        limits: st.config.limits.clone(),
+    })
+}
+
+/// `POST /api/rooms`
+pub async fn create_room(State(st): State<AppState>, body: Bytes) -> Result<Json<CreateRoomResponse>, ApiError> {
+    let req: CreateRoomRequest = parse_json(&body)?;
+    match &req.auth {
+        CreateAuthorization::AdminSecret { secret } => {
+            if !secrets_match(secret, &st.config.admin_secret) {
+                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                return Err(ApiError::new(ErrorCode::Unauthorized, "the admin secret is wrong"));
+            }
+        }
+    }
+    if !req.room.is_owned_by(&req.owner) {
+        return Err(ApiError::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
+    }
+    let (reply, answer) = oneshot::channel();
+    st.rooms.send(&req.room, RoomCommand::Create { owner: req.owner, reply }, true).await?;
+    let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    Ok(Json(created))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/rooms/{room}/history?before=<message key>&limit=<n>`
+pub async fn history(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let room = parse_room(&room)?;
+    let limit = match q.limit.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<usize>().map_err(|_| {
+            ApiError::new(ErrorCode::BadLimit, format!("limit must be a number from 1 to {}", st.config.limits.max_history_page))
+        })?),
+    };
+    let (reply, answer) = oneshot::channel();
+    st.rooms.send(&room, RoomCommand::History { before: q.before, limit, reply }, false).await?;
+    let page = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    Ok(Json(page))
+}
+
+/// `POST /api/last-message-times`: answered from KV_global without touching room workers.
+pub async fn last_message_times(State(st): State<AppState>, body: Bytes) -> Result<Json<LastMessageTimesResponse>, ApiError> {
+    let req: LastMessageTimesRequest = parse_json(&body)?;
+    if req.rooms.len() > MAX_ROOMS_PER_QUERY {
+        let e = protocol::error::ErrorBody::new(ErrorCode::BadLimit, format!("at most {MAX_ROOMS_PER_QUERY} rooms per query"))
+            .with_limit(MAX_ROOMS_PER_QUERY as u64);
+        return Err(e.into());
+    }
+    let global = st.global.clone();
+    let rooms = tokio::task::spawn_blocking(move || {
+        let mut out = BTreeMap::new();
+        for room in req.rooms {
+            let latest = global.latest_message_key(&room)?;
+            out.insert(room, latest);
+        }
+        Ok::<_, room_core::StorageError>(out)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "query task failed"))?
+    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("KV_global read failed: {e}")))?;
+    Ok(Json(LastMessageTimesResponse { rooms }))
+}
+
+/// Any other `/api/...` path.
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such API endpoint")
+}

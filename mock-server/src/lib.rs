@@ -1,0 +1,22 @@
+//! Cloakroom's mock-server: the worker API of the design on one machine.
+//!
+//! - Addressable workers: one [`room_actor`] thread per live room running the pure
+//!   `room-core` logic over its own SQLite database (KV_local), found via [`rooms`].
+//! - Non-addressable worker: the [`http_api`] handlers that read [`global_store`]
+//!   (KV_global) directly.
+//! - [`ws`]: WebSocket transport for room connections.
+//! - [`app`]: the router, which also serves the built SPA.
+
+pub mod admin_secret;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod global_store;
+pub mod http_api;
+pub mod http_error;
+pub mod room_actor;
+pub mod rooms;
+pub mod server;
+pub mod sqlite_kv;
+pub mod state;
+pub mod ws;

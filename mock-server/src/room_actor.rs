@@ -1,0 +1,299 @@
+//! The addressable worker: one thread per live room, owning that room's [`Room`] state
+//! and its KV_local database. Every socket and HTTP call of the room reaches it through
+//! one channel, so the room sees a single, totally ordered stream of events.
+//!
+//! The loop takes whatever commands are waiting (up to [`MAX_BATCH`]), applies them to the
+//! room, and calls [`Room::finish_batch`]: one SQLite transaction for the whole batch,
+//! then acks and broadcasts. Under load this is a group commit; when idle a batch is one
+//! command.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use protocol::api::{CreateRoomResponse, HistoryPage};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::identity::PublicKey;
+use protocol::ids::RoomId;
+use room_core::effects::QueueFull;
+use room_core::storage::{KvStore, ListQuery};
+use room_core::{ConnId, Room, RoomConfig, Sockets};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::{now_micros, random_bytes};
+use crate::global_store::GlobalStore;
+use crate::sqlite_kv::{Durability, SqliteKv};
+
+/// Most commands folded into one commit.
+pub const MAX_BATCH: usize = 512;
+
+/// What a connection task receives from the room, in order.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Text(Arc<str>),
+    Close(u16, String),
+}
+
+/// The room's handle on one connection: a bounded frame queue, and a close signal that
+/// gets through even when the queue is full.
+pub struct ConnOutbox {
+    pub frames: mpsc::Sender<Outbound>,
+    pub close: watch::Sender<Option<(u16, String)>>,
+}
+
+/// Everything that reaches a room.
+pub enum RoomCommand {
+    Connect { conn: ConnId, outbox: ConnOutbox },
+    Text { conn: ConnId, text: String },
+    Binary { conn: ConnId },
+    Disconnect { conn: ConnId },
+    Tick,
+    History { before: Option<String>, limit: Option<usize>, reply: oneshot::Sender<Result<HistoryPage, ErrorBody>> },
+    Create { owner: PublicKey, reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>> },
+}
+
+/// The sockets of one room.
+#[derive(Default)]
+struct ActorSockets {
+    conns: HashMap<ConnId, ConnOutbox>,
+}
+
+impl Sockets for ActorSockets {
+    fn send(&mut self, conn: ConnId, text: Arc<str>) -> Result<(), QueueFull> {
+        match self.conns.get(&conn) {
+            Some(outbox) => outbox.frames.try_send(Outbound::Text(text)).map_err(|_| QueueFull),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(outbox) = self.conns.get(&conn)
+            && outbox.frames.try_send(Outbound::Close(code, reason.to_owned())).is_err()
+        {
+            let _ = outbox.close.send(Some((code, reason.to_owned())));
+        }
+    }
+}
+
+/// Settings and shared services a room actor needs.
+#[derive(Clone)]
+pub struct ActorContext {
+    pub rooms_dir: PathBuf,
+    pub config: RoomConfig,
+    pub global: GlobalStore,
+    /// Idle ticks (one per second) before an unused room unloads.
+    pub idle_ticks: u32,
+}
+
+impl ActorContext {
+    pub fn room_path(&self, room: &RoomId) -> PathBuf {
+        self.rooms_dir.join(format!("{room}.sqlite"))
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
+    tracing::error!("{what}: {e}");
+    ErrorBody::new(ErrorCode::Internal, format!("{what}; nothing was changed"))
+}
+
+fn unknown_room() -> ErrorBody {
+    ErrorBody::new(ErrorCode::UnknownRoom, "no room with this id exists on this server")
+}
+
+/// The room's loaded state: its store and logic, or nothing if it does not exist (yet).
+struct Loaded {
+    store: SqliteKv,
+    room: Room,
+}
+
+/// One room's actor. `retire` is called (with the registry lock held by the callee) when
+/// the room has been idle long enough; it returns true if the actor may exit.
+pub struct RoomActor {
+    id: RoomId,
+    ctx: ActorContext,
+    loaded: Option<Loaded>,
+    sockets: ActorSockets,
+    idle_ticks: u32,
+}
+
+impl RoomActor {
+    pub fn new(id: RoomId, ctx: ActorContext) -> Self {
+        let mut actor = Self { id, ctx, loaded: None, sockets: ActorSockets::default(), idle_ticks: 0 };
+        actor.load();
+        actor
+    }
+
+    /// Opens the room's database if it exists and loads the room.
+    fn load(&mut self) {
+        let path = self.ctx.room_path(&self.id);
+        if !path.exists() {
+            return;
+        }
+        let result = SqliteKv::open(&path, "kv", Durability::Full, false).and_then(|store| {
+            Room::load(self.id.clone(), &store, self.ctx.config.clone()).map(|room| room.map(|room| Loaded { store, room }))
+        });
+        match result {
+            Ok(loaded) => {
+                self.loaded = loaded;
+                self.repair_global_copy();
+            }
+            Err(e) => tracing::error!(room = %self.id, "cannot load room: {e}"),
+        }
+    }
+
+    /// Re-copies to KV_global the messages its asynchronous copy may have lost in a crash.
+    fn repair_global_copy(&self) {
+        let Some(loaded) = &self.loaded else { return };
+        let since = match self.ctx.global.latest_message_key(&self.id) {
+            Ok(k) => k,
+            Err(e) => return tracing::warn!("cannot read KV_global: {e}"),
+        };
+        let mut cursor = since.map(|k| k.to_string());
+        loop {
+            let mut q = ListQuery::forwards(self.id.as_str(), 1000);
+            q.cursor = cursor.clone();
+            let rows = match loaded.store.list(&q) {
+                Ok(rows) => rows,
+                Err(e) => return tracing::warn!("cannot list room for KV_global repair: {e}"),
+            };
+            let done = rows.len() < 1000;
+            cursor = rows.last().map(|(k, _)| k.clone());
+            if !rows.is_empty() {
+                tracing::info!(room = %self.id, count = rows.len(), "re-copying messages to KV_global");
+            }
+            self.ctx.global.replicate(rows);
+            if done {
+                break;
+            }
+        }
+    }
+
+    /// True when the room has no connections and has been idle for long enough.
+    pub fn is_idle(&self) -> bool {
+        self.sockets.conns.is_empty() && self.idle_ticks >= self.ctx.idle_ticks
+    }
+
+    /// Applies one command (its effects wait for [`RoomActor::finish`]).
+    pub fn handle(&mut self, cmd: RoomCommand) {
+        let now = now_micros();
+        match cmd {
+            RoomCommand::Connect { conn, outbox } => {
+                self.idle_ticks = 0;
+                self.sockets.conns.insert(conn, outbox);
+                match &mut self.loaded {
+                    Some(l) => l.room.connect(conn, random_bytes::<32>(), now),
+                    None => self.refuse_socket(conn, unknown_room()),
+                }
+            }
+            RoomCommand::Text { conn, text } => {
+                if let Some(l) = &mut self.loaded {
+                    l.room.text_frame(conn, &text, now, &l.store);
+                }
+            }
+            RoomCommand::Binary { conn } => {
+                if let Some(l) = &mut self.loaded {
+                    l.room.binary_frame(conn);
+                }
+            }
+            RoomCommand::Disconnect { conn } => {
+                self.sockets.conns.remove(&conn);
+                if let Some(l) = &mut self.loaded {
+                    l.room.disconnect(conn);
+                }
+            }
+            RoomCommand::Tick => {
+                if self.sockets.conns.is_empty() {
+                    self.idle_ticks = self.idle_ticks.saturating_add(1);
+                }
+                if let Some(l) = &mut self.loaded {
+                    l.room.tick(now);
+                }
+            }
+            RoomCommand::History { before, limit, reply } => {
+                self.idle_ticks = 0;
+                let answer = match &self.loaded {
+                    Some(l) => l.room.history(&l.store, before.as_deref(), limit),
+                    None => Err(unknown_room()),
+                };
+                let _ = reply.send(answer);
+            }
+            RoomCommand::Create { owner, reply } => {
+                self.idle_ticks = 0;
+                let _ = reply.send(self.create(owner, now));
+            }
+        }
+    }
+
+    fn refuse_socket(&mut self, conn: ConnId, error: ErrorBody) {
+        let code = error.code.close_code().unwrap_or(4400);
+        let reason = error.code.as_str().to_owned();
+        let frame = protocol::frames::ServerFrame::Error { error, cid: None };
+        let text: Arc<str> = serde_json::to_string(&frame).expect("frames serialise").into();
+        let _ = self.sockets.send(conn, text);
+        self.sockets.close(conn, code, &reason);
+    }
+
+    fn create(&mut self, owner: PublicKey, now: u64) -> Result<CreateRoomResponse, ErrorBody> {
+        if self.loaded.is_some() {
+            return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
+        }
+        let batch = Room::creation_batch(&self.id, &owner, now, &self.ctx.config)?;
+        let path = self.ctx.room_path(&self.id);
+        if path.exists() {
+            // A file without a valid room (e.g. a crash during creation): start over.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        let mut store = SqliteKv::open(&path, "kv", Durability::Full, true).map_err(|e| internal("cannot create the room", e))?;
+        store.commit(batch).map_err(|e| internal("cannot store the room", e))?;
+        let room = Room::load(self.id.clone(), &store, self.ctx.config.clone())
+            .map_err(|e| internal("cannot load the new room", e))?
+            .ok_or_else(|| internal("the new room vanished", "no meta"))?;
+        let capacity = room.meta().capacity;
+        self.loaded = Some(Loaded { store, room });
+        tracing::info!(room = %self.id, "room created");
+        Ok(CreateRoomResponse { room: self.id.clone(), capacity })
+    }
+
+    /// Commits the batch and delivers its frames (see [`Room::finish_batch`]).
+    pub fn finish(&mut self) {
+        let Some(l) = &mut self.loaded else { return };
+        match l.room.finish_batch(&mut l.store, &mut self.sockets) {
+            Ok(committed) => {
+                for conn in &committed.dropped {
+                    tracing::info!(room = %self.id, conn, "dropped a slow reader");
+                    self.sockets.conns.remove(conn);
+                }
+                self.ctx.global.replicate(committed.replicate);
+            }
+            Err(e) => {
+                tracing::error!(room = %self.id, "commit failed, reloading the room: {e}");
+                self.sockets.conns.clear();
+                self.loaded = None;
+                self.load();
+            }
+        }
+    }
+
+    /// Runs the actor on the current thread until `rx` closes or `retire` agrees to unload.
+    pub fn run(mut self, mut rx: mpsc::Receiver<RoomCommand>, retire: impl Fn(&mpsc::Receiver<RoomCommand>) -> bool) {
+        while let Some(first) = rx.blocking_recv() {
+            self.handle(first);
+            let mut taken = 1;
+            while taken < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        self.handle(cmd);
+                        taken += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.finish();
+            if self.is_idle() && retire(&rx) {
+                break;
+            }
+        }
+    }
+}

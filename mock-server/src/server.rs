@@ -1,0 +1,56 @@
+//! Starts the server: opens the stores, binds the socket, serves until Ctrl-C/SIGTERM.
+
+use std::io::Write;
+
+use room_core::RoomConfig;
+use tokio::net::TcpListener;
+
+use crate::config::ServerConfig;
+use crate::global_store::GlobalStore;
+use crate::room_actor::ActorContext;
+use crate::rooms::Rooms;
+use crate::state::AppState;
+
+/// Runs the server with `config` until a shutdown signal arrives.
+pub async fn serve(config: ServerConfig) -> Result<(), String> {
+    std::fs::create_dir_all(config.rooms_dir())
+        .map_err(|e| format!("cannot create the data directory {}: {e}", config.rooms_dir().display()))?;
+    let global = GlobalStore::open(&config.global_db()).map_err(|e| format!("cannot open KV_global: {e}"))?;
+    let ctx = ActorContext {
+        rooms_dir: config.rooms_dir(),
+        config: RoomConfig { limits: config.limits.clone() },
+        global: global.clone(),
+        idle_ticks: u32::try_from(config.room_idle_secs).unwrap_or(u32::MAX),
+    };
+    let rooms = Rooms::new(ctx);
+    rooms.spawn_ticker();
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let serves_app = config.static_dir.is_some();
+    let app = crate::app::router(AppState::new(config, rooms, global.clone()));
+    // Tests and scripts read this first line to find the port.
+    println!("Cloakroom mock-server listening on http://{addr}");
+    if !serves_app {
+        println!("(API only: no --static-dir given)");
+    }
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    global.flush();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,172 @@
+//! The WebSocket half of the worker API: `GET /ws/{room}`.
+//!
+//! The upgrade is refused (HTTP 403, `origin_not_allowed`) unless the browser's Origin is
+//! the server's own or explicitly allowed. After the upgrade, each connection is a task
+//! that forwards frames to the room actor and writes what the actor queues for it. The
+//! task owns the transport concerns: WebSocket pings every `idle_timeout / 3` and a close
+//! after `idle_timeout` of silence; a frame above the transport cap closes with 1009.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::frames::ServerFrame;
+use protocol::ids::RoomId;
+use tokio::sync::{mpsc, watch};
+
+use crate::http_error::ApiError;
+use crate::room_actor::{ConnOutbox, Outbound, RoomCommand};
+use crate::state::AppState;
+
+/// Frames above this size are cut off by the transport itself (the room logic refuses
+/// anything above `max_frame_bytes` with a typed error first).
+const TRANSPORT_MAX_MESSAGE: usize = 1024 * 1024;
+
+/// True when a browser page at `origin` may open sockets here.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        // Not a browser (browsers always send Origin on WebSocket upgrades).
+        return true;
+    };
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let own = [format!("http://{host}"), format!("https://{host}")];
+    own.iter().any(|o| o == origin) || allowed.iter().any(|a| a == origin)
+}
+
+/// `GET /ws/{room}`
+pub async fn upgrade(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &st.config.allowed_origins) {
+        return ApiError::new(ErrorCode::OriginNotAllowed, "WebSockets from this origin are not allowed").into_response();
+    }
+    let room = RoomId::parse(&room).map_err(|e| ErrorBody::new(ErrorCode::UnknownRoom, e.to_string()));
+    ws.max_message_size(TRANSPORT_MAX_MESSAGE)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| run_connection(socket, st, room))
+}
+
+fn frame_message(frame: &ServerFrame) -> Message {
+    Message::Text(serde_json::to_string(frame).expect("frames serialise").into())
+}
+
+fn close_message(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
+}
+
+/// Sends an error frame and the close code that goes with it.
+async fn refuse(socket: &mut WebSocket, error: ErrorBody) {
+    let code = error.code.close_code().unwrap_or(4400);
+    let reason = error.code.as_str().to_owned();
+    let _ = socket.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
+    let _ = socket.send(close_message(code, &reason)).await;
+}
+
+/// Serves one connection until either side closes it.
+async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId, ErrorBody>) {
+    let room = match room {
+        Ok(room) => room,
+        Err(e) => return refuse(&mut socket, e).await,
+    };
+    let limits = &st.config.limits;
+    let conn = st.next_conn_id();
+    let (frames, mut queued) = mpsc::channel::<Outbound>(limits.send_queue_frames.max(1) as usize);
+    let (close, mut close_signal) = watch::channel::<Option<(u16, String)>>(None);
+    let outbox = ConnOutbox { frames, close };
+    let actor = match st.rooms.send(&room, RoomCommand::Connect { conn, outbox }, false).await {
+        Ok(actor) => actor,
+        Err(e) => return refuse(&mut socket, e).await,
+    };
+    let idle = Duration::from_secs(u64::from(limits.idle_timeout_secs.max(3)));
+    let mut ping = tokio::time::interval(idle / 3);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let cmd = match incoming {
+                    Some(Ok(Message::Text(text))) => RoomCommand::Text { conn, text: text.as_str().to_owned() },
+                    Some(Ok(Message::Binary(_))) => RoomCommand::Binary { conn },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_heard = Instant::now();
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        if matches!(e.into_inner().downcast_ref::<tungstenite_error::Error>(), Some(tungstenite_error::Error::Capacity(_))) {
+                            let error = ErrorBody::new(ErrorCode::FrameTooLarge, "frame exceeds the transport limit")
+                                .with_limit(limits.max_frame_bytes);
+                            let _ = sink.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
+                            let _ = sink.send(close_message(1009, ErrorCode::FrameTooLarge.as_str())).await;
+                        }
+                        break;
+                    }
+                };
+                last_heard = Instant::now();
+                if actor.send(cmd).await.is_err() {
+                    let _ = sink.send(close_message(1012, ErrorCode::Unavailable.as_str())).await;
+                    break;
+                }
+            }
+            out = queued.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    let bytes = Bytes::from_owner(ArcText(text));
+                    let Ok(text) = Utf8Bytes::try_from(bytes) else { continue };
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    let _ = sink.send(close_message(code, &reason)).await;
+                    break;
+                }
+                None => break,
+            },
+            changed = close_signal.changed() => {
+                let signal = close_signal.borrow().clone();
+                if let (Ok(()), Some((code, reason))) = (changed, signal) {
+                    let _ = sink.send(close_message(code, &reason)).await;
+                }
+                break;
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= idle {
+                    let error = ErrorBody::new(ErrorCode::IdleTimeout, "no frames or pongs for too long");
+                    let _ = sink.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
+                    let _ = sink.send(close_message(4408, ErrorCode::IdleTimeout.as_str())).await;
+                    break;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = actor.send(RoomCommand::Disconnect { conn }).await;
+}
+
+/// Lets a frame shared by many connections become a `Bytes` without copying.
+struct ArcText(Arc<str>);
+
+impl AsRef<[u8]> for ArcText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// axum reports transport errors as boxed tungstenite errors.
+mod tungstenite_error {
+    pub use tungstenite::Error;
+}

@@ -1,0 +1,223 @@
+//! Typed errors shared by every surface of the protocol.
+//!
+//! A refusal is always an [`ErrorBody`]: `{"code": "...", "message": "..."}` plus an
+//! optional `limit` when a numeric limit was exceeded. Over HTTP it is wrapped as
+//! `{"error": {...}}` with the status from [`ErrorCode::http_status`]; over a WebSocket it
+//! is an `error` frame, followed by a close with [`ErrorCode::close_code`] when the code is
+//! fatal for the connection. Codes are stable strings; `docs/PROTOCOL.md` lists them all.
+
+use serde::{Deserialize, Serialize};
+
+/// Every reason the server (or a client-side check) can refuse something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The HTTP body or query is not valid JSON or has wrong or missing fields.
+    MalformedRequest,
+    /// A WebSocket frame is not valid JSON, is binary, or has wrong or missing fields.
+    MalformedFrame,
+    /// The frame or envelope names a protocol version this server does not speak.
+    UnsupportedVersion,
+    /// A WebSocket frame is larger than `limits.max_frame_bytes`.
+    FrameTooLarge,
+    /// A message envelope is larger than `limits.max_message_bytes`.
+    MessageTooLarge,
+    /// A signature does not verify against the claimed key.
+    BadSignature,
+    /// A public key is not a valid P-256 point in the expected encoding.
+    BadKey,
+    /// The answer to the join challenge is wrong, late or replayed.
+    BadChallengeResponse,
+    /// The client did not answer the join challenge in time.
+    JoinTimeout,
+    /// A frame other than `hello` arrived before the join completed.
+    NotJoined,
+    /// A second `hello` arrived on a joined connection.
+    AlreadyJoined,
+    /// The envelope's sender is not the key this connection proved.
+    SenderMismatch,
+    /// The envelope names a different room than the connection's.
+    WrongRoom,
+    /// No room with this id exists on this server.
+    UnknownRoom,
+    /// A room with this id already exists.
+    RoomExists,
+    /// The room id is not the one derived from the owner key.
+    RoomIdMismatch,
+    /// The room already holds `capacity` distinct keys and this key is new.
+    RoomFull,
+    /// The per-connection or per-client rate limit was exceeded.
+    RateLimited,
+    /// The WebSocket upgrade came from an Origin that is not allowed.
+    OriginNotAllowed,
+    /// A history cursor is not a message key of this room.
+    BadCursor,
+    /// A `limit` parameter is zero or above the documented maximum.
+    BadLimit,
+    /// The request needs an authorisation it does not carry or that is wrong.
+    Unauthorized,
+    /// The connection could not keep up with the room and was dropped; resync from history.
+    SlowConsumer,
+    /// The connection sent nothing (not even a pong) for too long.
+    IdleTimeout,
+    /// The path or method does not exist.
+    NotFound,
+    /// The server is shutting down or overloaded; retry later.
+    Unavailable,
+    /// An unexpected server-side failure; nothing was changed.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string form used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "malformed_request",
+            Self::MalformedFrame => "malformed_frame",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::MessageTooLarge => "message_too_large",
+            Self::BadSignature => "bad_signature",
+            Self::BadKey => "bad_key",
+            Self::BadChallengeResponse => "bad_challenge_response",
+            Self::JoinTimeout => "join_timeout",
+            Self::NotJoined => "not_joined",
+            Self::AlreadyJoined => "already_joined",
+            Self::SenderMismatch => "sender_mismatch",
+            Self::WrongRoom => "wrong_room",
+            Self::UnknownRoom => "unknown_room",
+            Self::RoomExists => "room_exists",
+            Self::RoomIdMismatch => "room_id_mismatch",
+            Self::RoomFull => "room_full",
+            Self::RateLimited => "rate_limited",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::BadCursor => "bad_cursor",
+            Self::BadLimit => "bad_limit",
+            Self::Unauthorized => "unauthorized",
+            Self::SlowConsumer => "slow_consumer",
+            Self::IdleTimeout => "idle_timeout",
+            Self::NotFound => "not_found",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// HTTP status used when this code answers an HTTP request.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::MalformedRequest
+            | Self::MalformedFrame
+            | Self::UnsupportedVersion
+            | Self::BadSignature
+            | Self::BadKey
+            | Self::BadChallengeResponse
+            | Self::NotJoined
+            | Self::AlreadyJoined
+            | Self::SenderMismatch
+            | Self::WrongRoom
+            | Self::RoomIdMismatch
+            | Self::BadCursor
+            | Self::BadLimit => 400,
+            Self::Unauthorized => 401,
+            Self::OriginNotAllowed => 403,
+            Self::UnknownRoom | Self::NotFound => 404,
+            Self::JoinTimeout | Self::IdleTimeout => 408,
+            Self::RoomExists | Self::RoomFull => 409,
+            Self::FrameTooLarge | Self::MessageTooLarge => 413,
+            Self::RateLimited | Self::SlowConsumer => 429,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// WebSocket close code sent after the error frame when this code ends the
+    /// connection, or `None` when the connection stays open (the refusal only concerns
+    /// the one frame, e.g. a message that is too large or a rate-limited send).
+    pub fn close_code(self) -> Option<u16> {
+        match self {
+            // Refusals of one frame: the connection continues.
+            Self::MessageTooLarge
+            | Self::BadSignature
+            | Self::SenderMismatch
+            | Self::WrongRoom
+            | Self::RateLimited
+            | Self::AlreadyJoined
+            | Self::BadCursor
+            | Self::BadLimit
+            | Self::UnsupportedVersion => None,
+            Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
+            Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
+            Self::OriginNotAllowed => Some(4403),
+            Self::UnknownRoom | Self::NotFound => Some(4404),
+            Self::JoinTimeout | Self::IdleTimeout => Some(4408),
+            Self::RoomFull | Self::RoomExists | Self::RoomIdMismatch => Some(4409),
+            Self::FrameTooLarge => Some(1009),
+            Self::SlowConsumer => Some(4429),
+            Self::Internal => Some(1011),
+            Self::Unavailable => Some(1012),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of every refusal: a stable code, a human sentence and, when a numeric limit
+/// was exceeded, that limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), limit: None }
+    }
+
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// The JSON shape of an HTTP error answer: `{"error": {"code", "message", "limit"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpError {
+    pub error: ErrorBody,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_strings_match_serde() {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::RoomFull, ErrorCode::BadChallengeResponse] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn http_error_shape() {
+        let e = HttpError { error: ErrorBody::new(ErrorCode::MessageTooLarge, "too big").with_limit(32768) };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"error": {"code": "message_too_large", "message": "too big", "limit": 32768}})
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! WebSocket frames. Every frame is one JSON text message with a `t` tag.
+//!
+//! The conversation on `GET /ws/{room}`:
+//! 1. server → `challenge` (fresh random nonce);
+//! 2. client → `hello` (its public key and a signature over the join transcript);
+//! 3. server → `welcome` (room state and limits), then `backlog` (newest messages);
+//! 4. client → `send` (envelope); server → `ack` to the sender after the message is
+//!    committed, and `msg` to every member (the sender included).
+//!
+//! Refusals are `error` frames; fatal ones are followed by a close with a documented code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{B64Bytes, Envelope, StoredMessage};
+use crate::error::ErrorBody;
+use crate::identity::{PublicKey, Signature};
+use crate::ids::{ClientMessageId, MessageKey, RoomId};
+use crate::limits::Limits;
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// The answer to the join challenge.
+    Hello { v: u32, key: PublicKey, sig: Signature },
+    /// A message to commit and deliver.
+    Send { env: Envelope },
+}
+
+/// The room as a joining member sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    pub room: RoomId,
+    pub owner: PublicKey,
+    /// Message of the day (plain text set by the owner; empty when unset).
+    pub motd: String,
+    pub locked: bool,
+    /// Distinct member keys the room accepts.
+    pub capacity: u32,
+    /// Newest message key, if the room has any messages.
+    pub latest: Option<MessageKey>,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection: sign this nonce to join.
+    Challenge { v: u32, room: RoomId, nonce: B64Bytes },
+    /// The join succeeded.
+    Welcome { state: RoomState, you: PublicKey, is_owner: bool, limits: Limits },
+    /// The newest messages, oldest first; `more` says older ones exist (page them over HTTP).
+    Backlog { messages: Vec<StoredMessage>, more: bool },
+    /// The sender's message `cid` is committed under `key`.
+    Ack { cid: ClientMessageId, key: MessageKey },
+    /// A committed message, delivered to every member.
+    Msg { m: StoredMessage },
+    /// A refusal; `cid` names the message it concerns, when it concerns one.
+    Error {
+        error: ErrorBody,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<ClientMessageId>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn tags_and_shapes() {
+        let f = ServerFrame::Error { error: ErrorBody::new(ErrorCode::RateLimited, "slow down"), cid: None };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["t"], "error");
+        assert_eq!(v["error"]["code"], "rate_limited");
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"t":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"t":"hello","v":1,"key":"x","sig":"y"}"#).is_err());
+    }
+}

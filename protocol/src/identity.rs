@@ -1,0 +1,214 @@
+//! Per-room identities: P-256 key pairs, their public keys and ECDSA signatures.
+//!
+//! Every participant has one [`IdentityKey`] per room, created in the browser. Messages,
+//! join answers and owner calls are signed with it (ECDSA P-256, SHA-256, deterministic
+//! nonces per RFC 6979, signatures as 64-byte `r ‖ s`). Public keys travel as base64url
+//! of the 65-byte uncompressed SEC1 point.
+
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::encoding::{b64, unb64, unb64_array};
+
+/// A key or signature that cannot be decoded or does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a valid P-256 secret key")]
+    BadSecretKey,
+    #[error("not a valid P-256 public key (65-byte uncompressed SEC1, base64url)")]
+    BadPublicKey,
+    #[error("not a 64-byte ECDSA signature in base64url")]
+    BadSignatureEncoding,
+    #[error("the signature does not verify")]
+    SignatureMismatch,
+}
+
+/// A participant's private identity key for one room.
+#[derive(Clone)]
+pub struct IdentityKey {
+    signing: SigningKey,
+}
+
+impl IdentityKey {
+    /// Builds a key from 32 secret bytes. Fails (rarely, for zero or values ≥ the group
+    /// order) so callers retry with fresh random bytes.
+    pub fn from_secret_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let signing = SigningKey::from_slice(bytes).map_err(|_| KeyError::BadSecretKey)?;
+        Ok(Self { signing })
+    }
+
+    /// The 32 secret bytes, for the client's local key store and export file only.
+    pub fn to_secret_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&self.signing.to_bytes());
+        out
+    }
+
+    /// The secret as base64url (the form kept in local storage).
+    pub fn to_secret_b64(&self) -> String {
+        b64(&self.to_secret_bytes())
+    }
+
+    pub fn from_secret_b64(text: &str) -> Result<Self, KeyError> {
+        let bytes = unb64_array::<32>(text).map_err(|_| KeyError::BadSecretKey)?;
+        Self::from_secret_bytes(&bytes)
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey { verifying: *self.signing.verifying_key() }
+    }
+
+    /// Signs a transcript (see [`crate::transcript`]).
+    pub fn sign(&self, transcript: &[u8]) -> Signature {
+        let sig: EcdsaSignature = self.signing.sign(transcript);
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&sig.to_bytes());
+        Signature(out)
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey({})", self.public_key())
+    }
+}
+
+/// A participant's public identity key.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicKey {
+    verifying: VerifyingKey,
+}
+
+impl PublicKey {
+    /// The 65-byte uncompressed SEC1 encoding (`0x04 ‖ x ‖ y`).
+    pub fn to_sec1_uncompressed(&self) -> Vec<u8> {
+        self.verifying.to_sec1_point(false).as_bytes().to_vec()
+    }
+
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
+        if bytes.len() != 65 || bytes[0] != 0x04 {
+            return Err(KeyError::BadPublicKey);
+        }
+        let verifying = VerifyingKey::from_sec1_bytes(bytes).map_err(|_| KeyError::BadPublicKey)?;
+        Ok(Self { verifying })
+    }
+
+    /// Parses the wire form: base64url of the uncompressed SEC1 point.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let bytes = unb64(text).map_err(|_| KeyError::BadPublicKey)?;
+        Self::from_sec1(&bytes)
+    }
+
+    /// The wire form: base64url of the uncompressed SEC1 point (87 characters).
+    pub fn to_b64(&self) -> String {
+        b64(&self.to_sec1_uncompressed())
+    }
+
+    /// Verifies `signature` over `transcript`.
+    pub fn verify(&self, transcript: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| KeyError::BadSignatureEncoding)?;
+        self.verifying.verify(transcript, &sig).map_err(|_| KeyError::SignatureMismatch)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_b64())
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.to_b64())
+    }
+}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.to_sec1_uncompressed().hash(state)
+    }
+}
+
+impl TryFrom<String> for PublicKey {
+    type Error = KeyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        PublicKey::parse(&value)
+    }
+}
+
+impl From<PublicKey> for String {
+    fn from(value: PublicKey) -> Self {
+        value.to_b64()
+    }
+}
+
+/// An ECDSA P-256 signature, 64 bytes `r ‖ s`, base64url on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Signature(pub [u8; 64]);
+
+impl Signature {
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        unb64_array::<64>(text).map(Signature).map_err(|_| KeyError::BadSignatureEncoding)
+    }
+
+    pub fn to_b64(&self) -> String {
+        b64(&self.0)
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", self.to_b64())
+    }
+}
+
+impl TryFrom<String> for Signature {
+    type Error = KeyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Signature::parse(&value)
+    }
+}
+
+impl From<Signature> for String {
+    fn from(value: Signature) -> Self {
+        value.to_b64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_and_encodings() {
+        let key = IdentityKey::from_secret_bytes(&[3; 32]).unwrap();
+        let public = key.public_key();
+        let sig = key.sign(b"hello");
+        assert!(public.verify(b"hello", &sig).is_ok());
+        assert_eq!(public.verify(b"hellO", &sig), Err(KeyError::SignatureMismatch));
+        assert_eq!(PublicKey::parse(&public.to_b64()).unwrap(), public);
+        assert_eq!(public.to_b64().len(), 87);
+        assert_eq!(Signature::parse(&sig.to_b64()).unwrap(), sig);
+        assert_eq!(IdentityKey::from_secret_b64(&key.to_secret_b64()).unwrap().public_key(), public);
+        // RFC 6979: the same key and transcript always give the same signature.
+        assert_eq!(key.sign(b"hello"), sig);
+    }
+
+    #[test]
+    fn rejects_bad_keys() {
+        assert_eq!(IdentityKey::from_secret_bytes(&[0; 32]).unwrap_err(), KeyError::BadSecretKey);
+        assert_eq!(IdentityKey::from_secret_bytes(&[0xff; 32]).unwrap_err(), KeyError::BadSecretKey);
+        assert_eq!(PublicKey::parse("AAAA").unwrap_err(), KeyError::BadPublicKey);
+        let mut not_on_curve = vec![4u8];
+        not_on_curve.extend([1u8; 64]);
+        assert_eq!(PublicKey::from_sec1(&not_on_curve).unwrap_err(), KeyError::BadPublicKey);
+        let key = IdentityKey::from_secret_bytes(&[3; 32]).unwrap();
+        let compressed = key.public_key().verifying.to_sec1_point(true).as_bytes().to_vec();
+        assert_eq!(PublicKey::from_sec1(&compressed).unwrap_err(), KeyError::BadPublicKey);
+        assert_eq!(Signature::parse("abc").unwrap_err(), KeyError::BadSignatureEncoding);
+    }
+}

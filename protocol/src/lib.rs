@@ -1,0 +1,34 @@
+//! Cloakroom's protocol: everything the browser client and the workers must agree on.
+//!
+//! This crate is pure: no IO, no async runtime, no randomness source. Functions that need
+//! fresh randomness (key generation, nonces, challenges) take the random bytes as
+//! arguments, so every operation is deterministic and covered by the shared test vectors
+//! in `vectors/` that both the native and the wasm32 builds check against.
+//!
+//! Map of the crate:
+//! - [`encoding`]: base64url helpers used by every textual encoding.
+//! - [`ids`]: room ids (bound to the owner key), timestamps, message keys, client ids.
+//! - [`identity`]: per-room P-256 identity keys, public keys and signatures.
+//! - [`content_key`]: the room's symmetric content key.
+//! - [`transcript`]: the canonical byte strings that get signed or authenticated.
+//! - [`envelope`]: sealing (encrypt + sign) and opening (verify + decrypt) messages.
+//! - [`frames`]: the WebSocket frames, both directions.
+//! - [`api`]: the HTTP request and response bodies.
+//! - [`limits`]: every limit the server enforces, reported to clients.
+//! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
+
+pub mod api;
+pub mod content_key;
+pub mod encoding;
+pub mod envelope;
+pub mod error;
+pub mod frames;
+pub mod identity;
+pub mod ids;
+pub mod limits;
+pub mod transcript;
+pub mod vectors;
+
+/// Version of the wire protocol described in `docs/PROTOCOL.md`. Frames and envelopes
+/// carry it so that a future version can be recognised and refused with a clear error.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,29 @@
+//! The room worker's logic, written without any runtime: no tokio, no axum, no clock, no
+//! randomness source. It is the "addressable worker" of the design: exactly one [`Room`]
+//! instance exists per room id, and every socket and HTTP call of that room reaches it,
+//! so the room's order is total.
+//!
+//! The adapter (mock-server today, a Durable Object later) feeds it events (a connection
+//! opened with a fresh challenge, a text frame, a disconnect, a clock tick, an HTTP call)
+//! together with the current time. Handling an event stages KV_local writes and outgoing
+//! frames in [`Effects`]; [`Room::finish_batch`] then commits the writes atomically
+//! through [`KvStore`] and only after the commit hands frames to [`Sockets`]. That is how
+//! "ack after commit" holds by construction, and why several events can share one commit
+//! (group commit) without ever acknowledging anything early.
+//!
+//! - [`storage`]: the KV_local interface (get, prefix listing, atomic batches) and an
+//!   in-memory implementation for tests.
+//! - [`schema`]: the keys this crate stores under and the records stored there.
+//! - [`connection`]: per-connection state (join challenge, proven key, rate bucket).
+//! - [`effects`]: what a batch of events produces, and the socket interface.
+//! - [`room`]: the state machine itself.
+
+pub mod connection;
+pub mod effects;
+pub mod room;
+pub mod schema;
+pub mod storage;
+
+pub use effects::{ConnId, Effects, Sockets};
+pub use room::{Room, RoomConfig};
+pub use storage::{KvStore, ListQuery, MemoryKv, StorageError, WriteBatch};

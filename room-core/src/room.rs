@@ -1,0 +1,446 @@
+//! The room state machine.
+//!
+//! One [`Room`] per room id. The adapter calls the event methods ([`Room::connect`],
+//! [`Room::text_frame`], [`Room::binary_frame`], [`Room::disconnect`], [`Room::tick`]) with
+//! the current time in µs, as many as it likes, then [`Room::finish_batch`] once: that
+//! commits the staged writes in one transaction and only then delivers frames.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use protocol::PROTOCOL_VERSION;
+use protocol::api::HistoryPage;
+use protocol::envelope::{B64Bytes, Envelope, StoredMessage};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::frames::{ClientFrame, RoomState, ServerFrame};
+use protocol::identity::{PublicKey, Signature};
+use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
+use protocol::limits::Limits;
+use protocol::transcript;
+
+use crate::connection::{ConnState, TokenBucket};
+use crate::effects::{Committed, ConnId, Effects, Outgoing, Sockets};
+use crate::schema::{self, MemberRecord, RoomMeta};
+use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch};
+
+/// Settings the adapter runs rooms with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomConfig {
+    pub limits: Limits,
+}
+
+/// Messages and client ids staged in the current batch, not yet committed.
+#[derive(Debug, Default)]
+struct Pending {
+    messages: Vec<StoredMessage>,
+    cids: HashMap<String, MessageKey>,
+}
+
+/// One live room.
+#[derive(Debug)]
+pub struct Room {
+    id: RoomId,
+    meta: RoomMeta,
+    last_ts: Option<Timestamp>,
+    members: HashSet<PublicKey>,
+    conns: HashMap<ConnId, ConnState>,
+    config: RoomConfig,
+    pending: Pending,
+    fx: Effects,
+}
+
+fn frame_text(frame: &ServerFrame) -> Arc<str> {
+    Arc::from(serde_json::to_string(frame).expect("server frames always serialise"))
+}
+
+fn storage_error(e: StorageError) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, format!("storage failure: {e}"))
+}
+
+impl Room {
+    /// The writes that create a room, after checking that `id` is bound to `owner`.
+    /// The adapter checks that no room with this id exists, commits the batch, then
+    /// [`Room::load`]s it.
+    pub fn creation_batch(id: &RoomId, owner: &PublicKey, now: u64, config: &RoomConfig) -> Result<WriteBatch, ErrorBody> {
+        if !id.is_owned_by(owner) {
+            return Err(ErrorBody::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
+        }
+        let meta = RoomMeta {
+            v: 1,
+            owner: *owner,
+            motd: String::new(),
+            locked: false,
+            capacity: config.limits.default_room_capacity,
+            created: now,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(schema::META_KEY, serde_json::to_vec(&meta).expect("meta serialises")).map_err(storage_error)?;
+        Ok(batch)
+    }
+
+    /// Loads the room from its KV_local, or `None` if it was never created.
+    pub fn load(id: RoomId, store: &dyn KvStore, config: RoomConfig) -> Result<Option<Room>, StorageError> {
+        let Some(meta) = store.get(schema::META_KEY)? else {
+            return Ok(None);
+        };
+        let meta: RoomMeta = serde_json::from_slice(&meta).map_err(|e| StorageError::Backend(format!("corrupt room meta: {e}")))?;
+        let last_ts = store
+            .list(&ListQuery::backwards(id.as_str(), 1))?
+            .first()
+            .and_then(|(k, _)| MessageKey::parse(k).ok())
+            .map(|k| k.timestamp());
+        let mut members = HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = ListQuery::forwards(schema::MEMBER_PREFIX, 1000);
+            q.cursor = cursor.clone();
+            let page = store.list(&q)?;
+            for (k, _) in &page {
+                if let Ok(key) = PublicKey::parse(&k[schema::MEMBER_PREFIX.len()..]) {
+                    members.insert(key);
+                }
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == 1000 => cursor = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(Some(Room {
+            id,
+            meta,
+            last_ts,
+            members,
+            conns: HashMap::new(),
+            config,
+            pending: Pending::default(),
+            fx: Effects::default(),
+        }))
+    }
+
+    pub fn id(&self) -> &RoomId {
+        &self.id
+    }
+
+    pub fn meta(&self) -> &RoomMeta {
+        &self.meta
+    }
+
+    /// Open connections (joined or not).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Distinct keys that have joined.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The newest message key, committed or staged.
+    pub fn latest_key(&self) -> Option<MessageKey> {
+        self.last_ts.map(|ts| MessageKey::new(&self.id, ts))
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    fn send(&mut self, conn: ConnId, frame: &ServerFrame) {
+        self.fx.outgoing.push(Outgoing::Send { conn, text: frame_text(frame) });
+    }
+
+    fn refuse(&mut self, conn: ConnId, error: ErrorBody, cid: Option<ClientMessageId>) {
+        let fatal = error.code.close_code();
+        let reason = error.code.as_str().to_owned();
+        self.send(conn, &ServerFrame::Error { error, cid });
+        if let Some(code) = fatal {
+            self.fx.outgoing.push(Outgoing::Close { conn, code, reason });
+            self.conns.insert(conn, ConnState::Closing);
+        }
+    }
+
+    // ----- events -----
+
+    /// A socket opened. `challenge` must be fresh random bytes.
+    pub fn connect(&mut self, conn: ConnId, challenge: [u8; 32], now: u64) {
+        let deadline = now + u64::from(self.limits().join_timeout_secs) * 1_000_000;
+        self.conns.insert(conn, ConnState::AwaitingHello { challenge, deadline });
+        let frame = ServerFrame::Challenge { v: PROTOCOL_VERSION, room: self.id.clone(), nonce: B64Bytes(challenge.to_vec()) };
+        self.send(conn, &frame);
+    }
+
+    /// A socket closed (by the peer, the network or the adapter).
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// A binary frame arrived: not part of the protocol.
+    pub fn binary_frame(&mut self, conn: ConnId) {
+        if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
+            return;
+        }
+        self.refuse(conn, ErrorBody::new(ErrorCode::MalformedFrame, "binary frames are not part of the protocol"), None);
+    }
+
+    /// A text frame arrived. `store` serves the reads the frame needs (backlog, dedup).
+    pub fn text_frame(&mut self, conn: ConnId, text: &str, now: u64, store: &dyn KvStore) {
+        if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
+            return;
+        }
+        let max = self.limits().max_frame_bytes;
+        if text.len() as u64 > max {
+            let e = ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max);
+            return self.refuse(conn, e, None);
+        }
+        match serde_json::from_str::<ClientFrame>(text) {
+            Err(e) => self.refuse(conn, ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}")), None),
+            Ok(ClientFrame::Hello { v, key, sig }) => self.hello(conn, v, key, sig, now, store),
+            Ok(ClientFrame::Send { env }) => self.submit(conn, env, now, store),
+        }
+    }
+
+    /// Time passed: close connections that did not answer the challenge in time.
+    pub fn tick(&mut self, now: u64) {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s, ConnState::AwaitingHello { deadline, .. } if *deadline <= now))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in late {
+            self.refuse(conn, ErrorBody::new(ErrorCode::JoinTimeout, "the join challenge was not answered in time"), None);
+        }
+    }
+
+    fn hello(&mut self, conn: ConnId, v: u32, key: PublicKey, sig: Signature, now: u64, store: &dyn KvStore) {
+        let challenge = match self.conns.get(&conn) {
+            Some(ConnState::AwaitingHello { challenge, .. }) => *challenge,
+            Some(ConnState::Joined { .. }) => {
+                return self.refuse(conn, ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined"), None);
+            }
+            _ => return,
+        };
+        if v != PROTOCOL_VERSION {
+            let e = ErrorBody::new(
+                ErrorCode::BadChallengeResponse,
+                format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
+            );
+            return self.refuse(conn, e, None);
+        }
+        if key.verify(&transcript::join(&self.id, &challenge), &sig).is_err() {
+            let e = ErrorBody::new(ErrorCode::BadChallengeResponse, "the signature does not answer this connection's challenge");
+            return self.refuse(conn, e, None);
+        }
+        let is_owner = key == self.meta.owner;
+        if !self.members.contains(&key) {
+            let capacity = self.meta.capacity;
+            if !is_owner && self.members.iter().filter(|k| **k != self.meta.owner).count() >= capacity as usize {
+                let e = ErrorBody::new(ErrorCode::RoomFull, format!("the room is full ({capacity} members)"))
+                    .with_limit(u64::from(capacity));
+                return self.refuse(conn, e, None);
+            }
+            let record = serde_json::to_vec(&MemberRecord { first_joined: now }).expect("record serialises");
+            if let Err(e) = self.fx.writes.put(schema::member_key(&key), record) {
+                return self.refuse(conn, storage_error(e), None);
+            }
+            self.members.insert(key);
+        }
+        let limits = self.limits().clone();
+        let bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst, now);
+        self.conns.insert(conn, ConnState::Joined { key, bucket });
+        let state = RoomState {
+            room: self.id.clone(),
+            owner: self.meta.owner,
+            motd: self.meta.motd.clone(),
+            locked: self.meta.locked,
+            capacity: self.meta.capacity,
+            latest: self.latest_key(),
+        };
+        self.send(conn, &ServerFrame::Welcome { state, you: key, is_owner, limits });
+        match self.backlog(store) {
+            Ok((messages, more)) => self.send(conn, &ServerFrame::Backlog { messages, more }),
+            Err(e) => self.refuse(conn, storage_error(e), None),
+        }
+    }
+
+    /// The newest `backlog_messages`, oldest first, including messages staged in this
+    /// batch (they are committed before the frame leaves).
+    fn backlog(&self, store: &dyn KvStore) -> Result<(Vec<StoredMessage>, bool), StorageError> {
+        let want = self.limits().backlog_messages as usize;
+        let staged = self.pending.messages.len().min(want);
+        let from_store = want - staged;
+        let rows = store.list(&ListQuery::backwards(self.id.as_str(), from_store + 1))?;
+        let more = rows.len() > from_store || self.pending.messages.len() > want;
+        let mut messages: Vec<StoredMessage> = rows
+            .into_iter()
+            .take(from_store)
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| StorageError::Backend(format!("corrupt message: {e}"))))
+            .collect::<Result<_, _>>()?;
+        messages.reverse();
+        messages.extend(self.pending.messages[self.pending.messages.len() - staged..].iter().cloned());
+        Ok((messages, more))
+    }
+
+    fn submit(&mut self, conn: ConnId, env: Envelope, now: u64, store: &dyn KvStore) {
+        let cid = Some(env.cid.clone());
+        let key = match self.conns.get_mut(&conn) {
+            Some(ConnState::Joined { key, bucket }) => {
+                if !bucket.try_take(now) {
+                    let limits = &self.config.limits;
+                    let e = ErrorBody::new(
+                        ErrorCode::RateLimited,
+                        format!("at most {} messages per second (burst {})", limits.rate_per_second, limits.rate_burst),
+                    )
+                    .with_limit(u64::from(limits.rate_per_second));
+                    return self.refuse(conn, e, cid);
+                }
+                *key
+            }
+            Some(ConnState::AwaitingHello { .. }) => {
+                return self.refuse(conn, ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"), cid);
+            }
+            _ => return,
+        };
+        if let Err(e) = self.check_envelope(&env, &key) {
+            return self.refuse(conn, e, cid);
+        }
+        let dedup_key = schema::cid_key(&env.sender, &env.cid);
+        let earlier = match self.pending.cids.get(&dedup_key) {
+            Some(k) => Some(k.clone()),
+            None => match store.get(&dedup_key) {
+                Ok(found) => found.and_then(|v| String::from_utf8(v).ok()).and_then(|k| MessageKey::parse(&k).ok()),
+                Err(e) => return self.refuse(conn, storage_error(e), cid),
+            },
+        };
+        if let Some(original) = earlier {
+            // A resend: answer with the original key; store and broadcast nothing.
+            return self.send(conn, &ServerFrame::Ack { cid: env.cid, key: original });
+        }
+        let ts = Timestamp::next_after(self.last_ts, now);
+        let msg_key = MessageKey::new(&self.id, ts);
+        let stored = StoredMessage { key: msg_key.clone(), env };
+        let bytes = serde_json::to_vec(&stored).expect("messages serialise");
+        let mut writes = WriteBatch::default();
+        let staged = writes
+            .put(msg_key.as_str(), bytes.clone())
+            .and_then(|()| writes.put(dedup_key.clone(), msg_key.as_str().as_bytes().to_vec()));
+        if let Err(e) = staged {
+            return self.refuse(conn, storage_error(e), cid);
+        }
+        self.fx.writes.extend(writes);
+        self.last_ts = Some(ts);
+        self.pending.cids.insert(dedup_key, msg_key.clone());
+        self.fx.replicate.push((msg_key.as_str().to_owned(), bytes));
+        self.send(conn, &ServerFrame::Ack { cid: stored.env.cid.clone(), key: msg_key });
+        let text = frame_text(&ServerFrame::Msg { m: stored.clone() });
+        for (other, state) in &self.conns {
+            if *other != conn && matches!(state, ConnState::Joined { .. }) {
+                self.fx.outgoing.push(Outgoing::Send { conn: *other, text: text.clone() });
+            }
+        }
+        self.pending.messages.push(stored);
+    }
+
+    /// Everything a message must satisfy before it is stored.
+    fn check_envelope(&self, env: &Envelope, joined_as: &PublicKey) -> Result<(), ErrorBody> {
+        if env.v != PROTOCOL_VERSION {
+            return Err(ErrorBody::new(
+                ErrorCode::UnsupportedVersion,
+                format!("envelope version {} is not supported; this server speaks {PROTOCOL_VERSION}", env.v),
+            ));
+        }
+        if env.room != self.id {
+            return Err(ErrorBody::new(ErrorCode::WrongRoom, "the envelope names another room"));
+        }
+        if env.sender != *joined_as {
+            return Err(ErrorBody::new(ErrorCode::SenderMismatch, "the envelope's sender is not the key this connection proved"));
+        }
+        if env.iv.0.len() != 12 || env.ct.0.len() < 16 {
+            return Err(ErrorBody::new(ErrorCode::MalformedFrame, "iv must be 12 bytes and ct at least 16"));
+        }
+        let max = self.limits().max_message_bytes;
+        let size = env.stored_len() as u64;
+        if size > max {
+            return Err(ErrorBody::new(ErrorCode::MessageTooLarge, format!("the message is {size} bytes; the limit is {max}"))
+                .with_limit(max));
+        }
+        env.verify_signature()
+            .map_err(|_| ErrorBody::new(ErrorCode::BadSignature, "the message signature does not verify against its sender"))
+    }
+
+    // ----- HTTP reads -----
+
+    /// One page of committed history, oldest first, ending just before `before` (or at
+    /// the newest message).
+    pub fn history(&self, store: &dyn KvStore, before: Option<&str>, limit: Option<usize>) -> Result<HistoryPage, ErrorBody> {
+        let max = self.limits().max_history_page as usize;
+        let limit = limit.unwrap_or(protocol::limits::DEFAULT_HISTORY_PAGE.min(max));
+        if limit == 0 || limit > max {
+            return Err(ErrorBody::new(ErrorCode::BadLimit, format!("limit must be between 1 and {max}")).with_limit(max as u64));
+        }
+        let mut query = ListQuery::backwards(self.id.as_str(), limit + 1);
+        if let Some(cursor) = before {
+            let key = MessageKey::parse(cursor)
+                .map_err(|e| ErrorBody::new(ErrorCode::BadCursor, format!("before: {e}")))?;
+            if key.room() != self.id {
+                return Err(ErrorBody::new(ErrorCode::BadCursor, "before: the cursor belongs to another room"));
+            }
+            query.cursor = Some(key.as_str().to_owned());
+        }
+        let rows = store.list(&query).map_err(storage_error)?;
+        let more = rows.len() > limit;
+        let mut messages = rows
+            .into_iter()
+            .take(limit)
+            .map(|(_, v)| serde_json::from_slice::<StoredMessage>(&v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("corrupt stored message: {e}")))?;
+        messages.reverse();
+        Ok(HistoryPage { messages, more })
+    }
+
+    // ----- commit -----
+
+    /// Commits everything staged since the last call, then delivers frames.
+    ///
+    /// On a storage failure nothing is delivered, every connection is closed with
+    /// `internal`, and the error is returned: the adapter must drop this `Room` and
+    /// [`Room::load`] it again (its in-memory state ran ahead of storage).
+    pub fn finish_batch(&mut self, store: &mut dyn KvStore, sockets: &mut dyn Sockets) -> Result<Committed, StorageError> {
+        let fx = std::mem::take(&mut self.fx);
+        self.pending = Pending::default();
+        let writes = fx.writes.len();
+        if !fx.writes.is_empty()
+            && let Err(e) = store.commit(fx.writes)
+        {
+            for conn in self.conns.keys() {
+                sockets.close(*conn, ErrorCode::Internal.close_code().unwrap_or(1011), "internal");
+            }
+            self.conns.clear();
+            return Err(e);
+        }
+        let mut dropped = Vec::new();
+        for out in fx.outgoing {
+            match out {
+                Outgoing::Send { conn, text } => {
+                    if dropped.contains(&conn) {
+                        continue;
+                    }
+                    if sockets.send(conn, text).is_err() {
+                        let code = ErrorCode::SlowConsumer.close_code().unwrap_or(4429);
+                        sockets.close(conn, code, ErrorCode::SlowConsumer.as_str());
+                        dropped.push(conn);
+                    }
+                }
+                Outgoing::Close { conn, code, reason } => {
+                    if !dropped.contains(&conn) {
+                        sockets.close(conn, code, &reason);
+                    }
+                }
+            }
+        }
+        for conn in &dropped {
+            self.conns.remove(conn);
+        }
+        Ok(Committed { replicate: fx.replicate, replies: fx.replies, dropped, writes })
+    }
+}

@@ -1,0 +1,378 @@
+//! Unit-level tests of the room state machine over the in-memory store: join proof,
+//! ack-after-commit, dedup, ordering, limits and history paging.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::content_key::ContentKey;
+use protocol::envelope::{self, Content, MessageBody, SealInput};
+use protocol::error::ErrorCode;
+use protocol::frames::{ClientFrame, ServerFrame};
+use protocol::identity::IdentityKey;
+use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::transcript;
+use cloakroom_room_core::effects::QueueFull;
+use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Room, RoomConfig, Sockets};
+
+#[derive(Default)]
+struct TestSockets {
+    frames: HashMap<ConnId, Vec<ServerFrame>>,
+    closed: HashMap<ConnId, u16>,
+    /// A connection whose queue holds at most this many frames.
+    slow: Option<(ConnId, usize)>,
+}
+
+impl Sockets for TestSockets {
+    fn send(&mut self, conn: ConnId, text: Arc<str>) -> Result<(), QueueFull> {
+        let q = self.frames.entry(conn).or_default();
+        if self.slow.is_some_and(|(c, cap)| c == conn && q.len() >= cap) {
+            return Err(QueueFull);
+        }
+        q.push(serde_json::from_str(&text).unwrap());
+        Ok(())
+    }
+    fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
+        self.closed.insert(conn, code);
+    }
+}
+
+impl TestSockets {
+    fn take(&mut self, conn: ConnId) -> Vec<ServerFrame> {
+        self.frames.remove(&conn).unwrap_or_default()
+    }
+}
+
+struct World {
+    room: Room,
+    store: MemoryKv,
+    sockets: TestSockets,
+    owner: IdentityKey,
+    key: ContentKey,
+    now: u64,
+}
+
+fn identity(seed: u8) -> IdentityKey {
+    IdentityKey::from_secret_bytes(&[seed; 32]).unwrap()
+}
+
+fn world(config: RoomConfig) -> World {
+    let owner = identity(1);
+    let id = RoomId::from_owner_key(&owner.public_key());
+    let mut store = MemoryKv::default();
+    store.commit(Room::creation_batch(&id, &owner.public_key(), 1, &config).unwrap()).unwrap();
+    let room = Room::load(id, &store, config).unwrap().unwrap();
+    World { room, store, sockets: TestSockets::default(), owner, key: ContentKey::from_bytes([9; 32]), now: 1_000_000 }
+}
+
+impl World {
+    fn flush(&mut self) {
+        self.room.finish_batch(&mut self.store, &mut self.sockets).unwrap();
+    }
+
+    fn frame(&mut self, conn: ConnId, frame: &ClientFrame) {
+        let text = serde_json::to_string(frame).unwrap();
+        self.room.text_frame(conn, &text, self.now, &self.store);
+    }
+
+    /// Connects and joins `who` on `conn`; returns the frames after the challenge.
+    fn join(&mut self, conn: ConnId, who: &IdentityKey) -> Vec<ServerFrame> {
+        self.room.connect(conn, [conn as u8; 32], self.now);
+        self.flush();
+        let challenge = match &self.sockets.take(conn)[..] {
+            [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
+            other => panic!("expected a challenge, got {other:?}"),
+        };
+        let sig = who.sign(&transcript::join(self.room.id(), &challenge));
+        self.frame(conn, &ClientFrame::Hello { v: 1, key: who.public_key(), sig });
+        self.flush();
+        self.sockets.take(conn)
+    }
+
+    fn envelope(&self, who: &IdentityKey, cid: &str, text: &str) -> protocol::envelope::Envelope {
+        let body = MessageBody { alias: "x".into(), content: Content::Text { text: text.into() } };
+        let cid = ClientMessageId::parse(cid).unwrap();
+        envelope::seal(&SealInput { room: self.room.id(), epoch: 0, cid: &cid, to: None, body: &body }, &self.key, who, [3; 12])
+    }
+
+    fn stored_messages(&self) -> Vec<String> {
+        self.store.list(&ListQuery::forwards(self.room.id().as_str(), 100_000)).unwrap().into_iter().map(|(k, _)| k).collect()
+    }
+}
+
+fn error_code(frames: &[ServerFrame]) -> Option<ErrorCode> {
+    frames.iter().find_map(|f| match f {
+        ServerFrame::Error { error, .. } => Some(error.code),
+        _ => None,
+    })
+}
+
+#[test]
+fn join_with_proof_gets_welcome_and_backlog() {
+    let mut w = world(RoomConfig::default());
+    let owner = w.owner.clone();
+    let frames = w.join(1, &owner);
+    assert!(matches!(&frames[0], ServerFrame::Welcome { is_owner: true, .. }));
+    assert!(matches!(&frames[1], ServerFrame::Backlog { messages, more: false } if messages.is_empty()));
+}
+
+#[test]
+fn a_signature_over_another_challenge_is_refused() {
+    let mut w = world(RoomConfig::default());
+    let guest = identity(2);
+    w.room.connect(7, [7; 32], w.now);
+    w.flush();
+    w.sockets.take(7);
+    // Answer computed for a different (replayed) challenge.
+    let sig = guest.sign(&transcript::join(w.room.id(), &[8; 32]));
+    w.frame(7, &ClientFrame::Hello { v: 1, key: guest.public_key(), sig });
+    w.flush();
+    assert_eq!(error_code(&w.sockets.take(7)), Some(ErrorCode::BadChallengeResponse));
+    assert_eq!(w.sockets.closed.get(&7), Some(&4401));
+    assert_eq!(w.room.member_count(), 0);
+    assert!(w.store.get(&format!("~member/{}", guest.public_key())).unwrap().is_none());
+}
+
+#[test]
+fn ack_and_broadcast_only_after_commit_and_never_on_failed_commit() {
+    let mut w = world(RoomConfig::default());
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.join(2, &guest);
+    let env = w.envelope(&owner, "m1", "hello");
+    w.frame(1, &ClientFrame::Send { env: env.clone() });
+    assert!(w.sockets.frames.is_empty(), "nothing leaves before the commit");
+    w.store.fail_next_commit = true;
+    assert!(w.room.finish_batch(&mut w.store, &mut w.sockets).is_err());
+    assert!(w.sockets.frames.is_empty(), "no ack and no broadcast for a failed commit");
+    assert_eq!(w.sockets.closed.get(&1), Some(&1011));
+    assert!(w.stored_messages().is_empty());
+
+    // The adapter reloads the room; the client reconnects and resends the same cid.
+    let id = w.room.id().clone();
+    w.room = Room::load(id, &w.store, RoomConfig::default()).unwrap().unwrap();
+    w.sockets = TestSockets::default();
+    w.join(1, &owner);
+    w.join(2, &guest);
+    w.frame(1, &ClientFrame::Send { env });
+    w.flush();
+    let acked = match &w.sockets.take(1)[..] {
+        [ServerFrame::Ack { key, .. }] => key.clone(),
+        other => panic!("expected an ack, got {other:?}"),
+    };
+    assert!(matches!(&w.sockets.take(2)[..], [ServerFrame::Msg { m }] if m.key == acked));
+    assert_eq!(w.stored_messages(), vec![acked.to_string()]);
+}
+
+#[test]
+fn resends_are_deduplicated_within_and_across_batches() {
+    let mut w = world(RoomConfig::default());
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.join(2, &guest);
+    let env = w.envelope(&owner, "same", "once");
+    w.frame(1, &ClientFrame::Send { env: env.clone() });
+    w.frame(1, &ClientFrame::Send { env: env.clone() });
+    w.flush();
+    w.frame(1, &ClientFrame::Send { env });
+    w.flush();
+    let acks: Vec<MessageKey> = w
+        .sockets
+        .take(1)
+        .into_iter()
+        .map(|f| match f {
+            ServerFrame::Ack { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(acks.len(), 3);
+    assert!(acks.iter().all(|k| *k == acks[0]));
+    assert_eq!(w.sockets.take(2).len(), 1, "broadcast once");
+    assert_eq!(w.stored_messages().len(), 1);
+}
+
+#[test]
+fn timestamps_strictly_increase_even_when_the_clock_stalls_or_goes_back() {
+    let mut w = world(RoomConfig::default());
+    let owner = w.owner.clone();
+    w.join(1, &owner);
+    for i in 0..20 {
+        w.now = if i == 10 { 5 } else { 2_000_000 };
+        let env = w.envelope(&owner, &format!("c{i}"), "t");
+        w.frame(1, &ClientFrame::Send { env });
+    }
+    w.flush();
+    let keys = w.stored_messages();
+    assert_eq!(keys.len(), 20);
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, keys);
+}
+
+#[test]
+fn a_new_joiner_in_the_same_batch_sees_staged_messages_exactly_once() {
+    let mut w = world(RoomConfig::default());
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.room.connect(2, [2; 32], w.now);
+    w.flush();
+    let challenge = match &w.sockets.take(2)[..] {
+        [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
+        _ => unreachable!(),
+    };
+    // In one batch: a message, then the guest's hello, then another message.
+    let e1 = w.envelope(&owner, "a", "1");
+    w.frame(1, &ClientFrame::Send { env: e1 });
+    let sig = guest.sign(&transcript::join(w.room.id(), &challenge));
+    w.frame(2, &ClientFrame::Hello { v: 1, key: guest.public_key(), sig });
+    let e2 = w.envelope(&owner, "b", "2");
+    w.frame(1, &ClientFrame::Send { env: e2 });
+    w.flush();
+    let frames = w.sockets.take(2);
+    let mut seen = Vec::new();
+    for f in frames {
+        match f {
+            ServerFrame::Backlog { messages, .. } => seen.extend(messages.into_iter().map(|m| m.env.cid.to_string())),
+            ServerFrame::Msg { m } => seen.push(m.env.cid.to_string()),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["a", "b"]);
+}
+
+#[test]
+fn capacity_counts_distinct_keys_and_spares_the_owner() {
+    let mut config = RoomConfig::default();
+    config.limits.default_room_capacity = 2;
+    let mut w = world(config);
+    let owner = w.owner.clone();
+    assert!(matches!(w.join(1, &identity(2))[0], ServerFrame::Welcome { .. }));
+    assert!(matches!(w.join(2, &identity(3))[0], ServerFrame::Welcome { .. }));
+    let refused = w.join(3, &identity(4));
+    assert_eq!(error_code(&refused), Some(ErrorCode::RoomFull));
+    assert_eq!(w.sockets.closed.get(&3), Some(&4409));
+    // A known key may come back, and the owner always gets in.
+    assert!(matches!(w.join(4, &identity(2))[0], ServerFrame::Welcome { .. }));
+    assert!(matches!(w.join(5, &owner)[0], ServerFrame::Welcome { .. }));
+    assert_eq!(w.room.member_count(), 3);
+}
+
+#[test]
+fn rate_limit_refuses_and_stores_nothing_extra() {
+    let mut config = RoomConfig::default();
+    config.limits.rate_per_second = 1;
+    config.limits.rate_burst = 2;
+    let mut w = world(config);
+    let owner = w.owner.clone();
+    w.join(1, &owner);
+    for i in 0..3 {
+        let env = w.envelope(&owner, &format!("r{i}"), "x");
+        w.frame(1, &ClientFrame::Send { env });
+    }
+    w.flush();
+    let frames = w.sockets.take(1);
+    assert_eq!(error_code(&frames), Some(ErrorCode::RateLimited));
+    assert!(w.sockets.closed.is_empty(), "rate limiting does not close the connection");
+    assert_eq!(w.stored_messages().len(), 2);
+    w.now += 1_000_000;
+    let env = w.envelope(&owner, "r2", "x");
+    w.frame(1, &ClientFrame::Send { env });
+    w.flush();
+    assert!(matches!(&w.sockets.take(1)[..], [ServerFrame::Ack { .. }]));
+}
+
+#[test]
+fn history_pages_backwards_exactly_once() {
+    let mut config = RoomConfig::default();
+    config.limits.rate_burst = 10_000;
+    let mut w = world(config);
+    let owner = w.owner.clone();
+    w.join(1, &owner);
+    for i in 0..1234 {
+        let env = w.envelope(&owner, &format!("h{i}"), "x");
+        w.frame(1, &ClientFrame::Send { env });
+    }
+    w.flush();
+    let mut seen: Vec<String> = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = w.room.history(&w.store, before.as_deref(), Some(100)).unwrap();
+        let mut keys: Vec<String> = page.messages.iter().map(|m| m.key.to_string()).collect();
+        before = keys.first().cloned();
+        keys.extend(seen);
+        seen = keys;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, w.stored_messages());
+    assert_eq!(seen.len(), 1234);
+    assert_eq!(w.room.history(&w.store, None, Some(0)).unwrap_err().code, ErrorCode::BadLimit);
+    assert_eq!(w.room.history(&w.store, Some("nope"), None).unwrap_err().code, ErrorCode::BadCursor);
+}
+
+#[test]
+fn bad_frames_get_typed_errors_and_change_nothing() {
+    let mut w = world(RoomConfig::default());
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    let good = w.envelope(&owner, "ok", "fine");
+    let mut tampered = good.clone();
+    tampered.ct.0[0] ^= 1;
+    let mut wrong_version = good.clone();
+    wrong_version.v = 9;
+    let forged = w.envelope(&guest, "forge", "x");
+    let mut huge = w.envelope(&owner, "big", &"x".repeat(40_000));
+    huge.sig = owner.sign(b"irrelevant");
+    let cases: Vec<(String, ErrorCode)> = vec![
+        ("not json".into(), ErrorCode::MalformedFrame),
+        (r#"{"t":"send"}"#.into(), ErrorCode::MalformedFrame),
+        (serde_json::to_string(&ClientFrame::Send { env: tampered }).unwrap(), ErrorCode::BadSignature),
+        (serde_json::to_string(&ClientFrame::Send { env: wrong_version }).unwrap(), ErrorCode::UnsupportedVersion),
+        (serde_json::to_string(&ClientFrame::Send { env: forged }).unwrap(), ErrorCode::SenderMismatch),
+        (serde_json::to_string(&ClientFrame::Send { env: huge }).unwrap(), ErrorCode::MessageTooLarge),
+        ("x".repeat(70_000), ErrorCode::FrameTooLarge),
+    ];
+    let before = w.store.len();
+    for (i, (text, code)) in cases.into_iter().enumerate() {
+        let conn = 100 + i as u64;
+        w.join(conn, &owner);
+        let members_before = w.store.len();
+        w.room.text_frame(conn, &text, w.now, &w.store);
+        w.flush();
+        assert_eq!(error_code(&w.sockets.take(conn)), Some(code), "case {i}");
+        assert_eq!(w.store.len(), members_before, "case {i} stored something");
+    }
+    assert_eq!(w.store.len(), before);
+}
+
+#[test]
+fn a_slow_reader_is_dropped_without_holding_up_the_room() {
+    let mut config = RoomConfig::default();
+    config.limits.rate_burst = 1000;
+    let mut w = world(config);
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.join(2, &guest);
+    w.sockets.slow = Some((2, 5));
+    for i in 0..10 {
+        let env = w.envelope(&owner, &format!("s{i}"), "x");
+        w.frame(1, &ClientFrame::Send { env });
+    }
+    w.flush();
+    assert_eq!(w.sockets.closed.get(&2), Some(&4429));
+    assert_eq!(w.stored_messages().len(), 10, "every message is still committed");
+    assert_eq!(w.room.connection_count(), 1);
+}
+
+#[test]
+fn unanswered_challenges_time_out() {
+    let mut w = world(RoomConfig::default());
+    w.room.connect(1, [1; 32], w.now);
+    w.room.tick(w.now + 9_000_000);
+    w.flush();
+    assert!(w.sockets.closed.is_empty());
+    w.room.tick(w.now + 10_000_000);
+    w.flush();
+    assert_eq!(w.sockets.closed.get(&1), Some(&4408));
+}

@@ -1,0 +1,6 @@
+//! Entry point Trunk builds: mounts the app in the browser.
+
+fn main() {
+    #[cfg(target_arch = "wasm32")]
+    cloakroom::start();
+}

@@ -1,0 +1,25 @@
+//! `/`: what Cloakroom is, create a room, join by link, the rooms this browser knows.
+
+use leptos::prelude::*;
+
+use crate::components::create_room_form::CreateRoomForm;
+use crate::components::join_form::JoinForm;
+use crate::components::room_list::RoomList;
+
+#[component]
+pub fn LandingPage() -> impl IntoView {
+    view! {
+        <section class="intro">
+            <h1>"Private rooms for messages and documents"</h1>
+            <p>
+                "Cloakroom encrypts everything in your browser before it leaves: the server stores and relays "
+                "ciphertext it cannot read. Create a room, share its link, and only people holding the link can read along."
+            </p>
+        </section>
+        <div class="landing-grid">
+            <CreateRoomForm />
+            <JoinForm />
+        </div>
+        <RoomList />
+    }
+}

@@ -1,0 +1,4 @@
+//! Top-level views, one per route.
+
+pub mod landing;
+pub mod room;

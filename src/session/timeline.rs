@@ -1,0 +1,126 @@
+//! A room's messages in display order, merged from every source (backlog, live
+//! messages, acks of our own sends) so that each message appears exactly once.
+//!
+//! Messages are identified by `(sender, client id)`: a resend after a reconnect, the
+//! backlog copy of a message we saw live, and our own pending copy all merge into one
+//! entry. Committed messages are ordered by their server key; pending ones follow in the
+//! order they were written.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Where our own message is on its way to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Written, not yet acknowledged (queued while offline, or in flight).
+    Pending,
+    /// Committed by the room worker.
+    Sent,
+    /// Refused by the server; the reason is shown.
+    Failed(String),
+}
+
+/// Whether a message's signature and encryption checked out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Trust {
+    Verified,
+    /// The signature or decryption failed: never shown as a valid message.
+    Tampered(String),
+}
+
+/// One message as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// `<sender public key>/<client id>`: stable across resends and sources.
+    pub id: String,
+    /// The server's message key, once committed.
+    pub key: Option<String>,
+    pub sender: String,
+    pub alias: String,
+    pub text: String,
+    /// Server time in ms since the epoch, once committed.
+    pub time_ms: Option<u64>,
+    pub mine: bool,
+    pub from_owner: bool,
+    pub delivery: Delivery,
+    pub trust: Trust,
+}
+
+/// The ordered, de-duplicated message list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    order: BTreeMap<String, ChatMessage>,
+    position: HashMap<String, String>,
+    pending_seq: u64,
+}
+
+fn committed_position(key: &str) -> String {
+    format!("k/{key}")
+}
+
+impl Timeline {
+    /// Adds a message, or updates the entry with the same id. A committed copy always
+    /// wins over a pending one; a later copy never downgrades `Sent` to `Pending`.
+    pub fn upsert(&mut self, mut message: ChatMessage) {
+        if let Some(pos) = self.position.get(&message.id).cloned() {
+            let existing = self.order.remove(&pos).expect("position index is consistent");
+            if message.key.is_none() && existing.key.is_some() {
+                message.key = existing.key.clone();
+                message.time_ms = existing.time_ms;
+                message.delivery = existing.delivery.clone();
+            }
+            if existing.mine && message.key.is_some() {
+                message.delivery = Delivery::Sent;
+            }
+        }
+        let pos = match &message.key {
+            Some(key) => committed_position(key),
+            None => {
+                self.pending_seq += 1;
+                format!("p/{:012}", self.pending_seq)
+            }
+        };
+        self.position.insert(message.id.clone(), pos.clone());
+        self.order.insert(pos, message);
+    }
+
+    /// Marks our message `id` as committed under `key`.
+    pub fn acknowledge(&mut self, id: &str, key: &str, time_ms: u64) {
+        if let Some(mut message) = self.get(id).cloned() {
+            message.key = Some(key.to_owned());
+            message.time_ms = Some(time_ms);
+            message.delivery = Delivery::Sent;
+            self.upsert(message);
+        }
+    }
+
+    /// Marks our message `id` as refused.
+    pub fn fail(&mut self, id: &str, reason: String) {
+        if let Some(pos) = self.position.get(id)
+            && let Some(message) = self.order.get_mut(pos)
+        {
+            message.delivery = Delivery::Failed(reason);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ChatMessage> {
+        self.position.get(id).and_then(|pos| self.order.get(pos))
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Messages in display order.
+    pub fn iter(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.order.values()
+    }
+
+    /// The oldest committed key (the cursor for loading older history).
+    pub fn oldest_key(&self) -> Option<&str> {
+        self.order.values().find_map(|m| m.key.as_deref())
+    }
+}

@@ -1,0 +1,195 @@
+//! Headless Chromium over WebDriver (chromedriver + fantoccini).
+//!
+//! chromedriver runs in its own process group; dropping [`ChromeDriver`] kills the whole
+//! group, Chromium included, so no browser outlives a test even when it panics.
+//! [`with_browsers`] closes every WebDriver session on every path before the panic (if
+//! any) continues.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::panic::AssertUnwindSafe;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tempfile::TempDir;
+
+/// The Chromium binary (Debian's package).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process.
+pub struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver on a free loopback port and waits until it answers.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver is installed (scripts/setup)");
+        let driver = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/status")).await
+                && r.status().is_success()
+            {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start");
+    }
+
+    /// A new browser with its own empty profile (independent storage).
+    pub async fn session(&self) -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1200,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": CHROMIUM, "args": args }));
+        let mut last_error = None;
+        for _ in 0..3 {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(client) => return Browser { client, _profile: profile },
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("cannot start a Chromium session: {last_error:?}");
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group we created for chromedriver.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session and its profile directory.
+pub struct Browser {
+    pub client: Client,
+    _profile: TempDir,
+}
+
+/// Runs `test` with `n` fresh browsers and closes every session afterwards, also when
+/// `test` panics (the panic then continues).
+pub async fn with_browsers<F, Fut>(driver: &ChromeDriver, n: usize, test: F)
+where
+    F: FnOnce(Vec<Client>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut browsers = Vec::new();
+    for _ in 0..n {
+        browsers.push(driver.session().await);
+    }
+    let clients: Vec<Client> = browsers.iter().map(|b| b.client.clone()).collect();
+    let outcome = AssertUnwindSafe(test(clients)).catch_unwind().await;
+    for b in browsers {
+        let _ = b.client.close().await;
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Waits until `css` matches an element.
+pub async fn wait_for(client: &Client, css: &str) -> Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element matches {css}: {e}"))
+}
+
+/// Waits until some element matching `css` has text containing `needle`; returns its text.
+pub async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for el in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+            if let Ok(text) = el.text().await
+                && text.contains(needle)
+            {
+                return text;
+            }
+        }
+        if Instant::now() > deadline {
+            let seen = texts(client, css).await;
+            panic!("no {css} contains {needle:?} (seen: {seen:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The texts of every element matching `css`.
+pub async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for el in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+        out.push(el.text().await.unwrap_or_default());
+    }
+    out
+}
+
+/// Waits until an element matching `css` has `attribute` equal to `value`.
+pub async fn wait_for_attr(client: &Client, css: &str, attribute: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && el.attr(attribute).await.ok().flatten().as_deref() == Some(value)
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("{css} never had {attribute}={value:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types into the element matching `css` (clearing it first).
+pub async fn fill(client: &Client, css: &str, text: &str) {
+    let el = wait_for(client, css).await;
+    el.clear().await.expect("clear input");
+    el.send_keys(text).await.expect("type into input");
+}
+
+/// Clicks the element matching `css`.
+pub async fn click(client: &Client, css: &str) {
+    wait_for(client, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+}

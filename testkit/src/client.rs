@@ -1,0 +1,202 @@
+//! A native Cloakroom client over real sockets: HTTP calls with reqwest, the room
+//! WebSocket with tokio-tungstenite, sealing with the shared `protocol` crate.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage};
+use protocol::content_key::ContentKey;
+use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput, StoredMessage};
+use protocol::error::HttpError;
+use protocol::frames::{ClientFrame, RoomState, ServerFrame};
+use protocol::identity::IdentityKey;
+use protocol::ids::{ClientMessageId, RoomId};
+use protocol::limits::Limits;
+use protocol::transcript;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::random_bytes;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A fresh random identity.
+pub fn new_identity() -> IdentityKey {
+    loop {
+        if let Ok(k) = IdentityKey::from_secret_bytes(&random_bytes::<32>()) {
+            return k;
+        }
+    }
+}
+
+/// A fresh random content key.
+pub fn new_content_key() -> ContentKey {
+    ContentKey::from_bytes(random_bytes::<32>())
+}
+
+/// Seals a text message.
+pub fn seal_text(room: &RoomId, who: &IdentityKey, key: &ContentKey, cid: &str, alias: &str, text: &str) -> Envelope {
+    let body = MessageBody { alias: alias.into(), content: Content::Text { text: text.into() } };
+    let cid = ClientMessageId::parse(cid).expect("valid test cid");
+    envelope::seal(&SealInput { room, epoch: 0, cid: &cid, to: None, body: &body }, key, who, random_bytes::<12>())
+}
+
+/// A room made for a test: its owner identity and content key.
+pub struct TestRoom {
+    pub id: RoomId,
+    pub owner: IdentityKey,
+    pub key: ContentKey,
+}
+
+/// Creates a room on the server at `http_base` with the admin secret.
+pub async fn create_room(http_base: &str, admin_secret: &str) -> TestRoom {
+    let owner = new_identity();
+    let id = RoomId::from_owner_key(&owner.public_key());
+    let req = CreateRoomRequest {
+        room: id.clone(),
+        owner: owner.public_key(),
+        auth: CreateAuthorization::AdminSecret { secret: admin_secret.into() },
+    };
+    let resp = reqwest::Client::new().post(format!("{http_base}/api/rooms")).json(&req).send().await.expect("create room");
+    assert!(resp.status().is_success(), "room creation failed: {}", resp.text().await.unwrap_or_default());
+    let _: CreateRoomResponse = resp.json().await.expect("creation answer");
+    TestRoom { id, owner, key: new_content_key() }
+}
+
+/// Reads one history page over HTTP (`Err` holds the typed error).
+pub async fn history(http_base: &str, room: &RoomId, before: Option<&str>, limit: Option<usize>) -> Result<HistoryPage, HttpError> {
+    let mut url = format!("{http_base}/api/rooms/{room}/history?");
+    if let Some(b) = before {
+        url.push_str(&format!("before={b}&"));
+    }
+    if let Some(l) = limit {
+        url.push_str(&format!("limit={l}"));
+    }
+    let resp = reqwest::get(url).await.expect("history request");
+    if resp.status().is_success() { Ok(resp.json().await.expect("history page")) } else { Err(resp.json().await.expect("typed error")) }
+}
+
+/// Reads the whole history, oldest first, by paging backwards.
+pub async fn full_history(http_base: &str, room: &RoomId, page: usize) -> Vec<StoredMessage> {
+    let mut all: Vec<StoredMessage> = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let p = history(http_base, room, before.as_deref(), Some(page)).await.expect("history page");
+        before = p.messages.first().map(|m| m.key.to_string());
+        let more = p.more;
+        let mut older = p.messages;
+        older.extend(all);
+        all = older;
+        if !more {
+            return all;
+        }
+    }
+}
+
+/// Opens a raw WebSocket to a room (no join).
+pub async fn open_socket(ws_base: &str, room: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws/{room}")).await.expect("websocket connects");
+    ws
+}
+
+/// The next frame from the server, or `None` on close/timeout.
+pub async fn next_frame(ws: &mut Ws, timeout: Duration) -> Option<ServerFrame> {
+    loop {
+        match tokio::time::timeout(timeout, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).expect("server frames parse")),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads frames until the server closes; returns the error frames seen and the close code.
+pub async fn read_until_close(ws: &mut Ws, timeout: Duration) -> (Vec<ServerFrame>, Option<u16>) {
+    let mut frames = Vec::new();
+    loop {
+        match tokio::time::timeout(timeout, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => frames.push(serde_json::from_str(&t).expect("server frames parse")),
+            Ok(Some(Ok(Message::Close(frame)))) => return (frames, frame.map(|f: CloseFrame| u16::from(f.code))),
+            Ok(Some(Ok(_))) => continue,
+            _ => return (frames, None),
+        }
+    }
+}
+
+/// A joined member of a room.
+pub struct Member {
+    pub ws: Ws,
+    pub identity: IdentityKey,
+    pub room: RoomId,
+    pub state: RoomState,
+    pub limits: Limits,
+    pub backlog: Vec<StoredMessage>,
+}
+
+/// Why a join did not succeed: the frames and close code the server answered with.
+#[derive(Debug)]
+pub struct JoinRefused {
+    pub frames: Vec<ServerFrame>,
+    pub close: Option<u16>,
+}
+
+impl Member {
+    /// Connects, answers the challenge with `identity` and reads welcome and backlog.
+    pub async fn join(ws_base: &str, room: &RoomId, identity: IdentityKey) -> Result<Member, JoinRefused> {
+        let mut ws = open_socket(ws_base, room.as_str()).await;
+        let t = Duration::from_secs(10);
+        let nonce = match next_frame(&mut ws, t).await {
+            Some(ServerFrame::Challenge { nonce, .. }) => nonce.0,
+            other => {
+                let (mut frames, close) = read_until_close(&mut ws, t).await;
+                frames.extend(other);
+                return Err(JoinRefused { frames, close });
+            }
+        };
+        let sig = identity.sign(&transcript::join(room, &nonce));
+        let hello = ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: identity.public_key(), sig };
+        ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.expect("send hello");
+        let (state, limits) = match next_frame(&mut ws, t).await {
+            Some(ServerFrame::Welcome { state, limits, .. }) => (state, limits),
+            other => {
+                let (mut frames, close) = read_until_close(&mut ws, t).await;
+                frames.insert(0, other.expect("a frame or close"));
+                return Err(JoinRefused { frames, close });
+            }
+        };
+        let backlog = match next_frame(&mut ws, t).await {
+            Some(ServerFrame::Backlog { messages, .. }) => messages,
+            other => panic!("expected the backlog, got {other:?}"),
+        };
+        Ok(Member { ws, identity, room: room.clone(), state, limits, backlog })
+    }
+
+    pub async fn send_frame(&mut self, frame: &ClientFrame) {
+        self.send_raw(serde_json::to_string(frame).unwrap()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: String) {
+        self.ws.send(Message::Text(text.into())).await.expect("send frame");
+    }
+
+    pub async fn send_envelope(&mut self, env: Envelope) {
+        self.send_frame(&ClientFrame::Send { env }).await;
+    }
+
+    /// Seals and sends a text message.
+    pub async fn say(&mut self, key: &ContentKey, cid: &str, text: &str) -> Envelope {
+        let env = seal_text(&self.room, &self.identity, key, cid, "native", text);
+        self.send_envelope(env.clone()).await;
+        env
+    }
+
+    pub async fn next(&mut self) -> Option<ServerFrame> {
+        next_frame(&mut self.ws, Duration::from_secs(10)).await
+    }
+
+    pub async fn next_within(&mut self, timeout: Duration) -> Option<ServerFrame> {
+        next_frame(&mut self.ws, timeout).await
+    }
+}

@@ -1,0 +1,26 @@
+//! Helpers for Cloakroom's integration tests, end-to-end tests and benches. Everything
+//! here is real: server processes on loopback, WebSocket clients speaking the protocol,
+//! Chromium driven over WebDriver. Nothing is mocked.
+//!
+//! - [`server`]: start, stop and SIGKILL a `mock-server` process on a temporary data dir.
+//! - [`client`]: a native client that creates rooms, joins with proof of possession and
+//!   sends sealed messages (the same `protocol` code the browser runs).
+//! - [`browser`]: chromedriver + headless Chromium sessions that are always closed.
+//! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
+
+pub mod browser;
+pub mod client;
+pub mod scan;
+pub mod server;
+
+/// The workspace root (where `dist/`, `target/` and `Cargo.toml` live).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit sits in the workspace").to_path_buf()
+}
+
+/// `N` random bytes from the OS.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).expect("OS randomness");
+    out
+}

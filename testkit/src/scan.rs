@@ -1,0 +1,52 @@
+//! Byte scans of a data directory: proof that secrets never reached the server's disk.
+
+use std::path::{Path, PathBuf};
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The files under `dir` that contain `needle` anywhere in their bytes.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    assert!(!needle.is_empty());
+    files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).map(|bytes| bytes.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
+        .collect()
+}
+
+/// The encodings a 32-byte secret could be written in: raw, base64url, standard
+/// base64 (padded and not), lowercase and uppercase hex.
+pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
+    use std::fmt::Write;
+    let std_b64 = {
+        // Standard alphabet derived from the URL-safe one the protocol uses.
+        let url = protocol::encoding::b64(secret);
+        let mut s: String = url.chars().map(|c| match c { '-' => '+', '_' => '/', c => c }).collect();
+        let unpadded = s.clone();
+        while s.len() % 4 != 0 {
+            s.push('=');
+        }
+        vec![s.into_bytes(), unpadded.into_bytes(), url.into_bytes()]
+    };
+    let mut hex = String::new();
+    for b in secret {
+        let _ = write!(hex, "{b:02x}");
+    }
+    let mut all = vec![secret.to_vec(), hex.clone().into_bytes(), hex.to_uppercase().into_bytes()];
+    all.extend(std_b64);
+    all
+}

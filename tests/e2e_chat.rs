@@ -1,0 +1,168 @@
+//! End to end: a real mock-server process serving the real built SPA, two independent
+//! headless Chromium sessions, and a native client, all talking over loopback.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::Client;
+use protocol::content_key::ContentKey;
+use protocol::envelope::{self, Content};
+use protocol::ids::RoomId;
+use testkit::browser::{ChromeDriver, click, fill, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::client::{self, Member};
+use testkit::scan;
+use testkit::server::{ServerOptions, ServerProcess};
+
+const SECRET: &str = "e2e-admin-secret";
+
+fn dist_dir() -> PathBuf {
+    let dist = testkit::workspace_root().join("dist");
+    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the SPA first (trunk build --release)");
+    dist
+}
+
+fn start_server(data: &std::path::Path) -> ServerProcess {
+    let mut options = ServerOptions::new(data);
+    options.static_dir = Some(dist_dir());
+    options.admin_secret = SECRET.into();
+    ServerProcess::start(options)
+}
+
+/// Browser `a` creates a room as `alias`; returns the invite link.
+async fn create_room(a: &Client, base: &str, alias: &str) -> String {
+    a.goto(&format!("{base}/")).await.expect("open landing");
+    fill(a, "#create-alias", alias).await;
+    fill(a, "#create-secret", SECRET).await;
+    click(a, "#create-room").await;
+    let invite = wait_for(a, "#invite-link").await;
+    let link = invite.prop("value").await.expect("read link").expect("link value");
+    assert!(link.contains("/r/") && link.contains('#'), "unexpected invite link {link}");
+    wait_for_attr(a, "#connection-status", "data-status", "connected").await;
+    link
+}
+
+/// Browser `b` opens the link for the first time and joins as `alias`.
+async fn join_room(b: &Client, link: &str, alias: &str) {
+    b.goto(link).await.expect("open invite link");
+    fill(b, "#alias-input", alias).await;
+    click(b, "#alias-submit").await;
+    wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+}
+
+async fn say(client: &Client, text: &str) {
+    fill(client, "#composer", text).await;
+    // Enter sends (Shift+Enter would add a line).
+    wait_for(client, "#composer").await.send_keys("\u{E007}").await.expect("press Enter");
+}
+
+fn parse_link(link: &str) -> (RoomId, ContentKey) {
+    let after = link.split("/r/").nth(1).expect("room path");
+    let (room, key) = after.split_once('#').expect("fragment");
+    (RoomId::parse(room).expect("room id"), ContentKey::parse(key).expect("content key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path());
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let from_alice = "Hello Bob, this is Alice-e2e-7f3a";
+    let from_bob = "Hi Alice! Bob-e2e-91c2 here";
+    let from_native = "A native client says hello-e2e-55d0";
+
+    let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let link_out = link.clone();
+    let ws_base = server.ws_base();
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let invite = create_room(a, &base, "Alice-e2e").await;
+        *link_out.lock().unwrap() = invite.clone();
+        join_room(b, &invite, "Bob-e2e").await;
+
+        say(a, from_alice).await;
+        wait_for_text(b, ".message .message-text", from_alice).await;
+        let row = wait_for_text(b, ".message", from_alice).await;
+        assert!(row.contains("Alice-e2e"), "B shows A's alias: {row}");
+        // A's own copy is acknowledged (committed) — not just shown.
+        wait_for_attr(a, ".message.mine", "data-status", "sent").await;
+
+        say(b, from_bob).await;
+        let row = wait_for_text(a, ".message", from_bob).await;
+        assert!(row.contains("Bob-e2e"), "A shows B's alias: {row}");
+
+        // The owner is marked as such in B's view.
+        let owner_rows = texts(b, ".message.from-owner .message-text").await;
+        assert!(owner_rows.iter().any(|t| t.contains(from_alice)), "owner cue on A's message: {owner_rows:?}");
+
+        // A native client (protocol crate compiled for the host) joins and speaks;
+        // the browsers decrypt and verify what it sealed.
+        let (room, key) = parse_link(&invite);
+        let mut native = Member::join(&ws_base, &room, client::new_identity()).await.expect("native join");
+        native.say(&key, "native-1", from_native).await;
+        wait_for_text(a, ".message .message-text", from_native).await;
+        wait_for_text(b, ".message .message-text", from_native).await;
+
+        // Reloading B shows the history again, each message once.
+        b.refresh().await.expect("reload B");
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        wait_for_text(b, ".message .message-text", from_bob).await;
+        let shown = texts(b, ".message .message-text").await;
+        for needle in [from_alice, from_bob, from_native] {
+            assert_eq!(shown.iter().filter(|t| t.contains(needle)).count(), 1, "{needle} once after reload: {shown:?}");
+        }
+        assert!(texts(b, ".message.tampered").await.is_empty());
+    })
+    .await;
+
+    // What the browsers stored decrypts and verifies natively (wasm seal → native open).
+    let invite = link.lock().unwrap().clone();
+    let (room, key) = parse_link(&invite);
+    let history = client::full_history(&server.http_base(), &room, 100).await;
+    let opened: Vec<String> = history
+        .iter()
+        .map(|m| match envelope::open(&m.env, &key).expect("browser-sealed message opens natively").content {
+            Content::Text { text } => text,
+            other => panic!("unexpected content {other:?}"),
+        })
+        .collect();
+    assert_eq!(opened, vec![from_alice.to_owned(), from_bob.to_owned(), from_native.to_owned()]);
+
+    // Stop the server (flushes KV_global), then scan every byte it wrote.
+    server.stop();
+    let files = scan::files_under(data.path());
+    assert!(files.iter().any(|f| f.extension().is_some_and(|e| e == "sqlite")), "the data dir holds the databases: {files:?}");
+    for needle in [from_alice, from_bob, from_native, "Alice-e2e", "Bob-e2e"] {
+        assert!(scan::files_containing(data.path(), needle.as_bytes()).is_empty(), "plaintext {needle:?} reached the server's disk");
+    }
+    for encoding in scan::secret_encodings(key.as_bytes()) {
+        assert!(scan::files_containing(data.path(), &encoding).is_empty(), "the content key reached the server's disk");
+    }
+    // The scan can find things: the room id is stored, so it must be found.
+    assert!(!scan::files_containing(data.path(), room.as_str().as_bytes()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_without_a_key_and_a_wrong_admin_secret_get_clear_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        a.goto(&format!("{base}/")).await.unwrap();
+        fill(a, "#create-alias", "Mallory").await;
+        fill(a, "#create-secret", "not-the-secret").await;
+        click(a, "#create-room").await;
+        wait_for_text(a, "form .error", "admin secret is wrong").await;
+
+        let room = RoomId::from_owner_key(&client::new_identity().public_key());
+        a.goto(&format!("{base}/r/{room}")).await.unwrap();
+        wait_for_text(a, ".notice", "no room key").await;
+    })
+    .await;
+    // Nothing was created.
+    assert!(std::fs::read_dir(data.path().join("rooms")).map(|d| d.count()).unwrap_or(0) == 0);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
