@@ -81,13 +81,18 @@ pub fn resolve_access(room: &str, fragment: &str) -> RoomAccess {
         }
         (Some(record), None) => record,
         (None, Some(key)) => {
-            let record = RoomRecord { room: room.to_string(), content_key: key, identity: None, alias: None, owner: false };
+            let record =
+                RoomRecord { room: room.to_string(), content_key: key, identity: None, alias: None, owner: false };
             let _ = store::save_room(&record);
             record
         }
         (None, None) => return RoomAccess::MissingKey,
     };
-    if record.identity.is_some() && record.alias.is_some() { RoomAccess::Ready(record) } else { RoomAccess::NeedsAlias(record) }
+    if record.identity.is_some() && record.alias.is_some() {
+        RoomAccess::Ready(record)
+    } else {
+        RoomAccess::NeedsAlias(record)
+    }
 }
 
 /// Sets the alias of a first visit and creates this browser's identity for the room.

@@ -132,9 +132,15 @@ async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
     // Stop the server (flushes KV_global), then scan every byte it wrote.
     server.stop();
     let files = scan::files_under(data.path());
-    assert!(files.iter().any(|f| f.extension().is_some_and(|e| e == "sqlite")), "the data dir holds the databases: {files:?}");
+    assert!(
+        files.iter().any(|f| f.extension().is_some_and(|e| e == "sqlite")),
+        "the data dir holds the databases: {files:?}"
+    );
     for needle in [from_alice, from_bob, from_native, "Alice-e2e", "Bob-e2e"] {
-        assert!(scan::files_containing(data.path(), needle.as_bytes()).is_empty(), "plaintext {needle:?} reached the server's disk");
+        assert!(
+            scan::files_containing(data.path(), needle.as_bytes()).is_empty(),
+            "plaintext {needle:?} reached the server's disk"
+        );
     }
     for encoding in scan::secret_encodings(key.as_bytes()) {
         assert!(scan::files_containing(data.path(), &encoding).is_empty(), "the content key reached the server's disk");

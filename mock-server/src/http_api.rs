@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use protocol::api::{
     CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest,
@@ -20,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::admin_secret::secrets_match;
-use crate::http_error::{ApiError, parse_json};
+use crate::http_error::{ApiError, JsonBody};
 use crate::room_actor::RoomCommand;
 use crate::state::AppState;
 
@@ -42,8 +41,10 @@ pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
 }
 
 /// `POST /api/rooms`
-pub async fn create_room(State(st): State<AppState>, body: Bytes) -> Result<Json<CreateRoomResponse>, ApiError> {
-    let req: CreateRoomRequest = parse_json(&body)?;
+pub async fn create_room(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<CreateRoomRequest>,
+) -> Result<Json<CreateRoomResponse>, ApiError> {
     match &req.auth {
         CreateAuthorization::AdminSecret { secret } => {
             if !secrets_match(secret, &st.config.admin_secret) {
@@ -77,7 +78,10 @@ pub async fn history(
     let limit = match q.limit.as_deref() {
         None => None,
         Some(text) => Some(text.parse::<usize>().map_err(|_| {
-            ApiError::new(ErrorCode::BadLimit, format!("limit must be a number from 1 to {}", st.config.limits.max_history_page))
+            ApiError::new(
+                ErrorCode::BadLimit,
+                format!("limit must be a number from 1 to {}", st.config.limits.max_history_page),
+            )
         })?),
     };
     let (reply, answer) = oneshot::channel();
@@ -87,11 +91,16 @@ pub async fn history(
 }
 
 /// `POST /api/last-message-times`: answered from KV_global without touching room workers.
-pub async fn last_message_times(State(st): State<AppState>, body: Bytes) -> Result<Json<LastMessageTimesResponse>, ApiError> {
-    let req: LastMessageTimesRequest = parse_json(&body)?;
+pub async fn last_message_times(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<LastMessageTimesRequest>,
+) -> Result<Json<LastMessageTimesResponse>, ApiError> {
     if req.rooms.len() > MAX_ROOMS_PER_QUERY {
-        let e = protocol::error::ErrorBody::new(ErrorCode::BadLimit, format!("at most {MAX_ROOMS_PER_QUERY} rooms per query"))
-            .with_limit(MAX_ROOMS_PER_QUERY as u64);
+        let e = protocol::error::ErrorBody::new(
+            ErrorCode::BadLimit,
+            format!("at most {MAX_ROOMS_PER_QUERY} rooms per query"),
+        )
+        .with_limit(MAX_ROOMS_PER_QUERY as u64);
         return Err(e.into());
     }
     let global = st.global.clone();

@@ -1,10 +1,14 @@
 //! Typed HTTP refusals: `{"error": {"code", "message", "limit"?}}` with the code's status.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
 use serde::de::DeserializeOwned;
+
+use crate::app::MAX_API_BODY;
 
 /// An [`ErrorBody`] that answers an HTTP request.
 #[derive(Debug)]
@@ -29,7 +33,29 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parses a JSON body, answering `malformed_request` with serde's explanation.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))
+/// A JSON request body: too large or malformed bodies become typed refusals
+/// (`body_too_large` with the limit, `malformed_request` with serde's explanation).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(
+                    ErrorBody::new(
+                        ErrorCode::BodyTooLarge,
+                        format!("request bodies are limited to {MAX_API_BODY} bytes"),
+                    )
+                    .with_limit(MAX_API_BODY as u64),
+                )
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest, format!("cannot read the body: {e}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))
+    }
 }

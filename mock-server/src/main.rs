@@ -53,6 +53,12 @@ struct ServeArgs {
     /// Seconds without a frame or pong before a connection is closed.
     #[arg(long, default_value_t = Limits::default().idle_timeout_secs)]
     idle_timeout_secs: u32,
+    /// Seconds a new connection has to answer the join challenge.
+    #[arg(long, default_value_t = Limits::default().join_timeout_secs)]
+    join_timeout_secs: u32,
+    /// Bytes of frames that may wait for a slow reader before it is dropped.
+    #[arg(long, default_value_t = Limits::default().send_queue_bytes)]
+    send_queue_bytes: u64,
     /// Seconds a room with no connections stays loaded.
     #[arg(long, default_value_t = 30)]
     room_idle_secs: u64,
@@ -61,7 +67,8 @@ struct ServeArgs {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLOAKROOM_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CLOAKROOM_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -96,6 +103,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         rate_burst: args.rate_burst,
         default_room_capacity: args.default_capacity,
         idle_timeout_secs: args.idle_timeout_secs,
+        join_timeout_secs: args.join_timeout_secs,
+        send_queue_bytes: args.send_queue_bytes.max(1),
         ..Limits::default()
     };
     let config = ServerConfig {

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use protocol::api::{CreateRoomResponse, HistoryPage};
 use protocol::error::{ErrorBody, ErrorCode};
@@ -34,10 +35,13 @@ pub enum Outbound {
     Close(u16, String),
 }
 
-/// The room's handle on one connection: a bounded frame queue, and a close signal that
-/// gets through even when the queue is full.
+/// The room's handle on one connection: a frame queue bounded in bytes (`queued` counts
+/// what the connection task has not written yet), and a close signal that gets through
+/// even when the queue is full.
 pub struct ConnOutbox {
-    pub frames: mpsc::Sender<Outbound>,
+    pub frames: mpsc::UnboundedSender<Outbound>,
+    pub queued: Arc<AtomicUsize>,
+    pub limit: usize,
     pub close: watch::Sender<Option<(u16, String)>>,
 }
 
@@ -60,16 +64,23 @@ struct ActorSockets {
 
 impl Sockets for ActorSockets {
     fn send(&mut self, conn: ConnId, text: Arc<str>) -> Result<(), QueueFull> {
-        match self.conns.get(&conn) {
-            Some(outbox) => outbox.frames.try_send(Outbound::Text(text)).map_err(|_| QueueFull),
-            None => Ok(()),
+        let Some(outbox) = self.conns.get(&conn) else { return Ok(()) };
+        let queued = outbox.queued.load(Ordering::Acquire);
+        if queued + text.len() > outbox.limit {
+            return Err(QueueFull);
         }
+        outbox.queued.fetch_add(text.len(), Ordering::AcqRel);
+        outbox.frames.send(Outbound::Text(text)).map_err(|_| QueueFull)
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
-        if let Some(outbox) = self.conns.get(&conn)
-            && outbox.frames.try_send(Outbound::Close(code, reason.to_owned())).is_err()
-        {
+        if let Some(outbox) = self.conns.get(&conn) {
+            let _ = outbox.frames.send(Outbound::Close(code, reason.to_owned()));
+        }
+    }
+
+    fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(outbox) = self.conns.get(&conn) {
             let _ = outbox.close.send(Some((code, reason.to_owned())));
         }
     }
@@ -130,7 +141,8 @@ impl RoomActor {
             return;
         }
         let result = SqliteKv::open(&path, "kv", Durability::Full, false).and_then(|store| {
-            Room::load(self.id.clone(), &store, self.ctx.config.clone()).map(|room| room.map(|room| Loaded { store, room }))
+            Room::load(self.id.clone(), &store, self.ctx.config.clone())
+                .map(|room| room.map(|room| Loaded { store, room }))
         });
         match result {
             Ok(loaded) => {
@@ -245,7 +257,8 @@ impl RoomActor {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        let mut store = SqliteKv::open(&path, "kv", Durability::Full, true).map_err(|e| internal("cannot create the room", e))?;
+        let mut store =
+            SqliteKv::open(&path, "kv", Durability::Full, true).map_err(|e| internal("cannot create the room", e))?;
         store.commit(batch).map_err(|e| internal("cannot store the room", e))?;
         let room = Room::load(self.id.clone(), &store, self.ctx.config.clone())
             .map_err(|e| internal("cannot load the new room", e))?

@@ -24,7 +24,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     };
     let rooms = Rooms::new(ctx);
     rooms.spawn_ticker();
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let serves_app = config.static_dir.is_some();
     let app = crate::app::router(AppState::new(config, rooms, global.clone()));

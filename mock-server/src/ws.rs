@@ -7,6 +7,7 @@
 //! after `idle_timeout` of silence; a frame above the transport cap closes with 1009.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -47,7 +48,8 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &st.config.allowed_origins) {
-        return ApiError::new(ErrorCode::OriginNotAllowed, "WebSockets from this origin are not allowed").into_response();
+        return ApiError::new(ErrorCode::OriginNotAllowed, "WebSockets from this origin are not allowed")
+            .into_response();
     }
     let room = RoomId::parse(&room).map_err(|e| ErrorBody::new(ErrorCode::UnknownRoom, e.to_string()));
     ws.max_message_size(TRANSPORT_MAX_MESSAGE)
@@ -65,36 +67,72 @@ fn close_message(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
 }
 
+/// How long a connection waits for the peer's half of the closing handshake after it
+/// sent a close, so the peer reliably reads the error frame and the close code.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Reads (and discards) until the peer answers our close, or [`CLOSE_LINGER`] passes.
+async fn linger<S>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Sends an error frame and the close code that goes with it.
-async fn refuse(socket: &mut WebSocket, error: ErrorBody) {
+async fn refuse(mut socket: WebSocket, error: ErrorBody) {
     let code = error.code.close_code().unwrap_or(4400);
     let reason = error.code.as_str().to_owned();
     let _ = socket.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
     let _ = socket.send(close_message(code, &reason)).await;
+    linger(&mut socket).await;
 }
 
 /// Serves one connection until either side closes it.
-async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId, ErrorBody>) {
+async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, ErrorBody>) {
     let room = match room {
         Ok(room) => room,
-        Err(e) => return refuse(&mut socket, e).await,
+        Err(e) => return refuse(socket, e).await,
     };
     let limits = &st.config.limits;
     let conn = st.next_conn_id();
-    let (frames, mut queued) = mpsc::channel::<Outbound>(limits.send_queue_frames.max(1) as usize);
+    let (frames, mut queued) = mpsc::unbounded_channel::<Outbound>();
     let (close, mut close_signal) = watch::channel::<Option<(u16, String)>>(None);
-    let outbox = ConnOutbox { frames, close };
+    let pending_bytes = Arc::new(AtomicUsize::new(0));
+    let limit = usize::try_from(limits.send_queue_bytes).unwrap_or(usize::MAX);
+    let outbox = ConnOutbox { frames, queued: pending_bytes.clone(), limit, close };
     let actor = match st.rooms.send(&room, RoomCommand::Connect { conn, outbox }, false).await {
         Ok(actor) => actor,
-        Err(e) => return refuse(&mut socket, e).await,
+        Err(e) => return refuse(socket, e).await,
     };
     let idle = Duration::from_secs(u64::from(limits.idle_timeout_secs.max(3)));
     let mut ping = tokio::time::interval(idle / 3);
     ping.tick().await;
     let mut last_heard = Instant::now();
     let (mut sink, mut stream) = socket.split();
+    // Set when we sent a close frame (then we wait for the peer's answer before leaving).
+    let mut we_closed = true;
+    let mut watching_close = true;
     loop {
         tokio::select! {
+            biased;
+            _ = close_signal.changed(), if watching_close => {
+                // The room drops this connection now (queued frames are abandoned).
+                // Without a value the room let go of us: finish the queue, then leave.
+                let Some((code, reason)) = close_signal.borrow().clone() else {
+                    watching_close = false;
+                    continue;
+                };
+                let _ = sink.send(close_message(code, &reason)).await;
+                break;
+            }
             incoming = stream.next() => {
                 let cmd = match incoming {
                     Some(Ok(Message::Text(text))) => RoomCommand::Text { conn, text: text.as_str().to_owned() },
@@ -103,13 +141,18 @@ async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId
                         last_heard = Instant::now();
                         continue;
                     }
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Close(_))) | None => {
+                        we_closed = false;
+                        break;
+                    }
                     Some(Err(e)) => {
                         if matches!(e.into_inner().downcast_ref::<tungstenite_error::Error>(), Some(tungstenite_error::Error::Capacity(_))) {
                             let error = ErrorBody::new(ErrorCode::FrameTooLarge, "frame exceeds the transport limit")
                                 .with_limit(limits.max_frame_bytes);
                             let _ = sink.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
                             let _ = sink.send(close_message(1009, ErrorCode::FrameTooLarge.as_str())).await;
+                        } else {
+                            we_closed = false;
                         }
                         break;
                     }
@@ -122,9 +165,15 @@ async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId
             }
             out = queued.recv() => match out {
                 Some(Outbound::Text(text)) => {
+                    let len = text.len();
                     let bytes = Bytes::from_owner(ArcText(text));
-                    let Ok(text) = Utf8Bytes::try_from(bytes) else { continue };
-                    if sink.send(Message::Text(text)).await.is_err() {
+                    let written = match Utf8Bytes::try_from(bytes) {
+                        Ok(text) => sink.send(Message::Text(text)).await.map_err(|_| ()),
+                        Err(_) => Ok(()),
+                    };
+                    pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                    if written.is_err() {
+                        we_closed = false;
                         break;
                     }
                 }
@@ -132,15 +181,12 @@ async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId
                     let _ = sink.send(close_message(code, &reason)).await;
                     break;
                 }
-                None => break,
-            },
-            changed = close_signal.changed() => {
-                let signal = close_signal.borrow().clone();
-                if let (Ok(()), Some((code, reason))) = (changed, signal) {
-                    let _ = sink.send(close_message(code, &reason)).await;
+                None => {
+                    // The room worker went away (restarting): tell the client to come back.
+                    let _ = sink.send(close_message(1012, ErrorCode::Unavailable.as_str())).await;
+                    break;
                 }
-                break;
-            }
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() >= idle {
                     let error = ErrorBody::new(ErrorCode::IdleTimeout, "no frames or pongs for too long");
@@ -149,12 +195,16 @@ async fn run_connection(mut socket: WebSocket, st: AppState, room: Result<RoomId
                     break;
                 }
                 if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    we_closed = false;
                     break;
                 }
             }
         }
     }
     let _ = actor.send(RoomCommand::Disconnect { conn }).await;
+    if we_closed {
+        linger(&mut stream).await;
+    }
 }
 
 /// Lets a frame shared by many connections become a `Bytes` without copying.

@@ -43,10 +43,7 @@ mod tests {
         let text = b64(&[1, 2, 3, 250]);
         assert_eq!(unb64(&text).unwrap(), vec![1, 2, 3, 250]);
         assert_eq!(unb64_array::<4>(&text).unwrap(), [1, 2, 3, 250]);
-        assert_eq!(
-            unb64_array::<5>(&text),
-            Err(DecodeError::WrongLength { expected: 5, actual: 4 })
-        );
+        assert_eq!(unb64_array::<5>(&text), Err(DecodeError::WrongLength { expected: 5, actual: 4 }));
         assert_eq!(unb64("a+b="), Err(DecodeError::NotBase64));
         assert!(is_b64url_alphabet("aZ09-_"));
         assert!(!is_b64url_alphabet("a=b"));

@@ -11,12 +11,12 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use serde::{Deserialize, Serialize};
 
+use crate::PROTOCOL_VERSION;
 use crate::content_key::ContentKey;
 use crate::encoding::{b64, unb64};
 use crate::identity::{IdentityKey, KeyError, PublicKey, Signature};
 use crate::ids::{ClientMessageId, MessageKey, RoomId};
 use crate::transcript::{self, MessageHeader};
-use crate::PROTOCOL_VERSION;
 
 /// Plaintext is padded to a multiple of this many bytes before encryption.
 pub const PAD_BLOCK: usize = 256;
@@ -123,7 +123,13 @@ pub enum OpenError {
 
 impl Envelope {
     fn header(&self) -> MessageHeader<'_> {
-        MessageHeader { room: &self.room, sender: &self.sender, epoch: self.epoch, cid: &self.cid, to: self.to.as_ref() }
+        MessageHeader {
+            room: &self.room,
+            sender: &self.sender,
+            epoch: self.epoch,
+            cid: &self.cid,
+            to: self.to.as_ref(),
+        }
     }
 
     /// Checks the sender's signature (what the server checks before storing).

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     /// The HTTP body or query is not valid JSON or has wrong or missing fields.
     MalformedRequest,
+    /// The HTTP body is larger than the endpoint accepts.
+    BodyTooLarge,
     /// A WebSocket frame is not valid JSON, is binary, or has wrong or missing fields.
     MalformedFrame,
     /// The frame or envelope names a protocol version this server does not speak.
@@ -73,6 +75,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MalformedRequest => "malformed_request",
+            Self::BodyTooLarge => "body_too_large",
             Self::MalformedFrame => "malformed_frame",
             Self::UnsupportedVersion => "unsupported_version",
             Self::FrameTooLarge => "frame_too_large",
@@ -123,7 +126,7 @@ impl ErrorCode {
             Self::UnknownRoom | Self::NotFound => 404,
             Self::JoinTimeout | Self::IdleTimeout => 408,
             Self::RoomExists | Self::RoomFull => 409,
-            Self::FrameTooLarge | Self::MessageTooLarge => 413,
+            Self::FrameTooLarge | Self::MessageTooLarge | Self::BodyTooLarge => 413,
             Self::RateLimited | Self::SlowConsumer => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
@@ -146,6 +149,7 @@ impl ErrorCode {
             | Self::BadLimit
             | Self::UnsupportedVersion => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
+            Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
             Self::OriginNotAllowed => Some(4403),
             Self::UnknownRoom | Self::NotFound => Some(4404),

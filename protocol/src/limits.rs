@@ -50,8 +50,8 @@ pub struct Limits {
     pub join_timeout_secs: u32,
     /// Seconds of silence (no frame, no pong) after which a connection is closed.
     pub idle_timeout_secs: u32,
-    /// Frames that may wait for a slow reader before it is dropped.
-    pub send_queue_frames: u32,
+    /// Bytes of frames that may wait for a slow reader before it is dropped.
+    pub send_queue_bytes: u64,
 }
 
 impl Default for Limits {
@@ -66,7 +66,7 @@ impl Default for Limits {
             max_history_page: MAX_HISTORY_PAGE as u32,
             join_timeout_secs: 10,
             idle_timeout_secs: 60,
-            send_queue_frames: 256,
+            send_queue_bytes: 1024 * 1024,
         }
     }
 }

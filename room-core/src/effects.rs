@@ -26,8 +26,12 @@ pub struct QueueFull;
 pub trait Sockets {
     /// Queues a text frame. Must not block: a full queue answers [`QueueFull`].
     fn send(&mut self, conn: ConnId, text: Arc<str>) -> Result<(), QueueFull>;
-    /// Closes the connection with a close code and reason (always deliverable).
+    /// Closes the connection with a close code and reason, after the frames already
+    /// queued for it.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
+    /// Closes the connection at once, dropping what is still queued (a reader that cannot
+    /// keep up). Must get through even when the queue is full.
+    fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str);
 }
 
 /// One outgoing socket action, in order.

@@ -61,7 +61,12 @@ impl Room {
     /// The writes that create a room, after checking that `id` is bound to `owner`.
     /// The adapter checks that no room with this id exists, commits the batch, then
     /// [`Room::load`]s it.
-    pub fn creation_batch(id: &RoomId, owner: &PublicKey, now: u64, config: &RoomConfig) -> Result<WriteBatch, ErrorBody> {
+    pub fn creation_batch(
+        id: &RoomId,
+        owner: &PublicKey,
+        now: u64,
+        config: &RoomConfig,
+    ) -> Result<WriteBatch, ErrorBody> {
         if !id.is_owned_by(owner) {
             return Err(ErrorBody::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
         }
@@ -83,7 +88,8 @@ impl Room {
         let Some(meta) = store.get(schema::META_KEY)? else {
             return Ok(None);
         };
-        let meta: RoomMeta = serde_json::from_slice(&meta).map_err(|e| StorageError::Backend(format!("corrupt room meta: {e}")))?;
+        let meta: RoomMeta =
+            serde_json::from_slice(&meta).map_err(|e| StorageError::Backend(format!("corrupt room meta: {e}")))?;
         let last_ts = store
             .list(&ListQuery::backwards(id.as_str(), 1))?
             .first()
@@ -164,7 +170,8 @@ impl Room {
     pub fn connect(&mut self, conn: ConnId, challenge: [u8; 32], now: u64) {
         let deadline = now + u64::from(self.limits().join_timeout_secs) * 1_000_000;
         self.conns.insert(conn, ConnState::AwaitingHello { challenge, deadline });
-        let frame = ServerFrame::Challenge { v: PROTOCOL_VERSION, room: self.id.clone(), nonce: B64Bytes(challenge.to_vec()) };
+        let frame =
+            ServerFrame::Challenge { v: PROTOCOL_VERSION, room: self.id.clone(), nonce: B64Bytes(challenge.to_vec()) };
         self.send(conn, &frame);
     }
 
@@ -178,7 +185,11 @@ impl Room {
         if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
             return;
         }
-        self.refuse(conn, ErrorBody::new(ErrorCode::MalformedFrame, "binary frames are not part of the protocol"), None);
+        self.refuse(
+            conn,
+            ErrorBody::new(ErrorCode::MalformedFrame, "binary frames are not part of the protocol"),
+            None,
+        );
     }
 
     /// A text frame arrived. `store` serves the reads the frame needs (backlog, dedup).
@@ -188,7 +199,8 @@ impl Room {
         }
         let max = self.limits().max_frame_bytes;
         if text.len() as u64 > max {
-            let e = ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max);
+            let e =
+                ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max);
             return self.refuse(conn, e, None);
         }
         match serde_json::from_str::<ClientFrame>(text) {
@@ -207,7 +219,11 @@ impl Room {
             .map(|(c, _)| *c)
             .collect();
         for conn in late {
-            self.refuse(conn, ErrorBody::new(ErrorCode::JoinTimeout, "the join challenge was not answered in time"), None);
+            self.refuse(
+                conn,
+                ErrorBody::new(ErrorCode::JoinTimeout, "the join challenge was not answered in time"),
+                None,
+            );
         }
     }
 
@@ -215,7 +231,11 @@ impl Room {
         let challenge = match self.conns.get(&conn) {
             Some(ConnState::AwaitingHello { challenge, .. }) => *challenge,
             Some(ConnState::Joined { .. }) => {
-                return self.refuse(conn, ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined"), None);
+                return self.refuse(
+                    conn,
+                    ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined"),
+                    None,
+                );
             }
             _ => return,
         };
@@ -227,7 +247,10 @@ impl Room {
             return self.refuse(conn, e, None);
         }
         if key.verify(&transcript::join(&self.id, &challenge), &sig).is_err() {
-            let e = ErrorBody::new(ErrorCode::BadChallengeResponse, "the signature does not answer this connection's challenge");
+            let e = ErrorBody::new(
+                ErrorCode::BadChallengeResponse,
+                "the signature does not answer this connection's challenge",
+            );
             return self.refuse(conn, e, None);
         }
         let is_owner = key == self.meta.owner;
@@ -273,7 +296,9 @@ impl Room {
         let mut messages: Vec<StoredMessage> = rows
             .into_iter()
             .take(from_store)
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| StorageError::Backend(format!("corrupt message: {e}"))))
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|e| StorageError::Backend(format!("corrupt message: {e}")))
+            })
             .collect::<Result<_, _>>()?;
         messages.reverse();
         messages.extend(self.pending.messages[self.pending.messages.len() - staged..].iter().cloned());
@@ -296,7 +321,11 @@ impl Room {
                 *key
             }
             Some(ConnState::AwaitingHello { .. }) => {
-                return self.refuse(conn, ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"), cid);
+                return self.refuse(
+                    conn,
+                    ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"),
+                    cid,
+                );
             }
             _ => return,
         };
@@ -352,7 +381,10 @@ impl Room {
             return Err(ErrorBody::new(ErrorCode::WrongRoom, "the envelope names another room"));
         }
         if env.sender != *joined_as {
-            return Err(ErrorBody::new(ErrorCode::SenderMismatch, "the envelope's sender is not the key this connection proved"));
+            return Err(ErrorBody::new(
+                ErrorCode::SenderMismatch,
+                "the envelope's sender is not the key this connection proved",
+            ));
         }
         if env.iv.0.len() != 12 || env.ct.0.len() < 16 {
             return Err(ErrorBody::new(ErrorCode::MalformedFrame, "iv must be 12 bytes and ct at least 16"));
@@ -360,27 +392,37 @@ impl Room {
         let max = self.limits().max_message_bytes;
         let size = env.stored_len() as u64;
         if size > max {
-            return Err(ErrorBody::new(ErrorCode::MessageTooLarge, format!("the message is {size} bytes; the limit is {max}"))
-                .with_limit(max));
+            return Err(ErrorBody::new(
+                ErrorCode::MessageTooLarge,
+                format!("the message is {size} bytes; the limit is {max}"),
+            )
+            .with_limit(max));
         }
-        env.verify_signature()
-            .map_err(|_| ErrorBody::new(ErrorCode::BadSignature, "the message signature does not verify against its sender"))
+        env.verify_signature().map_err(|_| {
+            ErrorBody::new(ErrorCode::BadSignature, "the message signature does not verify against its sender")
+        })
     }
 
     // ----- HTTP reads -----
 
     /// One page of committed history, oldest first, ending just before `before` (or at
     /// the newest message).
-    pub fn history(&self, store: &dyn KvStore, before: Option<&str>, limit: Option<usize>) -> Result<HistoryPage, ErrorBody> {
+    pub fn history(
+        &self,
+        store: &dyn KvStore,
+        before: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<HistoryPage, ErrorBody> {
         let max = self.limits().max_history_page as usize;
         let limit = limit.unwrap_or(protocol::limits::DEFAULT_HISTORY_PAGE.min(max));
         if limit == 0 || limit > max {
-            return Err(ErrorBody::new(ErrorCode::BadLimit, format!("limit must be between 1 and {max}")).with_limit(max as u64));
+            return Err(ErrorBody::new(ErrorCode::BadLimit, format!("limit must be between 1 and {max}"))
+                .with_limit(max as u64));
         }
         let mut query = ListQuery::backwards(self.id.as_str(), limit + 1);
         if let Some(cursor) = before {
-            let key = MessageKey::parse(cursor)
-                .map_err(|e| ErrorBody::new(ErrorCode::BadCursor, format!("before: {e}")))?;
+            let key =
+                MessageKey::parse(cursor).map_err(|e| ErrorBody::new(ErrorCode::BadCursor, format!("before: {e}")))?;
             if key.room() != self.id {
                 return Err(ErrorBody::new(ErrorCode::BadCursor, "before: the cursor belongs to another room"));
             }
@@ -405,7 +447,11 @@ impl Room {
     /// On a storage failure nothing is delivered, every connection is closed with
     /// `internal`, and the error is returned: the adapter must drop this `Room` and
     /// [`Room::load`] it again (its in-memory state ran ahead of storage).
-    pub fn finish_batch(&mut self, store: &mut dyn KvStore, sockets: &mut dyn Sockets) -> Result<Committed, StorageError> {
+    pub fn finish_batch(
+        &mut self,
+        store: &mut dyn KvStore,
+        sockets: &mut dyn Sockets,
+    ) -> Result<Committed, StorageError> {
         let fx = std::mem::take(&mut self.fx);
         self.pending = Pending::default();
         let writes = fx.writes.len();
@@ -413,7 +459,7 @@ impl Room {
             && let Err(e) = store.commit(fx.writes)
         {
             for conn in self.conns.keys() {
-                sockets.close(*conn, ErrorCode::Internal.close_code().unwrap_or(1011), "internal");
+                sockets.drop_now(*conn, ErrorCode::Internal.close_code().unwrap_or(1011), "internal");
             }
             self.conns.clear();
             return Err(e);
@@ -427,7 +473,7 @@ impl Room {
                     }
                     if sockets.send(conn, text).is_err() {
                         let code = ErrorCode::SlowConsumer.close_code().unwrap_or(4429);
-                        sockets.close(conn, code, ErrorCode::SlowConsumer.as_str());
+                        sockets.drop_now(conn, code, ErrorCode::SlowConsumer.as_str());
                         dropped.push(conn);
                     }
                 }

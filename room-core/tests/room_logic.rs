@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use cloakroom_room_core::effects::QueueFull;
+use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Room, RoomConfig, Sockets};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, MessageBody, SealInput};
 use protocol::error::ErrorCode;
@@ -11,8 +13,6 @@ use protocol::frames::{ClientFrame, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
 use protocol::transcript;
-use cloakroom_room_core::effects::QueueFull;
-use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Room, RoomConfig, Sockets};
 
 #[derive(Default)]
 struct TestSockets {
@@ -33,6 +33,9 @@ impl Sockets for TestSockets {
     }
     fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
         self.closed.insert(conn, code);
+    }
+    fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str) {
+        self.close(conn, code, reason);
     }
 }
 
@@ -91,11 +94,21 @@ impl World {
     fn envelope(&self, who: &IdentityKey, cid: &str, text: &str) -> protocol::envelope::Envelope {
         let body = MessageBody { alias: "x".into(), content: Content::Text { text: text.into() } };
         let cid = ClientMessageId::parse(cid).unwrap();
-        envelope::seal(&SealInput { room: self.room.id(), epoch: 0, cid: &cid, to: None, body: &body }, &self.key, who, [3; 12])
+        envelope::seal(
+            &SealInput { room: self.room.id(), epoch: 0, cid: &cid, to: None, body: &body },
+            &self.key,
+            who,
+            [3; 12],
+        )
     }
 
     fn stored_messages(&self) -> Vec<String> {
-        self.store.list(&ListQuery::forwards(self.room.id().as_str(), 100_000)).unwrap().into_iter().map(|(k, _)| k).collect()
+        self.store
+            .list(&ListQuery::forwards(self.room.id().as_str(), 100_000))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
     }
 }
 

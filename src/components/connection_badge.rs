@@ -9,7 +9,9 @@ pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
     let label = move || match status.get() {
         ConnectionStatus::Connecting => "Connecting…".to_owned(),
         ConnectionStatus::Connected => "Connected".to_owned(),
-        ConnectionStatus::Reconnecting { retry_in_ms } => format!("Offline — retrying in {}s", retry_in_ms.div_ceil(1000)),
+        ConnectionStatus::Reconnecting { retry_in_ms } => {
+            format!("Offline — retrying in {}s", retry_in_ms.div_ceil(1000))
+        }
         ConnectionStatus::Failed(reason) => format!("Cannot join: {reason}"),
         ConnectionStatus::Closed => "Closed".to_owned(),
     };

@@ -8,10 +8,7 @@ use crate::store;
 #[component]
 pub fn RoomList() -> impl IntoView {
     let rooms = store::list_rooms();
-    if rooms.is_empty() {
-        return view! { <></> }.into_any();
-    }
-    view! {
+    (!rooms.is_empty()).then(|| view! {
         <section class="card room-list" aria-labelledby="rooms-heading">
             <h2 id="rooms-heading">"Your rooms"</h2>
             <ul>
@@ -30,6 +27,5 @@ pub fn RoomList() -> impl IntoView {
                     .collect_view()}
             </ul>
         </section>
-    }
-    .into_any()
+    })
 }

@@ -35,7 +35,14 @@ pub fn new_client_id() -> ClientMessageId {
 }
 
 /// Encrypts and signs a text message.
-pub fn seal_text(room: &RoomId, identity: &IdentityKey, key: &ContentKey, cid: &ClientMessageId, alias: &str, text: &str) -> Envelope {
+pub fn seal_text(
+    room: &RoomId,
+    identity: &IdentityKey,
+    key: &ContentKey,
+    cid: &ClientMessageId,
+    alias: &str,
+    text: &str,
+) -> Envelope {
     let body = MessageBody { alias: alias.to_owned(), content: Content::Text { text: text.to_owned() } };
     let input = SealInput { room, epoch: 0, cid, to: None, body: &body };
     envelope::seal(&input, key, identity, random_bytes::<12>())

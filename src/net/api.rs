@@ -27,7 +27,11 @@ fn network_error(e: gloo_net::Error) -> ErrorBody {
 }
 
 /// Registers a new room owned by `owner`, authorised by the server's admin secret.
-pub async fn create_room(room: &RoomId, owner: &PublicKey, admin_secret: &str) -> Result<CreateRoomResponse, ErrorBody> {
+pub async fn create_room(
+    room: &RoomId,
+    owner: &PublicKey,
+    admin_secret: &str,
+) -> Result<CreateRoomResponse, ErrorBody> {
     let body = CreateRoomRequest {
         room: room.clone(),
         owner: *owner,

@@ -38,7 +38,9 @@ pub enum ConnectionStatus {
     Connecting,
     Connected,
     /// Lost; the next attempt is in `retry_in_ms`.
-    Reconnecting { retry_in_ms: u64 },
+    Reconnecting {
+        retry_in_ms: u64,
+    },
     /// Refused for good (e.g. unknown or full room); the reason is shown.
     Failed(String),
     Closed,
@@ -51,12 +53,18 @@ pub enum SocketEvent {
     Welcome(RoomState),
     /// Committed messages: the backlog after a join, or one live message.
     Messages(Vec<StoredMessage>),
-    Acked { cid: ClientMessageId, key: MessageKey },
-    Refused { cid: ClientMessageId, error: ErrorBody },
+    Acked {
+        cid: ClientMessageId,
+        key: MessageKey,
+    },
+    Refused {
+        cid: ClientMessageId,
+        error: ErrorBody,
+    },
 }
 
 enum Command {
-    Send(Envelope),
+    Send(Box<Envelope>),
     Stop,
 }
 
@@ -68,7 +76,7 @@ pub struct SocketHandle {
 impl SocketHandle {
     /// Queues an envelope; it is sent now or after the next reconnect.
     pub fn send(&self, env: Envelope) {
-        let _ = self.commands.unbounded_send(Command::Send(env));
+        let _ = self.commands.unbounded_send(Command::Send(Box::new(env)));
     }
 
     /// Closes the socket and ends the driver.
@@ -98,7 +106,12 @@ struct Driver {
     unacked: Vec<Envelope>,
 }
 
-async fn drive(room: RoomId, identity: IdentityKey, mut rx: UnboundedReceiver<Command>, on_event: Rc<dyn Fn(SocketEvent)>) {
+async fn drive(
+    room: RoomId,
+    identity: IdentityKey,
+    mut rx: UnboundedReceiver<Command>,
+    on_event: Rc<dyn Fn(SocketEvent)>,
+) {
     let mut driver = Driver { room, identity, on_event, unacked: Vec::new() };
     let mut failures: u32 = 0;
     loop {
@@ -116,7 +129,9 @@ async fn drive(room: RoomId, identity: IdentityKey, mut rx: UnboundedReceiver<Co
                 leptos::logging::warn!("room connection lost: {reason}");
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);
-                driver.report(SocketEvent::Status(ConnectionStatus::Reconnecting { retry_in_ms: delay.as_millis() as u64 }));
+                driver.report(SocketEvent::Status(ConnectionStatus::Reconnecting {
+                    retry_in_ms: delay.as_millis() as u64,
+                }));
                 if !driver.wait(&mut rx, delay).await {
                     driver.report(SocketEvent::Status(ConnectionStatus::Closed));
                     return;
@@ -155,7 +170,7 @@ impl Driver {
             futures::select! {
                 _ = timer => return true,
                 cmd = rx.next() => match cmd {
-                    Some(Command::Send(env)) => self.unacked.push(env),
+                    Some(Command::Send(env)) => self.unacked.push(*env),
                     Some(Command::Stop) | None => return false,
                 },
             }
@@ -236,8 +251,8 @@ impl Driver {
                 }
                 cmd = rx.next() => match cmd {
                     Some(Command::Send(env)) => {
-                        self.unacked.push(env.clone());
-                        if joined && sink.send(encode(&ClientFrame::Send { env })).await.is_err() {
+                        self.unacked.push((*env).clone());
+                        if joined && sink.send(encode(&ClientFrame::Send { env: *env })).await.is_err() {
                             return Ended::Lost("send failed".into());
                         }
                     }

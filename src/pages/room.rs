@@ -40,7 +40,10 @@ pub fn RoomPage() -> impl IntoView {
 fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let (room, identity, key, alias) = match rooms::keys_of(&record) {
         Ok(keys) => keys,
-        Err(e) => return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }.into_any(),
+        Err(e) => {
+            return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }
+                .into_any();
+        }
     };
     let session = RoomSession::start(room, identity, key, alias);
     on_cleanup(move || session.stop());

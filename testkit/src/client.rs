@@ -10,7 +10,7 @@ use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput, Stored
 use protocol::error::HttpError;
 use protocol::frames::{ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
-use protocol::ids::{ClientMessageId, RoomId};
+use protocol::ids::{ClientMessageId, MessageKey, RoomId};
 use protocol::limits::Limits;
 use protocol::transcript;
 use tokio::net::TcpStream;
@@ -59,14 +59,20 @@ pub async fn create_room(http_base: &str, admin_secret: &str) -> TestRoom {
         owner: owner.public_key(),
         auth: CreateAuthorization::AdminSecret { secret: admin_secret.into() },
     };
-    let resp = reqwest::Client::new().post(format!("{http_base}/api/rooms")).json(&req).send().await.expect("create room");
+    let resp =
+        reqwest::Client::new().post(format!("{http_base}/api/rooms")).json(&req).send().await.expect("create room");
     assert!(resp.status().is_success(), "room creation failed: {}", resp.text().await.unwrap_or_default());
     let _: CreateRoomResponse = resp.json().await.expect("creation answer");
     TestRoom { id, owner, key: new_content_key() }
 }
 
 /// Reads one history page over HTTP (`Err` holds the typed error).
-pub async fn history(http_base: &str, room: &RoomId, before: Option<&str>, limit: Option<usize>) -> Result<HistoryPage, HttpError> {
+pub async fn history(
+    http_base: &str,
+    room: &RoomId,
+    before: Option<&str>,
+    limit: Option<usize>,
+) -> Result<HistoryPage, HttpError> {
     let mut url = format!("{http_base}/api/rooms/{room}/history?");
     if let Some(b) = before {
         url.push_str(&format!("before={b}&"));
@@ -75,7 +81,11 @@ pub async fn history(http_base: &str, room: &RoomId, before: Option<&str>, limit
         url.push_str(&format!("limit={l}"));
     }
     let resp = reqwest::get(url).await.expect("history request");
-    if resp.status().is_success() { Ok(resp.json().await.expect("history page")) } else { Err(resp.json().await.expect("typed error")) }
+    if resp.status().is_success() {
+        Ok(resp.json().await.expect("history page"))
+    } else {
+        Err(resp.json().await.expect("typed error"))
+    }
 }
 
 /// Reads the whole history, oldest first, by paging backwards.
@@ -101,10 +111,11 @@ pub async fn open_socket(ws_base: &str, room: &str) -> Ws {
     ws
 }
 
-/// The next frame from the server, or `None` on close/timeout.
+/// The next frame from the server, or `None` on close/timeout (pings do not extend it).
 pub async fn next_frame(ws: &mut Ws, timeout: Duration) -> Option<ServerFrame> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match tokio::time::timeout(timeout, ws.next()).await {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).expect("server frames parse")),
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             _ => return None,
@@ -115,12 +126,16 @@ pub async fn next_frame(ws: &mut Ws, timeout: Duration) -> Option<ServerFrame> {
 /// Reads frames until the server closes; returns the error frames seen and the close code.
 pub async fn read_until_close(ws: &mut Ws, timeout: Duration) -> (Vec<ServerFrame>, Option<u16>) {
     let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match tokio::time::timeout(timeout, ws.next()).await {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => frames.push(serde_json::from_str(&t).expect("server frames parse")),
             Ok(Some(Ok(Message::Close(frame)))) => return (frames, frame.map(|f: CloseFrame| u16::from(f.code))),
             Ok(Some(Ok(_))) => continue,
-            _ => return (frames, None),
+            other => {
+                eprintln!("read_until_close ended without a close frame: {other:?}");
+                return (frames, None);
+            }
         }
     }
 }
@@ -190,6 +205,32 @@ impl Member {
         let env = seal_text(&self.room, &self.identity, key, cid, "native", text);
         self.send_envelope(env.clone()).await;
         env
+    }
+
+    /// Sends `count` sealed messages with cids `<prefix>-<i>`, keeping up to `window`
+    /// unacknowledged; returns `(cid, key)` of every ack in order of arrival. Frames from
+    /// other members are skipped; an error frame panics.
+    pub async fn send_burst(
+        &mut self,
+        key: &ContentKey,
+        prefix: &str,
+        count: usize,
+        window: usize,
+    ) -> Vec<(String, MessageKey)> {
+        let mut acked = Vec::with_capacity(count);
+        let mut sent = 0;
+        while acked.len() < count {
+            while sent < count && sent - acked.len() < window {
+                self.say(key, &format!("{prefix}-{sent}"), &format!("message {sent} of {prefix}")).await;
+                sent += 1;
+            }
+            match self.next().await {
+                Some(ServerFrame::Ack { cid, key }) => acked.push((cid.to_string(), key)),
+                Some(ServerFrame::Msg { .. }) => {}
+                other => panic!("unexpected frame while sending: {other:?}"),
+            }
+        }
+        acked
     }
 
     pub async fn next(&mut self) -> Option<ServerFrame> {

@@ -35,9 +35,16 @@ pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     let std_b64 = {
         // Standard alphabet derived from the URL-safe one the protocol uses.
         let url = protocol::encoding::b64(secret);
-        let mut s: String = url.chars().map(|c| match c { '-' => '+', '_' => '/', c => c }).collect();
+        let mut s: String = url
+            .chars()
+            .map(|c| match c {
+                '-' => '+',
+                '_' => '/',
+                c => c,
+            })
+            .collect();
         let unpadded = s.clone();
-        while s.len() % 4 != 0 {
+        while !s.len().is_multiple_of(4) {
             s.push('=');
         }
         vec![s.into_bytes(), unpadded.into_bytes(), url.into_bytes()]
