@@ -107,8 +107,12 @@ pub async fn full_history(http_base: &str, room: &RoomId, page: usize) -> Vec<St
 
 /// Opens a raw WebSocket to a room (no join).
 pub async fn open_socket(ws_base: &str, room: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("{ws_base}/ws/{room}")).await.expect("websocket connects");
-    ws
+    try_open_socket(ws_base, room).await.expect("websocket connects")
+}
+
+/// Opens a raw WebSocket to a room, or says why it could not.
+pub async fn try_open_socket(ws_base: &str, room: &str) -> Result<Ws, String> {
+    tokio_tungstenite::connect_async(format!("{ws_base}/ws/{room}")).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
 }
 
 /// The next frame from the server, or `None` on close/timeout (pings do not extend it).
@@ -160,7 +164,9 @@ pub struct JoinRefused {
 impl Member {
     /// Connects, answers the challenge with `identity` and reads welcome and backlog.
     pub async fn join(ws_base: &str, room: &RoomId, identity: IdentityKey) -> Result<Member, JoinRefused> {
-        let mut ws = open_socket(ws_base, room.as_str()).await;
+        let mut ws = try_open_socket(ws_base, room.as_str())
+            .await
+            .map_err(|_| JoinRefused { frames: Vec::new(), close: None })?;
         let t = Duration::from_secs(10);
         let nonce = match next_frame(&mut ws, t).await {
             Some(ServerFrame::Challenge { nonce, .. }) => nonce.0,
@@ -172,7 +178,9 @@ impl Member {
         };
         let sig = identity.sign(&transcript::join(room, &nonce));
         let hello = ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: identity.public_key(), sig };
-        ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.expect("send hello");
+        if ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.is_err() {
+            return Err(JoinRefused { frames: Vec::new(), close: None });
+        }
         let (state, limits) = match next_frame(&mut ws, t).await {
             Some(ServerFrame::Welcome { state, limits, .. }) => (state, limits),
             other => {
@@ -183,7 +191,7 @@ impl Member {
         };
         let backlog = match next_frame(&mut ws, t).await {
             Some(ServerFrame::Backlog { messages, .. }) => messages,
-            other => panic!("expected the backlog, got {other:?}"),
+            other => return Err(JoinRefused { frames: other.into_iter().collect(), close: None }),
         };
         Ok(Member { ws, identity, room: room.clone(), state, limits, backlog })
     }
@@ -193,7 +201,12 @@ impl Member {
     }
 
     pub async fn send_raw(&mut self, text: String) {
-        self.ws.send(Message::Text(text.into())).await.expect("send frame");
+        self.try_send_raw(text).await.expect("send frame");
+    }
+
+    /// Sends a text frame; `Err` when the connection is gone.
+    pub async fn try_send_raw(&mut self, text: String) -> Result<(), String> {
+        self.ws.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
     }
 
     pub async fn send_envelope(&mut self, env: Envelope) {

@@ -1,0 +1,412 @@
+//! Table-driven: every kind of bad input gets its documented error code (and close code
+//! when fatal) and changes nothing on disk. Real server process, real sockets, row counts
+//! read from the SQLite files.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use protocol::envelope::{B64Bytes, Envelope};
+use protocol::error::{ErrorCode, HttpError};
+use protocol::frames::{ClientFrame, ServerFrame};
+use protocol::identity::IdentityKey;
+use protocol::ids::{MessageKey, RoomId, Timestamp};
+use protocol::transcript;
+use support::{SECRET, kv_rows, room_files, server};
+use testkit::client::{
+    Member, TestRoom, create_room, new_identity, next_frame, open_socket, read_until_close, seal_text,
+};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Builds the frame a joining client sends, given the server's challenge nonce.
+type AnswerToChallenge<'a> = Box<dyn Fn(&[u8]) -> String + 'a>;
+
+/// What a case sends on a joined connection.
+enum Input {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+fn frame(f: &ClientFrame) -> Input {
+    Input::Text(serde_json::to_string(f).unwrap())
+}
+
+fn send_env(env: Envelope) -> Input {
+    frame(&ClientFrame::Send { env })
+}
+
+/// Replaces one field of an envelope's JSON.
+fn env_with(env: &Envelope, field: &str, value: serde_json::Value) -> Input {
+    let mut v = serde_json::to_value(ClientFrame::Send { env: env.clone() }).unwrap();
+    v["env"][field] = value;
+    Input::Text(v.to_string())
+}
+
+fn resign(env: &mut Envelope, by: &IdentityKey) {
+    let header = transcript::MessageHeader {
+        room: &env.room,
+        sender: &env.sender,
+        epoch: env.epoch,
+        cid: &env.cid,
+        to: env.to.as_ref(),
+    };
+    env.sig = by.sign(&transcript::message_signature(&header, &env.iv.0, &env.ct.0));
+}
+
+/// Reads until an error frame arrives; returns its code and, if the server then closes,
+/// the close code.
+async fn expect_error(member: &mut Member, name: &str) -> (ErrorCode, Option<u16>) {
+    let code = loop {
+        match next_frame(&mut member.ws, Duration::from_secs(10)).await {
+            Some(ServerFrame::Error { error, .. }) => break error.code,
+            Some(_) => continue,
+            None => panic!("{name}: no error frame"),
+        }
+    };
+    let close = if code.close_code().is_some() {
+        read_until_close(&mut member.ws, Duration::from_secs(10)).await.1
+    } else {
+        // The connection stays usable.
+        member.ws.send(Message::Ping(Vec::new().into())).await.expect("still open");
+        None
+    };
+    (code, close)
+}
+
+fn joined_cases(room: &TestRoom, me: &IdentityKey) -> Vec<(&'static str, Input, ErrorCode)> {
+    let other = new_identity();
+    let good = seal_text(&room.id, me, &room.key, "ok-1", "me", "fine");
+    let mut tampered = good.clone();
+    tampered.ct.0[0] ^= 1;
+    let mut signed_by_other = good.clone();
+    resign(&mut signed_by_other, &other);
+    let forged = seal_text(&room.id, &other, &room.key, "forge", "x", "not me");
+    let other_room = RoomId::from_owner_key(&other.public_key());
+    let mut wrong_room = good.clone();
+    wrong_room.room = other_room;
+    resign(&mut wrong_room, me);
+    let mut v2 = good.clone();
+    v2.v = 2;
+    let mut short_iv = good.clone();
+    short_iv.iv = B64Bytes(vec![1; 8]);
+    resign(&mut short_iv, me);
+    let big = seal_text(&room.id, me, &room.key, "big-1", "me", &"y".repeat(30_000));
+    let hello = ClientFrame::Hello { v: 1, key: me.public_key(), sig: me.sign(b"whatever") };
+    vec![
+        ("not JSON", Input::Text("not json".into()), ErrorCode::MalformedFrame),
+        ("JSON array", Input::Text("[1,2,3]".into()), ErrorCode::MalformedFrame),
+        ("unknown frame type", Input::Text(r#"{"t":"dance"}"#.into()), ErrorCode::MalformedFrame),
+        ("send without envelope", Input::Text(r#"{"t":"send"}"#.into()), ErrorCode::MalformedFrame),
+        ("epoch of the wrong type", env_with(&good, "epoch", "zero".into()), ErrorCode::MalformedFrame),
+        ("ciphertext not base64url", env_with(&good, "ct", "!!!".into()), ErrorCode::MalformedFrame),
+        ("client id with spaces", env_with(&good, "cid", "a b".into()), ErrorCode::MalformedFrame),
+        ("sender not a P-256 key", env_with(&good, "sender", "AAAA".into()), ErrorCode::MalformedFrame),
+        ("8-byte nonce", send_env(short_iv), ErrorCode::MalformedFrame),
+        ("binary frame", Input::Binary(vec![1, 2, 3]), ErrorCode::MalformedFrame),
+        ("frame just over 64 KiB", Input::Text("x".repeat(64 * 1024 + 1)), ErrorCode::FrameTooLarge),
+        ("512 KiB frame", Input::Text("x".repeat(512 * 1024)), ErrorCode::FrameTooLarge),
+        ("message over 32 KiB in a small frame", send_env(big), ErrorCode::MessageTooLarge),
+        ("tampered ciphertext", send_env(tampered), ErrorCode::BadSignature),
+        ("signed by someone else", send_env(signed_by_other), ErrorCode::BadSignature),
+        ("someone else's message", send_env(forged), ErrorCode::SenderMismatch),
+        ("envelope for another room", send_env(wrong_room), ErrorCode::WrongRoom),
+        ("envelope version 2", send_env(v2), ErrorCode::UnsupportedVersion),
+        ("second hello", frame(&hello), ErrorCode::AlreadyJoined),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_gets_its_code_and_changes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &["--rate-per-second", "1", "--rate-burst", "5"]);
+    let (http, ws) = (srv.http_base(), srv.ws_base());
+    let room = create_room(&http, SECRET).await;
+    let mut checked = 0;
+
+    // --- on a joined connection ---
+    let names: Vec<(&str, ErrorCode)> =
+        joined_cases(&room, &new_identity()).into_iter().map(|(n, _, e)| (n, e)).collect();
+    for (name, expected) in names {
+        // Each case gets a fresh member; its inputs are sealed for that member's key.
+        let me = new_identity();
+        let (_, input_for_me, _) = joined_cases(&room, &me).into_iter().find(|(n, _, _)| *n == name).unwrap();
+        let mut member = Member::join(&ws, &room.id, me).await.unwrap();
+        let before = kv_rows(data.path(), &room.id);
+        match input_for_me {
+            Input::Text(t) => member.send_raw(t).await,
+            Input::Binary(b) => member.ws.send(Message::Binary(b.into())).await.unwrap(),
+        }
+        let (code, close) = expect_error(&mut member, name).await;
+        assert_eq!(code, expected, "{name}");
+        assert_eq!(close, expected.close_code(), "{name}: close code");
+        assert_eq!(kv_rows(data.path(), &room.id), before, "{name}: something was stored");
+        checked += 1;
+    }
+
+    // --- a frame above the transport's 1 MiB cap: the connection is cut, nothing stored ---
+    let mut member = Member::join(&ws, &room.id, new_identity()).await.unwrap();
+    let before = kv_rows(data.path(), &room.id);
+    let _ = member.ws.send(Message::Text("x".repeat(2 * 1024 * 1024).into())).await;
+    assert!(
+        next_frame(&mut member.ws, Duration::from_secs(10))
+            .await
+            .is_none_or(|f| matches!(f, ServerFrame::Error { .. }))
+    );
+    assert_eq!(kv_rows(data.path(), &room.id), before);
+    checked += 1;
+
+    // --- rate limit: the burst is accepted, the excess refused and not stored ---
+    let mut member = Member::join(&ws, &room.id, new_identity()).await.unwrap();
+    let before = kv_rows(data.path(), &room.id);
+    for i in 0..6 {
+        member.say(&room.key, &format!("rate-{i}"), "quick").await;
+    }
+    let mut acks = 0;
+    let mut refused = None;
+    for _ in 0..6 {
+        match member.next().await {
+            Some(ServerFrame::Ack { .. }) => acks += 1,
+            Some(ServerFrame::Error { error, cid }) => refused = Some((error, cid)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (error, cid) = refused.expect("the sixth message is refused");
+    assert_eq!(error.code, ErrorCode::RateLimited);
+    assert_eq!(error.limit, Some(1));
+    assert_eq!(cid.unwrap().as_str(), "rate-5");
+    assert_eq!(acks, 5);
+    assert_eq!(kv_rows(data.path(), &room.id), before + 5 * 2, "5 messages and their dedup entries, nothing more");
+    checked += 1;
+
+    // --- during the join ---
+    let join_cases: Vec<(&str, AnswerToChallenge, ErrorCode)> = vec![
+        (
+            "send before answering the challenge",
+            Box::new(|_| {
+                let me = new_identity();
+                serde_json::to_string(&ClientFrame::Send {
+                    env: seal_text(&room.id, &me, &room.key, "early", "x", "y"),
+                })
+                .unwrap()
+            }),
+            ErrorCode::NotJoined,
+        ),
+        (
+            "answer to another connection's challenge (replay)",
+            Box::new(|_| {
+                let me = new_identity();
+                let sig = me.sign(&transcript::join(&room.id, &[7; 32]));
+                serde_json::to_string(&ClientFrame::Hello { v: 1, key: me.public_key(), sig }).unwrap()
+            }),
+            ErrorCode::BadChallengeResponse,
+        ),
+        (
+            "answer signed by a different key than claimed",
+            Box::new(|nonce| {
+                let (claimed, signer) = (new_identity(), new_identity());
+                let sig = signer.sign(&transcript::join(&room.id, nonce));
+                serde_json::to_string(&ClientFrame::Hello { v: 1, key: claimed.public_key(), sig }).unwrap()
+            }),
+            ErrorCode::BadChallengeResponse,
+        ),
+        (
+            "answer for another room",
+            Box::new(|nonce| {
+                let me = new_identity();
+                let elsewhere = RoomId::from_owner_key(&me.public_key());
+                let sig = me.sign(&transcript::join(&elsewhere, nonce));
+                serde_json::to_string(&ClientFrame::Hello { v: 1, key: me.public_key(), sig }).unwrap()
+            }),
+            ErrorCode::BadChallengeResponse,
+        ),
+        (
+            "hello with protocol version 9",
+            Box::new(|nonce| {
+                let me = new_identity();
+                let sig = me.sign(&transcript::join(&room.id, nonce));
+                serde_json::to_string(&ClientFrame::Hello { v: 9, key: me.public_key(), sig }).unwrap()
+            }),
+            ErrorCode::BadChallengeResponse,
+        ),
+        (
+            "hello with a key that is not on the curve",
+            Box::new(|_| {
+                let mut bytes = vec![4u8];
+                bytes.extend([1u8; 64]);
+                serde_json::json!({"t": "hello", "v": 1, "key": protocol::encoding::b64(&bytes), "sig": protocol::encoding::b64(&[0; 64])})
+                    .to_string()
+            }),
+            ErrorCode::MalformedFrame,
+        ),
+    ];
+    for (name, make, expected) in join_cases {
+        let before = kv_rows(data.path(), &room.id);
+        let mut sock = open_socket(&ws, room.id.as_str()).await;
+        let nonce = match next_frame(&mut sock, Duration::from_secs(5)).await {
+            Some(ServerFrame::Challenge { nonce, .. }) => nonce.0,
+            other => panic!("{other:?}"),
+        };
+        sock.send(Message::Text(make(&nonce).into())).await.unwrap();
+        let (frames, close) = read_until_close(&mut sock, Duration::from_secs(10)).await;
+        let code = frames.iter().find_map(|f| match f {
+            ServerFrame::Error { error, .. } => Some(error.code),
+            _ => None,
+        });
+        assert_eq!(code, Some(expected), "{name}");
+        assert_eq!(close, expected.close_code(), "{name}: close code");
+        assert_eq!(kv_rows(data.path(), &room.id), before, "{name}: something was stored");
+        checked += 1;
+    }
+
+    // --- unknown rooms ---
+    let files = room_files(data.path());
+    for (name, path) in [
+        ("a room that does not exist", RoomId::from_owner_key(&new_identity().public_key()).to_string()),
+        ("not a room id", "not-a-room".to_owned()),
+    ] {
+        let mut sock = open_socket(&ws, &path).await;
+        let (frames, close) = read_until_close(&mut sock, Duration::from_secs(10)).await;
+        assert!(
+            matches!(frames.first(), Some(ServerFrame::Error { error, .. }) if error.code == ErrorCode::UnknownRoom),
+            "{name}: {frames:?}"
+        );
+        assert_eq!(close, Some(4404), "{name}");
+        assert_eq!(room_files(data.path()), files, "{name}: a room file appeared");
+        checked += 1;
+    }
+
+    // --- a WebSocket from a foreign origin ---
+    let mut request = format!("{ws}/ws/{}", room.id).into_client_request().unwrap();
+    request.headers_mut().insert("Origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403);
+            let body: HttpError = serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body.error.code, ErrorCode::OriginNotAllowed);
+        }
+        other => panic!("a foreign origin must be refused, got {:?}", other.map(|_| ())),
+    }
+    checked += 1;
+
+    // --- HTTP ---
+    let other = create_room(&http, SECRET).await;
+    let foreign_cursor = MessageKey::new(&other.id, Timestamp(1)).to_string();
+    let files = room_files(data.path());
+    let rows = kv_rows(data.path(), &room.id);
+    let owner = new_identity();
+    let owner_room = RoomId::from_owner_key(&owner.public_key());
+    let create = |room: &RoomId, owner: &IdentityKey, secret: &str| {
+        serde_json::json!({"room": room, "owner": owner.public_key(), "auth": {"kind": "admin_secret", "secret": secret}})
+            .to_string()
+    };
+    let too_many: Vec<RoomId> = (0..201).map(|_| RoomId::from_owner_key(&new_identity().public_key())).collect();
+    let r = &room.id;
+    let http_cases: Vec<(&str, &str, String, Option<String>, ErrorCode)> = vec![
+        ("cursor that is not a key", "GET", format!("/api/rooms/{r}/history?before=zzz"), None, ErrorCode::BadCursor),
+        (
+            "cursor of another room",
+            "GET",
+            format!("/api/rooms/{r}/history?before={foreign_cursor}"),
+            None,
+            ErrorCode::BadCursor,
+        ),
+        ("limit 0", "GET", format!("/api/rooms/{r}/history?limit=0"), None, ErrorCode::BadLimit),
+        ("limit above the maximum", "GET", format!("/api/rooms/{r}/history?limit=501"), None, ErrorCode::BadLimit),
+        ("limit not a number", "GET", format!("/api/rooms/{r}/history?limit=ten"), None, ErrorCode::BadLimit),
+        (
+            "history of an unknown room",
+            "GET",
+            format!("/api/rooms/{}/history", RoomId::from_owner_key(&new_identity().public_key())),
+            None,
+            ErrorCode::UnknownRoom,
+        ),
+        ("history of a malformed room id", "GET", "/api/rooms/nope/history".into(), None, ErrorCode::UnknownRoom),
+        ("create with a non-JSON body", "POST", "/api/rooms".into(), Some("{".into()), ErrorCode::MalformedRequest),
+        (
+            "create with the wrong secret",
+            "POST",
+            "/api/rooms".into(),
+            Some(create(&owner_room, &owner, "wrong")),
+            ErrorCode::Unauthorized,
+        ),
+        (
+            "create a room id not derived from the owner key",
+            "POST",
+            "/api/rooms".into(),
+            Some(create(&owner_room, &new_identity(), SECRET)),
+            ErrorCode::RoomIdMismatch,
+        ),
+        (
+            "create an existing room",
+            "POST",
+            "/api/rooms".into(),
+            Some(create(&room.id, &room.owner, SECRET)),
+            ErrorCode::RoomExists,
+        ),
+        (
+            "create with a 100 KiB body",
+            "POST",
+            "/api/rooms".into(),
+            Some("x".repeat(100 * 1024)),
+            ErrorCode::BodyTooLarge,
+        ),
+        (
+            "last-message-times for 201 rooms",
+            "POST",
+            "/api/last-message-times".into(),
+            Some(serde_json::json!({ "rooms": too_many }).to_string()),
+            ErrorCode::BadLimit,
+        ),
+        (
+            "last-message-times with a bad room id",
+            "POST",
+            "/api/last-message-times".into(),
+            Some(r#"{"rooms":["x"]}"#.into()),
+            ErrorCode::MalformedRequest,
+        ),
+        ("an endpoint that does not exist", "GET", "/api/nothing-here".into(), None, ErrorCode::NotFound),
+    ];
+    let http_client = reqwest::Client::new();
+    for (name, method, path, body, expected) in http_cases {
+        let url = format!("{http}{path}");
+        let req = match method {
+            "GET" => http_client.get(url),
+            _ => http_client.post(url).header("content-type", "application/json").body(body.unwrap_or_default()),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let err: HttpError = resp.json().await.unwrap_or_else(|e| panic!("{name}: the body is not a typed error: {e}"));
+        assert_eq!(err.error.code, expected, "{name}");
+        assert_eq!(status, expected.http_status(), "{name}: status");
+        assert!(!err.error.message.is_empty(), "{name}: a human sentence");
+        assert_eq!(room_files(data.path()), files, "{name}: a room file appeared");
+        assert_eq!(kv_rows(data.path(), &room.id), rows, "{name}: the room changed");
+        checked += 1;
+    }
+
+    assert!(checked >= 40, "only {checked} bad inputs were checked");
+    eprintln!("checked {checked} bad inputs");
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_new_keys_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &["--default-capacity", "2"]);
+    let room = create_room(&srv.http_base(), SECRET).await;
+    let first = new_identity();
+    let _a = Member::join(&srv.ws_base(), &room.id, first.clone()).await.unwrap();
+    let _b = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    let rows = kv_rows(data.path(), &room.id);
+    let refused = Member::join(&srv.ws_base(), &room.id, new_identity()).await.err().expect("the third key is refused");
+    assert!(matches!(
+        refused.frames.first(),
+        Some(ServerFrame::Error { error, .. }) if error.code == ErrorCode::RoomFull && error.limit == Some(2)
+    ));
+    assert_eq!(refused.close, Some(4409));
+    assert_eq!(kv_rows(data.path(), &room.id), rows);
+    // Known keys and the owner still get in.
+    Member::join(&srv.ws_base(), &room.id, first).await.expect("a known key returns");
+    Member::join(&srv.ws_base(), &room.id, room.owner.clone()).await.expect("the owner always gets in");
+}
