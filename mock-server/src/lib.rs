@@ -19,4 +19,5 @@ pub mod rooms;
 pub mod server;
 pub mod sqlite_kv;
 pub mod state;
+pub mod verifier;
 pub mod ws;

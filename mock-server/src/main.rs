@@ -85,7 +85,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lets the server hold as many sockets and room files as the system allows.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
+    raise_open_files_limit();
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
     let admin_secret = match args.admin_secret {

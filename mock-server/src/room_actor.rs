@@ -17,6 +17,7 @@ use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::ids::RoomId;
 use room_core::effects::QueueFull;
+use room_core::inbound::Inbound;
 use room_core::storage::{KvStore, ListQuery};
 use room_core::{ConnId, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,13 +48,31 @@ pub struct ConnOutbox {
 
 /// Everything that reaches a room.
 pub enum RoomCommand {
-    Connect { conn: ConnId, outbox: ConnOutbox },
-    Text { conn: ConnId, text: String },
-    Binary { conn: ConnId },
-    Disconnect { conn: ConnId },
+    Connect {
+        conn: ConnId,
+        outbox: ConnOutbox,
+    },
+    /// A frame already through `room_core::inbound::prepare` (done in the connection task).
+    Frame {
+        conn: ConnId,
+        frame: Inbound,
+    },
+    Binary {
+        conn: ConnId,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
     Tick,
-    History { before: Option<String>, limit: Option<usize>, reply: oneshot::Sender<Result<HistoryPage, ErrorBody>> },
-    Create { owner: PublicKey, reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>> },
+    History {
+        before: Option<String>,
+        limit: Option<usize>,
+        reply: oneshot::Sender<Result<HistoryPage, ErrorBody>>,
+    },
+    Create {
+        owner: PublicKey,
+        reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
+    },
 }
 
 /// The sockets of one room.
@@ -197,9 +216,9 @@ impl RoomActor {
                     None => self.refuse_socket(conn, unknown_room()),
                 }
             }
-            RoomCommand::Text { conn, text } => {
+            RoomCommand::Frame { conn, frame } => {
                 if let Some(l) = &mut self.loaded {
-                    l.room.text_frame(conn, &text, now, &l.store);
+                    l.room.frame(conn, frame, now, &l.store);
                 }
             }
             RoomCommand::Binary { conn } => {

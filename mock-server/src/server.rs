@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use room_core::RoomConfig;
+use room_core::inbound::Verifier;
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
@@ -10,15 +13,17 @@ use crate::global_store::GlobalStore;
 use crate::room_actor::ActorContext;
 use crate::rooms::Rooms;
 use crate::state::AppState;
+use crate::verifier::RingVerifier;
 
 /// Runs the server with `config` until a shutdown signal arrives.
 pub async fn serve(config: ServerConfig) -> Result<(), String> {
     std::fs::create_dir_all(config.rooms_dir())
         .map_err(|e| format!("cannot create the data directory {}: {e}", config.rooms_dir().display()))?;
     let global = GlobalStore::open(&config.global_db()).map_err(|e| format!("cannot open KV_global: {e}"))?;
+    let verifier: Arc<dyn Verifier> = Arc::new(RingVerifier);
     let ctx = ActorContext {
         rooms_dir: config.rooms_dir(),
-        config: RoomConfig { limits: config.limits.clone() },
+        config: RoomConfig { limits: config.limits.clone(), verifier: verifier.clone() },
         global: global.clone(),
         idle_ticks: u32::try_from(config.room_idle_secs).unwrap_or(u32::MAX),
     };
@@ -28,7 +33,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let serves_app = config.static_dir.is_some();
-    let app = crate::app::router(AppState::new(config, rooms, global.clone()));
+    let app = crate::app::router(AppState::new(config, rooms, global.clone(), verifier));
     // Tests and scripts read this first line to find the port.
     println!("Cloakroom mock-server listening on http://{addr}");
     if !serves_app {

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use room_core::inbound::Verifier;
+
 use crate::config::ServerConfig;
 use crate::global_store::GlobalStore;
 use crate::rooms::Rooms;
@@ -12,12 +14,13 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub rooms: Arc<Rooms>,
     pub global: GlobalStore,
+    pub verifier: Arc<dyn Verifier>,
     conn_ids: Arc<AtomicU64>,
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig, rooms: Arc<Rooms>, global: GlobalStore) -> Self {
-        Self { config: Arc::new(config), rooms, global, conn_ids: Arc::new(AtomicU64::new(1)) }
+    pub fn new(config: ServerConfig, rooms: Arc<Rooms>, global: GlobalStore, verifier: Arc<dyn Verifier>) -> Self {
+        Self { config: Arc::new(config), rooms, global, verifier, conn_ids: Arc::new(AtomicU64::new(1)) }
     }
 
     /// A process-unique connection id.

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use crate::http_error::ApiError;
 use crate::room_actor::{ConnOutbox, Outbound, RoomCommand};
 use crate::state::AppState;
+use room_core::inbound;
 
 /// Frames above this size are cut off by the transport itself (the room logic refuses
 /// anything above `max_frame_bytes` with a typed error first).
@@ -69,7 +70,7 @@ fn close_message(code: u16, reason: &str) -> Message {
 
 /// How long a connection waits for the peer's half of the closing handshake after it
 /// sent a close, so the peer reliably reads the error frame and the close code.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// Reads (and discards) until the peer answers our close, or [`CLOSE_LINGER`] passes.
 async fn linger<S>(stream: &mut S)
@@ -135,7 +136,12 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
             }
             incoming = stream.next() => {
                 let cmd = match incoming {
-                    Some(Ok(Message::Text(text))) => RoomCommand::Text { conn, text: text.as_str().to_owned() },
+                    Some(Ok(Message::Text(text))) => {
+                        // Shape, size and signature checks run here, on the connection's
+                        // task, so they use every core instead of the room's one thread.
+                        let frame = inbound::prepare(text.as_str(), limits, st.verifier.as_ref());
+                        RoomCommand::Frame { conn, frame }
+                    }
                     Some(Ok(Message::Binary(_))) => RoomCommand::Binary { conn },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                         last_heard = Instant::now();

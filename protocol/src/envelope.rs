@@ -132,10 +132,14 @@ impl Envelope {
         }
     }
 
+    /// The bytes the sender signed.
+    pub fn signature_transcript(&self) -> Vec<u8> {
+        transcript::message_signature(&self.header(), &self.iv.0, &self.ct.0)
+    }
+
     /// Checks the sender's signature (what the server checks before storing).
     pub fn verify_signature(&self) -> Result<(), KeyError> {
-        let transcript = transcript::message_signature(&self.header(), &self.iv.0, &self.ct.0);
-        self.sender.verify(&transcript, &self.sig)
+        self.sender.verify(&self.signature_transcript(), &self.sig)
     }
 
     /// Size of the stored JSON form of this envelope (its key has a fixed width).

@@ -15,11 +15,14 @@
 //!   in-memory implementation for tests.
 //! - [`schema`]: the keys this crate stores under and the records stored there.
 //! - [`connection`]: per-connection state (join challenge, proven key, rate bucket).
+//! - [`inbound`]: the state-independent checks of a frame (shape, size, signature),
+//!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
 //! - [`effects`]: what a batch of events produces, and the socket interface.
 //! - [`room`]: the state machine itself.
 
 pub mod connection;
 pub mod effects;
+pub mod inbound;
 pub mod room;
 pub mod schema;
 pub mod storage;

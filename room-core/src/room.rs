@@ -12,7 +12,7 @@ use protocol::PROTOCOL_VERSION;
 use protocol::api::HistoryPage;
 use protocol::envelope::{B64Bytes, Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::frames::{ClientFrame, RoomState, ServerFrame};
+use protocol::frames::{RoomState, ServerFrame};
 use protocol::identity::{PublicKey, Signature};
 use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
 use protocol::limits::Limits;
@@ -20,13 +20,28 @@ use protocol::transcript;
 
 use crate::connection::{ConnState, TokenBucket};
 use crate::effects::{Committed, ConnId, Effects, Outgoing, Sockets};
+use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
 use crate::schema::{self, MemberRecord, RoomMeta};
 use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch};
 
 /// Settings the adapter runs rooms with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RoomConfig {
     pub limits: Limits,
+    /// Checks join answers (and messages, in [`Room::text_frame`]).
+    pub verifier: Arc<dyn Verifier>,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), verifier: Arc::new(PortableVerifier) }
+    }
+}
+
+impl std::fmt::Debug for RoomConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomConfig").field("limits", &self.limits).finish_non_exhaustive()
+    }
 }
 
 /// Messages and client ids staged in the current batch, not yet committed.
@@ -192,21 +207,22 @@ impl Room {
         );
     }
 
-    /// A text frame arrived. `store` serves the reads the frame needs (backlog, dedup).
+    /// A text frame arrived: runs [`inbound::prepare`] here, then [`Room::frame`].
     pub fn text_frame(&mut self, conn: ConnId, text: &str, now: u64, store: &dyn KvStore) {
+        let prepared = inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref());
+        self.frame(conn, prepared, now, store);
+    }
+
+    /// A frame that went through [`inbound::prepare`]. `store` serves the reads the
+    /// frame needs (backlog, dedup).
+    pub fn frame(&mut self, conn: ConnId, frame: Inbound, now: u64, store: &dyn KvStore) {
         if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
             return;
         }
-        let max = self.limits().max_frame_bytes;
-        if text.len() as u64 > max {
-            let e =
-                ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max);
-            return self.refuse(conn, e, None);
-        }
-        match serde_json::from_str::<ClientFrame>(text) {
-            Err(e) => self.refuse(conn, ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}")), None),
-            Ok(ClientFrame::Hello { v, key, sig }) => self.hello(conn, v, key, sig, now, store),
-            Ok(ClientFrame::Send { env }) => self.submit(conn, env, now, store),
+        match frame {
+            Inbound::Refused(e) => self.refuse(conn, e, None),
+            Inbound::Hello { v, key, sig } => self.hello(conn, v, key, sig, now, store),
+            Inbound::Send(env) => self.submit(conn, *env, now, store),
         }
     }
 
@@ -246,7 +262,7 @@ impl Room {
             );
             return self.refuse(conn, e, None);
         }
-        if key.verify(&transcript::join(&self.id, &challenge), &sig).is_err() {
+        if !self.config.verifier.verify(&key, &transcript::join(&self.id, &challenge), &sig) {
             let e = ErrorBody::new(
                 ErrorCode::BadChallengeResponse,
                 "the signature does not answer this connection's challenge",
@@ -369,14 +385,8 @@ impl Room {
         self.pending.messages.push(stored);
     }
 
-    /// Everything a message must satisfy before it is stored.
+    /// What a (signature-checked) message must satisfy in this room and connection.
     fn check_envelope(&self, env: &Envelope, joined_as: &PublicKey) -> Result<(), ErrorBody> {
-        if env.v != PROTOCOL_VERSION {
-            return Err(ErrorBody::new(
-                ErrorCode::UnsupportedVersion,
-                format!("envelope version {} is not supported; this server speaks {PROTOCOL_VERSION}", env.v),
-            ));
-        }
         if env.room != self.id {
             return Err(ErrorBody::new(ErrorCode::WrongRoom, "the envelope names another room"));
         }
@@ -386,21 +396,7 @@ impl Room {
                 "the envelope's sender is not the key this connection proved",
             ));
         }
-        if env.iv.0.len() != 12 || env.ct.0.len() < 16 {
-            return Err(ErrorBody::new(ErrorCode::MalformedFrame, "iv must be 12 bytes and ct at least 16"));
-        }
-        let max = self.limits().max_message_bytes;
-        let size = env.stored_len() as u64;
-        if size > max {
-            return Err(ErrorBody::new(
-                ErrorCode::MessageTooLarge,
-                format!("the message is {size} bytes; the limit is {max}"),
-            )
-            .with_limit(max));
-        }
-        env.verify_signature().map_err(|_| {
-            ErrorBody::new(ErrorCode::BadSignature, "the message signature does not verify against its sender")
-        })
+        Ok(())
     }
 
     // ----- HTTP reads -----

@@ -1,0 +1,91 @@
+//! Checks of an incoming frame that do not depend on the room's state: size, shape,
+//! version, field sizes and the message signature.
+//!
+//! They are a pure function ([`prepare`]) so an adapter can run them wherever it has
+//! spare cores (mock-server runs them in each connection's task, in parallel) and hand
+//! the room only what passed. [`crate::Room::text_frame`] runs them inline for adapters
+//! that do not care.
+//!
+//! Signature verification goes through [`Verifier`], so an adapter can plug in a faster
+//! implementation (mock-server uses `ring`; a Worker could use WebCrypto) while the
+//! portable default uses the `p256` code of `protocol`.
+
+use protocol::PROTOCOL_VERSION;
+use protocol::envelope::Envelope;
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::frames::ClientFrame;
+use protocol::identity::{PublicKey, Signature};
+use protocol::limits::Limits;
+
+/// Verifies ECDSA P-256 (SHA-256, 64-byte `r ‖ s`) signatures.
+pub trait Verifier: Send + Sync {
+    fn verify(&self, key: &PublicKey, message: &[u8], signature: &Signature) -> bool;
+}
+
+/// The portable verifier: `protocol`'s pure-Rust P-256.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PortableVerifier;
+
+impl Verifier for PortableVerifier {
+    fn verify(&self, key: &PublicKey, message: &[u8], signature: &Signature) -> bool {
+        key.verify(message, signature).is_ok()
+    }
+}
+
+/// A frame after the state-independent checks.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    /// A join answer (checked by the room, which knows the challenge).
+    Hello { v: u32, key: PublicKey, sig: Signature },
+    /// A message whose shape, size and signature are valid.
+    Send(Box<Envelope>),
+    /// Refused before reaching the room's state.
+    Refused(ErrorBody),
+}
+
+/// Runs the checks that need no room state.
+pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier) -> Inbound {
+    let max = limits.max_frame_bytes;
+    if text.len() as u64 > max {
+        return Inbound::Refused(
+            ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max),
+        );
+    }
+    match serde_json::from_str::<ClientFrame>(text) {
+        Err(e) => Inbound::Refused(ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}"))),
+        Ok(ClientFrame::Hello { v, key, sig }) => Inbound::Hello { v, key, sig },
+        Ok(ClientFrame::Send { env }) => match check_envelope(&env, limits, verifier) {
+            Ok(()) => Inbound::Send(Box::new(env)),
+            Err(e) => Inbound::Refused(e),
+        },
+    }
+}
+
+/// Everything about a message that can be checked without the room.
+fn check_envelope(env: &Envelope, limits: &Limits, verifier: &dyn Verifier) -> Result<(), ErrorBody> {
+    if env.v != PROTOCOL_VERSION {
+        return Err(ErrorBody::new(
+            ErrorCode::UnsupportedVersion,
+            format!("envelope version {} is not supported; this server speaks {PROTOCOL_VERSION}", env.v),
+        ));
+    }
+    if env.iv.0.len() != 12 || env.ct.0.len() < 16 {
+        return Err(ErrorBody::new(ErrorCode::MalformedFrame, "iv must be 12 bytes and ct at least 16"));
+    }
+    let max = limits.max_message_bytes;
+    let size = env.stored_len() as u64;
+    if size > max {
+        return Err(ErrorBody::new(
+            ErrorCode::MessageTooLarge,
+            format!("the message is {size} bytes; the limit is {max}"),
+        )
+        .with_limit(max));
+    }
+    if !verifier.verify(&env.sender, &env.signature_transcript(), &env.sig) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadSignature,
+            "the message signature does not verify against its sender",
+        ));
+    }
+    Ok(())
+}
