@@ -26,6 +26,12 @@ use crate::room_actor::{ConnOutbox, Outbound, RoomCommand};
 use crate::state::AppState;
 use room_core::inbound;
 
+/// Frames written before one flush, when several are queued.
+const WRITE_BATCH: usize = 64;
+
+/// Bytes buffered before tungstenite writes to the socket even without a flush.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Frames above this size are cut off by the transport itself (the room logic refuses
 /// anything above `max_frame_bytes` with a typed error first).
 const TRANSPORT_MAX_MESSAGE: usize = 1024 * 1024;
@@ -56,7 +62,7 @@ pub async fn upgrade(
     ws.max_message_size(TRANSPORT_MAX_MESSAGE)
         .max_frame_size(TRANSPORT_MAX_MESSAGE)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| run_connection(socket, st, room))
 }
 
@@ -171,15 +177,40 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
             }
             out = queued.recv() => match out {
                 Some(Outbound::Text(text)) => {
-                    let len = text.len();
-                    let bytes = Bytes::from_owner(ArcText(text));
-                    let written = match Utf8Bytes::try_from(bytes) {
-                        Ok(text) => sink.send(Message::Text(text)).await.map_err(|_| ()),
-                        Err(_) => Ok(()),
-                    };
-                    pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                    // Write everything already queued (up to a bound) with one flush: under
+                    // load a connection gets bursts, and one syscall per frame is the cost.
+                    let mut frames = vec![text];
+                    let mut then_close = None;
+                    while frames.len() < WRITE_BATCH {
+                        match queued.try_recv() {
+                            Ok(Outbound::Text(more)) => frames.push(more),
+                            Ok(Outbound::Close(code, reason)) => {
+                                then_close = Some((code, reason));
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let bytes: usize = frames.iter().map(|f| f.len()).sum();
+                    let mut written = Ok(());
+                    for frame in frames {
+                        if let Ok(text) = Utf8Bytes::try_from(Bytes::from_owner(ArcText(frame))) {
+                            written = sink.feed(Message::Text(text)).await;
+                            if written.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    if written.is_ok() {
+                        written = sink.flush().await;
+                    }
+                    pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
                     if written.is_err() {
                         we_closed = false;
+                        break;
+                    }
+                    if let Some((code, reason)) = then_close {
+                        let _ = sink.send(close_message(code, &reason)).await;
                         break;
                     }
                 }

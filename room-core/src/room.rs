@@ -374,9 +374,11 @@ impl Room {
         self.fx.writes.extend(writes);
         self.last_ts = Some(ts);
         self.pending.cids.insert(dedup_key, msg_key.clone());
+        // The `msg` frame wraps the stored JSON as is (one serialisation per message).
+        let text: Arc<str> = Arc::from(format!(r#"{{"t":"msg","m":{}}}"#, String::from_utf8_lossy(&bytes)));
         self.fx.replicate.push((msg_key.as_str().to_owned(), bytes));
         self.send(conn, &ServerFrame::Ack { cid: stored.env.cid.clone(), key: msg_key });
-        let text = frame_text(&ServerFrame::Msg { m: stored.clone() });
+
         for (other, state) in &self.conns {
             if *other != conn && matches!(state, ConnState::Joined { .. }) {
                 self.fx.outgoing.push(Outgoing::Send { conn: *other, text: text.clone() });

@@ -42,11 +42,15 @@ pub fn mock_server_bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/mock-server
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let bin = profile_dir.join("mock-server");
-    assert!(bin.is_file(), "{} is missing: build it first (cargo build -p cloakroom-mock-server)", bin.display());
-    bin
+    // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
+    let dir = exe.parent().expect("exe dir");
+    let candidates = [dir.join("mock-server"), dir.parent().map(|p| p.join("mock-server")).unwrap_or_default()];
+    candidates.into_iter().find(|c| c.is_file()).unwrap_or_else(|| {
+        panic!(
+            "mock-server is missing next to {}: build it first (cargo build -p cloakroom-mock-server)",
+            exe.display()
+        )
+    })
 }
 
 /// A running server process.

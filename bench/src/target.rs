@@ -1,0 +1,148 @@
+//! What a scenario runs against: the real worker (a release `mock-server` on a fresh data
+//! dir) or the bare baseline (this binary with `--baseline-server`). Both are separate
+//! processes on loopback, so their RSS can be read from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use protocol::frames::ClientFrame;
+use protocol::identity::IdentityKey;
+use testkit::client::{Member, TestRoom, Ws, create_room, new_content_key, new_identity, open_socket, seal_text};
+use testkit::server::{ServerOptions, ServerProcess};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Worker,
+    Baseline,
+}
+
+enum Process {
+    /// The server and its data dir (deleted when the target is dropped).
+    Worker(ServerProcess, #[allow(dead_code)] tempfile::TempDir),
+    Baseline(Child),
+}
+
+/// A running server and its rooms.
+pub struct Target {
+    pub kind: Kind,
+    process: Process,
+    pub ws_base: String,
+    rooms: Vec<TestRoom>,
+}
+
+/// Worker limits for benchmarking: no rate limit, big rooms, deep send queues.
+const WORKER_ARGS: &[&str] = &[
+    "--rate-per-second",
+    "10000000",
+    "--rate-burst",
+    "10000000",
+    "--default-capacity",
+    "10000",
+    "--send-queue-bytes",
+    "268435456",
+    "--idle-timeout-secs",
+    "3600",
+];
+
+impl Target {
+    /// Starts a server with `rooms` rooms.
+    pub async fn start(kind: Kind, rooms: usize) -> Target {
+        match kind {
+            Kind::Worker => {
+                let data = tempfile::tempdir().expect("temp dir");
+                let mut options = ServerOptions::new(data.path());
+                for a in WORKER_ARGS {
+                    options = options.arg(*a);
+                }
+                let server = ServerProcess::start(options.clone());
+                let mut made = Vec::new();
+                for _ in 0..rooms {
+                    made.push(create_room(&server.http_base(), &options.admin_secret).await);
+                }
+                let ws_base = server.ws_base();
+                Target { kind, process: Process::Worker(server, data), ws_base, rooms: made }
+            }
+            Kind::Baseline => {
+                let mut child = Command::new(std::env::current_exe().expect("exe"))
+                    .args(["--baseline-server", "127.0.0.1:0"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("start the baseline");
+                let mut line = String::new();
+                BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("baseline line");
+                let addr = line.rsplit("http://").next().expect("address").trim().to_owned();
+                // Fake rooms: the baseline only uses the name.
+                let made = (0..rooms)
+                    .map(|_| {
+                        let owner = new_identity();
+                        TestRoom {
+                            id: protocol::ids::RoomId::from_owner_key(&owner.public_key()),
+                            owner,
+                            key: new_content_key(),
+                        }
+                    })
+                    .collect();
+                Target { kind, process: Process::Baseline(child), ws_base: format!("ws://{addr}"), rooms: made }
+            }
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn pid(&self) -> u32 {
+        match &self.process {
+            Process::Worker(s, _) => s.pid().expect("running"),
+            Process::Baseline(c) => c.id(),
+        }
+    }
+
+    /// Opens a connection to room `room` (joined, for the worker), with a fresh identity.
+    pub async fn connect(&self, room: usize) -> (Ws, IdentityKey) {
+        let identity = new_identity();
+        let r = &self.rooms[room];
+        match self.kind {
+            Kind::Worker => {
+                let member = Member::join(&self.ws_base, &r.id, identity.clone()).await.expect("join");
+                (member.ws, identity)
+            }
+            Kind::Baseline => (open_socket(&self.ws_base, r.id.as_str()).await, identity),
+        }
+    }
+
+    /// The `send` frame for message number `index` (its cid is `b<index>`).
+    pub fn frame(&self, room: usize, sender: &IdentityKey, index: usize) -> String {
+        let r = &self.rooms[room];
+        let env = seal_text(&r.id, sender, &r.key, &format!("b{index}"), "bench", &format!("bench message {index:08}"));
+        serde_json::to_string(&ClientFrame::Send { env }).expect("frame")
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn stop(&mut self) {
+        match &mut self.process {
+            Process::Worker(s, _) => s.kill9(),
+            Process::Baseline(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
