@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{any, get, post};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
-use crate::{http_api, ws};
+use crate::{http_api, owner_api, ws};
 
 /// Largest JSON body accepted by the API.
 pub const MAX_API_BODY: usize = 64 * 1024;
@@ -21,8 +22,16 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms", post(http_api::create_room))
         .route("/rooms/{room}/history", get(http_api::history))
         .route("/last-message-times", post(http_api::last_message_times))
+        .route(
+            "/rooms/{room}/owner/{call}",
+            any(owner_api::owner).layer(DefaultBodyLimit::max(owner_api::MAX_OWNER_BODY)),
+        )
+        .route(
+            "/rooms/{room}/restore",
+            post(owner_api::restore).layer(DefaultBodyLimit::max(owner_api::MAX_RESTORE_BODY)),
+        )
         .fallback(any(http_api::not_found))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let mut app = Router::new().nest("/api", api).route("/ws/{room}", get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {

@@ -18,6 +18,8 @@ pub struct ServerConfig {
     /// Origins allowed to open WebSockets besides the server's own origin.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Budget of rooms created with the admin secret, in bytes.
+    pub initial_budget: u64,
     /// Seconds a room with no connections stays loaded.
     pub room_idle_secs: u64,
 }

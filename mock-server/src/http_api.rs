@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
 use protocol::api::{
-    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest,
-    LastMessageTimesResponse,
+    CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse,
 };
 use protocol::error::ErrorCode;
 use protocol::ids::RoomId;
@@ -18,13 +18,13 @@ use protocol::limits::MAX_ROOMS_PER_QUERY;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::admin_secret::secrets_match;
 use crate::http_error::{ApiError, JsonBody};
+use crate::owner_api::{funding, signed_request};
 use crate::room_actor::RoomCommand;
 use crate::state::AppState;
 
 /// Delay before answering a failed authorisation (slows down guessing).
-const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(50);
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(50);
 
 pub fn parse_room(text: &str) -> Result<RoomId, ApiError> {
     RoomId::parse(text).map_err(|e| ApiError::new(ErrorCode::UnknownRoom, format!("{e}")))
@@ -45,19 +45,12 @@ pub async fn create_room(
     State(st): State<AppState>,
     JsonBody(req): JsonBody<CreateRoomRequest>,
 ) -> Result<Json<CreateRoomResponse>, ApiError> {
-    match &req.auth {
-        CreateAuthorization::AdminSecret { secret } => {
-            if !secrets_match(secret, &st.config.admin_secret) {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-                return Err(ApiError::new(ErrorCode::Unauthorized, "the admin secret is wrong"));
-            }
-        }
-    }
+    let funding = funding(&st, &req.auth).await?;
     if !req.room.is_owned_by(&req.owner) {
         return Err(ApiError::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
     }
     let (reply, answer) = oneshot::channel();
-    st.rooms.send(&req.room, RoomCommand::Create { owner: req.owner, reply }, true).await?;
+    st.rooms.send(&req.room, RoomCommand::Create { owner: req.owner, funding, reply }, true).await?;
     let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(created))
 }
@@ -73,8 +66,13 @@ pub async fn history(
     State(st): State<AppState>,
     Path(room): Path<String>,
     Query(q): Query<HistoryQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let room = parse_room(&room)?;
+    // Locked rooms answer only signed requests by the owner or accepted members.
+    let signed = signed_request(&headers, &method, &uri, b"")?.map(Box::new);
     let limit = match q.limit.as_deref() {
         None => None,
         Some(text) => Some(text.parse::<usize>().map_err(|_| {
@@ -85,7 +83,7 @@ pub async fn history(
         })?),
     };
     let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::History { before: q.before, limit, reply }, false).await?;
+    st.rooms.send(&room, RoomCommand::History { before: q.before, limit, signed, reply }, false).await?;
     let page = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(page))
 }

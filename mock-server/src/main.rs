@@ -59,6 +59,9 @@ struct ServeArgs {
     /// Bytes of frames that may wait for a slow reader before it is dropped.
     #[arg(long, default_value_t = Limits::default().send_queue_bytes)]
     send_queue_bytes: u64,
+    /// Storage budget of rooms created with the admin secret, in bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    initial_budget: u64,
     /// Seconds a room with no connections stays loaded.
     #[arg(long, default_value_t = 30)]
     room_idle_secs: u64,
@@ -127,6 +130,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         admin_secret,
         allowed_origins: args.allow_origins,
         limits,
+        initial_budget: args.initial_budget,
         room_idle_secs: args.room_idle_secs,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

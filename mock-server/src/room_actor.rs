@@ -12,18 +12,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use protocol::api::{CreateRoomResponse, HistoryPage};
+use protocol::api::{CreateRoomResponse, HistoryPage, OwnerCall};
+use protocol::backup::RoomBackup;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::ids::RoomId;
-use room_core::effects::QueueFull;
+use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
+use room_core::effects::{QueueFull, Reply, ReplyId};
 use room_core::inbound::Inbound;
 use room_core::storage::{KvStore, ListQuery};
-use room_core::{ConnId, Room, RoomConfig, Sockets};
+use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{now_micros, random_bytes};
 use crate::global_store::GlobalStore;
+use crate::ledger::Ledger;
 use crate::sqlite_kv::{Durability, SqliteKv};
 
 /// Most commands folded into one commit.
@@ -44,6 +48,21 @@ pub struct ConnOutbox {
     pub queued: Arc<AtomicUsize>,
     pub limit: usize,
     pub close: watch::Sender<Option<(u16, String)>>,
+}
+
+/// How a new room is paid for.
+#[derive(Debug, Clone)]
+pub enum Funding {
+    /// The admin secret (checked by the HTTP layer): the server's default budget.
+    AdminSecret,
+    /// A storage token (by hash), spent when the room is created; its value is the budget.
+    Token { hash: String },
+}
+
+/// A signed HTTP request, as the room needs it.
+pub struct Signed {
+    pub auth: RequestAuth,
+    pub target: RequestTarget,
 }
 
 /// Everything that reaches a room.
@@ -67,11 +86,24 @@ pub enum RoomCommand {
     History {
         before: Option<String>,
         limit: Option<usize>,
+        signed: Option<Box<Signed>>,
         reply: oneshot::Sender<Result<HistoryPage, ErrorBody>>,
     },
     Create {
         owner: PublicKey,
+        funding: Funding,
         reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
+    },
+    /// A backup already checked with `SignedBackup::validate`.
+    Restore {
+        backup: Box<RoomBackup>,
+        funding: Funding,
+        reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
+    },
+    Owner {
+        signed: Box<Signed>,
+        call: OwnerCall,
+        reply: oneshot::Sender<Reply>,
     },
 }
 
@@ -111,6 +143,9 @@ pub struct ActorContext {
     pub rooms_dir: PathBuf,
     pub config: RoomConfig,
     pub global: GlobalStore,
+    pub ledger: Arc<Ledger>,
+    /// Budget of rooms created with the admin secret, in bytes.
+    pub initial_budget: u64,
     /// Idle ticks (one per second) before an unused room unloads.
     pub idle_ticks: u32,
 }
@@ -144,11 +179,21 @@ pub struct RoomActor {
     loaded: Option<Loaded>,
     sockets: ActorSockets,
     idle_ticks: u32,
+    replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
+    next_reply: ReplyId,
 }
 
 impl RoomActor {
     pub fn new(id: RoomId, ctx: ActorContext) -> Self {
-        let mut actor = Self { id, ctx, loaded: None, sockets: ActorSockets::default(), idle_ticks: 0 };
+        let mut actor = Self {
+            id,
+            ctx,
+            loaded: None,
+            sockets: ActorSockets::default(),
+            idle_ticks: 0,
+            replies: HashMap::new(),
+            next_reply: 0,
+        };
         actor.load();
         actor
     }
@@ -240,17 +285,46 @@ impl RoomActor {
                     l.room.tick(now);
                 }
             }
-            RoomCommand::History { before, limit, reply } => {
+            RoomCommand::History { before, limit, signed, reply } => {
                 self.idle_ticks = 0;
+                let reader = match &signed {
+                    Some(s) => Reader::Signed { auth: &s.auth, target: &s.target },
+                    None => Reader::Anonymous,
+                };
                 let answer = match &self.loaded {
-                    Some(l) => l.room.history(&l.store, before.as_deref(), limit),
+                    Some(l) => l.room.history(&l.store, before.as_deref(), limit, reader, now),
                     None => Err(unknown_room()),
                 };
                 let _ = reply.send(answer);
             }
-            RoomCommand::Create { owner, reply } => {
+            RoomCommand::Create { owner, funding, reply } => {
                 self.idle_ticks = 0;
-                let _ = reply.send(self.create(owner, now));
+                let created = self.fund(&funding, now, |actor, budget| {
+                    let batch = Room::creation_batch(&actor.id, &owner, budget, now, &actor.ctx.config)?;
+                    actor.install(batch, "created")
+                });
+                let _ = reply.send(created);
+            }
+            RoomCommand::Restore { backup, funding, reply } => {
+                self.idle_ticks = 0;
+                let restored = self.fund(&funding, now, |actor, budget| {
+                    let batch = Room::import_batch(&backup, budget, &actor.ctx.config)?;
+                    let created = actor.install(batch, "restored from a backup")?;
+                    actor.repair_global_copy();
+                    Ok(created)
+                });
+                let _ = reply.send(restored);
+            }
+            RoomCommand::Owner { signed, call, reply } => {
+                self.idle_ticks = 0;
+                let Some(l) = &mut self.loaded else {
+                    let _ = reply.send(Err(unknown_room()));
+                    return;
+                };
+                let id = self.next_reply;
+                self.next_reply += 1;
+                self.replies.insert(id, reply);
+                l.room.owner_call(id, &signed.auth, &signed.target, call, now, random_bytes::<32>(), &l.store);
             }
         }
     }
@@ -264,11 +338,35 @@ impl RoomActor {
         self.sockets.close(conn, code, &reason);
     }
 
-    fn create(&mut self, owner: PublicKey, now: u64) -> Result<CreateRoomResponse, ErrorBody> {
+    /// Pays for a new room (refusing first if it exists), runs `make` with its budget,
+    /// and gives a spent token back if `make` fails.
+    fn fund(
+        &mut self,
+        funding: &Funding,
+        now: u64,
+        make: impl FnOnce(&mut Self, u64) -> Result<CreateRoomResponse, ErrorBody>,
+    ) -> Result<CreateRoomResponse, ErrorBody> {
         if self.loaded.is_some() {
             return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
         }
-        let batch = Room::creation_batch(&self.id, &owner, now, &self.ctx.config)?;
+        match funding {
+            Funding::AdminSecret => make(self, self.ctx.initial_budget),
+            Funding::Token { hash } => {
+                let purpose = format!("room:{}", self.id);
+                let budget = self.ctx.ledger.spend(hash, MIN_ROOM_FUNDING_BYTES, &purpose, now)?;
+                let made = make(self, budget);
+                if made.is_err()
+                    && let Err(e) = self.ctx.ledger.refund(hash)
+                {
+                    tracing::error!(room = %self.id, "could not refund a token after a failed creation: {e}");
+                }
+                made
+            }
+        }
+    }
+
+    /// Writes a new room's first batch into a fresh database and loads it.
+    fn install(&mut self, batch: room_core::WriteBatch, what: &str) -> Result<CreateRoomResponse, ErrorBody> {
         let path = self.ctx.room_path(&self.id);
         if path.exists() {
             // A file without a valid room (e.g. a crash during creation): start over.
@@ -278,14 +376,21 @@ impl RoomActor {
         }
         let mut store =
             SqliteKv::open(&path, "kv", Durability::Full, true).map_err(|e| internal("cannot create the room", e))?;
-        store.commit(batch).map_err(|e| internal("cannot store the room", e))?;
+        if let Err(e) = store.commit(batch) {
+            drop(store);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            return Err(internal("cannot store the room", e));
+        }
         let room = Room::load(self.id.clone(), &store, self.ctx.config.clone())
             .map_err(|e| internal("cannot load the new room", e))?
             .ok_or_else(|| internal("the new room vanished", "no meta"))?;
-        let capacity = room.meta().capacity;
+        let created =
+            CreateRoomResponse { room: self.id.clone(), capacity: room.meta().capacity, budget: room.budget().total };
         self.loaded = Some(Loaded { store, room });
-        tracing::info!(room = %self.id, "room created");
-        Ok(CreateRoomResponse { room: self.id.clone(), capacity })
+        tracing::info!(room = %self.id, "room {what}");
+        Ok(created)
     }
 
     /// Commits the batch and delivers its frames (see [`Room::finish_batch`]).
@@ -298,10 +403,27 @@ impl RoomActor {
                     self.sockets.conns.remove(conn);
                 }
                 self.ctx.global.replicate(committed.replicate);
+                let mut refused = std::collections::HashSet::new();
+                let issuer = format!("room:{}", self.id);
+                for token in committed.tokens {
+                    if let Err(e) = self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, now_micros()) {
+                        tracing::error!(room = %self.id, "a token was debited but not recorded: {e:?}");
+                        refused.insert(token.reply);
+                    }
+                }
+                for (id, answer) in committed.replies {
+                    let answer =
+                        if refused.contains(&id) { Err(internal("cannot record the token", "ledger")) } else { answer };
+                    if let Some(reply) = self.replies.remove(&id) {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(room = %self.id, "commit failed, reloading the room: {e}");
                 self.sockets.conns.clear();
+                // Pending answers are dropped: their callers see an internal error.
+                self.replies.clear();
                 self.loaded = None;
                 self.load();
             }

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::global_store::GlobalStore;
+use crate::ledger::Ledger;
 use crate::room_actor::ActorContext;
 use crate::rooms::Rooms;
 use crate::state::AppState;
@@ -20,11 +21,16 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     std::fs::create_dir_all(config.rooms_dir())
         .map_err(|e| format!("cannot create the data directory {}: {e}", config.rooms_dir().display()))?;
     let global = GlobalStore::open(&config.global_db()).map_err(|e| format!("cannot open KV_global: {e}"))?;
+    let ledger_key = crate::ledger_key::load_or_create(&config.data_dir)?;
+    let ledger =
+        Arc::new(Ledger::open(&config.global_db(), ledger_key).map_err(|e| format!("cannot open the ledger: {e}"))?);
     let verifier: Arc<dyn Verifier> = Arc::new(RingVerifier);
     let ctx = ActorContext {
         rooms_dir: config.rooms_dir(),
         config: RoomConfig { limits: config.limits.clone(), verifier: verifier.clone() },
         global: global.clone(),
+        ledger,
+        initial_budget: config.initial_budget,
         idle_ticks: u32::try_from(config.room_idle_secs).unwrap_or(u32::MAX),
     };
     let rooms = Rooms::new(ctx);

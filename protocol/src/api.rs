@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::backup::{MemberStatus, SignedBackup};
 use crate::envelope::StoredMessage;
 use crate::identity::PublicKey;
 use crate::ids::{MessageKey, RoomId};
+use crate::key_wrap::WrappedKey;
 use crate::limits::Limits;
 
 /// `GET /api/info`: what this server is and the limits it enforces.
@@ -17,12 +19,15 @@ pub struct InfoResponse {
     pub limits: Limits,
 }
 
-/// How a room creation is authorised.
+/// How a room creation (or a restore) is authorised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CreateAuthorization {
     /// The server's admin secret (from its data directory or configuration).
     AdminSecret { secret: String },
+    /// An unspent storage token worth at least `MIN_ROOM_FUNDING_BYTES`; its value
+    /// becomes the new room's budget.
+    StorageToken { token: String },
 }
 
 /// `POST /api/rooms`: register a new room for an owner key.
@@ -34,11 +39,112 @@ pub struct CreateRoomRequest {
     pub auth: CreateAuthorization,
 }
 
-/// Answer to a successful room creation.
+/// Answer to a successful room creation (or restore).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRoomResponse {
     pub room: RoomId,
     pub capacity: u32,
+    /// The new room's storage budget in bytes.
+    pub budget: u64,
+}
+
+/// `POST /api/rooms/{room}/restore`: a signed backup from another server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub backup: SignedBackup,
+    pub auth: CreateAuthorization,
+}
+
+/// Longest message of the day, in characters.
+pub const MAX_MOTD_CHARS: usize = 1000;
+/// Largest room capacity an owner may set.
+pub const MAX_ROOM_CAPACITY: u32 = 10_000;
+
+/// The owner's calls, each `… /api/rooms/{room}/owner/<name>` with a signed request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum OwnerCall {
+    /// `GET settings`
+    Settings,
+    /// `PUT motd`
+    SetMotd { motd: String },
+    /// `PUT capacity`
+    SetCapacity { capacity: u32 },
+    /// `GET members`
+    Members,
+    /// `POST lock`: starts key epoch `epoch` (current + 1) with `keys` wrapped to the
+    /// members who stay (the owner included); everyone else waits for acceptance.
+    Lock { epoch: u32, keys: Vec<WrappedKey> },
+    /// `POST unlock`: anyone with the link may join again.
+    Unlock,
+    /// `POST accept`: lets a key in, with the current epoch's key wrapped to it.
+    Accept { key: PublicKey, wrapped: WrappedKey },
+    /// `POST deny`: turns a waiting key away.
+    Deny { key: PublicKey },
+    /// `POST remove`: removes a member (closing its connections) and, optionally,
+    /// re-keys the room so it cannot read what follows.
+    Remove { key: PublicKey, rekey: Option<Rekey> },
+    /// `POST rekey`: a new key epoch for the current members.
+    Rekey(Rekey),
+    /// `GET budget`
+    Budget,
+    /// `POST tokens`: issues a one-use storage token out of the budget.
+    IssueToken { size: u64 },
+    /// `GET backup`: the whole room, still encrypted.
+    Backup,
+}
+
+/// A new key epoch and its key wrapped to each member that keeps access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rekey {
+    pub epoch: u32,
+    pub keys: Vec<WrappedKey>,
+}
+
+/// The room's settings as the owner sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSettings {
+    pub motd: String,
+    pub locked: bool,
+    pub capacity: u32,
+    pub epoch: u32,
+}
+
+/// One key known to the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub key: PublicKey,
+    pub status: MemberStatus,
+    pub first_joined: u64,
+    /// Connected right now.
+    pub online: bool,
+}
+
+/// `GET members`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    pub members: Vec<MemberView>,
+}
+
+/// `GET budget`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetView {
+    /// Bytes the room was funded with.
+    pub total: u64,
+    /// Bytes not yet handed out as tokens.
+    pub remaining: u64,
+    /// Tokens issued so far.
+    pub tokens_issued: u64,
+}
+
+/// `POST tokens`: the token itself (shown once; the server keeps only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    /// Bytes it is worth (the requested size rounded up to its bucket).
+    pub size: u64,
+    /// The budget left after issuing it.
+    pub remaining: u64,
 }
 
 /// `GET /api/rooms/{room}/history?before=<key>&limit=<n>`: one page, oldest first.

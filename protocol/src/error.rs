@@ -64,6 +64,28 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The path or method does not exist.
     NotFound,
+    /// A signed request's timestamp is too far from the server's clock.
+    StaleRequest,
+    /// A signed request's nonce was already used.
+    ReplayedRequest,
+    /// The request is authenticated, but this key may not do this.
+    Forbidden,
+    /// The key waits for the owner's acceptance in a locked room.
+    NotAccepted,
+    /// A message is encrypted under an older key epoch than the room's current one.
+    StaleEpoch,
+    /// The room's storage budget cannot cover the request.
+    BudgetExhausted,
+    /// A token size outside the documented range.
+    BadTokenSize,
+    /// The storage token was already spent.
+    TokenSpent,
+    /// No such storage token exists.
+    TokenUnknown,
+    /// The storage token is worth less than the operation needs.
+    TokenTooSmall,
+    /// A room backup is malformed, tampered with, or not signed by the owner.
+    BadBackup,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
     /// An unexpected server-side failure; nothing was changed.
@@ -100,6 +122,17 @@ impl ErrorCode {
             Self::SlowConsumer => "slow_consumer",
             Self::IdleTimeout => "idle_timeout",
             Self::NotFound => "not_found",
+            Self::StaleRequest => "stale_request",
+            Self::ReplayedRequest => "replayed_request",
+            Self::Forbidden => "forbidden",
+            Self::NotAccepted => "not_accepted",
+            Self::StaleEpoch => "stale_epoch",
+            Self::BudgetExhausted => "budget_exhausted",
+            Self::BadTokenSize => "bad_token_size",
+            Self::TokenSpent => "token_spent",
+            Self::TokenUnknown => "token_unknown",
+            Self::TokenTooSmall => "token_too_small",
+            Self::BadBackup => "bad_backup",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -120,9 +153,15 @@ impl ErrorCode {
             | Self::WrongRoom
             | Self::RoomIdMismatch
             | Self::BadCursor
-            | Self::BadLimit => 400,
-            Self::Unauthorized => 401,
-            Self::OriginNotAllowed => 403,
+            | Self::BadLimit
+            | Self::BadTokenSize
+            | Self::BadBackup => 400,
+            Self::Unauthorized | Self::StaleRequest => 401,
+            Self::TokenTooSmall => 402,
+            Self::OriginNotAllowed | Self::Forbidden | Self::NotAccepted => 403,
+            Self::TokenUnknown => 404,
+            Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
+            Self::BudgetExhausted => 507,
             Self::UnknownRoom | Self::NotFound => 404,
             Self::JoinTimeout | Self::IdleTimeout => 408,
             Self::RoomExists | Self::RoomFull => 409,
@@ -147,11 +186,21 @@ impl ErrorCode {
             | Self::AlreadyJoined
             | Self::BadCursor
             | Self::BadLimit
-            | Self::UnsupportedVersion => None,
+            | Self::UnsupportedVersion
+            | Self::NotAccepted
+            | Self::StaleEpoch
+            | Self::StaleRequest
+            | Self::ReplayedRequest
+            | Self::BudgetExhausted
+            | Self::BadTokenSize
+            | Self::TokenSpent
+            | Self::TokenUnknown
+            | Self::TokenTooSmall
+            | Self::BadBackup => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
-            Self::OriginNotAllowed => Some(4403),
+            Self::OriginNotAllowed | Self::Forbidden => Some(4403),
             Self::UnknownRoom | Self::NotFound => Some(4404),
             Self::JoinTimeout | Self::IdleTimeout => Some(4408),
             Self::RoomFull | Self::RoomExists | Self::RoomIdMismatch => Some(4409),

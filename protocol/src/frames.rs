@@ -15,6 +15,7 @@ use crate::envelope::{B64Bytes, Envelope, StoredMessage};
 use crate::error::ErrorBody;
 use crate::identity::{PublicKey, Signature};
 use crate::ids::{ClientMessageId, MessageKey, RoomId};
+use crate::key_wrap::WrappedKey;
 use crate::limits::Limits;
 
 /// Frames a client sends.
@@ -37,8 +38,24 @@ pub struct RoomState {
     pub locked: bool,
     /// Distinct member keys the room accepts.
     pub capacity: u32,
-    /// Newest message key, if the room has any messages.
+    /// Current key epoch: new messages must use it.
+    pub epoch: u32,
+    /// Newest message key, if the room has any messages (omitted for waiting keys).
     pub latest: Option<MessageKey>,
+}
+
+/// What a connection may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// The room's owner.
+    Owner,
+    /// A member of an open room.
+    Member,
+    /// Accepted into a locked room.
+    Accepted,
+    /// Waiting for the owner in a locked room: gets no messages.
+    Pending,
 }
 
 /// Frames the server sends.
@@ -47,8 +64,13 @@ pub struct RoomState {
 pub enum ServerFrame {
     /// First frame on every connection: sign this nonce to join.
     Challenge { v: u32, room: RoomId, nonce: B64Bytes },
-    /// The join succeeded.
-    Welcome { state: RoomState, you: PublicKey, is_owner: bool, limits: Limits },
+    /// The join succeeded. `keys` are the room keys wrapped to this member (one per epoch
+    /// it was granted); a `pending` connection gets no backlog and no messages.
+    Welcome { state: RoomState, you: PublicKey, is_owner: bool, access: Access, keys: Vec<WrappedKey>, limits: Limits },
+    /// The room's settings or this connection's access changed (lock, unlock, re-key,
+    /// acceptance, new message of the day). After a change to `pending` no messages follow;
+    /// after a change from `pending` a `backlog` follows.
+    Room { state: RoomState, access: Access, keys: Vec<WrappedKey> },
     /// The newest messages, oldest first; `more` says older ones exist (page them over HTTP).
     Backlog { messages: Vec<StoredMessage>, more: bool },
     /// The sender's message `cid` is committed under `key`.

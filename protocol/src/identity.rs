@@ -60,6 +60,15 @@ impl IdentityKey {
         PublicKey { verifying: *self.signing.verifying_key() }
     }
 
+    /// The ECDH shared secret with `peer` (the x-coordinate of the shared point). Used
+    /// only through HKDF with a purpose-specific label (key wrapping, whispers).
+    pub fn shared_secret(&self, peer: &PublicKey) -> [u8; 32] {
+        let shared = p256::ecdh::diffie_hellman(self.signing.as_nonzero_scalar(), peer.verifying.as_affine());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(shared.raw_secret_bytes());
+        out
+    }
+
     /// Signs a transcript (see [`crate::transcript`]).
     pub fn sign(&self, transcript: &[u8]) -> Signature {
         let sig: EcdsaSignature = self.signing.sign(transcript);
@@ -196,6 +205,14 @@ mod tests {
         assert_eq!(IdentityKey::from_secret_b64(&key.to_secret_b64()).unwrap().public_key(), public);
         // RFC 6979: the same key and transcript always give the same signature.
         assert_eq!(key.sign(b"hello"), sig);
+    }
+
+    #[test]
+    fn ecdh_is_symmetric() {
+        let a = IdentityKey::from_secret_bytes(&[3; 32]).unwrap();
+        let b = IdentityKey::from_secret_bytes(&[4; 32]).unwrap();
+        assert_eq!(a.shared_secret(&b.public_key()), b.shared_secret(&a.public_key()));
+        assert_ne!(a.shared_secret(&b.public_key()), a.shared_secret(&a.public_key()));
     }
 
     #[test]

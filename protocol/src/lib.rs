@@ -13,11 +13,17 @@
 //! - [`transcript`]: the canonical byte strings that get signed or authenticated.
 //! - [`envelope`]: sealing (encrypt + sign) and opening (verify + decrypt) messages.
 //! - [`frames`]: the WebSocket frames, both directions.
+//! - [`signed_request`]: owner and member API calls signed with identity keys.
+//! - [`key_wrap`]: room keys wrapped to one member (ECDH → HKDF → AES-GCM).
+//! - [`storage_token`]: storage token sizes and hashes.
+//! - [`ledger_link`]: token-to-room links sealed to the offline ledger key.
+//! - [`backup`]: signed room backups for moving a room to another server.
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
 
 pub mod api;
+pub mod backup;
 pub mod content_key;
 pub mod encoding;
 pub mod envelope;
@@ -25,7 +31,11 @@ pub mod error;
 pub mod frames;
 pub mod identity;
 pub mod ids;
+pub mod key_wrap;
+pub mod ledger_link;
 pub mod limits;
+pub mod signed_request;
+pub mod storage_token;
 pub mod transcript;
 pub mod vectors;
 

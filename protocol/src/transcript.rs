@@ -10,6 +10,10 @@ use crate::ids::{ClientMessageId, RoomId};
 const MESSAGE_SIG: &[u8] = b"cloakroom/v1/message-signature\0";
 const MESSAGE_AAD: &[u8] = b"cloakroom/v1/message-aad\0";
 const JOIN: &[u8] = b"cloakroom/v1/join\0";
+const SIGNED_REQUEST: &[u8] = b"cloakroom/v1/signed-request\0";
+const KEY_WRAP: &[u8] = b"cloakroom/v1/key-wrap\0";
+const BACKUP: &[u8] = b"cloakroom/v1/backup\0";
+const LEDGER_LINK: &[u8] = b"cloakroom/v1/ledger-link\0";
 
 /// Accumulates a transcript.
 struct Transcript(Vec<u8>);
@@ -61,6 +65,46 @@ pub fn message_aad(header: &MessageHeader<'_>) -> Vec<u8> {
 /// What the sender signs: the header, the nonce and the ciphertext.
 pub fn message_signature(header: &MessageHeader<'_>, iv: &[u8], ciphertext: &[u8]) -> Vec<u8> {
     header.write(Transcript::new(MESSAGE_SIG)).field(iv).field(ciphertext).0
+}
+
+/// What a signed HTTP request signs: method, path, query, SHA-256 of the body, the
+/// timestamp (ms) and a nonce.
+pub fn signed_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    body_sha256: &[u8; 32],
+    timestamp_ms: u64,
+    nonce: &str,
+) -> Vec<u8> {
+    Transcript::new(SIGNED_REQUEST)
+        .field(method.as_bytes())
+        .field(path.as_bytes())
+        .field(query.as_bytes())
+        .field(body_sha256)
+        .field(&timestamp_ms.to_be_bytes())
+        .field(nonce.as_bytes())
+        .0
+}
+
+/// HKDF `info` (and AES-GCM associated data) of a wrapped room key.
+pub fn key_wrap(room: &RoomId, from: &PublicKey, to: &PublicKey, epoch: u32) -> Vec<u8> {
+    Transcript::new(KEY_WRAP)
+        .field(room.as_str().as_bytes())
+        .field(&from.to_sec1_uncompressed())
+        .field(&to.to_sec1_uncompressed())
+        .number(epoch)
+        .0
+}
+
+/// What the owner signs to vouch for a room backup: the SHA-256 of its canonical JSON.
+pub fn backup(room: &RoomId, backup_sha256: &[u8; 32]) -> Vec<u8> {
+    Transcript::new(BACKUP).field(room.as_str().as_bytes()).field(backup_sha256).0
+}
+
+/// HKDF `info` of a ledger link (a token's room, sealed to the offline ledger key).
+pub fn ledger_link(ephemeral: &PublicKey, ledger: &PublicKey) -> Vec<u8> {
+    Transcript::new(LEDGER_LINK).field(&ephemeral.to_sec1_uncompressed()).field(&ledger.to_sec1_uncompressed()).0
 }
 
 /// What a joining client signs to prove it holds the key it claims.

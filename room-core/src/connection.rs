@@ -41,10 +41,22 @@ impl TokenBucket {
 pub enum ConnState {
     /// Sent the challenge; waiting for `hello` until `deadline` (µs).
     AwaitingHello { challenge: [u8; 32], deadline: u64 },
-    /// Proved possession of `key`.
+    /// Proved possession of `key` and may read and write.
     Joined { key: PublicKey, bucket: TokenBucket },
+    /// Proved possession of `key` but waits for the owner (locked room): gets nothing.
+    Waiting { key: PublicKey },
     /// A fatal error was sent; further frames are ignored until the adapter closes it.
     Closing,
+}
+
+impl ConnState {
+    /// The key this connection proved, if it did.
+    pub fn key(&self) -> Option<&PublicKey> {
+        match self {
+            ConnState::Joined { key, .. } | ConnState::Waiting { key } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

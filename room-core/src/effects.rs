@@ -48,6 +48,18 @@ pub struct Effects {
     pub(crate) outgoing: Vec<Outgoing>,
     pub(crate) replicate: Vec<(String, Vec<u8>)>,
     pub(crate) replies: Vec<(ReplyId, Reply)>,
+    pub(crate) tokens: Vec<TokenIssued>,
+}
+
+/// A storage token the room issued: the adapter records it in the ledger (KV_global)
+/// before the answer carrying the token leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIssued {
+    /// base64url SHA-256 of the token.
+    pub hash: String,
+    pub size: u64,
+    /// The answer that carries the token (to refuse it if the ledger write fails).
+    pub reply: ReplyId,
 }
 
 /// What a successful batch hands back to the adapter, after frames went to the sockets.
@@ -57,6 +69,8 @@ pub struct Committed {
     pub replicate: Vec<(String, Vec<u8>)>,
     /// Answers to HTTP calls, now that their writes are durable.
     pub replies: Vec<(ReplyId, Reply)>,
+    /// Tokens to record in the ledger before `replies` are sent.
+    pub tokens: Vec<TokenIssued>,
     /// Connections dropped because their send queue was full.
     pub dropped: Vec<ConnId>,
     /// Number of KV_local writes committed.

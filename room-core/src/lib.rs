@@ -18,15 +18,21 @@
 //! - [`inbound`]: the state-independent checks of a frame (shape, size, signature),
 //!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
 //! - [`effects`]: what a batch of events produces, and the socket interface.
-//! - [`room`]: the state machine itself.
+//! - [`room`]: the state machine itself: connections, messages, history, the commit;
+//!   with admission and access changes (`access.rs`), signed requests (`signed.rs`), the
+//!   owner's calls (`owner.rs`) and backups (`transfer.rs`) as further `impl Room` blocks.
 
+mod access;
 pub mod connection;
 pub mod effects;
 pub mod inbound;
+mod owner;
 pub mod room;
 pub mod schema;
+mod signed;
 pub mod storage;
+mod transfer;
 
 pub use effects::{ConnId, Effects, Sockets};
-pub use room::{Room, RoomConfig};
+pub use room::{Reader, Room, RoomConfig};
 pub use storage::{KvStore, ListQuery, MemoryKv, StorageError, WriteBatch};

@@ -1,34 +1,40 @@
-//! The room state machine.
+//! The room state machine: loading, connections, messages, history and the commit.
 //!
 //! One [`Room`] per room id. The adapter calls the event methods ([`Room::connect`],
-//! [`Room::text_frame`], [`Room::binary_frame`], [`Room::disconnect`], [`Room::tick`]) with
-//! the current time in µs, as many as it likes, then [`Room::finish_batch`] once: that
-//! commits the staged writes in one transaction and only then delivers frames.
+//! [`Room::text_frame`] / [`Room::frame`], [`Room::binary_frame`], [`Room::disconnect`],
+//! [`Room::tick`], [`Room::owner_call`]) with the current time in µs, as many as it likes,
+//! then [`Room::finish_batch`] once: that commits the staged writes in one transaction
+//! and only then delivers frames and answers.
+//!
+//! Admission and access changes live in `access.rs`, signed requests in `signed.rs`,
+//! owner calls in `owner.rs`, backups in `transfer.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use protocol::PROTOCOL_VERSION;
 use protocol::api::HistoryPage;
+use protocol::backup::MemberStatus;
 use protocol::envelope::{B64Bytes, Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::frames::{RoomState, ServerFrame};
-use protocol::identity::{PublicKey, Signature};
+use protocol::frames::{Access, ServerFrame};
+use protocol::identity::PublicKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
+use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
-use protocol::transcript;
+use protocol::signed_request::{RequestAuth, RequestTarget};
 
-use crate::connection::{ConnState, TokenBucket};
+use crate::connection::ConnState;
 use crate::effects::{Committed, ConnId, Effects, Outgoing, Sockets};
 use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
-use crate::schema::{self, MemberRecord, RoomMeta};
-use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch};
+use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
+use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch, list_all};
 
 /// Settings the adapter runs rooms with.
 #[derive(Clone)]
 pub struct RoomConfig {
     pub limits: Limits,
-    /// Checks join answers (and messages, in [`Room::text_frame`]).
+    /// Checks join answers and signed requests (and messages, in [`Room::text_frame`]).
     pub verifier: Arc<dyn Verifier>,
 }
 
@@ -44,41 +50,52 @@ impl std::fmt::Debug for RoomConfig {
     }
 }
 
-/// Messages and client ids staged in the current batch, not yet committed.
+/// What the current batch staged and later events of the same batch must see.
 #[derive(Debug, Default)]
-struct Pending {
-    messages: Vec<StoredMessage>,
-    cids: HashMap<String, MessageKey>,
+pub(crate) struct Pending {
+    pub(crate) messages: Vec<StoredMessage>,
+    pub(crate) cids: HashMap<String, MessageKey>,
+    pub(crate) nonces: HashSet<String>,
+    pub(crate) wrapped: HashMap<String, WrappedKey>,
 }
 
 /// One live room.
 #[derive(Debug)]
 pub struct Room {
-    id: RoomId,
-    meta: RoomMeta,
-    last_ts: Option<Timestamp>,
-    members: HashSet<PublicKey>,
-    conns: HashMap<ConnId, ConnState>,
-    config: RoomConfig,
-    pending: Pending,
-    fx: Effects,
+    pub(crate) id: RoomId,
+    pub(crate) meta: RoomMeta,
+    pub(crate) budget: BudgetRecord,
+    pub(crate) last_ts: Option<Timestamp>,
+    pub(crate) members: HashMap<PublicKey, MemberRecord>,
+    pub(crate) conns: HashMap<ConnId, ConnState>,
+    pub(crate) config: RoomConfig,
+    pub(crate) pending: Pending,
+    pub(crate) fx: Effects,
 }
 
-fn frame_text(frame: &ServerFrame) -> Arc<str> {
+pub(crate) fn frame_text(frame: &ServerFrame) -> Arc<str> {
     Arc::from(serde_json::to_string(frame).expect("server frames always serialise"))
 }
 
-fn storage_error(e: StorageError) -> ErrorBody {
+pub(crate) fn storage_error(e: StorageError) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, format!("storage failure: {e}"))
 }
 
+/// Who reads history over HTTP: anyone (open rooms), or a signed request (locked rooms).
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    Anonymous,
+    Signed { auth: &'a RequestAuth, target: &'a RequestTarget },
+}
+
 impl Room {
-    /// The writes that create a room, after checking that `id` is bound to `owner`.
-    /// The adapter checks that no room with this id exists, commits the batch, then
-    /// [`Room::load`]s it.
+    /// The writes that create a room funded with `budget` bytes, after checking that `id`
+    /// is bound to `owner`. The adapter checks that no room with this id exists, commits
+    /// the batch, then [`Room::load`]s it.
     pub fn creation_batch(
         id: &RoomId,
         owner: &PublicKey,
+        budget: u64,
         now: u64,
         config: &RoomConfig,
     ) -> Result<WriteBatch, ErrorBody> {
@@ -92,9 +109,12 @@ impl Room {
             locked: false,
             capacity: config.limits.default_room_capacity,
             created: now,
+            epoch: 0,
         };
+        let budget = BudgetRecord { total: budget, remaining: budget, tokens_issued: 0 };
         let mut batch = WriteBatch::default();
-        batch.put(schema::META_KEY, serde_json::to_vec(&meta).expect("meta serialises")).map_err(storage_error)?;
+        batch.put(schema::META_KEY, schema::encode(&meta)).map_err(storage_error)?;
+        batch.put(schema::BUDGET_KEY, schema::encode(&budget)).map_err(storage_error)?;
         Ok(batch)
     }
 
@@ -103,32 +123,26 @@ impl Room {
         let Some(meta) = store.get(schema::META_KEY)? else {
             return Ok(None);
         };
-        let meta: RoomMeta =
-            serde_json::from_slice(&meta).map_err(|e| StorageError::Backend(format!("corrupt room meta: {e}")))?;
+        let meta: RoomMeta = schema::decode("room meta", &meta)?;
+        let budget = match store.get(schema::BUDGET_KEY)? {
+            Some(b) => schema::decode("budget", &b)?,
+            None => BudgetRecord::default(),
+        };
         let last_ts = store
             .list(&ListQuery::backwards(id.as_str(), 1))?
             .first()
             .and_then(|(k, _)| MessageKey::parse(k).ok())
             .map(|k| k.timestamp());
-        let mut members = HashSet::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = ListQuery::forwards(schema::MEMBER_PREFIX, 1000);
-            q.cursor = cursor.clone();
-            let page = store.list(&q)?;
-            for (k, _) in &page {
-                if let Ok(key) = PublicKey::parse(&k[schema::MEMBER_PREFIX.len()..]) {
-                    members.insert(key);
-                }
-            }
-            match page.last() {
-                Some((k, _)) if page.len() == 1000 => cursor = Some(k.clone()),
-                _ => break,
+        let mut members = HashMap::new();
+        for (k, v) in list_all(store, schema::MEMBER_PREFIX)? {
+            if let Ok(key) = PublicKey::parse(&k[schema::MEMBER_PREFIX.len()..]) {
+                members.insert(key, schema::decode("member record", &v)?);
             }
         }
         Ok(Some(Room {
             id,
             meta,
+            budget,
             last_ts,
             members,
             conns: HashMap::new(),
@@ -146,12 +160,16 @@ impl Room {
         &self.meta
     }
 
+    pub fn budget(&self) -> &BudgetRecord {
+        &self.budget
+    }
+
     /// Open connections (joined or not).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
 
-    /// Distinct keys that have joined.
+    /// Distinct keys the room knows (any status).
     pub fn member_count(&self) -> usize {
         self.members.len()
     }
@@ -161,15 +179,16 @@ impl Room {
         self.last_ts.map(|ts| MessageKey::new(&self.id, ts))
     }
 
-    fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.config.limits
     }
 
-    fn send(&mut self, conn: ConnId, frame: &ServerFrame) {
+    pub(crate) fn send(&mut self, conn: ConnId, frame: &ServerFrame) {
         self.fx.outgoing.push(Outgoing::Send { conn, text: frame_text(frame) });
     }
 
-    fn refuse(&mut self, conn: ConnId, error: ErrorBody, cid: Option<ClientMessageId>) {
+    /// Sends an error frame; fatal codes also close the connection.
+    pub(crate) fn refuse(&mut self, conn: ConnId, error: ErrorBody, cid: Option<ClientMessageId>) {
         let fatal = error.code.close_code();
         let reason = error.code.as_str().to_owned();
         self.send(conn, &ServerFrame::Error { error, cid });
@@ -200,11 +219,8 @@ impl Room {
         if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
             return;
         }
-        self.refuse(
-            conn,
-            ErrorBody::new(ErrorCode::MalformedFrame, "binary frames are not part of the protocol"),
-            None,
-        );
+        let e = ErrorBody::new(ErrorCode::MalformedFrame, "binary frames are not part of the protocol");
+        self.refuse(conn, e, None);
     }
 
     /// A text frame arrived: runs [`inbound::prepare`] here, then [`Room::frame`].
@@ -214,7 +230,7 @@ impl Room {
     }
 
     /// A frame that went through [`inbound::prepare`]. `store` serves the reads the
-    /// frame needs (backlog, dedup).
+    /// frame needs (backlog, dedup, wrapped keys).
     pub fn frame(&mut self, conn: ConnId, frame: Inbound, now: u64, store: &dyn KvStore) {
         if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
             return;
@@ -235,87 +251,23 @@ impl Room {
             .map(|(c, _)| *c)
             .collect();
         for conn in late {
-            self.refuse(
-                conn,
-                ErrorBody::new(ErrorCode::JoinTimeout, "the join challenge was not answered in time"),
-                None,
-            );
+            let e = ErrorBody::new(ErrorCode::JoinTimeout, "the join challenge was not answered in time");
+            self.refuse(conn, e, None);
         }
     }
 
-    fn hello(&mut self, conn: ConnId, v: u32, key: PublicKey, sig: Signature, now: u64, store: &dyn KvStore) {
-        let challenge = match self.conns.get(&conn) {
-            Some(ConnState::AwaitingHello { challenge, .. }) => *challenge,
-            Some(ConnState::Joined { .. }) => {
-                return self.refuse(
-                    conn,
-                    ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined"),
-                    None,
-                );
-            }
-            _ => return,
-        };
-        if v != PROTOCOL_VERSION {
-            let e = ErrorBody::new(
-                ErrorCode::BadChallengeResponse,
-                format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
-            );
-            return self.refuse(conn, e, None);
-        }
-        if !self.config.verifier.verify(&key, &transcript::join(&self.id, &challenge), &sig) {
-            let e = ErrorBody::new(
-                ErrorCode::BadChallengeResponse,
-                "the signature does not answer this connection's challenge",
-            );
-            return self.refuse(conn, e, None);
-        }
-        let is_owner = key == self.meta.owner;
-        if !self.members.contains(&key) {
-            let capacity = self.meta.capacity;
-            if !is_owner && self.members.iter().filter(|k| **k != self.meta.owner).count() >= capacity as usize {
-                let e = ErrorBody::new(ErrorCode::RoomFull, format!("the room is full ({capacity} members)"))
-                    .with_limit(u64::from(capacity));
-                return self.refuse(conn, e, None);
-            }
-            let record = serde_json::to_vec(&MemberRecord { first_joined: now }).expect("record serialises");
-            if let Err(e) = self.fx.writes.put(schema::member_key(&key), record) {
-                return self.refuse(conn, storage_error(e), None);
-            }
-            self.members.insert(key);
-        }
-        let limits = self.limits().clone();
-        let bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst, now);
-        self.conns.insert(conn, ConnState::Joined { key, bucket });
-        let state = RoomState {
-            room: self.id.clone(),
-            owner: self.meta.owner,
-            motd: self.meta.motd.clone(),
-            locked: self.meta.locked,
-            capacity: self.meta.capacity,
-            latest: self.latest_key(),
-        };
-        self.send(conn, &ServerFrame::Welcome { state, you: key, is_owner, limits });
-        match self.backlog(store) {
-            Ok((messages, more)) => self.send(conn, &ServerFrame::Backlog { messages, more }),
-            Err(e) => self.refuse(conn, storage_error(e), None),
-        }
-    }
+    // ----- messages -----
 
     /// The newest `backlog_messages`, oldest first, including messages staged in this
     /// batch (they are committed before the frame leaves).
-    fn backlog(&self, store: &dyn KvStore) -> Result<(Vec<StoredMessage>, bool), StorageError> {
+    pub(crate) fn backlog(&self, store: &dyn KvStore) -> Result<(Vec<StoredMessage>, bool), StorageError> {
         let want = self.limits().backlog_messages as usize;
         let staged = self.pending.messages.len().min(want);
         let from_store = want - staged;
         let rows = store.list(&ListQuery::backwards(self.id.as_str(), from_store + 1))?;
         let more = rows.len() > from_store || self.pending.messages.len() > want;
-        let mut messages: Vec<StoredMessage> = rows
-            .into_iter()
-            .take(from_store)
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|e| StorageError::Backend(format!("corrupt message: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut messages: Vec<StoredMessage> =
+            rows.into_iter().take(from_store).map(|(_, v)| schema::decode("message", &v)).collect::<Result<_, _>>()?;
         messages.reverse();
         messages.extend(self.pending.messages[self.pending.messages.len() - staged..].iter().cloned());
         Ok((messages, more))
@@ -336,12 +288,13 @@ impl Room {
                 }
                 *key
             }
+            Some(ConnState::Waiting { .. }) => {
+                let e = ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key yet");
+                return self.refuse(conn, e, cid);
+            }
             Some(ConnState::AwaitingHello { .. }) => {
-                return self.refuse(
-                    conn,
-                    ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"),
-                    cid,
-                );
+                let e = ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending");
+                return self.refuse(conn, e, cid);
             }
             _ => return,
         };
@@ -360,10 +313,18 @@ impl Room {
             // A resend: answer with the original key; store and broadcast nothing.
             return self.send(conn, &ServerFrame::Ack { cid: env.cid, key: original });
         }
+        if env.epoch != self.meta.epoch {
+            let e = ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!("the room is at key epoch {}; this message uses epoch {}", self.meta.epoch, env.epoch),
+            )
+            .with_limit(u64::from(self.meta.epoch));
+            return self.refuse(conn, e, cid);
+        }
         let ts = Timestamp::next_after(self.last_ts, now);
         let msg_key = MessageKey::new(&self.id, ts);
         let stored = StoredMessage { key: msg_key.clone(), env };
-        let bytes = serde_json::to_vec(&stored).expect("messages serialise");
+        let bytes = schema::encode(&stored);
         let mut writes = WriteBatch::default();
         let staged = writes
             .put(msg_key.as_str(), bytes.clone())
@@ -374,11 +335,10 @@ impl Room {
         self.fx.writes.extend(writes);
         self.last_ts = Some(ts);
         self.pending.cids.insert(dedup_key, msg_key.clone());
+        self.send(conn, &ServerFrame::Ack { cid: stored.env.cid.clone(), key: msg_key.clone() });
         // The `msg` frame wraps the stored JSON as is (one serialisation per message).
         let text: Arc<str> = Arc::from(format!(r#"{{"t":"msg","m":{}}}"#, String::from_utf8_lossy(&bytes)));
         self.fx.replicate.push((msg_key.as_str().to_owned(), bytes));
-        self.send(conn, &ServerFrame::Ack { cid: stored.env.cid.clone(), key: msg_key });
-
         for (other, state) in &self.conns {
             if *other != conn && matches!(state, ConnState::Joined { .. }) {
                 self.fx.outgoing.push(Outgoing::Send { conn: *other, text: text.clone() });
@@ -404,13 +364,27 @@ impl Room {
     // ----- HTTP reads -----
 
     /// One page of committed history, oldest first, ending just before `before` (or at
-    /// the newest message).
+    /// the newest message). In a locked room only the owner and accepted members may read,
+    /// with a signed request.
     pub fn history(
         &self,
         store: &dyn KvStore,
         before: Option<&str>,
         limit: Option<usize>,
+        reader: Reader<'_>,
+        now: u64,
     ) -> Result<HistoryPage, ErrorBody> {
+        if self.meta.locked {
+            let Reader::Signed { auth, target } = reader else {
+                return Err(ErrorBody::new(ErrorCode::Unauthorized, "this room is locked: sign the request"));
+            };
+            self.verify_signed(auth, target, now)?;
+            match self.access_of(&auth.key) {
+                Ok(Access::Owner | Access::Accepted) => {}
+                Ok(_) => return Err(ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key")),
+                Err(e) => return Err(e),
+            }
+        }
         let max = self.limits().max_history_page as usize;
         let limit = limit.unwrap_or(protocol::limits::DEFAULT_HISTORY_PAGE.min(max));
         if limit == 0 || limit > max {
@@ -431,11 +405,16 @@ impl Room {
         let mut messages = rows
             .into_iter()
             .take(limit)
-            .map(|(_, v)| serde_json::from_slice::<StoredMessage>(&v))
+            .map(|(_, v)| schema::decode::<StoredMessage>("message", &v))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("corrupt stored message: {e}")))?;
+            .map_err(storage_error)?;
         messages.reverse();
         Ok(HistoryPage { messages, more })
+    }
+
+    /// The status the room records for `key`, if it knows the key.
+    pub fn member_status(&self, key: &PublicKey) -> Option<MemberStatus> {
+        self.members.get(key).map(|m| m.status)
     }
 
     // ----- commit -----
@@ -443,8 +422,8 @@ impl Room {
     /// Commits everything staged since the last call, then delivers frames.
     ///
     /// On a storage failure nothing is delivered, every connection is closed with
-    /// `internal`, and the error is returned: the adapter must drop this `Room` and
-    /// [`Room::load`] it again (its in-memory state ran ahead of storage).
+    /// `internal`, pending answers are refused, and the error is returned: the adapter
+    /// must drop this `Room` and [`Room::load`] it again (its memory ran ahead of storage).
     pub fn finish_batch(
         &mut self,
         store: &mut dyn KvStore,
@@ -485,6 +464,6 @@ impl Room {
         for conn in &dropped {
             self.conns.remove(conn);
         }
-        Ok(Committed { replicate: fx.replicate, replies: fx.replies, dropped, writes })
+        Ok(Committed { replicate: fx.replicate, replies: fx.replies, tokens: fx.tokens, dropped, writes })
     }
 }

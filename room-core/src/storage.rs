@@ -87,6 +87,11 @@ impl WriteBatch {
         self.ops
     }
 
+    /// Drops the writes staged after the first `len` (undoing a failed operation).
+    pub fn truncate(&mut self, len: usize) {
+        self.ops.truncate(len);
+    }
+
     pub fn extend(&mut self, other: WriteBatch) {
         self.ops.extend(other.ops);
     }
@@ -106,6 +111,22 @@ pub trait KvStore {
     fn list(&self, query: &ListQuery) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
     /// Applies every write of `batch` atomically and durably, or none of them.
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
+}
+
+/// Every entry under `prefix`, oldest key first, read in pages.
+pub fn list_all(store: &dyn KvStore, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    const PAGE: usize = 1000;
+    let mut out = Vec::new();
+    loop {
+        let mut query = ListQuery::forwards(prefix, PAGE);
+        query.cursor = out.last().map(|(k, _): &(String, Vec<u8>)| k.clone());
+        let page = store.list(&query)?;
+        let full = page.len() == PAGE;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
 }
 
 /// An in-memory [`KvStore`] for unit tests of the room logic.

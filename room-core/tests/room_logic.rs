@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cloakroom_room_core::effects::QueueFull;
-use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Room, RoomConfig, Sockets};
+use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, MessageBody, SealInput};
 use protocol::error::ErrorCode;
@@ -62,7 +62,7 @@ fn world(config: RoomConfig) -> World {
     let owner = identity(1);
     let id = RoomId::from_owner_key(&owner.public_key());
     let mut store = MemoryKv::default();
-    store.commit(Room::creation_batch(&id, &owner.public_key(), 1, &config).unwrap()).unwrap();
+    store.commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, 1, &config).unwrap()).unwrap();
     let room = Room::load(id, &store, config).unwrap().unwrap();
     World { room, store, sockets: TestSockets::default(), owner, key: ContentKey::from_bytes([9; 32]), now: 1_000_000 }
 }
@@ -309,7 +309,7 @@ fn history_pages_backwards_exactly_once() {
     let mut seen: Vec<String> = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = w.room.history(&w.store, before.as_deref(), Some(100)).unwrap();
+        let page = w.room.history(&w.store, before.as_deref(), Some(100), Reader::Anonymous, w.now).unwrap();
         let mut keys: Vec<String> = page.messages.iter().map(|m| m.key.to_string()).collect();
         before = keys.first().cloned();
         keys.extend(seen);
@@ -320,8 +320,14 @@ fn history_pages_backwards_exactly_once() {
     }
     assert_eq!(seen, w.stored_messages());
     assert_eq!(seen.len(), 1234);
-    assert_eq!(w.room.history(&w.store, None, Some(0)).unwrap_err().code, ErrorCode::BadLimit);
-    assert_eq!(w.room.history(&w.store, Some("nope"), None).unwrap_err().code, ErrorCode::BadCursor);
+    assert_eq!(
+        w.room.history(&w.store, None, Some(0), Reader::Anonymous, w.now).unwrap_err().code,
+        ErrorCode::BadLimit
+    );
+    assert_eq!(
+        w.room.history(&w.store, Some("nope"), None, Reader::Anonymous, w.now).unwrap_err().code,
+        ErrorCode::BadCursor
+    );
 }
 
 #[test]

@@ -1,0 +1,137 @@
+//! The owner's HTTP API (`/api/rooms/{room}/owner/{call}`), room restores, and how signed
+//! requests and room funding are read from HTTP.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use protocol::api::{CreateAuthorization, CreateRoomResponse, OwnerCall, RestoreRequest};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::storage_token;
+use tokio::sync::oneshot;
+
+use crate::admin_secret::secrets_match;
+use crate::http_api::{AUTH_FAILURE_DELAY, parse_room};
+use crate::http_error::ApiError;
+use crate::room_actor::{Funding, RoomCommand, Signed};
+use crate::state::AppState;
+
+/// Largest owner-call body (a lock or re-key carries one wrapped key per member).
+pub const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
+/// Largest backup upload.
+pub const MAX_RESTORE_BODY: usize = 256 * 1024 * 1024;
+
+/// The signed-request headers of a request, if it carries any.
+pub fn signed_request(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Option<Signed>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Some(auth) = RequestAuth::from_headers(header)? else { return Ok(None) };
+    let target = RequestTarget::new(method.as_str(), uri.path(), uri.query().unwrap_or(""), body);
+    Ok(Some(Signed { auth, target }))
+}
+
+/// Checks a creation's authorisation: the admin secret here, a token (spent later, by the
+/// room worker, only if the room can be created).
+pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Funding, ApiError> {
+    match auth {
+        CreateAuthorization::AdminSecret { secret } => {
+            if !secrets_match(secret, &st.config.admin_secret) {
+                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                return Err(ApiError::new(ErrorCode::Unauthorized, "the admin secret is wrong"));
+            }
+            Ok(Funding::AdminSecret)
+        }
+        CreateAuthorization::StorageToken { token } => {
+            let token = storage_token::parse_token(token)?;
+            Ok(Funding::Token { hash: storage_token::token_hash(&token) })
+        }
+    }
+}
+
+/// Maps `{call}` and the method to an [`OwnerCall`] built from the JSON body.
+fn owner_call(method: &Method, name: &str, body: &[u8]) -> Result<OwnerCall, ApiError> {
+    let (expected, tag) = match name {
+        "settings" => (Method::GET, "settings"),
+        "members" => (Method::GET, "members"),
+        "budget" => (Method::GET, "budget"),
+        "backup" => (Method::GET, "backup"),
+        "motd" => (Method::PUT, "set_motd"),
+        "capacity" => (Method::PUT, "set_capacity"),
+        "lock" => (Method::POST, "lock"),
+        "unlock" => (Method::POST, "unlock"),
+        "accept" => (Method::POST, "accept"),
+        "deny" => (Method::POST, "deny"),
+        "remove" => (Method::POST, "remove"),
+        "rekey" => (Method::POST, "rekey"),
+        "tokens" => (Method::POST, "issue_token"),
+        _ => return Err(ApiError::new(ErrorCode::NotFound, format!("no owner call named {name:?}"))),
+    };
+    if *method != expected {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("the owner call {name} takes {expected}")));
+    }
+    let mut value: serde_json::Value = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))?
+    };
+    let Some(object) = value.as_object_mut() else {
+        return Err(ApiError::new(ErrorCode::MalformedRequest, "the body must be a JSON object"));
+    };
+    object.insert("call".into(), tag.into());
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid {name} call: {e}")))
+}
+
+/// `GET|PUT|POST /api/rooms/{room}/owner/{call}`, signed by the owner.
+pub async fn owner(
+    State(st): State<AppState>,
+    Path((room, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let room = parse_room(&room)?;
+    let call = owner_call(&method, &name, &body)?;
+    let Some(signed) = signed_request(&headers, &method, &uri, &body)? else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "owner calls must be signed by the owner key"));
+    };
+    let (reply, answer) = oneshot::channel();
+    st.rooms.send(&room, RoomCommand::Owner { signed: Box::new(signed), call, reply }, false).await?;
+    let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    Ok(Json(value))
+}
+
+/// `POST /api/rooms/{room}/restore`: imports a backup signed by its owner.
+pub async fn restore(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Json<CreateRoomResponse>, ApiError> {
+    let room = parse_room(&room)?;
+    let verifier = st.verifier.clone();
+    // Parsing and checking every signature of a large backup is CPU work: off the runtime.
+    let request = tokio::task::spawn_blocking(move || -> Result<RestoreRequest, ErrorBody> {
+        let request: RestoreRequest = serde_json::from_slice(&body)
+            .map_err(|e| ErrorBody::new(ErrorCode::BadBackup, format!("not a restore request: {e}")))?;
+        request.backup.validate(|key, message, sig| verifier.verify(key, message, sig))?;
+        Ok(request)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "the backup check failed"))??;
+    if request.backup.backup.room != room {
+        return Err(ApiError::new(ErrorCode::BadBackup, "the backup is for another room id"));
+    }
+    let funding = funding(&st, &request.auth).await?;
+    let (reply, answer) = oneshot::channel();
+    let backup = Box::new(request.backup.backup);
+    st.rooms.send(&room, RoomCommand::Restore { backup, funding, reply }, true).await?;
+    let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    Ok(Json(created))
+}

@@ -1,0 +1,146 @@
+//! Room backups: everything needed to move a room to another server, still encrypted,
+//! vouched for by the owner's signature.
+//!
+//! The server exports a [`RoomBackup`]; the owner's browser checks it, signs the SHA-256
+//! of its canonical JSON ([`RoomBackup::canonical_bytes`]) and uploads
+//! `{backup, sig}` ([`SignedBackup`]) to the new server, which refuses it unless:
+//! the room id derives from the owner key, the owner signature verifies, every message
+//! belongs to the room with strictly increasing keys and a valid sender signature, and
+//! every wrapped key comes from the owner.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::StoredMessage;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::identity::{IdentityKey, PublicKey, Signature};
+use crate::ids::RoomId;
+use crate::key_wrap::WrappedKey;
+use crate::transcript;
+
+/// Value of [`RoomBackup::format`].
+pub const BACKUP_FORMAT: &str = "cloakroom-room-backup";
+/// Current backup version.
+pub const BACKUP_VERSION: u32 = 1;
+
+/// A member as recorded by the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupMember {
+    pub key: PublicKey,
+    pub status: MemberStatus,
+    pub first_joined: u64,
+}
+
+/// Where a key stands in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Joined while the room was open.
+    Member,
+    /// Asked to join the locked room; waits for the owner.
+    Pending,
+    /// Accepted by the owner into the locked room.
+    Accepted,
+    /// Turned away or removed by the owner.
+    Denied,
+}
+
+/// The room's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSettings {
+    pub motd: String,
+    pub locked: bool,
+    pub capacity: u32,
+    pub epoch: u32,
+    pub created: u64,
+}
+
+/// The budget as the source server recorded it (for the record: the new server sets its
+/// own budget from the authorisation of the upload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupBudget {
+    pub total: u64,
+    pub remaining: u64,
+}
+
+/// A whole room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomBackup {
+    pub format: String,
+    pub v: u32,
+    pub room: RoomId,
+    pub owner: PublicKey,
+    pub settings: BackupSettings,
+    pub members: Vec<BackupMember>,
+    pub wrapped_keys: Vec<WrappedKey>,
+    /// Every message, oldest first, exactly as stored (still encrypted).
+    pub messages: Vec<StoredMessage>,
+    pub budget: BackupBudget,
+    /// When the source server exported it, µs since the Unix epoch.
+    pub exported_at: u64,
+}
+
+/// A backup with the owner's signature, as uploaded to a new server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBackup {
+    pub backup: RoomBackup,
+    pub sig: Signature,
+}
+
+fn refuse(message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadBackup, message)
+}
+
+impl RoomBackup {
+    /// The JSON the owner signs (serde's field order is fixed, so this is canonical).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("backups serialise")
+    }
+
+    fn transcript(&self) -> Vec<u8> {
+        transcript::backup(&self.room, &Sha256::digest(self.canonical_bytes()).into())
+    }
+
+    /// The owner's signature over this backup.
+    pub fn sign(self, owner: &IdentityKey) -> SignedBackup {
+        let sig = owner.sign(&self.transcript());
+        SignedBackup { backup: self, sig }
+    }
+}
+
+impl SignedBackup {
+    /// Everything a receiving server checks before importing (see the module docs).
+    /// `verify(key, message, sig)` verifies one ECDSA signature.
+    pub fn validate(&self, verify: impl Fn(&PublicKey, &[u8], &Signature) -> bool) -> Result<(), ErrorBody> {
+        let b = &self.backup;
+        if b.format != BACKUP_FORMAT || b.v != BACKUP_VERSION {
+            return Err(refuse(format!("not a version {BACKUP_VERSION} room backup")));
+        }
+        if !b.room.is_owned_by(&b.owner) {
+            return Err(ErrorBody::new(
+                ErrorCode::RoomIdMismatch,
+                "the room id is not derived from the backup's owner key",
+            ));
+        }
+        if !verify(&b.owner, &b.transcript(), &self.sig) {
+            return Err(refuse("the owner's signature over the backup does not verify"));
+        }
+        let mut previous: Option<&crate::ids::MessageKey> = None;
+        for m in &b.messages {
+            if m.key.room() != b.room || m.env.room != b.room {
+                return Err(refuse(format!("message {} belongs to another room", m.key)));
+            }
+            if previous.is_some_and(|p| *p >= m.key) {
+                return Err(refuse("message keys must strictly increase"));
+            }
+            previous = Some(&m.key);
+            if !verify(&m.env.sender, &m.env.signature_transcript(), &m.env.sig) {
+                return Err(refuse(format!("message {} has a bad signature", m.key)));
+            }
+        }
+        if b.wrapped_keys.iter().any(|w| w.from != b.owner) {
+            return Err(refuse("a wrapped key was not made by the owner"));
+        }
+        Ok(())
+    }
+}

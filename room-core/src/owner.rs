@@ -1,0 +1,298 @@
+//! The owner's API: settings, locking and key epochs, membership decisions, the budget
+//! and storage tokens, and backups.
+//!
+//! Every call is a signed request by the owner key, fresh and with an unused nonce. A call
+//! either succeeds completely (its writes and the nonce are committed together, and the
+//! answer leaves after the commit) or changes nothing.
+
+use protocol::api::{
+    BudgetView, IssuedToken, MAX_MOTD_CHARS, MAX_ROOM_CAPACITY, MemberView, MembersView, OwnerCall, Rekey, RoomSettings,
+};
+use protocol::backup::MemberStatus;
+use protocol::encoding::b64;
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::identity::PublicKey;
+use protocol::key_wrap::WrappedKey;
+use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::storage_token;
+use serde::Serialize;
+
+use crate::connection::ConnState;
+use crate::effects::{ReplyId, TokenIssued};
+use crate::room::{Room, storage_error};
+use crate::schema;
+use crate::storage::KvStore;
+
+fn json(value: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("answers serialise")
+}
+
+fn bad(message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::MalformedRequest, message)
+}
+
+impl Room {
+    /// A signed owner call. `random` must be fresh random bytes (used for tokens).
+    #[allow(clippy::too_many_arguments)]
+    pub fn owner_call(
+        &mut self,
+        reply: ReplyId,
+        auth: &RequestAuth,
+        target: &RequestTarget,
+        call: OwnerCall,
+        now: u64,
+        random: [u8; 32],
+        store: &dyn KvStore,
+    ) {
+        let answer = self.authorize_owner(auth, target, now, store).and_then(|()| {
+            // A failed call must leave nothing behind: it runs on top of the staged state,
+            // which is put back as it was if anything fails.
+            let writes_before = self.fx.writes.len();
+            let tokens_before = self.fx.tokens.len();
+            let snapshot = (self.meta.clone(), self.budget.clone(), self.members.clone(), self.pending.wrapped.clone());
+            let result = self.run_owner_call(reply, call, now, random, store).and_then(|outcome| {
+                self.consume_nonce(auth, now, store)?;
+                Ok(outcome)
+            });
+            match result {
+                Ok((value, changes_access)) => {
+                    if changes_access {
+                        self.refresh_connections(now, store);
+                    }
+                    Ok(value)
+                }
+                Err(e) => {
+                    self.fx.writes.truncate(writes_before);
+                    self.fx.tokens.truncate(tokens_before);
+                    (self.meta, self.budget, self.members, self.pending.wrapped) = snapshot;
+                    Err(e)
+                }
+            }
+        });
+        self.fx.replies.push((reply, answer));
+    }
+
+    fn authorize_owner(
+        &self,
+        auth: &RequestAuth,
+        target: &RequestTarget,
+        now: u64,
+        store: &dyn KvStore,
+    ) -> Result<(), ErrorBody> {
+        self.verify_signed(auth, target, now)?;
+        if auth.key != self.meta.owner {
+            return Err(ErrorBody::new(ErrorCode::Forbidden, "only the room's owner may do this"));
+        }
+        self.check_nonce(auth, store)
+    }
+
+    fn settings(&self) -> RoomSettings {
+        RoomSettings {
+            motd: self.meta.motd.clone(),
+            locked: self.meta.locked,
+            capacity: self.meta.capacity,
+            epoch: self.meta.epoch,
+        }
+    }
+
+    fn stage_meta(&mut self) -> Result<(), ErrorBody> {
+        self.fx.writes.put(schema::META_KEY, schema::encode(&self.meta)).map_err(storage_error)
+    }
+
+    /// Runs a call; answers its result and whether connections must learn of a change.
+    fn run_owner_call(
+        &mut self,
+        reply: ReplyId,
+        call: OwnerCall,
+        now: u64,
+        random: [u8; 32],
+        store: &dyn KvStore,
+    ) -> Result<(serde_json::Value, bool), ErrorBody> {
+        match call {
+            OwnerCall::Settings => Ok((json(self.settings()), false)),
+            OwnerCall::SetMotd { motd } => {
+                if motd.chars().count() > MAX_MOTD_CHARS {
+                    return Err(bad(format!("the message of the day is limited to {MAX_MOTD_CHARS} characters"))
+                        .with_limit(MAX_MOTD_CHARS as u64));
+                }
+                self.meta.motd = motd;
+                self.stage_meta()?;
+                Ok((json(self.settings()), true))
+            }
+            OwnerCall::SetCapacity { capacity } => {
+                if capacity == 0 || capacity > MAX_ROOM_CAPACITY {
+                    return Err(bad(format!("capacity must be between 1 and {MAX_ROOM_CAPACITY}"))
+                        .with_limit(u64::from(MAX_ROOM_CAPACITY)));
+                }
+                self.meta.capacity = capacity;
+                self.stage_meta()?;
+                Ok((json(self.settings()), true))
+            }
+            OwnerCall::Members => Ok((json(self.members_view()), false)),
+            OwnerCall::Lock { epoch, keys } => {
+                if self.meta.locked {
+                    return Err(bad("the room is already locked"));
+                }
+                self.start_epoch(epoch, keys, now)?;
+                self.meta.locked = true;
+                self.stage_meta()?;
+                Ok((json(self.settings()), true))
+            }
+            OwnerCall::Unlock => {
+                if !self.meta.locked {
+                    return Err(bad("the room is not locked"));
+                }
+                self.meta.locked = false;
+                let waiting: Vec<PublicKey> = self.keys_with(MemberStatus::Pending);
+                for key in waiting {
+                    self.set_status(key, MemberStatus::Member, now)?;
+                }
+                self.stage_meta()?;
+                Ok((json(self.settings()), true))
+            }
+            OwnerCall::Accept { key, wrapped } => {
+                if key == self.meta.owner {
+                    return Err(bad("the owner needs no acceptance"));
+                }
+                if !self.members.contains_key(&key) {
+                    return Err(bad("this key never asked to join"));
+                }
+                self.check_wrapped(&wrapped, self.meta.epoch)?;
+                if wrapped.to != key {
+                    return Err(bad("the wrapped key is for another member"));
+                }
+                self.stage_wrapped(wrapped)?;
+                self.set_status(key, MemberStatus::Accepted, now)?;
+                Ok((json(self.member_view(&key)), true))
+            }
+            OwnerCall::Deny { key } | OwnerCall::Remove { key, rekey: None } => {
+                self.turn_away(key, now)?;
+                Ok((json(self.member_view(&key)), true))
+            }
+            OwnerCall::Remove { key, rekey: Some(rekey) } => {
+                self.turn_away(key, now)?;
+                if rekey.keys.iter().any(|w| w.to == key) {
+                    return Err(bad("the new epoch's keys include the removed member"));
+                }
+                self.start_epoch(rekey.epoch, rekey.keys, now)?;
+                self.stage_meta()?;
+                Ok((json(self.member_view(&key)), true))
+            }
+            OwnerCall::Rekey(Rekey { epoch, keys }) => {
+                self.start_epoch(epoch, keys, now)?;
+                self.stage_meta()?;
+                Ok((json(self.settings()), true))
+            }
+            OwnerCall::Budget => Ok((json(self.budget_view()), false)),
+            OwnerCall::IssueToken { size } => {
+                let size = storage_token::round_size(size)?;
+                if size > self.budget.remaining {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BudgetExhausted,
+                        format!("the room has {} bytes of budget left; the token needs {size}", self.budget.remaining),
+                    )
+                    .with_limit(self.budget.remaining));
+                }
+                self.budget.remaining -= size;
+                self.budget.tokens_issued += 1;
+                self.fx.writes.put(schema::BUDGET_KEY, schema::encode(&self.budget)).map_err(storage_error)?;
+                self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, reply });
+                Ok((json(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining }), false))
+            }
+            OwnerCall::Backup => Ok((json(self.export(store, now)?), false)),
+        }
+    }
+
+    fn keys_with(&self, status: MemberStatus) -> Vec<PublicKey> {
+        self.members.iter().filter(|(_, m)| m.status == status).map(|(k, _)| *k).collect()
+    }
+
+    fn turn_away(&mut self, key: PublicKey, now: u64) -> Result<(), ErrorBody> {
+        if key == self.meta.owner {
+            return Err(bad("the owner cannot turn itself away"));
+        }
+        if !self.members.contains_key(&key) {
+            return Err(bad("this key is not known to the room"));
+        }
+        self.set_status(key, MemberStatus::Denied, now)
+    }
+
+    /// A wrapped key the owner made for `epoch`.
+    fn check_wrapped(&self, w: &WrappedKey, epoch: u32) -> Result<(), ErrorBody> {
+        if w.from != self.meta.owner {
+            return Err(bad("wrapped keys must come from the owner"));
+        }
+        if w.epoch != epoch {
+            return Err(bad(format!("wrapped keys must be for epoch {epoch}")));
+        }
+        if w.iv.0.len() != 12 || w.ct.0.len() != 48 {
+            return Err(bad("a wrapped key is a 12-byte iv and 48 bytes of ciphertext"));
+        }
+        Ok(())
+    }
+
+    /// Moves the room to key epoch `epoch` (exactly the next one): the keys' recipients
+    /// (besides the owner) become accepted, every other reader waits for acceptance.
+    fn start_epoch(&mut self, epoch: u32, keys: Vec<WrappedKey>, now: u64) -> Result<(), ErrorBody> {
+        let next = self.meta.epoch + 1;
+        if epoch != next {
+            return Err(bad(format!("the next key epoch is {next}")).with_limit(u64::from(next)));
+        }
+        let mut recipients = std::collections::HashSet::new();
+        for w in &keys {
+            self.check_wrapped(w, epoch)?;
+            if !recipients.insert(w.to) {
+                return Err(bad("one wrapped key per member"));
+            }
+            if w.to != self.meta.owner && !self.members.get(&w.to).is_some_and(|m| m.status != MemberStatus::Denied) {
+                return Err(bad("a wrapped key is for a key the room does not admit"));
+            }
+        }
+        for w in keys {
+            let to = w.to;
+            self.stage_wrapped(w)?;
+            if to != self.meta.owner {
+                self.set_status(to, MemberStatus::Accepted, now)?;
+            }
+        }
+        let readers: Vec<PublicKey> = self
+            .members
+            .iter()
+            .filter(|(k, m)| {
+                **k != self.meta.owner
+                    && matches!(m.status, MemberStatus::Member | MemberStatus::Accepted)
+                    && !recipients.contains(*k)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in readers {
+            self.set_status(key, MemberStatus::Pending, now)?;
+        }
+        self.meta.epoch = epoch;
+        Ok(())
+    }
+
+    fn member_view(&self, key: &PublicKey) -> MemberView {
+        let record = self.members.get(key);
+        MemberView {
+            key: *key,
+            status: record.map(|m| m.status).unwrap_or(MemberStatus::Member),
+            first_joined: record.map(|m| m.first_joined).unwrap_or(0),
+            online: self.conns.values().any(|c| c.key() == Some(key) && !matches!(c, ConnState::Closing)),
+        }
+    }
+
+    fn members_view(&self) -> MembersView {
+        let mut members: Vec<MemberView> = self.members.keys().map(|k| self.member_view(k)).collect();
+        members.sort_by_key(|m| m.first_joined);
+        MembersView { members }
+    }
+
+    fn budget_view(&self) -> BudgetView {
+        BudgetView {
+            total: self.budget.total,
+            remaining: self.budget.remaining,
+            tokens_issued: self.budget.tokens_issued,
+        }
+    }
+}
