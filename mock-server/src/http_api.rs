@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, Method};
 use protocol::api::{
     CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse,
 };
@@ -67,7 +67,7 @@ pub async fn history(
     Path(room): Path<String>,
     Query(q): Query<HistoryQuery>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let room = parse_room(&room)?;

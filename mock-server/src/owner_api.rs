@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use protocol::api::{CreateAuthorization, CreateRoomResponse, OwnerCall, RestoreRequest};
 use protocol::error::{ErrorBody, ErrorCode};
@@ -22,7 +22,8 @@ pub const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
 /// Largest backup upload.
 pub const MAX_RESTORE_BODY: usize = 256 * 1024 * 1024;
 
-/// The signed-request headers of a request, if it carries any.
+/// The signed-request headers of a request, if it carries any. `uri` must be the
+/// original URI (axum strips the `/api` prefix from nested routes' `Uri`).
 pub fn signed_request(
     headers: &HeaderMap,
     method: &Method,
@@ -93,7 +94,7 @@ pub async fn owner(
     State(st): State<AppState>,
     Path((room, name)): Path<(String, String)>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -178,10 +178,11 @@ impl Room {
         }
     }
 
-    /// After the owner changed the room: tells every proven connection the new state and
-    /// its keys, lets newly accepted ones read (with a backlog), stops newly pending ones,
-    /// and closes turned-away ones.
-    pub(crate) fn refresh_connections(&mut self, now: u64, store: &dyn KvStore) {
+    /// After the owner changed the room: tells proven connections the new state and
+    /// their keys, lets newly accepted ones read (with a backlog), stops newly pending
+    /// ones, and closes turned-away ones. Waiting connections hear only of changes to
+    /// themselves or to the room's settings (`settings_changed`), not of other members.
+    pub(crate) fn refresh_connections(&mut self, now: u64, store: &dyn KvStore, settings_changed: bool) {
         let proven: Vec<(ConnId, PublicKey, bool)> = self
             .conns
             .iter()
@@ -195,6 +196,10 @@ impl Room {
                     continue;
                 }
             };
+            let reads = access != Access::Pending;
+            if !reads && !was_reading && !settings_changed {
+                continue;
+            }
             let keys = match self.keys_for(&key, store) {
                 Ok(k) => k,
                 Err(e) => {
@@ -203,7 +208,6 @@ impl Room {
                 }
             };
             self.send(conn, &ServerFrame::Room { state: self.room_state(access), access, keys });
-            let reads = access != Access::Pending;
             if reads != was_reading {
                 self.enter(conn, key, access, now, store);
             }

@@ -23,6 +23,15 @@ use crate::room::{Room, storage_error};
 use crate::schema;
 use crate::storage::KvStore;
 
+/// What an owner call changed, for the connections.
+enum Change {
+    Nothing,
+    /// Some keys' access: only their connections (and readers) hear of it.
+    Members,
+    /// The room's settings or epoch: every connection hears of it.
+    Settings,
+}
+
 fn json(value: impl Serialize) -> serde_json::Value {
     serde_json::to_value(value).expect("answers serialise")
 }
@@ -55,9 +64,11 @@ impl Room {
                 Ok(outcome)
             });
             match result {
-                Ok((value, changes_access)) => {
-                    if changes_access {
-                        self.refresh_connections(now, store);
+                Ok((value, change)) => {
+                    match change {
+                        Change::Nothing => {}
+                        Change::Members => self.refresh_connections(now, store, false),
+                        Change::Settings => self.refresh_connections(now, store, true),
                     }
                     Ok(value)
                 }
@@ -99,7 +110,7 @@ impl Room {
         self.fx.writes.put(schema::META_KEY, schema::encode(&self.meta)).map_err(storage_error)
     }
 
-    /// Runs a call; answers its result and whether connections must learn of a change.
+    /// Runs a call; answers its result and what connections must learn of.
     fn run_owner_call(
         &mut self,
         reply: ReplyId,
@@ -107,9 +118,9 @@ impl Room {
         now: u64,
         random: [u8; 32],
         store: &dyn KvStore,
-    ) -> Result<(serde_json::Value, bool), ErrorBody> {
+    ) -> Result<(serde_json::Value, Change), ErrorBody> {
         match call {
-            OwnerCall::Settings => Ok((json(self.settings()), false)),
+            OwnerCall::Settings => Ok((json(self.settings()), Change::Nothing)),
             OwnerCall::SetMotd { motd } => {
                 if motd.chars().count() > MAX_MOTD_CHARS {
                     return Err(bad(format!("the message of the day is limited to {MAX_MOTD_CHARS} characters"))
@@ -117,7 +128,7 @@ impl Room {
                 }
                 self.meta.motd = motd;
                 self.stage_meta()?;
-                Ok((json(self.settings()), true))
+                Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::SetCapacity { capacity } => {
                 if capacity == 0 || capacity > MAX_ROOM_CAPACITY {
@@ -126,9 +137,9 @@ impl Room {
                 }
                 self.meta.capacity = capacity;
                 self.stage_meta()?;
-                Ok((json(self.settings()), true))
+                Ok((json(self.settings()), Change::Settings))
             }
-            OwnerCall::Members => Ok((json(self.members_view()), false)),
+            OwnerCall::Members => Ok((json(self.members_view()), Change::Nothing)),
             OwnerCall::Lock { epoch, keys } => {
                 if self.meta.locked {
                     return Err(bad("the room is already locked"));
@@ -136,7 +147,7 @@ impl Room {
                 self.start_epoch(epoch, keys, now)?;
                 self.meta.locked = true;
                 self.stage_meta()?;
-                Ok((json(self.settings()), true))
+                Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Unlock => {
                 if !self.meta.locked {
@@ -148,7 +159,7 @@ impl Room {
                     self.set_status(key, MemberStatus::Member, now)?;
                 }
                 self.stage_meta()?;
-                Ok((json(self.settings()), true))
+                Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Accept { key, wrapped } => {
                 if key == self.meta.owner {
@@ -163,11 +174,11 @@ impl Room {
                 }
                 self.stage_wrapped(wrapped)?;
                 self.set_status(key, MemberStatus::Accepted, now)?;
-                Ok((json(self.member_view(&key)), true))
+                Ok((json(self.member_view(&key)), Change::Members))
             }
             OwnerCall::Deny { key } | OwnerCall::Remove { key, rekey: None } => {
                 self.turn_away(key, now)?;
-                Ok((json(self.member_view(&key)), true))
+                Ok((json(self.member_view(&key)), Change::Members))
             }
             OwnerCall::Remove { key, rekey: Some(rekey) } => {
                 self.turn_away(key, now)?;
@@ -176,14 +187,14 @@ impl Room {
                 }
                 self.start_epoch(rekey.epoch, rekey.keys, now)?;
                 self.stage_meta()?;
-                Ok((json(self.member_view(&key)), true))
+                Ok((json(self.member_view(&key)), Change::Settings))
             }
             OwnerCall::Rekey(Rekey { epoch, keys }) => {
                 self.start_epoch(epoch, keys, now)?;
                 self.stage_meta()?;
-                Ok((json(self.settings()), true))
+                Ok((json(self.settings()), Change::Settings))
             }
-            OwnerCall::Budget => Ok((json(self.budget_view()), false)),
+            OwnerCall::Budget => Ok((json(self.budget_view()), Change::Nothing)),
             OwnerCall::IssueToken { size } => {
                 let size = storage_token::round_size(size)?;
                 if size > self.budget.remaining {
@@ -197,9 +208,9 @@ impl Room {
                 self.budget.tokens_issued += 1;
                 self.fx.writes.put(schema::BUDGET_KEY, schema::encode(&self.budget)).map_err(storage_error)?;
                 self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, reply });
-                Ok((json(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining }), false))
+                Ok((json(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining }), Change::Nothing))
             }
-            OwnerCall::Backup => Ok((json(self.export(store, now)?), false)),
+            OwnerCall::Backup => Ok((json(self.export(store, now)?), Change::Nothing)),
         }
     }
 

@@ -8,9 +8,10 @@ use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, 
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput, StoredMessage};
 use protocol::error::HttpError;
-use protocol::frames::{ClientFrame, RoomState, ServerFrame};
+use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
 use protocol::transcript;
 use tokio::net::TcpStream;
@@ -36,11 +37,32 @@ pub fn new_content_key() -> ContentKey {
     ContentKey::from_bytes(random_bytes::<32>())
 }
 
-/// Seals a text message.
+/// Seals a text message (key epoch 0).
 pub fn seal_text(room: &RoomId, who: &IdentityKey, key: &ContentKey, cid: &str, alias: &str, text: &str) -> Envelope {
+    seal_text_at(room, who, key, 0, cid, alias, text)
+}
+
+/// Seals a text message under the content key of `epoch`.
+pub fn seal_text_at(
+    room: &RoomId,
+    who: &IdentityKey,
+    key: &ContentKey,
+    epoch: u32,
+    cid: &str,
+    alias: &str,
+    text: &str,
+) -> Envelope {
     let body = MessageBody { alias: alias.into(), content: Content::Text { text: text.into() } };
     let cid = ClientMessageId::parse(cid).expect("valid test cid");
-    envelope::seal(&SealInput { room, epoch: 0, cid: &cid, to: None, body: &body }, key, who, random_bytes::<12>())
+    envelope::seal(&SealInput { room, epoch, cid: &cid, to: None, body: &body }, key, who, random_bytes::<12>())
+}
+
+/// The text of a message, or why it does not open with `key`.
+pub fn open_text(env: &Envelope, key: &ContentKey) -> Result<String, String> {
+    match envelope::open(env, key).map_err(|e| e.to_string())?.content {
+        Content::Text { text } => Ok(text),
+        other => Err(format!("not a text message: {other:?}")),
+    }
 }
 
 /// A room made for a test: its owner identity and content key.
@@ -151,6 +173,9 @@ pub struct Member {
     pub room: RoomId,
     pub state: RoomState,
     pub limits: Limits,
+    pub access: Access,
+    /// Room keys wrapped to this member.
+    pub keys: Vec<WrappedKey>,
     pub backlog: Vec<StoredMessage>,
 }
 
@@ -181,19 +206,24 @@ impl Member {
         if ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.is_err() {
             return Err(JoinRefused { frames: Vec::new(), close: None });
         }
-        let (state, limits) = match next_frame(&mut ws, t).await {
-            Some(ServerFrame::Welcome { state, limits, .. }) => (state, limits),
+        let (state, limits, access, keys) = match next_frame(&mut ws, t).await {
+            Some(ServerFrame::Welcome { state, limits, access, keys, .. }) => (state, limits, access, keys),
             other => {
                 let (mut frames, close) = read_until_close(&mut ws, t).await;
                 frames.insert(0, other.expect("a frame or close"));
                 return Err(JoinRefused { frames, close });
             }
         };
-        let backlog = match next_frame(&mut ws, t).await {
-            Some(ServerFrame::Backlog { messages, .. }) => messages,
-            other => return Err(JoinRefused { frames: other.into_iter().collect(), close: None }),
+        // A key waiting for acceptance in a locked room gets no backlog.
+        let backlog = if access == Access::Pending {
+            Vec::new()
+        } else {
+            match next_frame(&mut ws, t).await {
+                Some(ServerFrame::Backlog { messages, .. }) => messages,
+                other => return Err(JoinRefused { frames: other.into_iter().collect(), close: None }),
+            }
         };
-        Ok(Member { ws, identity, room: room.clone(), state, limits, backlog })
+        Ok(Member { ws, identity, room: room.clone(), state, limits, access, keys, backlog })
     }
 
     pub async fn send_frame(&mut self, frame: &ClientFrame) {
@@ -253,4 +283,62 @@ impl Member {
     pub async fn next_within(&mut self, timeout: Duration) -> Option<ServerFrame> {
         next_frame(&mut self.ws, timeout).await
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
+}
+
+/// Signs a request as `who` at `timestamp_ms` (for tests of stale or replayed requests).
+pub fn sign_request(
+    who: &IdentityKey,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    timestamp_ms: u64,
+) -> protocol::signed_request::RequestAuth {
+    use protocol::signed_request::{RequestAuth, RequestTarget};
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    RequestAuth::sign(who, &RequestTarget::new(method, path, query, body), timestamp_ms, random_bytes::<16>())
+}
+
+/// Sends a request with the given signature headers and body.
+pub async fn send_signed(
+    http_base: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    auth: &protocol::signed_request::RequestAuth,
+) -> Result<serde_json::Value, (u16, HttpError)> {
+    let mut req =
+        reqwest::Client::new().request(method.parse().expect("method"), format!("{http_base}{path_and_query}"));
+    for (name, value) in auth.headers() {
+        req = req.header(name, value);
+    }
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json").body(body.to_vec());
+    }
+    let resp = req.send().await.expect("signed request");
+    let status = resp.status().as_u16();
+    if resp.status().is_success() {
+        Ok(resp.json().await.expect("JSON answer"))
+    } else {
+        Err((status, resp.json().await.expect("typed error")))
+    }
+}
+
+/// An owner call (`/api/rooms/{room}/owner/{name}`), signed by `owner` now.
+pub async fn owner_call(
+    http_base: &str,
+    room: &RoomId,
+    owner: &IdentityKey,
+    method: &str,
+    name: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, (u16, HttpError)> {
+    let path = format!("/api/rooms/{room}/owner/{name}");
+    let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON")).unwrap_or_default();
+    let auth = sign_request(owner, method, &path, &bytes, now_ms());
+    send_signed(http_base, method, &path, &bytes, &auth).await
 }

@@ -1,0 +1,157 @@
+//! A locked room gives a key that was not accepted nothing: no backlog, no live messages,
+//! no history over HTTP. Once accepted, the key unwraps the new epoch's room key and
+//! reads what follows.
+
+mod support;
+
+use std::time::Duration;
+
+use protocol::error::ErrorCode;
+use protocol::frames::{Access, ServerFrame};
+use protocol::key_wrap;
+use serde_json::json;
+use support::{SECRET, server};
+use testkit::client::{
+    self, Member, create_room, new_content_key, new_identity, now_ms, open_text, owner_call, seal_text_at, send_signed,
+    sign_request,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &[]);
+    let (http, ws) = (srv.http_base(), srv.ws_base());
+    let room = create_room(&http, SECRET).await;
+    let mut owner = Member::join(&ws, &room.id, room.owner.clone()).await.unwrap();
+    let mut early = Member::join(&ws, &room.id, new_identity()).await.unwrap();
+    owner.say(&room.key, "before-lock", "said while open").await;
+    assert!(matches!(owner.next().await, Some(ServerFrame::Ack { .. })));
+    assert!(matches!(early.next().await, Some(ServerFrame::Msg { .. })));
+
+    // Lock with a fresh epoch-1 key that only the owner holds.
+    let k1 = new_content_key();
+    let self_wrap = key_wrap::wrap(&room.owner, &room.owner.public_key(), &room.id, 1, &k1, testkit::random_bytes());
+    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": [self_wrap]})))
+        .await
+        .unwrap();
+    // The early member is told it now waits, and gets nothing more.
+    match early.next().await {
+        Some(ServerFrame::Room { access, state, keys }) => {
+            assert_eq!(access, Access::Pending);
+            assert!(state.locked);
+            assert_eq!(state.latest, None);
+            assert!(keys.is_empty());
+        }
+        other => panic!("expected a room frame, got {other:?}"),
+    }
+    let _ = owner.next().await; // the owner's own room frame
+
+    // A newcomer: welcome says pending, no backlog, no keys, no hint of activity.
+    let newcomer = new_identity();
+    let mut waiting = Member::join(&ws, &room.id, newcomer.clone()).await.unwrap();
+    assert_eq!(waiting.access, Access::Pending);
+    assert!(waiting.backlog.is_empty() && waiting.keys.is_empty());
+    assert_eq!(waiting.state.latest, None);
+
+    // The owner speaks under epoch 1: the waiting keys receive nothing.
+    let locked_msg = seal_text_at(&room.id, &room.owner, &k1, 1, "after-lock", "owner", "secret plans");
+    owner.send_envelope(locked_msg).await;
+    assert!(matches!(owner.next().await, Some(ServerFrame::Ack { .. })));
+    assert!(waiting.next_within(Duration::from_millis(700)).await.is_none(), "live message leaked to a waiting key");
+    assert!(early.next_within(Duration::from_millis(300)).await.is_none(), "live message leaked to a demoted key");
+
+    // A waiting key cannot post either.
+    let attempt = seal_text_at(&room.id, &newcomer, &k1, 1, "sneak", "n", "hi");
+    waiting.send_envelope(attempt).await;
+    match waiting.next().await {
+        Some(ServerFrame::Error { error, .. }) => assert_eq!(error.code, ErrorCode::NotAccepted),
+        other => panic!("{other:?}"),
+    }
+
+    // HTTP history: unsigned → unauthorized; signed by the waiting key → not accepted.
+    let unsigned = client::history(&http, &room.id, None, None).await.unwrap_err();
+    assert_eq!(unsigned.error.code, ErrorCode::Unauthorized);
+    let path = format!("/api/rooms/{}/history", room.id);
+    let auth = sign_request(&newcomer, "GET", &path, b"", now_ms());
+    let (status, err) = send_signed(&http, "GET", &path, b"", &auth).await.unwrap_err();
+    assert_eq!((status, err.error.code), (403, ErrorCode::NotAccepted));
+    let auth = sign_request(&room.owner, "GET", &path, b"", now_ms());
+    let page = send_signed(&http, "GET", &path, b"", &auth).await.expect("the owner reads");
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2);
+
+    // The owner accepts the newcomer with epoch 1's key wrapped to it.
+    let wrapped = key_wrap::wrap(&room.owner, &newcomer.public_key(), &room.id, 1, &k1, testkit::random_bytes());
+    owner_call(
+        &http,
+        &room.id,
+        &room.owner,
+        "POST",
+        "accept",
+        Some(json!({"key": newcomer.public_key(), "wrapped": wrapped})),
+    )
+    .await
+    .unwrap();
+    let granted = match waiting.next().await {
+        Some(ServerFrame::Room { access: Access::Accepted, keys, .. }) => keys,
+        other => panic!("expected acceptance, got {other:?}"),
+    };
+    let key = key_wrap::unwrap(&newcomer, &granted[0], &room.id).expect("the newcomer unwraps epoch 1's key");
+    assert_eq!(key, k1);
+    let backlog = match waiting.next().await {
+        Some(ServerFrame::Backlog { messages, .. }) => messages,
+        other => panic!("expected the backlog, got {other:?}"),
+    };
+    assert_eq!(open_text(&backlog.last().unwrap().env, &key).unwrap(), "secret plans");
+    // New messages arrive live and decrypt.
+    let next = seal_text_at(&room.id, &room.owner, &k1, 1, "after-accept", "owner", "welcome aboard");
+    owner.send_envelope(next).await;
+    match waiting.next().await {
+        Some(ServerFrame::Msg { m }) => assert_eq!(open_text(&m.env, &key).unwrap(), "welcome aboard"),
+        other => panic!("{other:?}"),
+    }
+    // The demoted early member still gets nothing; a message under the old epoch is refused.
+    assert!(early.next_within(Duration::from_millis(300)).await.is_none());
+    waiting.send_envelope(seal_text_at(&room.id, &newcomer, &room.key, 0, "old-epoch", "n", "x")).await;
+    match waiting.next().await {
+        Some(ServerFrame::Error { error, .. }) => assert_eq!(error.code, ErrorCode::StaleEpoch),
+        other => panic!("{other:?}"),
+    }
+    // Signed history now works for the accepted key.
+    let auth = sign_request(&newcomer, "GET", &path, b"", now_ms());
+    assert!(send_signed(&http, "GET", &path, b"", &auth).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_cut_off_and_the_room_rekeys() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &[]);
+    let (http, ws) = (srv.http_base(), srv.ws_base());
+    let room = create_room(&http, SECRET).await;
+    let (stay, leave) = (new_identity(), new_identity());
+    let mut staying = Member::join(&ws, &room.id, stay.clone()).await.unwrap();
+    let mut leaving = Member::join(&ws, &room.id, leave.clone()).await.unwrap();
+    let k1 = new_content_key();
+    let wrap = |to: &protocol::identity::IdentityKey, epoch, key| {
+        key_wrap::wrap(&room.owner, &to.public_key(), &room.id, epoch, key, testkit::random_bytes())
+    };
+    let keys = json!([wrap(&stay, 1, &k1), wrap(&leave, 1, &k1)]);
+    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": keys}))).await.unwrap();
+    assert!(matches!(staying.next().await, Some(ServerFrame::Room { access: Access::Accepted, .. })));
+    assert!(matches!(leaving.next().await, Some(ServerFrame::Room { access: Access::Accepted, .. })));
+    let k2 = new_content_key();
+    let removal = json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)]}});
+    owner_call(&http, &room.id, &room.owner, "POST", "remove", Some(removal)).await.unwrap();
+    let (frames, close) = client::read_until_close(&mut leaving.ws, Duration::from_secs(10)).await;
+    assert!(frames.iter().any(|f| matches!(f, ServerFrame::Error { error, .. } if error.code == ErrorCode::Forbidden)));
+    assert_eq!(close, Some(4403));
+    match staying.next().await {
+        Some(ServerFrame::Room { state, keys, .. }) => {
+            assert_eq!(state.epoch, 2);
+            assert_eq!(key_wrap::unwrap(&stay, keys.last().unwrap(), &room.id).unwrap(), k2);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The removed key cannot come back.
+    let refused = Member::join(&ws, &room.id, leave).await.err().expect("refused");
+    assert_eq!(refused.close, Some(4403));
+}

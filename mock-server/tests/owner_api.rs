@@ -1,0 +1,238 @@
+//! The signed owner API over real HTTP: for every call, a valid request succeeds once;
+//! a wrong key, a stale timestamp, a replayed nonce and a tampered body are refused with
+//! their codes and change nothing.
+
+mod support;
+
+use std::time::Duration;
+
+use protocol::api::RoomSettings;
+use protocol::error::ErrorCode;
+use protocol::frames::{Access, ServerFrame};
+use protocol::identity::IdentityKey;
+use protocol::key_wrap;
+use protocol::signed_request::MAX_CLOCK_SKEW_MS;
+use serde_json::{Value, json};
+use support::{SECRET, kv_rows, server};
+use testkit::client::{
+    Member, TestRoom, create_room, new_content_key, new_identity, now_ms, send_signed, sign_request,
+};
+
+fn wrap_json(room: &TestRoom, to: &IdentityKey, epoch: u32) -> Value {
+    let w = key_wrap::wrap(&room.owner, &to.public_key(), &room.id, epoch, &new_content_key(), testkit::random_bytes());
+    serde_json::to_value(w).unwrap()
+}
+
+/// Runs one owner call through the five variants; returns the valid call's answer.
+async fn check_call(
+    http: &str,
+    data: &std::path::Path,
+    room: &TestRoom,
+    method: &str,
+    name: &str,
+    body: Option<Value>,
+) -> Value {
+    let path = format!("/api/rooms/{}/owner/{name}", room.id);
+    let bytes = body.as_ref().map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let code = |r: Result<Value, (u16, protocol::error::HttpError)>| r.err().map(|(_, e)| e.error.code);
+
+    // Wrong key: a valid signature by someone else.
+    let rows = kv_rows(data, &room.id);
+    let stranger = new_identity();
+    let auth = sign_request(&stranger, method, &path, &bytes, now_ms());
+    assert_eq!(
+        code(send_signed(http, method, &path, &bytes, &auth).await),
+        Some(ErrorCode::Forbidden),
+        "{name}: wrong key"
+    );
+    // Stale: the owner's signature, but from more than a minute ago.
+    let auth = sign_request(&room.owner, method, &path, &bytes, now_ms() - MAX_CLOCK_SKEW_MS - 5_000);
+    assert_eq!(
+        code(send_signed(http, method, &path, &bytes, &auth).await),
+        Some(ErrorCode::StaleRequest),
+        "{name}: stale"
+    );
+    // Tampered body: signed for one body, sent with another.
+    if !bytes.is_empty() {
+        let auth = sign_request(&room.owner, method, &path, &bytes, now_ms());
+        let mut other = bytes.clone();
+        other.extend_from_slice(b" ");
+        let got = code(send_signed(http, method, &path, &other, &auth).await);
+        assert_eq!(got, Some(ErrorCode::Unauthorized), "{name}: tampered body");
+    }
+    // Not signed at all.
+    let resp = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{http}{path}"))
+        .header("content-type", "application/json")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "{name}: unsigned");
+    assert_eq!(kv_rows(data, &room.id), rows, "{name}: a refused call changed the room");
+
+    // The valid call, then the very same request again.
+    let auth = sign_request(&room.owner, method, &path, &bytes, now_ms());
+    let answer = send_signed(http, method, &path, &bytes, &auth).await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let rows = kv_rows(data, &room.id);
+    let replay = send_signed(http, method, &path, &bytes, &auth).await;
+    assert_eq!(code(replay), Some(ErrorCode::ReplayedRequest), "{name}: replay");
+    assert_eq!(kv_rows(data, &room.id), rows, "{name}: a replay changed the room");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_owner_call_accepts_only_fresh_owner_signatures() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &[]);
+    let http = srv.http_base();
+    let room = create_room(&http, SECRET).await;
+    let (guest, newcomer, intruder) = (new_identity(), new_identity(), new_identity());
+    let _g = Member::join(&srv.ws_base(), &room.id, guest.clone()).await.unwrap();
+    let _i = Member::join(&srv.ws_base(), &room.id, intruder.clone()).await.unwrap();
+    let d = data.path();
+
+    let settings: RoomSettings =
+        serde_json::from_value(check_call(&http, d, &room, "GET", "settings", None).await).unwrap();
+    assert_eq!(settings.epoch, 0);
+    let s: RoomSettings =
+        serde_json::from_value(check_call(&http, d, &room, "PUT", "motd", Some(json!({"motd": "Welcome!"}))).await)
+            .unwrap();
+    assert_eq!(s.motd, "Welcome!");
+    let s: RoomSettings =
+        serde_json::from_value(check_call(&http, d, &room, "PUT", "capacity", Some(json!({"capacity": 7}))).await)
+            .unwrap();
+    assert_eq!(s.capacity, 7);
+    let members = check_call(&http, d, &room, "GET", "members", None).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    let budget = check_call(&http, d, &room, "GET", "budget", None).await;
+    assert_eq!(budget["total"], 1u64 << 30);
+    let token = check_call(&http, d, &room, "POST", "tokens", Some(json!({"size": 100_000}))).await;
+    assert_eq!(token["size"], 106_496, "rounded up to its bucket (8 steps per power of two)");
+    let backup = check_call(&http, d, &room, "GET", "backup", None).await;
+    assert_eq!(backup["room"], room.id.as_str());
+
+    let lock = json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1), wrap_json(&room, &guest, 1)]});
+    let s: RoomSettings =
+        serde_json::from_value(check_call(&http, d, &room, "POST", "lock", Some(lock)).await).unwrap();
+    assert!(s.locked);
+    assert_eq!(s.epoch, 1);
+    let _n = Member::join(&srv.ws_base(), &room.id, newcomer.clone()).await.unwrap();
+    let accepted = check_call(
+        &http,
+        d,
+        &room,
+        "POST",
+        "accept",
+        Some(json!({"key": newcomer.public_key(), "wrapped": wrap_json(&room, &newcomer, 1)})),
+    )
+    .await;
+    assert_eq!(accepted["status"], "accepted");
+    let rekey = json!({"epoch": 2, "keys": [wrap_json(&room, &guest, 2), wrap_json(&room, &newcomer, 2)]});
+    check_call(&http, d, &room, "POST", "rekey", Some(rekey)).await;
+    let denied = check_call(&http, d, &room, "POST", "deny", Some(json!({"key": intruder.public_key()}))).await;
+    assert_eq!(denied["status"], "denied");
+    let removal = json!({"key": newcomer.public_key(), "rekey": {"epoch": 3, "keys": [wrap_json(&room, &guest, 3)]}});
+    let removed = check_call(&http, d, &room, "POST", "remove", Some(removal)).await;
+    assert_eq!(removed["status"], "denied");
+    let s: RoomSettings = serde_json::from_value(check_call(&http, d, &room, "POST", "unlock", None).await).unwrap();
+    assert!(!s.locked);
+    assert_eq!(s.epoch, 3);
+}
+
+#[tokio::test]
+async fn bad_owner_calls_are_refused_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &[]);
+    let http = srv.http_base();
+    let room = create_room(&http, SECRET).await;
+    let call = |method: &'static str, name: &'static str, body: Option<Value>| {
+        let (http, room) = (http.clone(), &room);
+        async move { testkit::client::owner_call(&http, &room.id, &room.owner, method, name, body).await }
+    };
+    let rows = kv_rows(data.path(), &room.id);
+    let cases: Vec<(&str, Result<Value, (u16, protocol::error::HttpError)>, ErrorCode)> = vec![
+        ("unknown call", call("GET", "teleport", None).await, ErrorCode::NotFound),
+        ("wrong method", call("GET", "motd", None).await, ErrorCode::NotFound),
+        (
+            "motd too long",
+            call("PUT", "motd", Some(json!({"motd": "x".repeat(1001)}))).await,
+            ErrorCode::MalformedRequest,
+        ),
+        ("capacity 0", call("PUT", "capacity", Some(json!({"capacity": 0}))).await, ErrorCode::MalformedRequest),
+        (
+            "capacity not a number",
+            call("PUT", "capacity", Some(json!({"capacity": "ten"}))).await,
+            ErrorCode::MalformedRequest,
+        ),
+        (
+            "lock skipping an epoch",
+            call("POST", "lock", Some(json!({"epoch": 5, "keys": []}))).await,
+            ErrorCode::MalformedRequest,
+        ),
+        ("unlock an open room", call("POST", "unlock", None).await, ErrorCode::MalformedRequest),
+        (
+            "accept a stranger",
+            call(
+                "POST",
+                "accept",
+                Some(json!({"key": new_identity().public_key(), "wrapped": wrap_json(&room, &new_identity(), 0)})),
+            )
+            .await,
+            ErrorCode::MalformedRequest,
+        ),
+        ("token of 0 bytes", call("POST", "tokens", Some(json!({"size": 0}))).await, ErrorCode::BadTokenSize),
+        (
+            "token above 1 GiB",
+            call("POST", "tokens", Some(json!({"size": (1u64 << 30) + 1}))).await,
+            ErrorCode::BadTokenSize,
+        ),
+        (
+            "body not JSON",
+            {
+                let path = format!("/api/rooms/{}/owner/motd", room.id);
+                let auth = sign_request(&room.owner, "PUT", &path, b"{", now_ms());
+                send_signed(&http, "PUT", &path, b"{", &auth).await
+            },
+            ErrorCode::MalformedRequest,
+        ),
+    ];
+    for (name, result, expected) in cases {
+        let (status, err) = result.expect_err(name);
+        assert_eq!(err.error.code, expected, "{name}");
+        assert_eq!(status, expected.http_status(), "{name}");
+        assert_eq!(kv_rows(data.path(), &room.id), rows, "{name} changed the room");
+    }
+    // A refused call does not burn its nonce... but a later valid call still works.
+    testkit::client::owner_call(&http, &room.id, &room.owner, "PUT", "motd", Some(json!({"motd": "ok"})))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motd_and_capacity_changes_reach_connected_members() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &[]);
+    let room = create_room(&srv.http_base(), SECRET).await;
+    let mut guest = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    testkit::client::owner_call(
+        &srv.http_base(),
+        &room.id,
+        &room.owner,
+        "PUT",
+        "motd",
+        Some(json!({"motd": "Be nice"})),
+    )
+    .await
+    .unwrap();
+    match guest.next_within(Duration::from_secs(5)).await {
+        Some(ServerFrame::Room { state, access, .. }) => {
+            assert_eq!(state.motd, "Be nice");
+            assert_eq!(access, Access::Member);
+        }
+        other => panic!("expected a room frame, got {other:?}"),
+    }
+    // New joiners see it in the welcome.
+    let late = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    assert_eq!(late.state.motd, "Be nice");
+}
