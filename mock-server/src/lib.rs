@@ -9,8 +9,10 @@
 
 pub mod admin_secret;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_lock;
 pub mod global_store;
 pub mod http_api;
 pub mod http_error;

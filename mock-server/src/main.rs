@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cloakroom_mock_server::cli::{self, CliError};
 use cloakroom_mock_server::config::ServerConfig;
 use protocol::limits::Limits;
 
@@ -22,6 +23,71 @@ struct Cli {
 enum Command {
     /// Serve the API (and the built SPA) until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Prepare a data directory: admin secret and ledger key pair (private half to --ledger-key, keep it offline).
+    Init {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Where to write the ledger's private key (must not exist yet).
+        #[arg(long, default_value = "ledger.key")]
+        ledger_key: PathBuf,
+        /// Use this admin secret instead of a random one.
+        #[arg(long)]
+        admin_secret: Option<String>,
+    },
+    /// Mint storage tokens offline; prints one token per line.
+    MintTokens {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// How many tokens.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Bytes each token is worth (rounded up to its bucket).
+        #[arg(long)]
+        size: u64,
+    },
+    /// Print a room's metadata (never its content).
+    RoomInfo {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The room id.
+        room: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit the ledger with the offline key: tokens issued, spent, unspent, per room.
+    Audit {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The ledger's private key (default: <data-dir>/ledger.key).
+        #[arg(long)]
+        ledger_key: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the whole data directory consistently into a new directory.
+    Backup {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The new directory (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a backup and copy it into a new (empty) data directory.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -78,14 +144,81 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        other => offline(other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("mock-server: {message}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("mock-server: {}", e.message);
+            e.exit_code()
         }
     }
+}
+
+fn json_out(value: &impl serde::Serialize) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| CliError::failed(e.to_string()))?);
+    Ok(())
+}
+
+/// The offline commands.
+fn offline(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Init { data_dir, ledger_key, admin_secret } => {
+            print!("{}", cli::init::run(&data_dir, &ledger_key, admin_secret.as_deref())?);
+        }
+        Command::MintTokens { data_dir, count, size } => {
+            let (tokens, size) = cli::tokens::mint(&data_dir, count, size)?;
+            for t in &tokens {
+                println!("{t}");
+            }
+            eprintln!("minted {} token(s) of {size} bytes", tokens.len());
+        }
+        Command::RoomInfo { data_dir, room, json } => {
+            let info = cli::room_info::read(&data_dir, &room)?;
+            if json {
+                json_out(&info)?;
+            } else {
+                let v = serde_json::to_value(&info).map_err(|e| CliError::failed(e.to_string()))?;
+                for (k, v) in v.as_object().into_iter().flatten() {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+        Command::Audit { data_dir, ledger_key, json } => {
+            let key = ledger_key.unwrap_or_else(|| data_dir.join("ledger.key"));
+            let audit = cli::audit::run(&data_dir, &key)?;
+            if json {
+                json_out(&audit)?;
+            } else {
+                println!(
+                    "{} tokens: {} bytes issued, {} spent, {} unspent",
+                    audit.tokens, audit.bytes_issued, audit.bytes_spent, audit.bytes_unspent
+                );
+                for (kind, bytes) in &audit.spent_on {
+                    println!("  spent on {kind}: {bytes} bytes");
+                }
+                for (issuer, line) in &audit.issuers {
+                    println!("  {issuer}: {} tokens, {} bytes, {} spent", line.tokens, line.bytes, line.spent_tokens);
+                }
+            }
+            if !audit.mismatches.is_empty() {
+                return Err(CliError::invalid(format!(
+                    "the ledger disagrees with the rooms:\n{}",
+                    audit.mismatches.join("\n")
+                )));
+            }
+        }
+        Command::Backup { data_dir, to } => {
+            let manifest = cli::backup::backup(&data_dir, &to)?;
+            println!("backed up {} file(s) to {}", manifest.files.len(), to.display());
+        }
+        Command::Restore { from, data_dir } => {
+            let manifest = cli::backup::restore(&from, &data_dir)?;
+            println!("restored {} file(s) into {}", manifest.files.len(), data_dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// Lets the server hold as many sockets and room files as the system allows.
@@ -100,10 +233,12 @@ fn raise_open_files_limit() {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve(args: ServeArgs) -> Result<(), CliError> {
     raise_open_files_limit();
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
+    // Held until the process ends: keeps the offline CLI (and a second server) away.
+    let _lock = cli::open_data_dir(&args.data_dir)?;
     let admin_secret = match args.admin_secret {
         Some(secret) if !secret.trim().is_empty() => secret.trim().to_owned(),
         _ => cloakroom_mock_server::admin_secret::load_or_create(&args.data_dir)
@@ -112,7 +247,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(dir) = &args.static_dir
         && !dir.join("index.html").is_file()
     {
-        return Err(format!("{} has no index.html: build the SPA first (trunk build --release)", dir.display()));
+        return Err(CliError::not_found(format!(
+            "{} has no index.html: build the SPA first (trunk build --release)",
+            dir.display()
+        )));
     }
     let limits = Limits {
         rate_per_second: args.rate_per_second,
@@ -138,5 +276,5 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     println!("Admin secret (needed to create rooms): {}", config.admin_secret);
-    runtime.block_on(cloakroom_mock_server::server::serve(config))
+    runtime.block_on(cloakroom_mock_server::server::serve(config)).map_err(CliError::from)
 }

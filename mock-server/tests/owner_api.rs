@@ -15,7 +15,7 @@ use protocol::signed_request::MAX_CLOCK_SKEW_MS;
 use serde_json::{Value, json};
 use support::{SECRET, kv_rows, server};
 use testkit::client::{
-    Member, TestRoom, create_room, new_content_key, new_identity, now_ms, send_signed, sign_request,
+    ApiResult, Member, TestRoom, create_room, new_content_key, new_identity, now_ms, send_signed, sign_request,
 };
 
 fn wrap_json(room: &TestRoom, to: &IdentityKey, epoch: u32) -> Value {
@@ -34,7 +34,7 @@ async fn check_call(
 ) -> Value {
     let path = format!("/api/rooms/{}/owner/{name}", room.id);
     let bytes = body.as_ref().map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-    let code = |r: Result<Value, (u16, protocol::error::HttpError)>| r.err().map(|(_, e)| e.error.code);
+    let code = |r: ApiResult| r.err().map(|(_, e)| e.error.code);
 
     // Wrong key: a valid signature by someone else.
     let rows = kv_rows(data, &room.id);
@@ -151,7 +151,7 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
         async move { testkit::client::owner_call(&http, &room.id, &room.owner, method, name, body).await }
     };
     let rows = kv_rows(data.path(), &room.id);
-    let cases: Vec<(&str, Result<Value, (u16, protocol::error::HttpError)>, ErrorCode)> = vec![
+    let cases: Vec<(&str, ApiResult, ErrorCode)> = vec![
         ("unknown call", call("GET", "teleport", None).await, ErrorCode::NotFound),
         ("wrong method", call("GET", "motd", None).await, ErrorCode::NotFound),
         (

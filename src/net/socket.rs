@@ -223,7 +223,7 @@ impl Driver {
                                 return Ended::Lost("send failed".into());
                             }
                         }
-                        ServerFrame::Welcome { state, .. } => {
+                        ServerFrame::Welcome { state, .. } | ServerFrame::Room { state, .. } => {
                             self.report(SocketEvent::Welcome(state));
                         }
                         ServerFrame::Backlog { messages, .. } => {

@@ -303,6 +303,9 @@ pub fn sign_request(
     RequestAuth::sign(who, &RequestTarget::new(method, path, query, body), timestamp_ms, random_bytes::<16>())
 }
 
+/// The answer to an API call: JSON, or the HTTP status and typed error.
+pub type ApiResult = Result<serde_json::Value, (u16, HttpError)>;
+
 /// Sends a request with the given signature headers and body.
 pub async fn send_signed(
     http_base: &str,
@@ -310,7 +313,7 @@ pub async fn send_signed(
     path_and_query: &str,
     body: &[u8],
     auth: &protocol::signed_request::RequestAuth,
-) -> Result<serde_json::Value, (u16, HttpError)> {
+) -> ApiResult {
     let mut req =
         reqwest::Client::new().request(method.parse().expect("method"), format!("{http_base}{path_and_query}"));
     for (name, value) in auth.headers() {
@@ -336,7 +339,7 @@ pub async fn owner_call(
     method: &str,
     name: &str,
     body: Option<serde_json::Value>,
-) -> Result<serde_json::Value, (u16, HttpError)> {
+) -> ApiResult {
     let path = format!("/api/rooms/{room}/owner/{name}");
     let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON")).unwrap_or_default();
     let auth = sign_request(owner, method, &path, &bytes, now_ms());
