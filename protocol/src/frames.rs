@@ -40,6 +40,10 @@ pub struct RoomState {
     pub capacity: u32,
     /// Current key epoch: new messages must use it.
     pub epoch: u32,
+    /// The "verified guest": the first key other than the owner's that joined the room
+    /// (and was not turned away). Clients mark its messages.
+    #[serde(default)]
+    pub guest: Option<PublicKey>,
     /// Newest message key, if the room has any messages (omitted for waiting keys).
     pub latest: Option<MessageKey>,
 }

@@ -18,6 +18,8 @@
 //! - [`storage_token`]: storage token sizes and hashes.
 //! - [`ledger_link`]: token-to-room links sealed to the offline ledger key.
 //! - [`backup`]: signed room backups for moving a room to another server.
+//! - [`whisper`]: pairwise keys for messages only two members read.
+//! - [`keys_file`]: the passphrase-encrypted export of everything a browser knows.
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
@@ -32,12 +34,14 @@ pub mod frames;
 pub mod identity;
 pub mod ids;
 pub mod key_wrap;
+pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
 pub mod signed_request;
 pub mod storage_token;
 pub mod transcript;
 pub mod vectors;
+pub mod whisper;
 
 /// Version of the wire protocol described in `docs/PROTOCOL.md`. Frames and envelopes
 /// carry it so that a future version can be recognised and refused with a clear error.

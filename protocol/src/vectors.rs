@@ -11,7 +11,10 @@ use crate::content_key::ContentKey;
 use crate::envelope::{self, Content, Envelope, MessageBody, SealInput};
 use crate::identity::{IdentityKey, PublicKey, Signature};
 use crate::ids::{ClientMessageId, RoomId};
+use crate::key_wrap::{self, WrappedKey};
+use crate::keys_file::{self, KeysBundle, KeysFile};
 use crate::transcript;
+use crate::whisper;
 
 /// The committed vector file.
 pub const V1_JSON: &str = include_str!("../vectors/v1.json");
@@ -46,12 +49,47 @@ pub struct JoinVector {
     pub signature: Signature,
 }
 
+/// A passphrase-derived file key (PBKDF2-HMAC-SHA256), as WebCrypto must compute it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KdfVector {
+    pub passphrase: String,
+    pub salt: String,
+    pub iterations: u32,
+    /// The 32-byte key, base64url.
+    pub key: String,
+    /// A keys file sealed with that key (fixed iv), and what it holds.
+    pub file: KeysFile,
+    pub bundle: KeysBundle,
+}
+
+/// A room key wrapped by the owner to a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrapVector {
+    pub owner_secret: String,
+    pub member_secret: String,
+    pub epoch: u32,
+    pub content_key: String,
+    pub wrapped: WrappedKey,
+}
+
+/// A whisper pair key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhisperVector {
+    pub a_secret: String,
+    pub b_secret: String,
+    pub room: RoomId,
+    pub key: String,
+}
+
 /// The vector file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vectors {
     pub version: u32,
     pub messages: Vec<MessageVector>,
     pub joins: Vec<JoinVector>,
+    pub kdfs: Vec<KdfVector>,
+    pub wraps: Vec<WrapVector>,
+    pub whispers: Vec<WhisperVector>,
 }
 
 /// Loads the committed vectors.
@@ -117,6 +155,42 @@ pub fn check_all(vectors: &Vectors) -> Result<usize, String> {
         j.verify()?;
         checks += 2;
     }
+    for k in &vectors.kdfs {
+        let salt = crate::encoding::unb64(&k.salt).map_err(|e| e.to_string())?;
+        let key = keys_file::derive_file_key(&k.passphrase, &salt, k.iterations);
+        if crate::encoding::b64(&key) != k.key {
+            return Err("kdf vector: derived key differs".into());
+        }
+        let parsed = keys_file::parse(&serde_json::to_string(&k.file).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        if keys_file::open(&parsed, &key).map_err(|e| e.to_string())? != k.bundle {
+            return Err("kdf vector: the file does not open to its bundle".into());
+        }
+        checks += 2;
+    }
+    for w in &vectors.wraps {
+        let owner = identity(&w.owner_secret)?;
+        let member = identity(&w.member_secret)?;
+        let room = RoomId::from_owner_key(&owner.public_key());
+        let key = key_wrap::unwrap(&member, &w.wrapped, &room).map_err(|e| e.to_string())?;
+        if key.to_b64() != w.content_key {
+            return Err("wrap vector: unwrapped key differs".into());
+        }
+        let iv: [u8; 12] = w.wrapped.iv.0.as_slice().try_into().map_err(|_| "wrap vector iv")?;
+        if key_wrap::wrap(&owner, &member.public_key(), &room, w.epoch, &key, iv) != w.wrapped {
+            return Err("wrap vector: wrapping differs".into());
+        }
+        checks += 2;
+    }
+    for v in &vectors.whispers {
+        let (a, b) = (identity(&v.a_secret)?, identity(&v.b_secret)?);
+        if whisper::pair_key(&a, &b.public_key(), &v.room).to_b64() != v.key
+            || whisper::pair_key(&b, &a.public_key(), &v.room).to_b64() != v.key
+        {
+            return Err("whisper vector: pair key differs".into());
+        }
+        checks += 1;
+    }
     Ok(checks)
 }
 
@@ -179,7 +253,43 @@ pub fn generate() -> Vectors {
         public_key: guest.public_key(),
         signature: guest.sign(&transcript::join(&room, &challenge)),
     }];
-    Vectors { version: crate::PROTOCOL_VERSION, messages, joins }
+    let salt = [0x99u8; 16];
+    let file_key = keys_file::derive_file_key("correct horse battery staple", &salt, keys_file::MIN_ITERATIONS);
+    let bundle = KeysBundle {
+        rooms: vec![keys_file::RoomEntry {
+            room: room.to_string(),
+            identity: Some(b64(&owner_secret)),
+            keys: std::collections::BTreeMap::from([(0, b64(&[0x33; 32]))]),
+            alias: Some("Alice".into()),
+            name: Some("Book club".into()),
+            owner: true,
+            last_seen: None,
+        }],
+        contacts: std::collections::BTreeMap::from([(guest.public_key().to_b64(), "Bob".to_owned())]),
+        exported_at: 1_700_000_000_000,
+    };
+    let kdfs = vec![KdfVector {
+        passphrase: "correct horse battery staple".into(),
+        salt: b64(&salt),
+        iterations: keys_file::MIN_ITERATIONS,
+        key: b64(&file_key),
+        file: keys_file::seal(&bundle, &file_key, salt, keys_file::MIN_ITERATIONS, [0xaa; 12]),
+        bundle,
+    }];
+    let wraps = vec![WrapVector {
+        owner_secret: b64(&owner_secret),
+        member_secret: b64(&guest_secret),
+        epoch: 2,
+        content_key: b64(&[0x66; 32]),
+        wrapped: key_wrap::wrap(&owner, &guest.public_key(), &room, 2, &ContentKey::from_bytes([0x66; 32]), [0xbb; 12]),
+    }];
+    let whispers = vec![WhisperVector {
+        a_secret: b64(&owner_secret),
+        b_secret: b64(&guest_secret),
+        room: room.clone(),
+        key: whisper::pair_key(&owner, &guest.public_key(), &room).to_b64(),
+    }];
+    Vectors { version: crate::PROTOCOL_VERSION, messages, joins, kdfs, wraps, whispers }
 }
 
 fn placeholder_envelope() -> Envelope {
@@ -203,7 +313,12 @@ mod tests {
     fn committed_vectors_hold_natively() {
         let vectors = load();
         assert_eq!(vectors.version, crate::PROTOCOL_VERSION);
-        assert_eq!(check_all(&vectors), Ok(vectors.messages.len() * 2 + vectors.joins.len() * 2));
+        let expected = vectors.messages.len() * 2
+            + vectors.joins.len() * 2
+            + vectors.kdfs.len() * 2
+            + vectors.wraps.len() * 2
+            + vectors.whispers.len();
+        assert_eq!(check_all(&vectors), Ok(expected));
     }
 
     #[test]

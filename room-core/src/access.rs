@@ -52,6 +52,12 @@ impl Room {
             locked: self.meta.locked,
             capacity: self.meta.capacity,
             epoch: self.meta.epoch,
+            guest: self
+                .members
+                .iter()
+                .filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied)
+                .min_by(|a, b| a.1.first_joined.cmp(&b.1.first_joined).then_with(|| a.0.to_b64().cmp(&b.0.to_b64())))
+                .map(|(k, _)| *k),
             latest: if access == Access::Pending { None } else { self.latest_key() },
         }
     }
