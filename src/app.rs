@@ -1,4 +1,5 @@
-//! The app shell: header and routes.
+//! The app shell: header, navigation, routes, and the state every view shares
+//! (contacts, the ticking clock).
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
@@ -6,21 +7,34 @@ use leptos_router::path;
 
 use crate::pages::landing::LandingPage;
 use crate::pages::room::RoomPage;
+use crate::pages::rooms::RoomsPage;
+use crate::pages::settings::SettingsPage;
 
 #[component]
 pub fn App() -> impl IntoView {
-    crate::store::ensure_layout();
+    if let Err(e) = crate::store::migrate() {
+        leptos::logging::error!("{e}");
+    }
+    crate::contacts::provide();
+    crate::clock::provide();
     view! {
         <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="app-header">
                 <A href="/" attr:class="brand">
                     <span class="brand-mark" aria-hidden="true">"◆"</span>
                     " Cloakroom"
                 </A>
+                <nav aria-label="Main">
+                    <A href="/rooms">"Rooms"</A>
+                    <A href="/settings">"Keys & settings"</A>
+                </nav>
             </header>
-            <main class="app-main">
+            <main class="app-main" id="main">
                 <Routes fallback=|| view! { <p class="notice">"This page does not exist."</p> }>
                     <Route path=path!("/") view=LandingPage />
+                    <Route path=path!("/rooms") view=RoomsPage />
+                    <Route path=path!("/settings") view=SettingsPage />
                     <Route path=path!("/r/:room") view=RoomPage />
                 </Routes>
             </main>

@@ -1,11 +1,14 @@
 //! Cloakroom's web client: a Leptos (CSR) single-page app compiled to WebAssembly.
 //!
 //! State lives in one place per concern:
-//! - [`crypto`]: randomness, key generation, sealing and opening messages (calls into
-//!   the shared `protocol` crate; views never touch keys or envelopes);
-//! - [`store`]: what the browser keeps (localStorage layout, versioned);
-//! - [`net`]: HTTP calls and the room WebSocket (join, send, resend, reconnect);
-//! - [`session`]: one open room as reactive state the views read;
+//! - [`crypto`]: randomness, keys, sealing and opening messages (calls into `protocol`;
+//!   WebCrypto where it is much faster); views never touch keys or envelopes;
+//! - [`store`]: what the browser keeps (localStorage layout with migrations, the IndexedDB
+//!   message cache, the encrypted export file);
+//! - [`net`]: HTTP calls (signed where needed) and the room WebSocket;
+//! - [`session`]: one open room as reactive state, and the owner's admin actions;
+//! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
+//!   notifications, human times;
 //! - [`pages`] and [`components`]: the views.
 //!
 //! Everything here only exists on wasm32; on the host this crate is empty so native
@@ -13,9 +16,12 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod app;
+pub mod clock;
 pub mod components;
+pub mod contacts;
 pub mod crypto;
 pub mod net;
+pub mod notify;
 pub mod pages;
 pub mod rooms;
 pub mod session;

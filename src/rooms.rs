@@ -1,5 +1,11 @@
 //! Room lifecycle on this device: creating a room, reading an invite link, choosing an
-//! alias (which creates this browser's identity for the room).
+//! alias (which creates this browser's identity for the room), forgetting a room.
+//!
+//! Invite links are `…/r/<room id>#<content key>` for key epoch 0, and
+//! `…/r/<room id>#<epoch>.<content key>` for later epochs (a room unlocked after a
+//! re-key). The fragment never reaches a server.
+
+use std::collections::BTreeMap;
 
 use protocol::content_key::ContentKey;
 use protocol::identity::IdentityKey;
@@ -7,15 +13,30 @@ use protocol::ids::RoomId;
 
 use crate::crypto;
 use crate::net::{self, api};
-use crate::store::{self, RoomRecord};
+use crate::store::{self, RoomRecord, cache};
 
 /// Longest alias, in characters.
 pub const MAX_ALIAS_CHARS: usize = 40;
 
-/// The invite link of a room: the content key rides in the `#fragment`, which browsers
-/// never send to servers.
-pub fn invite_link(record: &RoomRecord) -> String {
-    format!("{}/r/{}#{}", net::origin(), record.room, record.content_key)
+/// The fragment that carries a content key.
+pub fn fragment(epoch: u32, key: &str) -> String {
+    if epoch == 0 { key.to_owned() } else { format!("{epoch}.{key}") }
+}
+
+/// Reads a fragment (with or without `#`): the epoch and the key.
+pub fn parse_fragment(fragment: &str) -> Option<(u32, ContentKey)> {
+    let text = fragment.trim_start_matches('#');
+    let (epoch, key) = match text.split_once('.') {
+        Some((e, k)) => (e.parse().ok()?, k),
+        None => (0, text),
+    };
+    ContentKey::parse(key).ok().map(|k| (epoch, k))
+}
+
+/// The invite link of a room, with the newest key this browser holds.
+pub fn invite_link(record: &RoomRecord) -> Option<String> {
+    let (epoch, key) = record.keys.iter().next_back()?;
+    Some(format!("{}/r/{}#{}", net::origin(), record.room, fragment(*epoch, key)))
 }
 
 /// Validates an alias typed by the user.
@@ -32,7 +53,7 @@ pub fn clean_alias(alias: &str) -> Result<String, String> {
 
 /// Creates a room owned by a fresh identity made in this browser, registers it with the
 /// server (authorised by the admin secret) and remembers it locally.
-pub async fn create_room(alias: &str, admin_secret: &str) -> Result<RoomRecord, String> {
+pub async fn create_room(alias: &str, admin_secret: &str, name: &str) -> Result<RoomRecord, String> {
     let alias = clean_alias(alias)?;
     if admin_secret.trim().is_empty() {
         return Err("Enter the server's admin secret.".into());
@@ -43,10 +64,12 @@ pub async fn create_room(alias: &str, admin_secret: &str) -> Result<RoomRecord, 
     api::create_room(&room, &owner.public_key(), admin_secret.trim()).await.map_err(|e| e.message)?;
     let record = RoomRecord {
         room: room.to_string(),
-        content_key: key.to_b64(),
+        keys: BTreeMap::from([(0, key.to_b64())]),
         identity: Some(owner.to_secret_b64()),
         alias: Some(alias),
+        name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
         owner: true,
+        ..RoomRecord::default()
     };
     store::save_room(&record).map_err(|e| e.to_string())?;
     Ok(record)
@@ -57,7 +80,7 @@ pub async fn create_room(alias: &str, admin_secret: &str) -> Result<RoomRecord, 
 pub enum RoomAccess {
     /// The path is not a room id.
     NotARoom,
-    /// Neither the link nor this browser has the room's key.
+    /// Neither the link nor this browser has a key of the room.
     MissingKey,
     /// First visit: an alias is needed before joining.
     NeedsAlias(RoomRecord),
@@ -65,34 +88,32 @@ pub enum RoomAccess {
     Ready(RoomRecord),
 }
 
-/// Combines the link (room id, `#key`) with what this browser remembers. A key in the
-/// link is saved; a different key than the stored one replaces it (the link is newer).
-pub fn resolve_access(room: &str, fragment: &str) -> RoomAccess {
+/// Combines the link (room id, `#key`) with what this browser remembers; a key from the
+/// link is added to the stored ones.
+pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
     let Ok(room) = RoomId::parse(room) else { return RoomAccess::NotARoom };
-    let link_key = ContentKey::parse(fragment.trim_start_matches('#')).ok().map(|k| k.to_b64());
-    let stored = store::load_room(room.as_str());
-    let record = match (stored, link_key) {
-        (Some(mut record), Some(key)) => {
-            if record.content_key != key {
-                record.content_key = key;
+    let from_link = parse_fragment(fragment_text);
+    let record = match (store::load_room(room.as_str()), from_link) {
+        (Some(mut record), Some((epoch, key))) => {
+            if record.keys.get(&epoch) != Some(&key.to_b64()) {
+                record.keys.insert(epoch, key.to_b64());
                 let _ = store::save_room(&record);
             }
             record
         }
         (Some(record), None) => record,
-        (None, Some(key)) => {
-            let record =
-                RoomRecord { room: room.to_string(), content_key: key, identity: None, alias: None, owner: false };
+        (None, Some((epoch, key))) => {
+            let record = RoomRecord {
+                room: room.to_string(),
+                keys: BTreeMap::from([(epoch, key.to_b64())]),
+                ..RoomRecord::default()
+            };
             let _ = store::save_room(&record);
             record
         }
         (None, None) => return RoomAccess::MissingKey,
     };
-    if record.identity.is_some() && record.alias.is_some() {
-        RoomAccess::Ready(record)
-    } else {
-        RoomAccess::NeedsAlias(record)
-    }
+    if record.identity.is_some() && record.alias.is_some() { RoomAccess::Ready(record) } else { RoomAccess::NeedsAlias(record) }
 }
 
 /// Sets the alias of a first visit and creates this browser's identity for the room.
@@ -105,13 +126,25 @@ pub fn choose_alias(mut record: RoomRecord, alias: &str) -> Result<RoomRecord, S
     Ok(record)
 }
 
-/// The keys a ready record holds.
-pub fn keys_of(record: &RoomRecord) -> Result<(RoomId, IdentityKey, ContentKey, String), String> {
+/// What a ready record holds, decoded.
+pub struct RoomKeys {
+    pub room: RoomId,
+    pub identity: IdentityKey,
+    pub keys: BTreeMap<u32, ContentKey>,
+    pub alias: String,
+}
+
+/// Decodes a ready record's keys.
+pub fn keys_of(record: &RoomRecord) -> Result<RoomKeys, String> {
     let room = RoomId::parse(&record.room).map_err(|e| e.to_string())?;
     let identity = IdentityKey::from_secret_b64(record.identity.as_deref().unwrap_or_default())
         .map_err(|e| format!("stored identity: {e}"))?;
-    let key = ContentKey::parse(&record.content_key).map_err(|e| format!("stored key: {e}"))?;
-    Ok((room, identity, key, record.alias.clone().unwrap_or_default()))
+    let keys = record
+        .keys
+        .iter()
+        .map(|(e, k)| ContentKey::parse(k).map(|k| (*e, k)).map_err(|e| format!("stored key: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(RoomKeys { room, identity, keys, alias: record.alias.clone().unwrap_or_default() })
 }
 
 /// Parses a pasted invite link (or bare `room#key`) into the app path to open.
@@ -121,4 +154,10 @@ pub fn path_from_link(text: &str) -> Option<String> {
     let (room, key) = after.split_once('#').unwrap_or((after, ""));
     let room = RoomId::parse(room.trim_end_matches('/')).ok()?;
     Some(if key.is_empty() { format!("/r/{room}") } else { format!("/r/{room}#{key}") })
+}
+
+/// Forgets a room on this device: keys, outbox and cached messages.
+pub async fn forget(room: &str) {
+    store::forget_room(room);
+    let _ = cache::forget(room).await;
 }

@@ -21,6 +21,7 @@ pub fn AliasPrompt(record: RoomRecord, on_done: Callback<RoomRecord>) -> impl In
         <form class="card narrow" on:submit=submit aria-labelledby="alias-heading">
             <h1 id="alias-heading">"Join this room"</h1>
             <p class="hint">"Pick a name for this room. A new key pair is made in this browser; it never leaves it."</p>
+            <p class="hint">"Been here before on another device? "<a href="/settings">"Import your keys file"</a>" instead."</p>
             <label for="alias-input">"Your name"</label>
             <input id="alias-input" type="text" autocomplete="nickname" maxlength="40" required autofocus
                 prop:value=move || alias.get()

@@ -1,17 +1,54 @@
-//! The message composer: Enter sends, Shift+Enter adds a line.
+//! The message composer: Enter sends, Shift+Enter adds a line; the recipient can be the
+//! room or one member (a whisper: the owner to anyone, a guest to the owner).
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use protocol::frames::Access;
+use protocol::identity::PublicKey;
 
+use crate::contacts::use_contacts;
 use crate::session::RoomSession;
 
 #[component]
 pub fn Composer(session: RoomSession) -> impl IntoView {
+    let contacts = use_contacts();
     let text = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let waiting = move || session.access.get() == Some(Access::Pending);
+    // Whisper targets: a guest can whisper to the owner; the owner to anyone who spoke.
+    let targets = move || {
+        let me = session.me();
+        let owner = session.state.with(|s| s.as_ref().map(|s| s.owner.to_b64()));
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        match owner {
+            Some(owner) if owner == me => session.timeline.with(|t| {
+                for m in t.iter().filter(|m| !m.mine && m.sender != me) {
+                    out.insert(m.sender.clone(), contacts.name(&m.sender, &m.alias));
+                }
+            }),
+            Some(owner) => {
+                let alias = session.timeline.with(|t| t.iter().find(|m| m.sender == owner).map(|m| m.alias.clone()));
+                out.insert(owner.clone(), format!("{} (owner)", contacts.name(&owner, &alias.unwrap_or_default())));
+            }
+            None => {}
+        }
+        out.into_iter().collect::<Vec<_>>()
+    };
     let send = move || {
         let value = text.get_untracked();
-        if !value.trim().is_empty() {
-            session.send_text(&value);
-            text.set(String::new());
+        if value.trim().is_empty() {
+            return;
+        }
+        let recipient = to.get_untracked();
+        let peer = if recipient.is_empty() { None } else { PublicKey::parse(&recipient).ok() };
+        match session.send(&value, peer) {
+            Ok(()) => {
+                text.set(String::new());
+                error.set(None);
+            }
+            Err(e) => error.set(Some(e)),
         }
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
@@ -22,12 +59,26 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
     };
     view! {
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
-            <label for="composer" class="visually-hidden">"Message"</label>
-            <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
-                prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
-                on:keydown=on_keydown></textarea>
-            <button id="send-button" type="submit" class="primary">"Send"</button>
+            <div class="composer-to">
+                <label for="whisper-to">"To"</label>
+                <select id="whisper-to" on:change=move |ev| to.set(event_target_value(&ev)) prop:value=move || to.get()>
+                    <option value="">"Everyone in the room"</option>
+                    <For each=targets key=|(k, n)| (k.clone(), n.clone()) children=move |(key, name)| {
+                        view! { <option value=key>{format!("Whisper to {name}")}</option> }
+                    } />
+                </select>
+            </div>
+            <div class="composer-row">
+                <label for="composer" class="visually-hidden">"Message"</label>
+                <textarea id="composer" rows="2"
+                    placeholder=move || if waiting() { "You can write once the owner accepts you" } else { "Write a message — Enter sends, Shift+Enter for a new line" }
+                    disabled=waiting
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                    on:keydown=on_keydown></textarea>
+                <button id="send-button" type="submit" class="primary" disabled=waiting>"Send"</button>
+            </div>
+            <p class="error" role="alert">{move || error.get()}</p>
         </form>
     }
 }

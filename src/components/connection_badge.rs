@@ -9,6 +9,7 @@ pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
     let label = move || match status.get() {
         ConnectionStatus::Connecting => "Connecting…".to_owned(),
         ConnectionStatus::Connected => "Connected".to_owned(),
+        ConnectionStatus::Waiting => "Waiting for the owner".to_owned(),
         ConnectionStatus::Reconnecting { retry_in_ms } => {
             format!("Offline — retrying in {}s", retry_in_ms.div_ceil(1000))
         }
@@ -18,6 +19,7 @@ pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
     let state = move || match status.get() {
         ConnectionStatus::Connecting => "connecting",
         ConnectionStatus::Connected => "connected",
+        ConnectionStatus::Waiting => "waiting",
         ConnectionStatus::Reconnecting { .. } => "reconnecting",
         ConnectionStatus::Failed(_) => "failed",
         ConnectionStatus::Closed => "closed",

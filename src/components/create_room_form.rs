@@ -10,6 +10,7 @@ use crate::rooms;
 #[component]
 pub fn CreateRoomForm() -> impl IntoView {
     let alias = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -23,9 +24,10 @@ pub fn CreateRoomForm() -> impl IntoView {
         error.set(None);
         let navigate = navigate.clone();
         spawn_local(async move {
-            match rooms::create_room(&alias.get_untracked(), &secret.get_untracked()).await {
+            match rooms::create_room(&alias.get_untracked(), &secret.get_untracked(), &name.get_untracked()).await {
                 Ok(record) => {
-                    let path = format!("/r/{}#{}", record.room, record.content_key);
+                    let link = rooms::invite_link(&record).unwrap_or_default();
+                    let path = link.split_once("/r/").map(|(_, p)| format!("/r/{p}")).unwrap_or_default();
                     navigate(&path, NavigateOptions::default());
                 }
                 Err(e) => error.set(Some(e)),
@@ -41,6 +43,10 @@ pub fn CreateRoomForm() -> impl IntoView {
             <input id="create-alias" type="text" autocomplete="nickname" maxlength="40" required
                 prop:value=move || alias.get()
                 on:input=move |ev| alias.set(event_target_value(&ev)) />
+            <label for="create-name">"Room name (only on this device, optional)"</label>
+            <input id="create-name" type="text" maxlength="60"
+                prop:value=move || name.get()
+                on:input=move |ev| name.set(event_target_value(&ev)) />
             <label for="create-secret">"Server admin secret"</label>
             <input id="create-secret" type="password" autocomplete="off" required
                 prop:value=move || secret.get()

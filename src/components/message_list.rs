@@ -1,82 +1,61 @@
-//! The room's messages, oldest first, kept scrolled to the newest.
+//! The room's messages, oldest first. Older pages load when the list is scrolled to the
+//! top (or with the button); the view stays at the newest message as messages arrive,
+//! and keeps its place when older ones are added above. Rows use `content-visibility:
+//! auto`, so long histories stay smooth: off-screen rows are not laid out or painted.
 
 use leptos::html;
 use leptos::prelude::*;
 
+use crate::components::message_row::MessageRow;
 use crate::session::RoomSession;
-use crate::session::timeline::{ChatMessage, Delivery, Trust};
 
-fn format_time(ms: u64) -> (String, String) {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    let short = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-    let full: String = date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into();
-    (short, full)
-}
+/// Distance from the top (px) at which older messages start loading.
+const LOAD_OLDER_AT: i32 = 80;
 
 #[component]
-fn MessageRow(message: ChatMessage) -> impl IntoView {
-    let mut classes = vec!["message"];
-    if message.mine {
-        classes.push("mine");
-    }
-    if message.from_owner {
-        classes.push("from-owner");
-    }
-    let tampered = matches!(message.trust, Trust::Tampered(_));
-    if tampered {
-        classes.push("tampered");
-    }
-    let status = match &message.delivery {
-        Delivery::Pending => "pending",
-        Delivery::Sent => "sent",
-        Delivery::Failed(_) => "failed",
-    };
-    let (time, full_time) = message.time_ms.map(format_time).unwrap_or_default();
-    let body = match &message.trust {
-        Trust::Verified => view! { <p class="message-text">{message.text.clone()}</p> }.into_any(),
-        Trust::Tampered(reason) => view! {
-            <p class="message-text tampered-text" role="alert">
-                {format!("⚠ This message failed verification and is not shown ({reason}).")}
-            </p>
-        }
-        .into_any(),
-    };
-    let alias = if tampered { "Unverified sender".to_owned() } else { message.alias.clone() };
-    let delivery_note = match &message.delivery {
-        Delivery::Pending => Some("Sending…".to_owned()),
-        Delivery::Failed(reason) => Some(format!("Not sent: {reason}")),
-        Delivery::Sent => None,
-    };
-    view! {
-        <li class=classes.join(" ") data-status=status data-key=message.key.clone().unwrap_or_default()>
-            <div class="message-meta">
-                <span class="message-alias">{alias}</span>
-                {message.from_owner.then(|| view! { <span class="tag owner-tag">"owner"</span> })}
-                <time class="message-time" title=full_time>{time}</time>
-            </div>
-            {body}
-            {delivery_note.map(|n| view! { <p class="delivery-note">{n}</p> })}
-        </li>
-    }
-}
-
-#[component]
-pub fn MessageList(session: RoomSession) -> impl IntoView {
+pub fn MessageList(session: RoomSession, on_name: Callback<(String, String)>) -> impl IntoView {
     let list_ref = NodeRef::<html::Ol>::new();
     let rows = move || session.timeline.with(|t| t.iter().cloned().collect::<Vec<_>>());
-    // Keep the newest message in view as messages arrive.
+    // Where the view was before an update: (scroll height, scroll top, near the bottom).
+    let before = StoredValue::new((0, 0, true));
     Effect::new(move |_| {
         session.timeline.track();
-        if let Some(list) = list_ref.get() {
-            list.set_scroll_top(list.scroll_height());
+        let Some(list) = list_ref.get() else { return };
+        let (old_height, old_top, was_at_bottom) = before.get_value();
+        let height = list.scroll_height();
+        if was_at_bottom {
+            list.set_scroll_top(height);
+        } else if old_top < LOAD_OLDER_AT && height > old_height {
+            // Older messages were added above: keep the same message in view.
+            list.set_scroll_top(old_top + height - old_height);
         }
     });
+    let on_scroll = move |_| {
+        let Some(list) = list_ref.get() else { return };
+        let at_bottom = list.scroll_height() - list.scroll_top() - list.client_height() < 40;
+        before.set_value((list.scroll_height(), list.scroll_top(), at_bottom));
+        if list.scroll_top() < LOAD_OLDER_AT && session.more_history.get_untracked() {
+            session.load_older();
+        }
+        if at_bottom {
+            session.mark_seen();
+        }
+    };
     view! {
-        <ol class="messages" node_ref=list_ref aria-label="Messages" aria-live="polite">
+        <div class="history-controls">
+            <Show when=move || session.more_history.get()>
+                <button id="load-older" type="button" class="link-button" on:click=move |_| session.load_older()
+                    disabled=move || session.loading_older.get()>
+                    {move || if session.loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+        </div>
+        <ol id="messages" class="messages" node_ref=list_ref aria-label="Messages" aria-live="polite" tabindex="0"
+            on:scroll=on_scroll>
             <For
                 each=rows
                 key=|m| (m.id.clone(), m.key.clone(), m.delivery.clone(), m.trust.clone())
-                children=|m| view! { <MessageRow message=m /> }
+                children=move |m| view! { <MessageRow message=m session=session on_name=on_name /> }
             />
         </ol>
     }

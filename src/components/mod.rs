@@ -1,11 +1,16 @@
-//! Reusable view pieces. They read session state and call session or room functions;
-//! none of them touches keys, envelopes or the network directly.
+//! Reusable view pieces. They read session state and call session, room or store
+//! functions; none of them touches keys, envelopes or the network directly.
 
+pub mod admin_panel;
 pub mod alias_prompt;
 pub mod composer;
 pub mod connection_badge;
 pub mod create_room_form;
-pub mod invite_panel;
+pub mod import_keys;
 pub mod join_form;
 pub mod message_list;
+pub mod message_row;
+pub mod name_dialog;
 pub mod room_list;
+pub mod search_panel;
+pub mod share_dialog;

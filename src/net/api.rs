@@ -1,11 +1,19 @@
-//! HTTP calls to the worker API, with its typed errors turned into readable ones.
+//! HTTP calls to the worker API, with its typed errors turned into readable ones, and
+//! signed requests (owner calls, history of locked rooms) made with the identity key.
 
-use gloo_net::http::{Request, Response};
-use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse};
+use gloo_net::http::{Method, Request, RequestBuilder, Response};
+use protocol::api::{
+    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, LastMessageTimesRequest,
+    LastMessageTimesResponse,
+};
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
-use protocol::identity::PublicKey;
+use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
+use protocol::signed_request::{RequestAuth, RequestTarget};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::crypto::random_bytes;
 
 /// Decodes a success body, or the server's typed error.
 async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ErrorBody> {
@@ -27,16 +35,68 @@ fn network_error(e: gloo_net::Error) -> ErrorBody {
 }
 
 /// Registers a new room owned by `owner`, authorised by the server's admin secret.
-pub async fn create_room(
-    room: &RoomId,
-    owner: &PublicKey,
-    admin_secret: &str,
-) -> Result<CreateRoomResponse, ErrorBody> {
+pub async fn create_room(room: &RoomId, owner: &PublicKey, admin_secret: &str) -> Result<CreateRoomResponse, ErrorBody> {
     let body = CreateRoomRequest {
         room: room.clone(),
         owner: *owner,
         auth: CreateAuthorization::AdminSecret { secret: admin_secret.to_owned() },
     };
     let request = Request::post("/api/rooms").json(&body).map_err(network_error)?;
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// Adds the signed-request headers for `method path?query` with `body`, signed now.
+fn sign(builder: RequestBuilder, who: &IdentityKey, method: &str, path: &str, query: &str, body: &[u8]) -> RequestBuilder {
+    let target = RequestTarget::new(method, path, query, body);
+    let auth = RequestAuth::sign(who, &target, js_sys::Date::now() as u64, random_bytes::<16>());
+    auth.headers().iter().fold(builder, |b, (name, value)| b.header(name, value))
+}
+
+/// One page of history before `before` (signed by `reader` when given: locked rooms).
+pub async fn history(
+    room: &RoomId,
+    before: Option<&str>,
+    limit: usize,
+    reader: Option<&IdentityKey>,
+) -> Result<HistoryPage, ErrorBody> {
+    let path = format!("/api/rooms/{room}/history");
+    let query = match before {
+        Some(b) => format!("before={b}&limit={limit}"),
+        None => format!("limit={limit}"),
+    };
+    let mut builder = Request::get(&format!("{path}?{query}"));
+    if let Some(who) = reader {
+        builder = sign(builder, who, "GET", &path, &query, b"");
+    }
+    decode(builder.send().await.map_err(network_error)?).await
+}
+
+/// The newest message key of each room, from the non-addressable API.
+pub async fn last_message_times(rooms: Vec<RoomId>) -> Result<LastMessageTimesResponse, ErrorBody> {
+    let request = Request::post("/api/last-message-times").json(&LastMessageTimesRequest { rooms }).map_err(network_error)?;
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// An owner call, signed by the owner key: `method /api/rooms/{room}/owner/{name}`.
+pub async fn owner_call<T: DeserializeOwned>(
+    room: &RoomId,
+    owner: &IdentityKey,
+    method: Method,
+    name: &str,
+    body: Option<&impl Serialize>,
+) -> Result<T, ErrorBody> {
+    let path = format!("/api/rooms/{room}/owner/{name}");
+    let bytes = match body {
+        Some(b) => serde_json::to_vec(b).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?,
+        None => Vec::new(),
+    };
+    let builder = sign(RequestBuilder::new(&path).method(method.clone()), owner, method.as_ref(), &path, "", &bytes);
+    let request = if bytes.is_empty() {
+        builder.build()
+    } else {
+        let text = String::from_utf8(bytes).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+        builder.header("content-type", "application/json").body(text)
+    }
+    .map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }

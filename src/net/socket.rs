@@ -1,12 +1,13 @@
 //! The room WebSocket: join with proof of possession, send, resend, reconnect.
 //!
 //! One driver task per open room. It answers the server's challenge with the identity
-//! key, reports the welcome and backlog, then forwards our envelopes and the room's
-//! frames. Every envelope stays in `unacked` until the room acknowledges it; after a
-//! reconnect all of them are resent with their original client ids (the room
-//! deduplicates), so nothing is lost or doubled. Lost connections are retried with
-//! capped exponential backoff and jitter; refusals that retrying cannot fix (unknown
-//! room, full room, refused proof) stop the driver.
+//! key, reports the room's state and this key's access, the backlog and live messages, and
+//! forwards our envelopes. Every envelope stays in `unacked` until the room acknowledges
+//! it; after a reconnect all of them are resent with their original client ids (the room
+//! deduplicates), so nothing is lost or doubled. Lost connections are retried with capped
+//! exponential backoff and full jitter, at once when the browser says the network is back;
+//! refusals that retrying cannot fix (unknown or full room, refused proof, turned away)
+//! stop the driver.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -20,9 +21,10 @@ use gloo_timers::future::sleep;
 use protocol::PROTOCOL_VERSION;
 use protocol::envelope::{Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::frames::{ClientFrame, RoomState, ServerFrame};
+use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::key_wrap::WrappedKey;
 
 use crate::crypto;
 
@@ -37,10 +39,10 @@ const RATE_LIMIT_RETRY: Duration = Duration::from_millis(1500);
 pub enum ConnectionStatus {
     Connecting,
     Connected,
+    /// Joined a locked room; waits for the owner to accept this key.
+    Waiting,
     /// Lost; the next attempt is in `retry_in_ms`.
-    Reconnecting {
-        retry_in_ms: u64,
-    },
+    Reconnecting { retry_in_ms: u64 },
     /// Refused for good (e.g. unknown or full room); the reason is shown.
     Failed(String),
     Closed,
@@ -50,21 +52,22 @@ pub enum ConnectionStatus {
 #[derive(Debug, Clone)]
 pub enum SocketEvent {
     Status(ConnectionStatus),
-    Welcome(RoomState),
-    /// Committed messages: the backlog after a join, or one live message.
-    Messages(Vec<StoredMessage>),
-    Acked {
-        cid: ClientMessageId,
-        key: MessageKey,
-    },
-    Refused {
-        cid: ClientMessageId,
-        error: ErrorBody,
-    },
+    /// The room and this connection's access (from `welcome` or `room` frames), with the
+    /// room keys wrapped to this identity.
+    Access { state: RoomState, access: Access, keys: Vec<WrappedKey> },
+    /// Committed messages: the backlog after a join (`more`: older ones exist), or one
+    /// live message.
+    Messages { messages: Vec<StoredMessage>, backlog: bool, more: bool },
+    Acked { cid: ClientMessageId, key: MessageKey },
+    Refused { cid: ClientMessageId, error: ErrorBody },
 }
 
 enum Command {
     Send(Box<Envelope>),
+    /// Forget an unacknowledged envelope (the user discarded a failed message).
+    Discard(ClientMessageId),
+    /// The network may be back (`online`, tab visible): retry now instead of waiting.
+    Wake,
     Stop,
 }
 
@@ -79,16 +82,32 @@ impl SocketHandle {
         let _ = self.commands.unbounded_send(Command::Send(Box::new(env)));
     }
 
+    /// Drops an envelope that is still waiting (no resend).
+    pub fn discard(&self, cid: ClientMessageId) {
+        let _ = self.commands.unbounded_send(Command::Discard(cid));
+    }
+
+    /// Retries at once if the connection is waiting to reconnect.
+    pub fn wake(&self) {
+        let _ = self.commands.unbounded_send(Command::Wake);
+    }
+
     /// Closes the socket and ends the driver.
     pub fn stop(&self) {
         let _ = self.commands.unbounded_send(Command::Stop);
     }
 }
 
-/// Starts the driver for `room`.
-pub fn spawn(room: RoomId, identity: IdentityKey, on_event: Rc<dyn Fn(SocketEvent)>) -> SocketHandle {
+/// Starts the driver for `room`; `queued` are envelopes from an earlier visit that still
+/// wait for their acknowledgement (they are sent first).
+pub fn spawn(
+    room: RoomId,
+    identity: IdentityKey,
+    queued: Vec<Envelope>,
+    on_event: Rc<dyn Fn(SocketEvent)>,
+) -> SocketHandle {
     let (commands, rx) = unbounded();
-    leptos::task::spawn_local(drive(room, identity, rx, on_event));
+    leptos::task::spawn_local(drive(room, identity, queued, rx, on_event));
     SocketHandle { commands }
 }
 
@@ -109,10 +128,11 @@ struct Driver {
 async fn drive(
     room: RoomId,
     identity: IdentityKey,
+    queued: Vec<Envelope>,
     mut rx: UnboundedReceiver<Command>,
     on_event: Rc<dyn Fn(SocketEvent)>,
 ) {
-    let mut driver = Driver { room, identity, on_event, unacked: Vec::new() };
+    let mut driver = Driver { room, identity, on_event, unacked: queued };
     let mut failures: u32 = 0;
     loop {
         driver.report(SocketEvent::Status(ConnectionStatus::Connecting));
@@ -129,9 +149,8 @@ async fn drive(
                 leptos::logging::warn!("room connection lost: {reason}");
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);
-                driver.report(SocketEvent::Status(ConnectionStatus::Reconnecting {
-                    retry_in_ms: delay.as_millis() as u64,
-                }));
+                let retry_in_ms = delay.as_millis() as u64;
+                driver.report(SocketEvent::Status(ConnectionStatus::Reconnecting { retry_in_ms }));
                 if !driver.wait(&mut rx, delay).await {
                     driver.report(SocketEvent::Status(ConnectionStatus::Closed));
                     return;
@@ -150,7 +169,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 fn is_fatal(code: u16) -> bool {
-    // Unknown room, full room, refused join: retrying cannot help.
+    // Refused proof, turned away, unknown room, full room: retrying cannot help.
     matches!(code, 4401 | 4403 | 4404 | 4409)
 }
 
@@ -171,6 +190,8 @@ impl Driver {
                 _ = timer => return true,
                 cmd = rx.next() => match cmd {
                     Some(Command::Send(env)) => self.unacked.push(*env),
+                    Some(Command::Discard(cid)) => self.unacked.retain(|e| e.cid != cid),
+                    Some(Command::Wake) => return true,
                     Some(Command::Stop) | None => return false,
                 },
             }
@@ -184,17 +205,16 @@ impl Driver {
             Err(e) => return Ended::Lost(format!("cannot open the socket: {e}")),
         };
         let (mut sink, mut stream) = socket.split();
-        let mut joined = false;
-        // Set when the room refused a send as rate-limited: resend the backlog of
-        // unacknowledged envelopes once it fires.
+        // True once this connection may read and write (after the backlog).
+        let mut reading = false;
+        // Set when the room refused a send as temporary: resend the unacknowledged
+        // envelopes when it fires.
         let mut retry = futures::future::Fuse::terminated();
         loop {
             futures::select! {
                 _ = retry => {
-                    for env in self.unacked.clone() {
-                        if sink.send(encode(&ClientFrame::Send { env })).await.is_err() {
-                            return Ended::Lost("send failed".into());
-                        }
+                    if reading && !self.send_all(&mut sink).await {
+                        return Ended::Lost("send failed".into());
                     }
                 }
                 incoming = stream.next().fuse() => {
@@ -202,16 +222,14 @@ impl Driver {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Bytes(_))) => continue,
                         Some(Err(WebSocketError::ConnectionClose(close))) => {
-                            let reason = if close.reason.is_empty() { format!("closed ({})", close.code) } else { close.reason.clone() };
+                            let reason =
+                                if close.reason.is_empty() { format!("closed ({})", close.code) } else { close.reason.clone() };
                             return if is_fatal(close.code) { Ended::Fatal(reason) } else { Ended::Lost(reason) };
                         }
                         Some(Err(e)) => return Ended::Lost(e.to_string()),
                         None => return Ended::Lost("the connection ended".into()),
                     };
-                    let frame: ServerFrame = match serde_json::from_str(&text) {
-                        Ok(f) => f,
-                        Err(_) => continue,
-                    };
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
                     match frame {
                         ServerFrame::Challenge { room, nonce, .. } => {
                             if room != self.room {
@@ -223,21 +241,25 @@ impl Driver {
                                 return Ended::Lost("send failed".into());
                             }
                         }
-                        ServerFrame::Welcome { state, .. } | ServerFrame::Room { state, .. } => {
-                            self.report(SocketEvent::Welcome(state));
-                        }
-                        ServerFrame::Backlog { messages, .. } => {
-                            self.report(SocketEvent::Messages(messages));
-                            joined = true;
+                        ServerFrame::Welcome { state, access, keys, .. } | ServerFrame::Room { state, access, keys } => {
                             *failures = 0;
-                            for env in self.unacked.clone() {
-                                if sink.send(encode(&ClientFrame::Send { env })).await.is_err() {
-                                    return Ended::Lost("send failed".into());
-                                }
+                            if access == Access::Pending {
+                                reading = false;
+                                self.report(SocketEvent::Status(ConnectionStatus::Waiting));
+                            }
+                            self.report(SocketEvent::Access { state, access, keys });
+                        }
+                        ServerFrame::Backlog { messages, more } => {
+                            self.report(SocketEvent::Messages { messages, backlog: true, more });
+                            reading = true;
+                            if !self.send_all(&mut sink).await {
+                                return Ended::Lost("send failed".into());
                             }
                             self.report(SocketEvent::Status(ConnectionStatus::Connected));
                         }
-                        ServerFrame::Msg { m } => self.report(SocketEvent::Messages(vec![m])),
+                        ServerFrame::Msg { m } => {
+                            self.report(SocketEvent::Messages { messages: vec![m], backlog: false, more: false });
+                        }
                         ServerFrame::Ack { cid, key } => {
                             self.unacked.retain(|e| e.cid != cid);
                             self.report(SocketEvent::Acked { cid, key });
@@ -252,10 +274,12 @@ impl Driver {
                 cmd = rx.next() => match cmd {
                     Some(Command::Send(env)) => {
                         self.unacked.push((*env).clone());
-                        if joined && sink.send(encode(&ClientFrame::Send { env: *env })).await.is_err() {
+                        if reading && sink.send(encode(&ClientFrame::Send { env: *env })).await.is_err() {
                             return Ended::Lost("send failed".into());
                         }
                     }
+                    Some(Command::Discard(cid)) => self.unacked.retain(|e| e.cid != cid),
+                    Some(Command::Wake) => {}
                     Some(Command::Stop) | None => {
                         let _ = sink.close().await;
                         return Ended::Stopped;
@@ -265,11 +289,27 @@ impl Driver {
         }
     }
 
+    /// Sends every unacknowledged envelope, in order; false if the socket failed.
+    async fn send_all<S>(&self, sink: &mut S) -> bool
+    where
+        S: futures::Sink<Message> + Unpin,
+    {
+        for env in self.unacked.clone() {
+            if sink.send(encode(&ClientFrame::Send { env })).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A refusal of one message: keep it for a retry if the refusal is temporary
     /// (returns true), otherwise report it as failed.
     fn refused(&mut self, error: ErrorBody, cid: Option<ClientMessageId>) -> bool {
         let Some(cid) = cid else { return false };
-        if matches!(error.code, ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Internal) {
+        if matches!(
+            error.code,
+            ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::NotAccepted
+        ) {
             return true;
         }
         self.unacked.retain(|e| e.cid != cid);

@@ -1,6 +1,8 @@
-//! `/`: what Cloakroom is, create a room, join by link, the rooms this browser knows.
+//! `/`: what Cloakroom is, create a room, join by link, import keys, the rooms this
+//! browser knows.
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use crate::components::create_room_form::CreateRoomForm;
 use crate::components::join_form::JoinForm;
@@ -20,6 +22,7 @@ pub fn LandingPage() -> impl IntoView {
             <CreateRoomForm />
             <JoinForm />
         </div>
+        <p class="hint">"Coming from another browser? "<A href="/settings">"Import your keys file"</A>"."</p>
         <RoomList />
     }
 }

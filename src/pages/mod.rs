@@ -2,3 +2,5 @@
 
 pub mod landing;
 pub mod room;
+pub mod rooms;
+pub mod settings;

@@ -1,17 +1,21 @@
 //! `/r/:room`: resolves the link and the local keys, asks for an alias on a first visit,
-//! then shows the chat.
+//! then shows the room: messages, composer, invite, search, and the owner's panel.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use protocol::frames::Access;
 
+use crate::components::admin_panel::AdminPanel;
 use crate::components::alias_prompt::AliasPrompt;
 use crate::components::composer::Composer;
 use crate::components::connection_badge::ConnectionBadge;
-use crate::components::invite_panel::InvitePanel;
 use crate::components::message_list::MessageList;
+use crate::components::name_dialog::NameDialog;
+use crate::components::search_panel::SearchPanel;
+use crate::components::share_dialog::ShareDialog;
 use crate::rooms::{self, RoomAccess};
 use crate::session::RoomSession;
-use crate::store::RoomRecord;
+use crate::store::{self, RoomRecord};
 
 fn current_fragment() -> String {
     web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
@@ -38,26 +42,61 @@ pub fn RoomPage() -> impl IntoView {
 
 #[component]
 fn ChatRoom(record: RoomRecord) -> impl IntoView {
-    let (room, identity, key, alias) = match rooms::keys_of(&record) {
+    let keys = match rooms::keys_of(&record) {
         Ok(keys) => keys,
-        Err(e) => {
-            return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }
-                .into_any();
+        Err(e) => return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }.into_any(),
+    };
+    let session = RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name());
+    on_cleanup(move || session.stop());
+    let renaming = RwSignal::new(None::<(String, String)>);
+    let show_admin = RwSignal::new(false);
+    let show_search = RwSignal::new(false);
+    let room_id = record.room.clone();
+    let is_owner = move || session.access.get() == Some(Access::Owner);
+    let waiting = move || session.access.get() == Some(Access::Pending);
+    // The invite link follows the newest key this browser holds (after a re-key too).
+    let invite = {
+        let room_id = room_id.clone();
+        move || {
+            session.state.track();
+            store::load_room(&room_id).and_then(|r| rooms::invite_link(&r))
         }
     };
-    let session = RoomSession::start(room, identity, key, alias);
-    on_cleanup(move || session.stop());
-    let invite = rooms::invite_link(&record);
     let motd = move || session.state.with(|s| s.as_ref().map(|s| s.motd.clone()).filter(|m| !m.is_empty()));
+    let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
     view! {
-        <section class="room" aria-label="Room">
+        <section class="room" aria-labelledby="room-title">
             <div class="room-bar">
-                <h1 class="room-title">{format!("Room {}…", &record.room[..8])}</h1>
-                <ConnectionBadge status=session.status />
+                <h1 class="room-title" id="room-title">
+                    {record.display_name()}
+                    {move || locked().then(|| view! { <span class="tag lock-tag" title="Locked: members are accepted by the owner">"🔒 locked"</span> })}
+                </h1>
+                <div class="room-tools">
+                    <ConnectionBadge status=session.status />
+                    <button type="button" class="link-button" aria-pressed=move || show_search.get().to_string()
+                        on:click=move |_| show_search.update(|v| *v = !*v)>"Search"</button>
+                    <Show when=is_owner>
+                        <button id="admin-toggle" type="button" class="link-button" aria-pressed=move || show_admin.get().to_string()
+                            on:click=move |_| show_admin.update(|v| *v = !*v)>"Administer"</button>
+                    </Show>
+                </div>
             </div>
-            {record.owner.then(|| view! { <InvitePanel link=invite.clone() /> })}
-            {move || motd().map(|m| view! { <p class="motd" role="note">{m}</p> })}
-            <MessageList session=session />
+            {move || (!waiting()).then(|| invite().map(|link| view! { <ShareDialog link=link /> }))}
+            <Show when=move || show_admin.get() && is_owner()>
+                <AdminPanel session=session />
+            </Show>
+            <Show when=move || show_search.get()>
+                <SearchPanel room=room_id.clone() />
+            </Show>
+            {move || motd().map(|m| view! { <p class="motd" role="note"><strong>"Message of the day: "</strong>{m}</p> })}
+            <Show when=waiting>
+                <p id="waiting-notice" class="notice" role="status">
+                    "This room is locked. The owner has been told you asked to join; you will see the conversation once they accept you."
+                </p>
+            </Show>
+            {move || session.notice.get().map(|n| view! { <p class="notice error" role="alert">{n}</p> })}
+            <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
+            <NameDialog target=renaming />
             <Composer session=session />
         </section>
     }

@@ -1,20 +1,35 @@
-//! One open room as reactive state: the timeline, the connection status and the room
-//! settings, fed by the room socket and read by the views.
+//! One open room as reactive state the views read: the timeline, the connection status,
+//! the room's settings and this key's access. It is fed by the cache (first, so the room
+//! opens instantly and offline), the room socket, and history pages; it persists the
+//! outbox, the cache, the keys it receives and the read marker.
 
+pub mod admin;
+pub mod decode;
 pub mod timeline;
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::content_key::ContentKey;
-use protocol::envelope::{Content, StoredMessage};
-use protocol::frames::RoomState;
+use protocol::envelope::StoredMessage;
+use protocol::frames::{Access, RoomState};
 use protocol::identity::{IdentityKey, PublicKey};
-use protocol::ids::{MessageKey, RoomId};
+use protocol::ids::RoomId;
+use protocol::key_wrap::{self, WrappedKey};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
 
-use crate::crypto;
+use crate::crypto::{self, Outgoing};
+use crate::net::api;
 use crate::net::socket::{self, ConnectionStatus, SocketEvent, SocketHandle};
-use timeline::{ChatMessage, Delivery, Timeline, Trust};
+use crate::notify;
+use crate::store::{self, OutboxEntry, cache};
+use decode::{Keyring, Roles, message_id};
+use timeline::{ChatMessage, Delivery, Timeline, Trust, Whisper};
+
+/// Messages loaded per page (from the cache or the server).
+pub const PAGE: usize = 100;
 
 /// What a room view needs to show and to act.
 #[derive(Clone, Copy)]
@@ -22,131 +37,381 @@ pub struct RoomSession {
     pub timeline: RwSignal<Timeline>,
     pub status: RwSignal<ConnectionStatus>,
     pub state: RwSignal<Option<RoomState>>,
-    socket: StoredValue<SocketHandle, LocalStorage>,
-    context: StoredValue<Rc<SessionContext>, LocalStorage>,
+    pub access: RwSignal<Option<Access>>,
+    /// Older messages may exist beyond the oldest loaded one.
+    pub more_history: RwSignal<bool>,
+    pub loading_older: RwSignal<bool>,
+    /// A problem to show (a refused message, a failed history load).
+    pub notice: RwSignal<Option<String>>,
+    inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
-/// The keys a session works with.
-struct SessionContext {
-    room: RoomId,
-    identity: IdentityKey,
-    me: PublicKey,
-    key: ContentKey,
+struct Inner {
+    ring: Keyring,
     alias: String,
+    name: String,
+    socket: std::cell::OnceCell<SocketHandle>,
+    /// Keeps the `online` / `visibilitychange` listeners alive while the room is open.
+    listeners: std::cell::RefCell<Vec<(String, Closure<dyn FnMut()>)>>,
 }
 
-fn message_id(sender: &PublicKey, cid: &str) -> String {
-    format!("{sender}/{cid}")
-}
-
-impl SessionContext {
-    /// Verifies and decrypts a committed message into its display form.
-    fn decode(&self, stored: &StoredMessage, owner: Option<&PublicKey>) -> ChatMessage {
-        let env = &stored.env;
-        let (alias, text, trust) = match crypto::open(env, &self.key) {
-            Ok(body) => {
-                let text = match body.content {
-                    Content::Text { text } => text,
-                    Content::Unsupported => "(a message type this version cannot show)".to_owned(),
-                };
-                (body.alias, text, Trust::Verified)
-            }
-            Err(e) => (String::new(), String::new(), Trust::Tampered(e.to_string())),
-        };
-        ChatMessage {
-            id: message_id(&env.sender, env.cid.as_str()),
-            key: Some(stored.key.to_string()),
-            sender: env.sender.to_b64(),
-            alias,
-            text,
-            time_ms: Some(stored.key.timestamp().as_millis()),
-            mine: env.sender == self.me,
-            from_owner: owner == Some(&env.sender),
-            delivery: Delivery::Sent,
-            trust,
-        }
-    }
+fn roles(state: &Option<RoomState>) -> Roles {
+    Roles { owner: state.as_ref().map(|s| s.owner), guest: state.as_ref().and_then(|s| s.guest) }
 }
 
 impl RoomSession {
-    /// Opens the room's socket and starts tracking its state.
-    pub fn start(room: RoomId, identity: IdentityKey, key: ContentKey, alias: String) -> Self {
-        let me = identity.public_key();
-        let context = Rc::new(SessionContext { room: room.clone(), identity: identity.clone(), me, key, alias });
-        let timeline = RwSignal::new(Timeline::default());
-        let status = RwSignal::new(ConnectionStatus::Connecting);
-        let state = RwSignal::new(None::<RoomState>);
-        let ctx = Rc::clone(&context);
-        let on_event = move |event: SocketEvent| match event {
-            SocketEvent::Status(s) => status.set(s),
-            SocketEvent::Welcome(room_state) => state.set(Some(room_state)),
-            SocketEvent::Messages(batch) => {
-                let owner = state.with_untracked(|s| s.as_ref().map(|s| s.owner));
-                timeline.update(|t| {
-                    for stored in &batch {
-                        t.upsert(ctx.decode(stored, owner.as_ref()));
-                    }
-                });
-            }
-            SocketEvent::Acked { cid, key } => {
-                let id = message_id(&ctx.me, cid.as_str());
-                timeline.update(|t| t.acknowledge(&id, key.as_str(), key.timestamp().as_millis()));
-            }
-            SocketEvent::Refused { cid, error } => {
-                let id = message_id(&ctx.me, cid.as_str());
-                timeline.update(|t| t.fail(&id, error.message));
-            }
+    /// Opens the room: cached messages and queued sends first, then the socket.
+    pub fn start(room: RoomId, identity: IdentityKey, keys: BTreeMap<u32, ContentKey>, alias: String, name: String) -> Self {
+        let session = RoomSession {
+            timeline: RwSignal::new(Timeline::default()),
+            status: RwSignal::new(ConnectionStatus::Connecting),
+            state: RwSignal::new(None),
+            access: RwSignal::new(None),
+            more_history: RwSignal::new(true),
+            loading_older: RwSignal::new(false),
+            notice: RwSignal::new(None),
+            inner: StoredValue::new_local(Rc::new(Inner {
+                ring: Keyring::new(room.clone(), identity.clone(), keys),
+                alias,
+                name,
+                socket: std::cell::OnceCell::new(),
+                listeners: std::cell::RefCell::new(Vec::new()),
+            })),
         };
-        let socket = socket::spawn(room, identity, Rc::new(on_event));
-        Self {
-            timeline,
-            status,
-            state,
-            socket: StoredValue::new_local(socket),
-            context: StoredValue::new_local(context),
-        }
+        // Messages written earlier and not yet acknowledged (e.g. typed while offline).
+        let outbox = store::outbox(room.as_str());
+        let me = identity.public_key();
+        session.timeline.update(|t| {
+            for entry in &outbox {
+                t.upsert(session.pending_message(&me, &entry.env, &entry.text));
+            }
+        });
+        // The cache shows the room before the socket is up.
+        let room_id = room.to_string();
+        leptos::task::spawn_local(async move {
+            match cache::page(&room_id, None, PAGE as u32).await {
+                Ok(cached) => session.timeline.update(|t| {
+                    for m in cached {
+                        t.upsert(m);
+                    }
+                }),
+                Err(e) => leptos::logging::warn!("{e}"),
+            }
+        });
+        let handle = socket::spawn(
+            room,
+            identity,
+            outbox.into_iter().map(|e| e.env).collect(),
+            Rc::new(move |event| session.on_event(event)),
+        );
+        let inner = session.inner.get_value();
+        let _ = inner.socket.set(handle);
+        session.listen_for_network();
+        session
     }
 
-    /// Seals `text`, shows it as pending, and hands it to the socket (which keeps it
-    /// until the room acknowledges it, across reconnects).
-    pub fn send_text(&self, text: &str) {
-        let text = text.trim();
-        if text.is_empty() {
-            return;
-        }
-        let ctx = self.context.get_value();
-        let cid = crypto::new_client_id();
-        let env = crypto::seal_text(&ctx.room, &ctx.identity, &ctx.key, &cid, &ctx.alias, text);
-        let owner = self.state.with_untracked(|s| s.as_ref().map(|s| s.owner));
-        self.timeline.update(|t| {
-            t.upsert(ChatMessage {
-                id: message_id(&ctx.me, cid.as_str()),
-                key: None,
-                sender: ctx.me.to_b64(),
-                alias: ctx.alias.clone(),
-                text: text.to_owned(),
-                time_ms: None,
-                mine: true,
-                from_owner: owner == Some(ctx.me),
-                delivery: Delivery::Pending,
-                trust: Trust::Verified,
-            })
-        });
-        self.socket.with_value(|s| s.send(env));
+    fn inner(&self) -> Rc<Inner> {
+        self.inner.get_value()
+    }
+
+    fn room(&self) -> String {
+        self.inner().ring.room.to_string()
+    }
+
+    /// The alias `sender` used in its latest message shown here.
+    pub fn alias_of(&self, sender: &str) -> String {
+        self.timeline.with_untracked(|t| {
+            t.iter().rev().find(|m| m.sender == sender && !m.alias.is_empty()).map(|m| m.alias.clone()).unwrap_or_default()
+        })
     }
 
     /// Our own public key in this room.
     pub fn me(&self) -> String {
-        self.context.with_value(|c| c.me.to_b64())
+        self.inner().ring.me.to_b64()
     }
 
-    /// Closes the socket (when leaving the room view).
+    pub fn identity(&self) -> IdentityKey {
+        self.inner().ring.identity.clone()
+    }
+
+    pub fn room_id(&self) -> RoomId {
+        self.inner().ring.room.clone()
+    }
+
+    /// The content key of the current epoch, if this browser holds it.
+    pub fn current_key(&self) -> Option<(u32, ContentKey)> {
+        let epoch = self.state.with_untracked(|s| s.as_ref().map(|s| s.epoch)).unwrap_or(0);
+        self.inner().ring.keys.borrow().get(&epoch).cloned().map(|k| (epoch, k))
+    }
+
+    /// Remembers a content key (a new epoch this browser made or received).
+    pub fn remember_key(&self, epoch: u32, key: ContentKey) {
+        let inner = self.inner();
+        inner.ring.keys.borrow_mut().insert(epoch, key.clone());
+        let _ = store::update_room(inner.ring.room.as_str(), |r| {
+            r.keys.insert(epoch, key.to_b64());
+        });
+    }
+
+    fn pending_message(&self, me: &PublicKey, env: &protocol::envelope::Envelope, text: &str) -> ChatMessage {
+        let state = self.state.get_untracked();
+        ChatMessage {
+            id: message_id(me, env.cid.as_str()),
+            key: None,
+            sender: me.to_b64(),
+            alias: self.inner().alias.clone(),
+            text: text.to_owned(),
+            time_ms: None,
+            mine: true,
+            from_owner: state.as_ref().is_some_and(|s| s.owner == *me),
+            from_guest: state.as_ref().and_then(|s| s.guest).is_some_and(|g| g == *me),
+            whisper: env.to.map(|to| Whisper { to: to.to_b64(), mine: true }),
+            delivery: Delivery::Pending,
+            trust: Trust::Verified,
+        }
+    }
+
+    fn on_event(&self, event: SocketEvent) {
+        match event {
+            SocketEvent::Status(s) => self.status.set(s),
+            SocketEvent::Access { state, access, keys } => self.on_access(state, access, keys),
+            SocketEvent::Messages { messages, backlog, more } => {
+                if backlog {
+                    self.more_history.set(more);
+                }
+                self.receive(messages, !backlog);
+            }
+            SocketEvent::Acked { cid, key } => {
+                let inner = self.inner();
+                let id = message_id(&inner.ring.me, cid.as_str());
+                self.timeline.update(|t| t.acknowledge(&id, key.as_str(), key.timestamp().as_millis()));
+                let room = self.room();
+                let mut outbox = store::outbox(&room);
+                outbox.retain(|e| e.env.cid != cid);
+                let _ = store::save_outbox(&room, &outbox);
+                if let Some(m) = self.timeline.with_untracked(|t| t.get(&id).cloned()) {
+                    leptos::task::spawn_local(async move {
+                        let _ = cache::put_all(&[m]).await;
+                    });
+                }
+                self.mark_seen();
+            }
+            SocketEvent::Refused { cid, error } => {
+                let id = message_id(&self.inner().ring.me, cid.as_str());
+                self.timeline.update(|t| t.fail(&id, error.message.clone()));
+                let room = self.room();
+                let mut outbox = store::outbox(&room);
+                outbox.retain(|e| e.env.cid != cid);
+                let _ = store::save_outbox(&room, &outbox);
+            }
+        }
+    }
+
+    /// New settings or access: unwrap the keys this identity was given and keep them.
+    fn on_access(&self, state: RoomState, access: Access, keys: Vec<WrappedKey>) {
+        let inner = self.inner();
+        for w in &keys {
+            match key_wrap::unwrap(&inner.ring.identity, w, &inner.ring.room) {
+                Ok(key) => self.remember_key(w.epoch, key),
+                Err(e) => leptos::logging::warn!("a wrapped room key for epoch {} does not open: {e}", w.epoch),
+            }
+        }
+        let _ = store::update_room(inner.ring.room.as_str(), |r| {
+            r.owner = state.owner == inner.ring.me;
+            if let Some(latest) = &state.latest {
+                r.last_activity = Some(latest.to_string());
+            }
+        });
+        self.state.set(Some(state));
+        self.access.set(Some(access));
+    }
+
+    /// Decodes committed messages and shows them; `live` ones may notify.
+    fn receive(&self, messages: Vec<StoredMessage>, live: bool) {
+        if messages.is_empty() {
+            return;
+        }
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            let inner = session.inner();
+            let roles = roles(&session.state.get_untracked());
+            let decoded = inner.ring.decode_all(&messages, &roles).await;
+            session.timeline.update(|t| {
+                for m in decoded.iter().cloned() {
+                    t.upsert(m);
+                }
+            });
+            if live {
+                for m in decoded.iter().filter(|m| !m.mine) {
+                    notify::incoming(&inner.name, &m.alias);
+                }
+            }
+            let newest = decoded.iter().filter_map(|m| m.key.clone()).max();
+            let _ = store::update_room(inner.ring.room.as_str(), |r| {
+                if newest > r.last_activity {
+                    r.last_activity = newest.clone();
+                }
+            });
+            session.mark_seen();
+            if let Err(e) = cache::put_all(&decoded).await {
+                leptos::logging::warn!("{e}");
+            }
+        });
+    }
+
+    /// Moves the read marker to the newest message while the room is visible.
+    pub fn mark_seen(&self) {
+        if !notify::page_visible() {
+            return;
+        }
+        let newest = self.timeline.with_untracked(|t| t.newest_key().map(str::to_owned));
+        let _ = store::update_room(&self.room(), |r| {
+            if newest > r.last_seen {
+                r.last_seen = newest.clone();
+            }
+        });
+    }
+
+    /// Seals `text` and queues it: to the room, or as a whisper to `to`.
+    pub fn send(&self, text: &str, to: Option<PublicKey>) -> Result<(), String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner();
+        let (epoch, key) = match &to {
+            Some(peer) => (self.current_key().map(|(e, _)| e).unwrap_or(0), inner.ring.pair_key(peer)),
+            None => self
+                .current_key()
+                .ok_or("This browser does not hold the room's current key yet: wait for the owner to accept you.")?,
+        };
+        let cid = crypto::new_client_id();
+        let out =
+            Outgoing { room: &inner.ring.room, identity: &inner.ring.identity, alias: &inner.alias, text, epoch, to: to.as_ref() };
+        let env = crypto::seal_text(&out, &key, &cid);
+        let limit = protocol::limits::MAX_MESSAGE_BYTES;
+        if env.stored_len() > limit {
+            return Err(format!("This message is too long ({} bytes once encrypted; the limit is {limit}).", env.stored_len()));
+        }
+        let room = self.room();
+        let mut outbox = store::outbox(&room);
+        outbox.push(OutboxEntry { env: env.clone(), text: text.to_owned() });
+        store::save_outbox(&room, &outbox).map_err(|e| e.to_string())?;
+        self.timeline.update(|t| t.upsert(self.pending_message(&inner.ring.me, &env, text)));
+        if let Some(s) = inner.socket.get() {
+            s.send(env);
+        }
+        Ok(())
+    }
+
+    /// Sends a failed message again (sealed anew, under the current key).
+    pub fn retry(&self, id: &str) {
+        let Some(failed) = self.timeline.with_untracked(|t| t.get(id).cloned()) else { return };
+        let to = failed.whisper.as_ref().and_then(|w| PublicKey::parse(&w.to).ok());
+        self.discard(id);
+        if let Err(e) = self.send(&failed.text, to) {
+            self.notice.set(Some(e));
+        }
+    }
+
+    /// Forgets a failed or waiting message.
+    pub fn discard(&self, id: &str) {
+        let Some(m) = self.timeline.try_update(|t| t.remove(id)).flatten() else { return };
+        let cid = m.id.rsplit('/').next().unwrap_or_default().to_owned();
+        let room = self.room();
+        let mut outbox = store::outbox(&room);
+        outbox.retain(|e| e.env.cid.as_str() != cid);
+        let _ = store::save_outbox(&room, &outbox);
+        if let (Some(s), Ok(cid)) = (self.inner().socket.get(), protocol::ids::ClientMessageId::parse(&cid)) {
+            s.discard(cid);
+        }
+    }
+
+    /// Loads the page before the oldest loaded message: from the cache, else the server.
+    pub fn load_older(&self) {
+        if self.loading_older.get_untracked() {
+            return;
+        }
+        self.loading_older.set(true);
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            let inner = session.inner();
+            let room = inner.ring.room.to_string();
+            let before = session.timeline.with_untracked(|t| t.oldest_key().map(str::to_owned));
+            let cached = cache::page(&room, before.as_deref(), PAGE as u32).await.unwrap_or_default();
+            let result = if cached.len() == PAGE {
+                session.timeline.update(|t| cached.into_iter().for_each(|m| t.upsert(m)));
+                Ok(())
+            } else {
+                let locked = session.state.with_untracked(|s| s.as_ref().is_some_and(|s| s.locked));
+                let reader = locked.then_some(&inner.ring.identity);
+                match api::history(&inner.ring.room, before.as_deref(), PAGE, reader).await {
+                    Ok(page) => {
+                        let roles = roles(&session.state.get_untracked());
+                        let decoded = inner.ring.decode_all(&page.messages, &roles).await;
+                        session.timeline.update(|t| decoded.iter().cloned().for_each(|m| t.upsert(m)));
+                        session.more_history.set(page.more);
+                        let _ = cache::put_all(&decoded).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e.message),
+                }
+            };
+            if let Err(e) = result {
+                session.notice.set(Some(format!("Could not load older messages: {e}")));
+            }
+            session.loading_older.set(false);
+        });
+    }
+
+    /// Retries the connection at once when the browser reports the network back or the
+    /// tab visible again; marks messages seen when the tab becomes visible.
+    fn listen_for_network(&self) {
+        let Some(window) = web_sys::window() else { return };
+        let session = *self;
+        let wake = move || {
+            if let Some(socket) = session.inner.try_get_value().as_ref().and_then(|i| i.socket.get()) {
+                socket.wake();
+            }
+            if notify::page_visible() {
+                session.mark_seen();
+                notify::reset_unread();
+            }
+        };
+        let mut listeners = Vec::new();
+        for (target, event) in [("window", "online"), ("document", "visibilitychange")] {
+            let closure = Closure::<dyn FnMut()>::new(wake);
+            let added = match target {
+                "window" => window.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()),
+                _ => window
+                    .document()
+                    .map(|d| d.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()))
+                    .unwrap_or(Ok(())),
+            };
+            if added.is_ok() {
+                listeners.push((format!("{target}:{event}"), closure));
+            }
+        }
+        *self.inner().listeners.borrow_mut() = listeners;
+    }
+
+    /// Closes the socket and the listeners (when leaving the room view).
     pub fn stop(&self) {
-        self.socket.with_value(|s| s.stop());
+        let Some(inner) = self.inner.try_get_value() else { return };
+        if let Some(s) = inner.socket.get() {
+            s.stop();
+        }
+        if let Some(window) = web_sys::window() {
+            for (name, closure) in inner.listeners.borrow_mut().drain(..) {
+                let f = closure.as_ref().unchecked_ref();
+                let _ = match name.as_str() {
+                    "window:online" => window.remove_event_listener_with_callback("online", f),
+                    _ => window
+                        .document()
+                        .map(|d| d.remove_event_listener_with_callback("visibilitychange", f))
+                        .unwrap_or(Ok(())),
+                };
+            }
+        }
     }
-}
-
-/// The display time of a committed key.
-pub fn key_time_ms(key: &MessageKey) -> u64 {
-    key.timestamp().as_millis()
 }

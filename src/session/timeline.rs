@@ -8,8 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 /// Where our own message is on its way to the server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Delivery {
     /// Written, not yet acknowledged (queued while offline, or in flight).
     Pending,
@@ -20,15 +22,27 @@ pub enum Delivery {
 }
 
 /// Whether a message's signature and encryption checked out.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Trust {
     Verified,
     /// The signature or decryption failed: never shown as a valid message.
     Tampered(String),
+    /// Genuinely signed, but this browser has no key for it (an epoch from before it was
+    /// accepted, or a whisper between two other members).
+    Sealed(String),
 }
 
-/// One message as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A whisper: a message only two members can read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Whisper {
+    /// The recipient's public key.
+    pub to: String,
+    /// True when this browser is one of the two ends (and so can read it).
+    pub mine: bool,
+}
+
+/// One message as the UI shows it (and as the cache keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// `<sender public key>/<client id>`: stable across resends and sources.
     pub id: String,
@@ -41,6 +55,11 @@ pub struct ChatMessage {
     pub time_ms: Option<u64>,
     pub mine: bool,
     pub from_owner: bool,
+    /// From the room's verified guest (its first member besides the owner).
+    #[serde(default)]
+    pub from_guest: bool,
+    #[serde(default)]
+    pub whisper: Option<Whisper>,
     pub delivery: Delivery,
     pub trust: Trust,
 }
@@ -91,6 +110,17 @@ impl Timeline {
             message.delivery = Delivery::Sent;
             self.upsert(message);
         }
+    }
+
+    /// Removes a message (a failed one the user discards).
+    pub fn remove(&mut self, id: &str) -> Option<ChatMessage> {
+        let pos = self.position.remove(id)?;
+        self.order.remove(&pos)
+    }
+
+    /// The newest committed key.
+    pub fn newest_key(&self) -> Option<&str> {
+        self.order.values().rev().find_map(|m| m.key.as_deref())
     }
 
     /// Marks our message `id` as refused.

@@ -1,0 +1,145 @@
+//! The owner's panel: message of the day, capacity, lock/unlock, join requests, members,
+//! budget. Every action is a signed owner call made by the session.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use protocol::api::{BudgetView, MemberView};
+use protocol::backup::MemberStatus;
+use protocol::identity::PublicKey;
+
+use crate::contacts::use_contacts;
+use crate::session::RoomSession;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[component]
+pub fn AdminPanel(session: RoomSession) -> impl IntoView {
+    let contacts = use_contacts();
+    let motd = RwSignal::new(String::new());
+    let capacity = RwSignal::new(String::new());
+    let members = RwSignal::new(Vec::<MemberView>::new());
+    let budget = RwSignal::new(None::<BudgetView>);
+    let message = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
+
+    let refresh = move || {
+        spawn_local(async move {
+            if let Ok(s) = session.admin_settings().await {
+                motd.set(s.motd);
+                capacity.set(s.capacity.to_string());
+            }
+            match session.admin_members().await {
+                Ok(m) => members.set(m.members),
+                Err(e) => message.set(Some(e)),
+            }
+            budget.set(session.admin_budget().await.ok());
+        });
+    };
+    refresh();
+    // Join requests arrive while the panel is open: refresh when the room changes.
+    Effect::new(move |_| {
+        session.state.track();
+        refresh();
+    });
+    let run = move |action: &'static str, fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
+        busy.set(true);
+        spawn_local(async move {
+            message.set(Some(match fut.await {
+                Ok(()) => format!("{action}: done."),
+                Err(e) => format!("{action} failed: {e}"),
+            }));
+            busy.set(false);
+            refresh();
+        });
+    };
+    let save_motd = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = motd.get_untracked();
+        run("Message of the day", Box::pin(async move { session.admin_set_motd(&text).await.map(|_| ()) }));
+    };
+    let save_capacity = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Ok(n) = capacity.get_untracked().trim().parse::<u32>() else {
+            message.set(Some("Capacity must be a whole number.".into()));
+            return;
+        };
+        run("Capacity", Box::pin(async move { session.admin_set_capacity(n).await.map(|_| ()) }));
+    };
+    let toggle_lock = move |_| {
+        if locked() {
+            run("Unlock", Box::pin(async move { session.admin_unlock().await.map(|_| ()) }));
+        } else {
+            // Everyone already in keeps reading; newcomers will wait for acceptance.
+            let keep: Vec<PublicKey> = members
+                .get_untracked()
+                .iter()
+                .filter(|m| matches!(m.status, MemberStatus::Member | MemberStatus::Accepted))
+                .map(|m| m.key)
+                .collect();
+            run("Lock", Box::pin(async move { session.admin_lock(&keep).await.map(|_| ()) }));
+        }
+    };
+    let me = session.me();
+    let member_rows = move || {
+        let me = me.clone();
+        members.get().into_iter().filter(move |m| m.key.to_b64() != me).collect::<Vec<_>>()
+    };
+    view! {
+        <section class="card admin" aria-labelledby="admin-heading">
+            <h2 id="admin-heading">"Room administration"</h2>
+            <p class="status-line" role="status">{move || message.get()}</p>
+            <form class="row-form" on:submit=save_motd>
+                <label for="admin-motd">"Message of the day"</label>
+                <input id="admin-motd" type="text" maxlength="1000"
+                    prop:value=move || motd.get() on:input=move |ev| motd.set(event_target_value(&ev)) />
+                <button type="submit" disabled=move || busy.get()>"Save"</button>
+            </form>
+            <form class="row-form" on:submit=save_capacity>
+                <label for="admin-capacity">"Capacity (members besides you)"</label>
+                <input id="admin-capacity" type="number" min="1" max="10000"
+                    prop:value=move || capacity.get() on:input=move |ev| capacity.set(event_target_value(&ev)) />
+                <button type="submit" disabled=move || busy.get()>"Save"</button>
+            </form>
+            <div class="row">
+                <button id="admin-lock" type="button" on:click=toggle_lock disabled=move || busy.get()>
+                    {move || if locked() { "Unlock the room" } else { "Lock the room" }}
+                </button>
+                <span class="hint">{move || if locked() {
+                    "Locked: newcomers wait for your acceptance and get a key only you hand out."
+                } else {
+                    "Open: anyone with the link can read and write."
+                }}</span>
+            </div>
+            <h3>"Members"</h3>
+            <ul class="members">
+                <For each=member_rows key=|m| (m.key.to_b64(), m.status) children=move |m| {
+                    let key = m.key;
+                    let label = contacts.name(&key.to_b64(), &session.alias_of(&key.to_b64()));
+                    let status = format!("{:?}", m.status).to_lowercase();
+                    let pending = m.status == MemberStatus::Pending;
+                    let active = matches!(m.status, MemberStatus::Member | MemberStatus::Accepted);
+                    view! {
+                        <li class="member" data-status=status.clone()>
+                            <span class="member-name">{label}</span>
+                            <span class="member-key" title=key.to_b64()>{format!("{}…", &key.to_b64()[..10])}</span>
+                            <span class="tag">{status.clone()}</span>
+                            {m.online.then(|| view! { <span class="tag online-tag">"online"</span> })}
+                            {pending.then(|| view! {
+                                <button type="button" class="accept" on:click=move |_| run("Accept", Box::pin(async move { session.admin_accept(key).await }))>"Accept"</button>
+                                <button type="button" class="deny" on:click=move |_| run("Deny", Box::pin(async move { session.admin_deny(key).await }))>"Deny"</button>
+                            })}
+                            {active.then(|| view! {
+                                <button type="button" class="remove" on:click=move |_| run("Remove", Box::pin(async move { session.admin_remove(key).await }))>"Remove and re-key"</button>
+                            })}
+                        </li>
+                    }
+                } />
+            </ul>
+            <h3>"Storage budget"</h3>
+            <p>{move || budget.get().map(|b| format!("{} of {} left ({} tokens issued)", mib(b.remaining), mib(b.total), b.tokens_issued)).unwrap_or_else(|| "…".into())}</p>
+        </section>
+    }
+}

@@ -1,0 +1,111 @@
+//! One message: who (local name or alias, with owner / verified-guest tags), when, what,
+//! its delivery state, and the cues: whisper, failed verification.
+
+use leptos::prelude::*;
+
+use crate::clock::{self, Now};
+use crate::contacts::use_contacts;
+use crate::session::RoomSession;
+use crate::session::timeline::{ChatMessage, Delivery, Trust};
+
+#[component]
+pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<(String, String)>) -> impl IntoView {
+    let contacts = use_contacts();
+    let now = expect_context::<Now>().0;
+    let m = message;
+    let mut classes = vec!["message"];
+    if m.mine {
+        classes.push("mine");
+    }
+    if m.from_owner {
+        classes.push("from-owner");
+    }
+    if m.from_guest {
+        classes.push("from-guest");
+    }
+    if m.whisper.is_some() {
+        classes.push("whisper");
+    }
+    if matches!(m.trust, Trust::Tampered(_)) {
+        classes.push("tampered");
+    }
+    if matches!(m.trust, Trust::Sealed(_)) {
+        classes.push("sealed");
+    }
+    let status = match &m.delivery {
+        Delivery::Pending => "pending",
+        Delivery::Sent => "sent",
+        Delivery::Failed(_) => "failed",
+    };
+    let sender = m.sender.clone();
+    let alias = m.alias.clone();
+    let tampered = matches!(m.trust, Trust::Tampered(_));
+    let name = {
+        let (sender, alias) = (sender.clone(), alias.clone());
+        move || if tampered { "Unverified sender".to_owned() } else { contacts.name(&sender, &alias) }
+    };
+    let whisper_note = m.whisper.as_ref().map(|w| {
+        let to = w.to.clone();
+        let mine = w.mine;
+        let outgoing = m.mine;
+        move || {
+            let other = contacts.name(&to, "");
+            if !mine {
+                format!("whispered to {other}")
+            } else if outgoing {
+                format!("whisper to {other}")
+            } else {
+                "whispered to you".to_owned()
+            }
+        }
+    });
+    let time = m.time_ms;
+    let body = match &m.trust {
+        Trust::Verified => view! { <p class="message-text">{m.text.clone()}</p> }.into_any(),
+        Trust::Tampered(reason) => view! {
+            <p class="message-text tampered-text" role="alert">
+                {format!("⚠ This message failed verification and is not shown ({reason}).")}
+            </p>
+        }
+        .into_any(),
+        Trust::Sealed(reason) => {
+            let text = if m.whisper.is_some() { "(whispered)".to_owned() } else { format!("🔒 Cannot be read here: {reason}.") };
+            view! { <p class="message-text sealed-text">{text}</p> }.into_any()
+        }
+    };
+    let id = m.id.clone();
+    let failed = match &m.delivery {
+        Delivery::Failed(reason) => Some(reason.clone()),
+        _ => None,
+    };
+    let rename = {
+        let (sender, alias) = (sender.clone(), alias.clone());
+        move |_| on_name.run((sender.clone(), alias.clone()))
+    };
+    view! {
+        <li class=classes.join(" ") data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone()>
+            <div class="message-meta">
+                <button type="button" class="message-alias link-button" title="Give this sender a local name"
+                    on:click=rename disabled=m.mine || tampered>{name}</button>
+                {m.from_owner.then(|| view! { <span class="tag owner-tag">"owner"</span> })}
+                {(m.from_guest && !m.from_owner).then(|| view! { <span class="tag guest-tag">"verified guest"</span> })}
+                {whisper_note.map(|note| view! { <span class="tag whisper-tag">{note}</span> })}
+                <time class="message-time" title=time.map(clock::full).unwrap_or_default()>
+                    {move || time.map(|t| clock::relative(t, now.get())).unwrap_or_default()}
+                </time>
+            </div>
+            {body}
+            {matches!(m.delivery, Delivery::Pending).then(|| view! { <p class="delivery-note">"Sending… (kept until delivered)"</p> })}
+            {failed.map(|reason| {
+                let (retry_id, discard_id) = (id.clone(), id.clone());
+                view! {
+                    <p class="delivery-note" role="alert">{format!("Not sent: {reason}")}</p>
+                    <div class="message-actions">
+                        <button type="button" on:click=move |_| session.retry(&retry_id)>"Retry"</button>
+                        <button type="button" on:click=move |_| session.discard(&discard_id)>"Discard"</button>
+                    </div>
+                }
+            })}
+        </li>
+    }
+}

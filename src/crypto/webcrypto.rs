@@ -1,0 +1,106 @@
+//! WebCrypto (SubtleCrypto) where it is much faster than Rust compiled to wasm: ECDSA
+//! P-256 verification of incoming messages (with imported keys cached per sender) and the
+//! export file's PBKDF2. Both produce exactly what `protocol` computes natively (checked
+//! by the shared test vectors in the browser tests).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use protocol::envelope::Envelope;
+use protocol::identity::PublicKey;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+/// WebCrypto failed (unavailable, or an unexpected error).
+#[derive(Debug, Clone)]
+pub struct WebCryptoError(pub String);
+
+impl std::fmt::Display for WebCryptoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebCrypto: {}", self.0)
+    }
+}
+
+fn js_err(e: JsValue) -> WebCryptoError {
+    WebCryptoError(e.as_string().or_else(|| js_sys::JSON::stringify(&e).ok().map(String::from)).unwrap_or_default())
+}
+
+fn subtle() -> Result<SubtleCrypto, WebCryptoError> {
+    let window = web_sys::window().ok_or_else(|| WebCryptoError("no window".into()))?;
+    Ok(window.crypto().map_err(js_err)?.subtle())
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
+}
+
+fn bytes(data: &[u8]) -> Uint8Array {
+    Uint8Array::from(data)
+}
+
+thread_local! {
+    /// Imported verification keys by sender (importing costs more than verifying).
+    static VERIFY_KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+}
+
+async fn verify_key(subtle: &SubtleCrypto, key: &PublicKey) -> Result<CryptoKey, WebCryptoError> {
+    let id = key.to_b64();
+    if let Some(k) = VERIFY_KEYS.with(|m| m.borrow().get(&id).cloned()) {
+        return Ok(k);
+    }
+    let algorithm = object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]);
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle
+        .import_key_with_object("raw", &bytes(&key.to_sec1_uncompressed()), &algorithm, false, &usages)
+        .map_err(js_err)?;
+    let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err)?.unchecked_into();
+    VERIFY_KEYS.with(|m| m.borrow_mut().insert(id, imported.clone()));
+    Ok(imported)
+}
+
+/// Verifies an ECDSA P-256 / SHA-256 signature (64-byte `r ‖ s`, WebCrypto's format).
+pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Result<bool, WebCryptoError> {
+    let subtle = subtle()?;
+    let crypto_key = verify_key(&subtle, key).await?;
+    let algorithm = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]);
+    let promise = subtle
+        .verify_with_object_and_buffer_source_and_buffer_source(
+            &algorithm,
+            &crypto_key,
+            &bytes(signature),
+            &bytes(message),
+        )
+        .map_err(js_err)?;
+    Ok(JsFuture::from(promise).await.map_err(js_err)?.as_bool().unwrap_or(false))
+}
+
+/// Verifies a message's sender signature.
+pub async fn verify_envelope(env: &Envelope) -> Result<bool, WebCryptoError> {
+    verify(&env.sender, &env.signature_transcript(), &env.sig.0).await
+}
+
+/// PBKDF2-HMAC-SHA256 → 32 bytes (the keys file's key derivation).
+pub async fn pbkdf2(passphrase: &str, salt: &[u8], iterations: u32) -> Result<[u8; 32], WebCryptoError> {
+    let subtle = subtle()?;
+    let usages = Array::of1(&JsValue::from_str("deriveBits"));
+    let promise = subtle
+        .import_key_with_str("raw", &bytes(passphrase.as_bytes()), "PBKDF2", false, &usages)
+        .map_err(js_err)?;
+    let base: CryptoKey = JsFuture::from(promise).await.map_err(js_err)?.unchecked_into();
+    let params = object(&[
+        ("name", "PBKDF2".into()),
+        ("hash", "SHA-256".into()),
+        ("salt", bytes(salt).into()),
+        ("iterations", JsValue::from(iterations)),
+    ]);
+    let promise = subtle.derive_bits_with_object(&params, &base, 256).map_err(js_err)?;
+    let buffer = JsFuture::from(promise).await.map_err(js_err)?;
+    let out = Uint8Array::new(&buffer).to_vec();
+    out.try_into().map_err(|_| WebCryptoError("PBKDF2 returned the wrong length".into()))
+}

@@ -1,0 +1,96 @@
+//! `/settings`: export and import keys, notifications.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::components::import_keys::ImportKeys;
+use crate::notify;
+use crate::store::export;
+
+/// Offers `text` as a file download.
+fn download(name: &str, text: &str) -> Result<(), String> {
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot make the file")?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot make the file")?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement =
+        document.create_element("a").map_err(|_| "no anchor")?.dyn_into().map_err(|_| "no anchor")?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let pass = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let message = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let export_now = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pass.get_untracked() != again.get_untracked() {
+            message.set(Some("The two passphrases differ.".into()));
+            return;
+        }
+        busy.set(true);
+        message.set(Some("Encrypting (this takes a moment on purpose)…".into()));
+        let p = pass.get_untracked();
+        spawn_local(async move {
+            match export::export_file(&p, export::default_iterations()).await {
+                Ok(text) => {
+                    let date = js_sys::Date::new_0();
+                    let name = format!(
+                        "cloakroom-keys-{:04}-{:02}-{:02}.json",
+                        date.get_full_year(),
+                        date.get_month() + 1,
+                        date.get_date()
+                    );
+                    message.set(Some(match download(&name, &text) {
+                        Ok(()) => format!("Saved {name}. Keep it and its passphrase safe."),
+                        Err(e) => e,
+                    }));
+                    // Tests (and the curious) can read the file without a download.
+                    if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("export-output")) {
+                        el.set_text_content(Some(&text));
+                    }
+                }
+                Err(e) => message.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let notifications = RwSignal::new(format!("{:?}", notify::permission()).to_lowercase());
+    view! {
+        <h1>"Keys & settings"</h1>
+        <div class="landing-grid">
+            <form class="card" on:submit=export_now aria-labelledby="export-heading">
+                <h2 id="export-heading">"Export your keys"</h2>
+                <p class="hint">"Everything this browser knows (identities, room keys, names) in one file, encrypted with your passphrase. Use it to move to another browser, or to come back after clearing site data."</p>
+                <label for="export-passphrase">"Passphrase (at least 8 characters)"</label>
+                <input id="export-passphrase" type="password" autocomplete="new-password" minlength="8" required
+                    prop:value=move || pass.get() on:input=move |ev| pass.set(event_target_value(&ev)) />
+                <label for="export-again">"Passphrase again"</label>
+                <input id="export-again" type="password" autocomplete="new-password" minlength="8" required
+                    prop:value=move || again.get() on:input=move |ev| again.set(event_target_value(&ev)) />
+                <button id="export-button" type="submit" class="primary" disabled=move || busy.get()>"Export"</button>
+                <p class="status-line" role="status">{move || message.get()}</p>
+                <pre id="export-output" class="visually-hidden" aria-hidden="true"></pre>
+            </form>
+            <ImportKeys />
+        </div>
+        <section class="card" aria-labelledby="notify-heading">
+            <h2 id="notify-heading">"Notifications"</h2>
+            <p class="hint">"When this tab is in the background, show a notification for new messages (sender and room only, never the text)."</p>
+            <button type="button" on:click=move |_| {
+                notify::request_permission();
+                notifications.set(format!("{:?}", notify::permission()).to_lowercase());
+            }>"Allow notifications"</button>
+            <p role="status">{move || format!("Permission: {}", notifications.get())}</p>
+        </section>
+    }
+}
