@@ -27,8 +27,12 @@ pub mod rooms;
 pub mod session;
 pub mod store;
 
-/// Mounts the app on `<body>`.
+/// Mounts the app on `<body>` and registers the service worker that keeps the app
+/// available offline (`assets/sw.js`).
 pub fn start() {
     console_error_panic_hook::set_once();
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().service_worker().register("/sw.js");
+    }
     leptos::mount::mount_to_body(app::App);
 }

@@ -145,7 +145,7 @@ impl Timeline {
     }
 
     /// Messages in display order.
-    pub fn iter(&self) -> impl Iterator<Item = &ChatMessage> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ChatMessage> {
         self.order.values()
     }
 
