@@ -113,7 +113,11 @@ pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
         }
         (None, None) => return RoomAccess::MissingKey,
     };
-    if record.identity.is_some() && record.alias.is_some() { RoomAccess::Ready(record) } else { RoomAccess::NeedsAlias(record) }
+    if record.identity.is_some() && record.alias.is_some() {
+        RoomAccess::Ready(record)
+    } else {
+        RoomAccess::NeedsAlias(record)
+    }
 }
 
 /// Sets the alias of a first visit and creates this browser's identity for the room.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::Client;
-use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content};
 use protocol::ids::RoomId;
-use testkit::browser::{ChromeDriver, click, fill, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::app::{self, parse_link, say};
+use testkit::browser::{ChromeDriver, click, fill, texts, wait_for_attr, wait_for_text, with_browsers};
 use testkit::client::{self, Member};
 use testkit::scan;
 use testkit::server::{ServerOptions, ServerProcess};
@@ -29,37 +29,13 @@ fn start_server(data: &std::path::Path) -> ServerProcess {
     ServerProcess::start(options)
 }
 
-/// Browser `a` creates a room as `alias`; returns the invite link.
 async fn create_room(a: &Client, base: &str, alias: &str) -> String {
-    a.goto(&format!("{base}/")).await.expect("open landing");
-    fill(a, "#create-alias", alias).await;
-    fill(a, "#create-secret", SECRET).await;
-    click(a, "#create-room").await;
-    let invite = wait_for(a, "#invite-link").await;
-    let link = invite.prop("value").await.expect("read link").expect("link value");
-    assert!(link.contains("/r/") && link.contains('#'), "unexpected invite link {link}");
-    wait_for_attr(a, "#connection-status", "data-status", "connected").await;
-    link
+    app::create_room(a, base, alias, SECRET).await
 }
 
-/// Browser `b` opens the link for the first time and joins as `alias`.
 async fn join_room(b: &Client, link: &str, alias: &str) {
-    b.goto(link).await.expect("open invite link");
-    fill(b, "#alias-input", alias).await;
-    click(b, "#alias-submit").await;
+    app::join_room(b, link, alias).await;
     wait_for_attr(b, "#connection-status", "data-status", "connected").await;
-}
-
-async fn say(client: &Client, text: &str) {
-    fill(client, "#composer", text).await;
-    // Enter sends (Shift+Enter would add a line).
-    wait_for(client, "#composer").await.send_keys("\u{E007}").await.expect("press Enter");
-}
-
-fn parse_link(link: &str) -> (RoomId, ContentKey) {
-    let after = link.split("/r/").nth(1).expect("room path");
-    let (room, key) = after.split_once('#').expect("fragment");
-    (RoomId::parse(room).expect("room id"), ContentKey::parse(key).expect("content key"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,9 +68,11 @@ async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
         let row = wait_for_text(a, ".message", from_bob).await;
         assert!(row.contains("Bob-e2e"), "A shows B's alias: {row}");
 
-        // The owner is marked as such in B's view.
+        // Colour cues: the owner's messages and the verified guest's (the first member).
         let owner_rows = texts(b, ".message.from-owner .message-text").await;
         assert!(owner_rows.iter().any(|t| t.contains(from_alice)), "owner cue on A's message: {owner_rows:?}");
+        let guest_rows = texts(a, ".message.from-guest .message-text").await;
+        assert!(guest_rows.iter().any(|t| t.contains(from_bob)), "verified-guest cue on B's message: {guest_rows:?}");
 
         // A native client (protocol crate compiled for the host) joins and speaks;
         // the browsers decrypt and verify what it sealed.

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloakroom::crypto::{self, Outgoing, webcrypto};
+use cloakroom::rooms;
 use cloakroom::session::decode::{Keyring, Roles};
 use cloakroom::session::timeline::{ChatMessage, Delivery, Timeline, Trust};
 use cloakroom::store::{self, RoomRecord, cache, export};
-use cloakroom::rooms;
 use gloo_storage::{LocalStorage, Storage};
 use protocol::content_key::ContentKey;
 use protocol::envelope::StoredMessage;
@@ -259,7 +259,13 @@ async fn the_cache_pages_and_searches_one_room() {
     let older = cache::page(&room, newest.first().unwrap().key.as_deref(), 100).await.unwrap();
     assert_eq!(older.last().unwrap().text, "note 150");
     let found = cache::search(&room, "NOTE 24", 10).await.unwrap();
-    assert_eq!(found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["note 249", "note 248", "note 247", "note 246", "note 245", "note 244", "note 243", "note 242", "note 241", "note 240"]);
+    assert_eq!(
+        found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        [
+            "note 249", "note 248", "note 247", "note 246", "note 245", "note 244", "note 243", "note 242", "note 241",
+            "note 240"
+        ]
+    );
     cache::forget(&room).await.unwrap();
     assert!(cache::page(&room, None, 10).await.unwrap().is_empty());
     assert_eq!(cache::page(&other, None, 10).await.unwrap().len(), 1);

@@ -77,6 +77,9 @@ pub enum ServerFrame {
     Room { state: RoomState, access: Access, keys: Vec<WrappedKey> },
     /// The newest messages, oldest first; `more` says older ones exist (page them over HTTP).
     Backlog { messages: Vec<StoredMessage>, more: bool },
+    /// To the owner's connections: a key asks to join the locked room (accept or deny it
+    /// with the owner API).
+    JoinRequest { key: PublicKey },
     /// The sender's message `cid` is committed under `key`.
     Ack { cid: ClientMessageId, key: MessageKey },
     /// A committed message, delivered to every member.

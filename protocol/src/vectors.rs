@@ -161,8 +161,8 @@ pub fn check_all(vectors: &Vectors) -> Result<usize, String> {
         if crate::encoding::b64(&key) != k.key {
             return Err("kdf vector: derived key differs".into());
         }
-        let parsed = keys_file::parse(&serde_json::to_string(&k.file).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
+        let parsed =
+            keys_file::parse(&serde_json::to_string(&k.file).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         if keys_file::open(&parsed, &key).map_err(|e| e.to_string())? != k.bundle {
             return Err("kdf vector: the file does not open to its bundle".into());
         }

@@ -148,9 +148,13 @@ impl Room {
         };
         if let Some(status) = status
             && self.members.get(&key).map(|m| m.status) != Some(status)
-            && let Err(e) = self.set_status(key, status, now)
         {
-            return self.refuse(conn, e, None);
+            if let Err(e) = self.set_status(key, status, now) {
+                return self.refuse(conn, e, None);
+            }
+            if status == MemberStatus::Pending {
+                self.tell_owner(&ServerFrame::JoinRequest { key });
+            }
         }
         let keys = match self.keys_for(&key, store) {
             Ok(k) => k,
@@ -167,6 +171,20 @@ impl Room {
         };
         self.send(conn, &welcome);
         self.enter(conn, key, access, now, store);
+    }
+
+    /// Sends `frame` to every connection of the owner.
+    fn tell_owner(&mut self, frame: &ServerFrame) {
+        let owner = self.meta.owner;
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s, ConnState::Joined { key, .. } if *key == owner))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in conns {
+            self.send(conn, frame);
+        }
     }
 
     /// Puts a proven connection into the state its access allows; a reader gets the backlog.

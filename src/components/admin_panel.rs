@@ -42,9 +42,11 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     // Join requests arrive while the panel is open: refresh when the room changes.
     Effect::new(move |_| {
         session.state.track();
+        session.join_requests.track();
         refresh();
     });
-    let run = move |action: &'static str, fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
+    let run = move |action: &'static str,
+                    fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
         busy.set(true);
         spawn_local(async move {
             message.set(Some(match fut.await {

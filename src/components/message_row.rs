@@ -69,7 +69,11 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
         }
         .into_any(),
         Trust::Sealed(reason) => {
-            let text = if m.whisper.is_some() { "(whispered)".to_owned() } else { format!("🔒 Cannot be read here: {reason}.") };
+            let text = if m.whisper.is_some() {
+                "(whispered)".to_owned()
+            } else {
+                format!("🔒 Cannot be read here: {reason}.")
+            };
             view! { <p class="message-text sealed-text">{text}</p> }.into_any()
         }
     };

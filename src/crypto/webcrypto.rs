@@ -89,9 +89,8 @@ pub async fn verify_envelope(env: &Envelope) -> Result<bool, WebCryptoError> {
 pub async fn pbkdf2(passphrase: &str, salt: &[u8], iterations: u32) -> Result<[u8; 32], WebCryptoError> {
     let subtle = subtle()?;
     let usages = Array::of1(&JsValue::from_str("deriveBits"));
-    let promise = subtle
-        .import_key_with_str("raw", &bytes(passphrase.as_bytes()), "PBKDF2", false, &usages)
-        .map_err(js_err)?;
+    let promise =
+        subtle.import_key_with_str("raw", &bytes(passphrase.as_bytes()), "PBKDF2", false, &usages).map_err(js_err)?;
     let base: CryptoKey = JsFuture::from(promise).await.map_err(js_err)?.unchecked_into();
     let params = object(&[
         ("name", "PBKDF2".into()),

@@ -35,7 +35,11 @@ fn network_error(e: gloo_net::Error) -> ErrorBody {
 }
 
 /// Registers a new room owned by `owner`, authorised by the server's admin secret.
-pub async fn create_room(room: &RoomId, owner: &PublicKey, admin_secret: &str) -> Result<CreateRoomResponse, ErrorBody> {
+pub async fn create_room(
+    room: &RoomId,
+    owner: &PublicKey,
+    admin_secret: &str,
+) -> Result<CreateRoomResponse, ErrorBody> {
     let body = CreateRoomRequest {
         room: room.clone(),
         owner: *owner,
@@ -46,7 +50,14 @@ pub async fn create_room(room: &RoomId, owner: &PublicKey, admin_secret: &str) -
 }
 
 /// Adds the signed-request headers for `method path?query` with `body`, signed now.
-fn sign(builder: RequestBuilder, who: &IdentityKey, method: &str, path: &str, query: &str, body: &[u8]) -> RequestBuilder {
+fn sign(
+    builder: RequestBuilder,
+    who: &IdentityKey,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> RequestBuilder {
     let target = RequestTarget::new(method, path, query, body);
     let auth = RequestAuth::sign(who, &target, js_sys::Date::now() as u64, random_bytes::<16>());
     auth.headers().iter().fold(builder, |b, (name, value)| b.header(name, value))
@@ -73,7 +84,8 @@ pub async fn history(
 
 /// The newest message key of each room, from the non-addressable API.
 pub async fn last_message_times(rooms: Vec<RoomId>) -> Result<LastMessageTimesResponse, ErrorBody> {
-    let request = Request::post("/api/last-message-times").json(&LastMessageTimesRequest { rooms }).map_err(network_error)?;
+    let request =
+        Request::post("/api/last-message-times").json(&LastMessageTimesRequest { rooms }).map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }
 

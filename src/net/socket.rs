@@ -42,7 +42,9 @@ pub enum ConnectionStatus {
     /// Joined a locked room; waits for the owner to accept this key.
     Waiting,
     /// Lost; the next attempt is in `retry_in_ms`.
-    Reconnecting { retry_in_ms: u64 },
+    Reconnecting {
+        retry_in_ms: u64,
+    },
     /// Refused for good (e.g. unknown or full room); the reason is shown.
     Failed(String),
     Closed,
@@ -54,12 +56,28 @@ pub enum SocketEvent {
     Status(ConnectionStatus),
     /// The room and this connection's access (from `welcome` or `room` frames), with the
     /// room keys wrapped to this identity.
-    Access { state: RoomState, access: Access, keys: Vec<WrappedKey> },
+    Access {
+        state: RoomState,
+        access: Access,
+        keys: Vec<WrappedKey>,
+    },
     /// Committed messages: the backlog after a join (`more`: older ones exist), or one
     /// live message.
-    Messages { messages: Vec<StoredMessage>, backlog: bool, more: bool },
-    Acked { cid: ClientMessageId, key: MessageKey },
-    Refused { cid: ClientMessageId, error: ErrorBody },
+    Messages {
+        messages: Vec<StoredMessage>,
+        backlog: bool,
+        more: bool,
+    },
+    Acked {
+        cid: ClientMessageId,
+        key: MessageKey,
+    },
+    Refused {
+        cid: ClientMessageId,
+        error: ErrorBody,
+    },
+    /// (Owner only) a key asks to join the locked room.
+    JoinRequest,
 }
 
 enum Command {
@@ -260,6 +278,7 @@ impl Driver {
                         ServerFrame::Msg { m } => {
                             self.report(SocketEvent::Messages { messages: vec![m], backlog: false, more: false });
                         }
+                        ServerFrame::JoinRequest { .. } => self.report(SocketEvent::JoinRequest),
                         ServerFrame::Ack { cid, key } => {
                             self.unacked.retain(|e| e.cid != cid);
                             self.report(SocketEvent::Acked { cid, key });

@@ -44,7 +44,10 @@ pub fn RoomPage() -> impl IntoView {
 fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let keys = match rooms::keys_of(&record) {
         Ok(keys) => keys,
-        Err(e) => return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }.into_any(),
+        Err(e) => {
+            return view! { <p class="notice error">{format!("This room's saved keys are damaged: {e}")}</p> }
+                .into_any();
+        }
     };
     let session = RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name());
     on_cleanup(move || session.stop());
@@ -82,6 +85,12 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 </div>
             </div>
             {move || (!waiting()).then(|| invite().map(|link| view! { <ShareDialog link=link /> }))}
+            <Show when=move || is_owner() && !show_admin.get() && session.join_requests.get() != 0>
+                <p id="join-request-notice" class="notice" role="status">
+                    "Someone asks to join this locked room. "
+                    <button type="button" class="link-button" on:click=move |_| show_admin.set(true)>"Review requests"</button>
+                </p>
+            </Show>
             <Show when=move || show_admin.get() && is_owner()>
                 <AdminPanel session=session />
             </Show>

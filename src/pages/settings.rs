@@ -13,7 +13,8 @@ fn download(name: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot make the file")?;
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot make the file")?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot make the file")?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let a: web_sys::HtmlAnchorElement =
@@ -55,7 +56,9 @@ pub fn SettingsPage() -> impl IntoView {
                         Err(e) => e,
                     }));
                     // Tests (and the curious) can read the file without a download.
-                    if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("export-output")) {
+                    if let Some(el) =
+                        web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("export-output"))
+                    {
                         el.set_text_content(Some(&text));
                     }
                 }

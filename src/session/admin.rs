@@ -60,14 +60,17 @@ impl RoomSession {
     pub async fn admin_lock(&self, keep: &[PublicKey]) -> Result<RoomSettings, String> {
         let (epoch, key, keys) = self.new_epoch(keep);
         let body = json!({ "epoch": epoch, "keys": keys });
-        let settings =
-            api::owner_call(&self.room_id(), &self.identity(), Method::POST, "lock", Some(&body)).await.map_err(readable)?;
+        let settings = api::owner_call(&self.room_id(), &self.identity(), Method::POST, "lock", Some(&body))
+            .await
+            .map_err(readable)?;
         self.remember_key(epoch, key);
         Ok(settings)
     }
 
     pub async fn admin_unlock(&self) -> Result<RoomSettings, String> {
-        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "unlock", Some(&json!({}))).await.map_err(readable)
+        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "unlock", Some(&json!({})))
+            .await
+            .map_err(readable)
     }
 
     /// Lets a waiting key in, with the current epoch's key wrapped to it.

@@ -43,6 +43,8 @@ pub struct RoomSession {
     pub loading_older: RwSignal<bool>,
     /// A problem to show (a refused message, a failed history load).
     pub notice: RwSignal<Option<String>>,
+    /// (Owner) join requests received while the room is open here.
+    pub join_requests: RwSignal<u32>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
@@ -61,7 +63,13 @@ fn roles(state: &Option<RoomState>) -> Roles {
 
 impl RoomSession {
     /// Opens the room: cached messages and queued sends first, then the socket.
-    pub fn start(room: RoomId, identity: IdentityKey, keys: BTreeMap<u32, ContentKey>, alias: String, name: String) -> Self {
+    pub fn start(
+        room: RoomId,
+        identity: IdentityKey,
+        keys: BTreeMap<u32, ContentKey>,
+        alias: String,
+        name: String,
+    ) -> Self {
         let session = RoomSession {
             timeline: RwSignal::new(Timeline::default()),
             status: RwSignal::new(ConnectionStatus::Connecting),
@@ -70,6 +78,7 @@ impl RoomSession {
             more_history: RwSignal::new(true),
             loading_older: RwSignal::new(false),
             notice: RwSignal::new(None),
+            join_requests: RwSignal::new(0),
             inner: StoredValue::new_local(Rc::new(Inner {
                 ring: Keyring::new(room.clone(), identity.clone(), keys),
                 alias,
@@ -121,7 +130,11 @@ impl RoomSession {
     /// The alias `sender` used in its latest message shown here.
     pub fn alias_of(&self, sender: &str) -> String {
         self.timeline.with_untracked(|t| {
-            t.iter().rev().find(|m| m.sender == sender && !m.alias.is_empty()).map(|m| m.alias.clone()).unwrap_or_default()
+            t.iter()
+                .rev()
+                .find(|m| m.sender == sender && !m.alias.is_empty())
+                .map(|m| m.alias.clone())
+                .unwrap_or_default()
         })
     }
 
@@ -195,6 +208,10 @@ impl RoomSession {
                     });
                 }
                 self.mark_seen();
+            }
+            SocketEvent::JoinRequest => {
+                self.join_requests.update(|n| *n += 1);
+                notify::incoming(&self.inner().name, "Someone asking to join");
             }
             SocketEvent::Refused { cid, error } => {
                 let id = message_id(&self.inner().ring.me, cid.as_str());
@@ -286,12 +303,21 @@ impl RoomSession {
                 .ok_or("This browser does not hold the room's current key yet: wait for the owner to accept you.")?,
         };
         let cid = crypto::new_client_id();
-        let out =
-            Outgoing { room: &inner.ring.room, identity: &inner.ring.identity, alias: &inner.alias, text, epoch, to: to.as_ref() };
+        let out = Outgoing {
+            room: &inner.ring.room,
+            identity: &inner.ring.identity,
+            alias: &inner.alias,
+            text,
+            epoch,
+            to: to.as_ref(),
+        };
         let env = crypto::seal_text(&out, &key, &cid);
         let limit = protocol::limits::MAX_MESSAGE_BYTES;
         if env.stored_len() > limit {
-            return Err(format!("This message is too long ({} bytes once encrypted; the limit is {limit}).", env.stored_len()));
+            return Err(format!(
+                "This message is too long ({} bytes once encrypted; the limit is {limit}).",
+                env.stored_len()
+            ));
         }
         let room = self.room();
         let mut outbox = store::outbox(&room);

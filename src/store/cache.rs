@@ -79,10 +79,8 @@ fn room_range(room: &str, before: Option<&str>) -> Result<KeyRange, CacheError> 
 
 /// Stores committed messages (those with a key); others are ignored.
 pub async fn put_all(messages: &[ChatMessage]) -> Result<(), CacheError> {
-    let items: Vec<CachedMessage> = messages
-        .iter()
-        .filter_map(|m| m.key.clone().map(|key| CachedMessage { key, message: m.clone() }))
-        .collect();
+    let items: Vec<CachedMessage> =
+        messages.iter().filter_map(|m| m.key.clone().map(|key| CachedMessage { key, message: m.clone() })).collect();
     if items.is_empty() {
         return Ok(());
     }
@@ -101,7 +99,8 @@ pub async fn page(room: &str, before: Option<&str>, limit: u32) -> Result<Vec<Ch
     let db = db().await?;
     let tx = db.transaction(&[STORE], TransactionMode::ReadOnly).map_err(err)?;
     let store = tx.store(STORE).map_err(err)?;
-    let rows = store.scan(Some(room_range(room, before)?), Some(limit), None, Some(Direction::Prev)).await.map_err(err)?;
+    let rows =
+        store.scan(Some(room_range(room, before)?), Some(limit), None, Some(Direction::Prev)).await.map_err(err)?;
     let mut out: Vec<ChatMessage> = rows.into_iter().filter_map(|(_, v)| from_js(v)).collect();
     out.reverse();
     Ok(out)

@@ -58,7 +58,10 @@ pub struct RoomRecord {
 impl RoomRecord {
     /// The name to show: the local name, or a short form of the id.
     pub fn display_name(&self) -> String {
-        self.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("Room {}…", &self.room[..8.min(self.room.len())]))
+        self.name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("Room {}…", &self.room[..8.min(self.room.len())]))
     }
 
     /// True when messages arrived after the read marker.

@@ -193,3 +193,57 @@ pub async fn fill(client: &Client, css: &str, text: &str) {
 pub async fn click(client: &Client, css: &str) {
     wait_for(client, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
+
+/// A Chrome DevTools Protocol command sent through chromedriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Runs a DevTools command (e.g. `Storage.clearDataForOrigin`).
+pub async fn cdp(client: &Client, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+    client.issue_cmd(Cdp { cmd: cmd.into(), params }).await.unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+}
+
+/// Clears everything the browser keeps for `origin`: storage, IndexedDB, caches, service
+/// workers, cookies — like "Clear site data".
+pub async fn clear_site_data(client: &Client, origin: &str) {
+    cdp(client, "Storage.clearDataForOrigin", serde_json::json!({ "origin": origin, "storageTypes": "all" })).await;
+}
+
+/// Runs axe-core on the current page and returns the serious and critical violations
+/// (as "rule: description (n nodes)").
+pub async fn accessibility_violations(client: &Client) -> Vec<String> {
+    let axe = crate::workspace_root().join(".tools/node_modules/axe-core/axe.min.js");
+    let source =
+        std::fs::read_to_string(&axe).unwrap_or_else(|_| panic!("{} is missing: run scripts/setup", axe.display()));
+    client.execute(&source, vec![]).await.expect("inject axe-core");
+    let result = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v =>
+                 ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, targets: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .map(|v| format!("{}: {} ({} nodes, e.g. {})", v["id"], v["help"], v["nodes"], v["targets"]))
+        .collect()
+}

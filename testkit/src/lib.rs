@@ -8,6 +8,7 @@
 //! - [`browser`]: chromedriver + headless Chromium sessions that are always closed.
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
+pub mod app;
 pub mod browser;
 pub mod client;
 pub mod scan;

@@ -57,3 +57,26 @@ pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     all.extend(std_b64);
     all
 }
+
+/// Alters one byte of the ciphertext of the `nth` stored message (oldest first) of `room`
+/// directly in its SQLite file, keeping the JSON and base64 valid; returns its key. The
+/// server must be stopped.
+pub fn alter_stored_message(data_dir: &Path, room: &protocol::ids::RoomId, nth: usize) -> String {
+    let path = data_dir.join("rooms").join(format!("{room}.sqlite"));
+    let conn = rusqlite::Connection::open(&path).expect("open the room database");
+    let (key, value): (String, Vec<u8>) = conn
+        .query_row(
+            "SELECT key, value FROM kv WHERE substr(key, 1, 43) = ?1 ORDER BY key LIMIT 1 OFFSET ?2",
+            rusqlite::params![room.as_str(), nth as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the message exists");
+    let mut stored: protocol::envelope::StoredMessage = serde_json::from_slice(&value).expect("a stored message");
+    stored.env.ct.0[3] ^= 0x20;
+    conn.execute(
+        "UPDATE kv SET value = ?2 WHERE key = ?1",
+        rusqlite::params![key, serde_json::to_vec(&stored).expect("serialise")],
+    )
+    .expect("write the altered message");
+    key
+}

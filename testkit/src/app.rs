@@ -1,0 +1,42 @@
+//! Driving the Cloakroom SPA in a browser the way a person does: create a room, open an
+//! invite link, choose an alias, write messages.
+
+use fantoccini::Client;
+
+use crate::browser::{click, fill, wait_for, wait_for_attr};
+
+/// Creates a room as `alias` from the landing page; returns the invite link.
+pub async fn create_room(client: &Client, base: &str, alias: &str, secret: &str) -> String {
+    client.goto(&format!("{base}/")).await.expect("open landing");
+    fill(client, "#create-alias", alias).await;
+    fill(client, "#create-secret", secret).await;
+    click(client, "#create-room").await;
+    let link = wait_for(client, "#invite-link").await.prop("value").await.expect("read link").expect("link value");
+    assert!(link.contains("/r/") && link.contains('#'), "unexpected invite link {link}");
+    wait_for_attr(client, "#connection-status", "data-status", "connected").await;
+    link
+}
+
+/// Opens an invite link for the first time and joins as `alias`.
+pub async fn join_room(client: &Client, link: &str, alias: &str) {
+    client.goto(link).await.expect("open invite link");
+    fill(client, "#alias-input", alias).await;
+    click(client, "#alias-submit").await;
+    wait_for(client, "#connection-status").await;
+}
+
+/// Writes a message and presses Enter.
+pub async fn say(client: &Client, text: &str) {
+    fill(client, "#composer", text).await;
+    wait_for(client, "#composer").await.send_keys("\u{E007}").await.expect("press Enter");
+}
+
+/// The room id and content key of an invite link.
+pub fn parse_link(link: &str) -> (protocol::ids::RoomId, protocol::content_key::ContentKey) {
+    let after = link.split("/r/").nth(1).expect("room path");
+    let (room, key) = after.split_once('#').expect("fragment");
+    (
+        protocol::ids::RoomId::parse(room).expect("room id"),
+        protocol::content_key::ContentKey::parse(key).expect("content key"),
+    )
+}

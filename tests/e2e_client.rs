@@ -1,0 +1,416 @@
+//! End to end, the web client as people use it: offline reading and queued sends,
+//! reconnects across a server crash, key export and import after clearing site data,
+//! whispers, tampered messages, locked rooms, long histories, accessibility. Real
+//! mock-server processes, the real built SPA, headless Chromium.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use testkit::app::{create_room, join_room, parse_link, say};
+use testkit::browser::{
+    ChromeDriver, accessibility_violations, clear_site_data, click, fill, texts, wait_for, wait_for_attr,
+    wait_for_text, with_browsers,
+};
+use testkit::client::{self, Member};
+use testkit::scan;
+use testkit::server::{ServerOptions, ServerProcess};
+
+const SECRET: &str = "e2e-admin-secret";
+
+fn dist_dir() -> PathBuf {
+    let dist = testkit::workspace_root().join("dist");
+    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the SPA first (trunk build --release)");
+    dist
+}
+
+fn start_server(data: &std::path::Path, args: &[&str]) -> ServerProcess {
+    let mut options = ServerOptions::new(data);
+    options.static_dir = Some(dist_dir());
+    options.admin_secret = SECRET.into();
+    for a in args {
+        options = options.arg(*a);
+    }
+    ServerProcess::start(options)
+}
+
+/// How many `.message` rows show exactly `text`.
+async fn count_text(client: &Client, text: &str) -> usize {
+    texts(client, ".message .message-text").await.iter().filter(|t| t.trim() == text).count()
+}
+
+/// Waits until `text` shows exactly once with the delivery state `status`.
+async fn wait_delivered_once(client: &Client, text: &str) {
+    for _ in 0..300 {
+        let rows = client.find_all(Locator::Css(".message")).await.unwrap_or_default();
+        let mut matching = Vec::new();
+        for row in rows {
+            let body = row.find(Locator::Css(".message-text")).await.ok();
+            let shown = match body {
+                Some(b) => b.text().await.unwrap_or_default(),
+                None => String::new(),
+            };
+            if shown.trim() == text {
+                matching.push(row.attr("data-status").await.ok().flatten().unwrap_or_default());
+            }
+        }
+        if matching == ["sent"] {
+            return;
+        }
+        assert!(matching.len() <= 1, "{text:?} shows {} times", matching.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{text:?} was never shown once as sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_online() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let server_ref = &mut server;
+    with_browsers(&driver, 2, |b| async move {
+        let (a, g) = (&b[0], &b[1]);
+        let link = create_room(a, &base, "Ada", SECRET).await;
+        join_room(g, &link, "Gus").await;
+        say(a, "before the outage").await;
+        wait_for_text(g, ".message-text", "before the outage").await;
+        // Let the service worker finish caching the app.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        server_ref.stop();
+        wait_for_attr(g, "#connection-status", "data-status", "reconnecting").await;
+        // With the server gone, a reload still opens the room from the offline cache.
+        g.refresh().await.expect("reload offline");
+        wait_for_text(g, ".message-text", "before the outage").await;
+        assert_ne!(
+            wait_for(g, "#connection-status").await.attr("data-status").await.unwrap().as_deref(),
+            Some("connected")
+        );
+        // A message written offline waits, visibly, and survives in the outbox.
+        say(g, "written while offline").await;
+        wait_for_attr(g, ".message.mine", "data-status", "pending").await;
+        wait_for_text(g, ".delivery-note", "Sending").await;
+
+        server_ref.restart();
+        wait_for_attr(g, "#connection-status", "data-status", "connected").await;
+        wait_for_attr(a, "#connection-status", "data-status", "connected").await;
+        wait_delivered_once(g, "written while offline").await;
+        wait_for_text(a, ".message-text", "written while offline").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(count_text(a, "written while offline").await, 1, "delivered exactly once");
+        assert_eq!(count_text(g, "before the outage").await, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_mid_conversation_loses_and_duplicates_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &["--rate-per-second", "100", "--rate-burst", "100"]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let server_ref = &mut server;
+    with_browsers(&driver, 2, |b| async move {
+        let (a, g) = (&b[0], &b[1]);
+        let link = create_room(a, &base, "Ada", SECRET).await;
+        join_room(g, &link, "Gus").await;
+        wait_for_attr(g, "#connection-status", "data-status", "connected").await;
+        let mut sent = Vec::new();
+        for i in 0..12 {
+            let (who, name) = if i % 2 == 0 { (a, "ada") } else { (g, "gus") };
+            let text = format!("{name} line {i}");
+            say(who, &text).await;
+            sent.push(text);
+            if i == 5 {
+                server_ref.kill9();
+            }
+            if i == 8 {
+                server_ref.restart();
+            }
+        }
+        for client in [a, g] {
+            wait_for_attr(client, "#connection-status", "data-status", "connected").await;
+        }
+        for text in &sent {
+            for client in [a, g] {
+                wait_for_text(client, ".message-text", text).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for text in &sent {
+            for client in [a, g] {
+                assert_eq!(count_text(client, text).await, 1, "{text:?} once on each screen");
+            }
+        }
+        assert!(texts(a, ".message[data-status=pending], .message[data-status=failed]").await.is_empty());
+    })
+    .await;
+    // And the server holds each exactly once too.
+    let history = client::full_history(&server.http_base(), &only_room(&server), 100).await;
+    assert_eq!(history.len(), 12);
+}
+
+/// The only room on a server (for checks after a browser test).
+fn only_room(server: &ServerProcess) -> protocol::ids::RoomId {
+    let rooms = std::fs::read_dir(server.options.data_dir.join("rooms")).unwrap();
+    let name =
+        rooms.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| n.ends_with(".sqlite")).unwrap();
+    protocol::ids::RoomId::parse(name.trim_end_matches(".sqlite")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_clear_site_data_import_restores_the_same_identity() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let files = tempfile::tempdir().unwrap();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let a = &b[0];
+        let link = create_room(a, &base, "Ada", SECRET).await;
+        say(a, "said before the export").await;
+        wait_for_attr(a, ".message.mine", "data-status", "sent").await;
+        let (room, _) = parse_link(&link);
+
+        a.goto(&format!("{base}/settings")).await.unwrap();
+        fill(a, "#export-passphrase", "a long passphrase").await;
+        fill(a, "#export-again", "a long passphrase").await;
+        click(a, "#export-button").await;
+        let mut file = String::new();
+        for _ in 0..100 {
+            file = a
+                .find(Locator::Css("#export-output"))
+                .await
+                .unwrap()
+                .prop("textContent")
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if !file.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(file.contains("cloakroom-keys") && !file.contains("said before the export"));
+        let good = files.path().join("keys.json");
+        std::fs::write(&good, &file).unwrap();
+        let mut damaged_file = file.clone().into_bytes();
+        let at = file.find("\"ct\"").unwrap() + 20;
+        damaged_file[at] = if damaged_file[at] == b'A' { b'B' } else { b'A' };
+        let damaged = files.path().join("damaged.json");
+        std::fs::write(&damaged, damaged_file).unwrap();
+
+        // Clear all site data: storage, IndexedDB, caches, service worker.
+        clear_site_data(a, &base).await;
+        a.goto(&format!("{base}/")).await.unwrap();
+        assert!(texts(a, ".room-item").await.is_empty(), "the browser forgot the room");
+        let stored_rooms = "return Object.keys(localStorage).filter(k => k.startsWith('cloakroom.v2.room.')).length";
+
+        a.goto(&format!("{base}/settings")).await.unwrap();
+        let import = |path: PathBuf, pass: &'static str| async move {
+            wait_for(a, "#import-file").await.send_keys(path.to_str().unwrap()).await.unwrap();
+            fill(a, "#import-passphrase", pass).await;
+            click(a, "#import-check").await;
+        };
+        import(good.clone(), "not the passphrase").await;
+        wait_for_text(a, "#import-message", "Wrong passphrase").await;
+        assert_eq!(a.execute(stored_rooms, vec![]).await.unwrap(), 0);
+        import(damaged, "a long passphrase").await;
+        wait_for_text(a, "#import-message", "damaged").await;
+        assert_eq!(a.execute(stored_rooms, vec![]).await.unwrap(), 0);
+        import(good, "a long passphrase").await;
+        wait_for_text(a, ".merge-plan", "Add 1 room").await;
+        click(a, "#import-apply").await;
+        wait_for_text(a, "#import-message", "1 room(s) added").await;
+
+        // Back in the room without the link's key: same identity, still the owner.
+        a.goto(&format!("{base}/r/{room}")).await.unwrap();
+        wait_for_attr(a, "#connection-status", "data-status", "connected").await;
+        wait_for(a, "#admin-toggle").await;
+        wait_for_text(a, ".message.mine .message-text", "said before the export").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whispers_reach_only_their_two_ends_and_contacts_rename_everywhere() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 3, |b| async move {
+        let (owner, bea, cy) = (&b[0], &b[1], &b[2]);
+        let link = create_room(owner, &base, "Olga", SECRET).await;
+        join_room(bea, &link, "Bea").await;
+        join_room(cy, &link, "Cy").await;
+        wait_for_attr(cy, "#connection-status", "data-status", "connected").await;
+        say(owner, "hello everyone").await;
+        wait_for_text(bea, ".message-text", "hello everyone").await;
+        // Bea whispers to the owner.
+        let to_owner = wait_for(bea, "#whisper-to option:nth-child(2)").await;
+        to_owner.click().await.unwrap();
+        say(bea, "a secret for Olga").await;
+        let row = wait_for_text(owner, ".message.whisper", "a secret for Olga").await;
+        assert!(row.contains("whispered to you"), "{row}");
+        // Cy sees that a whisper happened, not what it says.
+        wait_for_text(cy, ".message.whisper", "(whispered)").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(count_text(cy, "a secret for Olga").await, 0);
+        let body = cy.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+        assert!(!body.contains("a secret for Olga"));
+
+        // Cy gives Bea a local name: it shows on all of Bea's messages.
+        wait_for(bea, "#whisper-to option:nth-child(1)").await.click().await.unwrap();
+        say(bea, "from Bea again").await;
+        wait_for_text(cy, ".message", "from Bea again").await;
+        let rows = cy.find_all(Locator::Css(".message")).await.unwrap();
+        for row in rows {
+            if row.text().await.unwrap().contains("from Bea again") {
+                row.find(Locator::Css(".message-alias")).await.unwrap().click().await.unwrap();
+                break;
+            }
+        }
+        fill(cy, "#contact-name", "Beatrice (school)").await;
+        click(cy, "#contact-save").await;
+        let names = texts(cy, ".message .message-alias").await;
+        assert!(names.iter().filter(|n| n.contains("Beatrice (school)")).count() >= 2, "{names:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_altered_on_the_server_is_shown_as_tampered_and_the_rest_renders() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let room = client::create_room(&base, SECRET).await;
+    let mut owner = Member::join(&server.ws_base(), &room.id, room.owner.clone()).await.unwrap();
+    for (i, text) in ["first, intact", "second, to be altered", "third, intact"].iter().enumerate() {
+        owner.say(&room.key, &format!("t{i}"), text).await;
+        assert!(matches!(owner.next().await, Some(protocol::frames::ServerFrame::Ack { .. })));
+    }
+    drop(owner);
+    server.stop();
+    scan::alter_stored_message(data.path(), &room.id, 1);
+    server.restart();
+    let link = format!("{}/r/{}#{}", server.http_base(), room.id, room.key.to_b64());
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let c = &b[0];
+        join_room(c, &link, "Checker").await;
+        wait_for_text(c, ".message-text", "first, intact").await;
+        wait_for_text(c, ".message-text", "third, intact").await;
+        let tampered = wait_for_text(c, ".message.tampered", "failed verification").await;
+        assert!(!tampered.contains("second, to be altered"));
+        assert_eq!(texts(c, ".message.tampered").await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 2, |b| async move {
+        let (owner, newcomer) = (&b[0], &b[1]);
+        let link = create_room(owner, &base, "Olga", SECRET).await;
+        say(owner, "said while open").await;
+        click(owner, "#admin-toggle").await;
+        click(owner, "#admin-lock").await;
+        wait_for_text(owner, ".room-title", "locked").await;
+        say(owner, "said after locking").await;
+        wait_for_attr(owner, ".message.mine:last-child", "data-status", "sent").await;
+
+        join_room(newcomer, &link, "Nina").await;
+        wait_for(newcomer, "#waiting-notice").await;
+        wait_for_attr(newcomer, "#connection-status", "data-status", "waiting").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(texts(newcomer, ".message").await.is_empty(), "a waiting key sees no messages");
+
+        // The owner's panel lists the request; accepting lets the newcomer read.
+        let accept = wait_for(owner, ".member[data-status=pending] .accept").await;
+        accept.click().await.unwrap();
+        wait_for_attr(newcomer, "#connection-status", "data-status", "connected").await;
+        say(owner, "welcome in, Nina").await;
+        wait_for_text(newcomer, ".message-text", "welcome in, Nina").await;
+        wait_for_text(newcomer, ".message-text", "said after locking").await;
+        say(newcomer, "thanks!").await;
+        wait_for_text(owner, ".message-text", "thanks!").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_pages_through_5000_messages_each_shown_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let base = server.http_base();
+    let room = client::create_room(&base, SECRET).await;
+    let mut owner = Member::join(&server.ws_base(), &room.id, room.owner.clone()).await.unwrap();
+    owner.send_burst(&room.key, "p", 5000, 64).await;
+    drop(owner);
+    let link = format!("{base}/r/{}#{}", room.id, room.key.to_b64());
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let c = &b[0];
+        join_room(c, &link, "Reader").await;
+        wait_for_text(c, ".message-text", "message 4999 of p").await;
+        let count = "return document.querySelectorAll('#messages > li').length";
+        let mut last = 0;
+        for _ in 0..400 {
+            c.execute("document.getElementById('messages').scrollTop = 0; document.getElementById('messages').dispatchEvent(new Event('scroll'));", vec![])
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let n = c.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+            let more = c.find(Locator::Css("#load-older")).await.is_ok();
+            if n == 5000 && !more {
+                break;
+            }
+            last = n;
+        }
+        let n = c.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+        assert_eq!(n, 5000, "all messages after paging (last seen {last})");
+        let keys = c
+            .execute("return new Set([...document.querySelectorAll('#messages > li')].map(li => li.dataset.key)).size", vec![])
+            .await
+            .unwrap();
+        assert_eq!(keys, 5000, "each message once");
+        wait_for_text(c, ".message-text", "message 0 of p").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_room_and_admin_views_have_no_serious_accessibility_violations() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let a = &b[0];
+        a.goto(&format!("{base}/")).await.unwrap();
+        wait_for(a, "#create-room").await;
+        let landing = accessibility_violations(a).await;
+        create_room(a, &base, "Ada", SECRET).await;
+        say(a, "an accessible message").await;
+        wait_for_attr(a, ".message.mine", "data-status", "sent").await;
+        let room = accessibility_violations(a).await;
+        click(a, "#admin-toggle").await;
+        wait_for(a, "#admin-motd").await;
+        let admin = accessibility_violations(a).await;
+        a.goto(&format!("{base}/settings")).await.unwrap();
+        wait_for(a, "#export-button").await;
+        let settings = accessibility_violations(a).await;
+        assert!(
+            landing.is_empty() && room.is_empty() && admin.is_empty() && settings.is_empty(),
+            "landing: {landing:?}\nroom: {room:?}\nadmin: {admin:?}\nsettings: {settings:?}"
+        );
+    })
+    .await;
+}
