@@ -48,13 +48,16 @@ pub struct RoomSession {
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
+/// A DOM event listener kept alive while the room is open: ("target:event", callback).
+type Listener = (String, Closure<dyn FnMut()>);
+
 struct Inner {
     ring: Keyring,
     alias: String,
     name: String,
     socket: std::cell::OnceCell<SocketHandle>,
     /// Keeps the `online` / `visibilitychange` listeners alive while the room is open.
-    listeners: std::cell::RefCell<Vec<(String, Closure<dyn FnMut()>)>>,
+    listeners: std::cell::RefCell<Vec<Listener>>,
 }
 
 fn roles(state: &Option<RoomState>) -> Roles {
