@@ -43,6 +43,15 @@ impl Room {
         self.members.iter().filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied).count()
     }
 
+    /// The "verified guest": the first key besides the owner's that joined (not denied).
+    fn guest(&self) -> Option<PublicKey> {
+        self.members
+            .iter()
+            .filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied)
+            .min_by(|a, b| a.1.first_joined.cmp(&b.1.first_joined).then_with(|| a.0.to_b64().cmp(&b.0.to_b64())))
+            .map(|(k, _)| *k)
+    }
+
     /// The room as a connection with `access` sees it.
     pub(crate) fn room_state(&self, access: Access) -> RoomState {
         RoomState {
@@ -52,12 +61,7 @@ impl Room {
             locked: self.meta.locked,
             capacity: self.meta.capacity,
             epoch: self.meta.epoch,
-            guest: self
-                .members
-                .iter()
-                .filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied)
-                .min_by(|a, b| a.1.first_joined.cmp(&b.1.first_joined).then_with(|| a.0.to_b64().cmp(&b.0.to_b64())))
-                .map(|(k, _)| *k),
+            guest: self.guest(),
             latest: if access == Access::Pending { None } else { self.latest_key() },
         }
     }
@@ -146,6 +150,7 @@ impl Room {
             Access::Owner if !known => Some(MemberStatus::Member),
             _ => None,
         };
+        let guest_before = self.guest();
         if let Some(status) = status
             && self.members.get(&key).map(|m| m.status) != Some(status)
         {
@@ -171,6 +176,10 @@ impl Room {
         };
         self.send(conn, &welcome);
         self.enter(conn, key, access, now, store);
+        if self.guest() != guest_before {
+            // The room has its verified guest now: everyone's cues follow.
+            self.refresh_connections(now, store, true);
+        }
     }
 
     /// Sends `frame` to every connection of the owner.

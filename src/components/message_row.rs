@@ -13,15 +13,16 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
     let contacts = use_contacts();
     let now = expect_context::<Now>().0;
     let m = message;
+    // Owner and verified-guest cues follow the room's current state (the guest may join
+    // after a message was first shown).
+    let role = |pick: fn(&protocol::frames::RoomState) -> Option<String>, sender: String| {
+        Memo::new(move |_| session.state.with(|s| s.as_ref().and_then(pick)) == Some(sender.clone()))
+    };
+    let from_owner = role(|s| Some(s.owner.to_b64()), m.sender.clone());
+    let from_guest = role(|s| s.guest.map(|g| g.to_b64()), m.sender.clone());
     let mut classes = vec!["message"];
     if m.mine {
         classes.push("mine");
-    }
-    if m.from_owner {
-        classes.push("from-owner");
-    }
-    if m.from_guest {
-        classes.push("from-guest");
     }
     if m.whisper.is_some() {
         classes.push("whisper");
@@ -87,12 +88,12 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
         move |_| on_name.run((sender.clone(), alias.clone()))
     };
     view! {
-        <li class=classes.join(" ") data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone()>
+        <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone()>
             <div class="message-meta">
                 <button type="button" class="message-alias link-button" title="Give this sender a local name"
                     on:click=rename disabled=m.mine || tampered>{name}</button>
-                {m.from_owner.then(|| view! { <span class="tag owner-tag">"owner"</span> })}
-                {(m.from_guest && !m.from_owner).then(|| view! { <span class="tag guest-tag">"verified guest"</span> })}
+                {move || from_owner.get().then(|| view! { <span class="tag owner-tag">"owner"</span> })}
+                {move || (from_guest.get() && !from_owner.get()).then(|| view! { <span class="tag guest-tag">"verified guest"</span> })}
                 {whisper_note.map(|note| view! { <span class="tag whisper-tag">{note}</span> })}
                 <time class="message-time" title=time.map(clock::full).unwrap_or_default()>
                     {move || time.map(|t| clock::relative(t, now.get())).unwrap_or_default()}
