@@ -35,16 +35,10 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
         .await
         .unwrap();
     // The early member is told it now waits, and gets nothing more.
-    match early.next().await {
-        Some(ServerFrame::Room { access, state, keys }) => {
-            assert_eq!(access, Access::Pending);
-            assert!(state.locked);
-            assert_eq!(state.latest, None);
-            assert!(keys.is_empty());
-        }
-        other => panic!("expected a room frame, got {other:?}"),
-    }
-    let _ = owner.next().await; // the owner's own room frame
+    let (state, access, keys) = early.next_room(|s, _| s.locked).await.expect("the lock reaches the early member");
+    assert_eq!(access, Access::Pending);
+    assert_eq!(state.latest, None);
+    assert!(keys.is_empty());
 
     // A newcomer: welcome says pending, no backlog, no keys, no hint of activity.
     let newcomer = new_identity();
@@ -52,6 +46,11 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
     assert_eq!(waiting.access, Access::Pending);
     assert!(waiting.backlog.is_empty() && waiting.keys.is_empty());
     assert_eq!(waiting.state.latest, None);
+    // The owner hears of the request.
+    match owner.next().await {
+        Some(ServerFrame::JoinRequest { key }) => assert_eq!(key, newcomer.public_key()),
+        other => panic!("expected a join request, got {other:?}"),
+    }
 
     // The owner speaks under epoch 1: the waiting keys receive nothing.
     let locked_msg = seal_text_at(&room.id, &room.owner, &k1, 1, "after-lock", "owner", "secret plans");
@@ -91,10 +90,7 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
     )
     .await
     .unwrap();
-    let granted = match waiting.next().await {
-        Some(ServerFrame::Room { access: Access::Accepted, keys, .. }) => keys,
-        other => panic!("expected acceptance, got {other:?}"),
-    };
+    let (_, _, granted) = waiting.next_room(|_, a| a == Access::Accepted).await.expect("acceptance");
     let key = key_wrap::unwrap(&newcomer, &granted[0], &room.id).expect("the newcomer unwraps epoch 1's key");
     assert_eq!(key, k1);
     let backlog = match waiting.next().await {
@@ -136,21 +132,16 @@ async fn a_removed_member_is_cut_off_and_the_room_rekeys() {
     };
     let keys = json!([wrap(&stay, 1, &k1), wrap(&leave, 1, &k1)]);
     owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": keys}))).await.unwrap();
-    assert!(matches!(staying.next().await, Some(ServerFrame::Room { access: Access::Accepted, .. })));
-    assert!(matches!(leaving.next().await, Some(ServerFrame::Room { access: Access::Accepted, .. })));
+    assert!(staying.next_room(|s, a| s.locked && a == Access::Accepted).await.is_some());
+    assert!(leaving.next_room(|s, a| s.locked && a == Access::Accepted).await.is_some());
     let k2 = new_content_key();
     let removal = json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)]}});
     owner_call(&http, &room.id, &room.owner, "POST", "remove", Some(removal)).await.unwrap();
     let (frames, close) = client::read_until_close(&mut leaving.ws, Duration::from_secs(10)).await;
     assert!(frames.iter().any(|f| matches!(f, ServerFrame::Error { error, .. } if error.code == ErrorCode::Forbidden)));
     assert_eq!(close, Some(4403));
-    match staying.next().await {
-        Some(ServerFrame::Room { state, keys, .. }) => {
-            assert_eq!(state.epoch, 2);
-            assert_eq!(key_wrap::unwrap(&stay, keys.last().unwrap(), &room.id).unwrap(), k2);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (_, _, keys) = staying.next_room(|s, _| s.epoch == 2).await.expect("the re-key reaches the member who stays");
+    assert_eq!(key_wrap::unwrap(&stay, keys.last().unwrap(), &room.id).unwrap(), k2);
     // The removed key cannot come back.
     let refused = Member::join(&ws, &room.id, leave).await.err().expect("refused");
     assert_eq!(refused.close, Some(4403));

@@ -276,12 +276,38 @@ impl Member {
         acked
     }
 
+    /// The next frame other than `room` (room-state updates may come at any time; use
+    /// [`Member::next_room`] to wait for one).
     pub async fn next(&mut self) -> Option<ServerFrame> {
-        next_frame(&mut self.ws, Duration::from_secs(10)).await
+        self.next_within(Duration::from_secs(10)).await
     }
 
+    /// Like [`Member::next`], within `timeout`.
     pub async fn next_within(&mut self, timeout: Duration) -> Option<ServerFrame> {
-        next_frame(&mut self.ws, timeout).await
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match next_frame(&mut self.ws, left).await? {
+                ServerFrame::Room { .. } => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Waits for a `room` frame satisfying `wanted`, skipping every other frame.
+    pub async fn next_room(
+        &mut self,
+        wanted: impl Fn(&RoomState, Access) -> bool,
+    ) -> Option<(RoomState, Access, Vec<WrappedKey>)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let ServerFrame::Room { state, access, keys } = next_frame(&mut self.ws, left).await? {
+                if wanted(&state, access) {
+                    return Some((state, access, keys));
+                }
+            }
+        }
     }
 }
 
