@@ -6,12 +6,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
-use crate::{http_api, owner_api, ws};
+use crate::{http_api, objects_api, owner_api, ws};
 
 /// Largest JSON body accepted by the API.
 pub const MAX_API_BODY: usize = 64 * 1024;
@@ -26,6 +26,14 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{room}/owner/{call}",
             any(owner_api::owner).layer(DefaultBodyLimit::max(owner_api::MAX_OWNER_BODY)),
         )
+        .route("/rooms/{room}/tokens", post(owner_api::member_token))
+        .route("/uploads", post(objects_api::open_upload))
+        .route(
+            "/uploads/{file}/chunks/{index}/{id}",
+            put(objects_api::put_chunk).layer(DefaultBodyLimit::max(objects_api::MAX_CHUNK_BODY)),
+        )
+        .route("/files/{file}", get(objects_api::manifest))
+        .route("/files/{file}/chunks/{index}", get(objects_api::chunk))
         .route(
             "/rooms/{room}/restore",
             post(owner_api::restore).layer(DefaultBodyLimit::max(owner_api::MAX_RESTORE_BODY)),

@@ -33,6 +33,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A raw request body; one above the route's limit becomes a typed `body_too_large`.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::BodyTooLarge, "the request body is larger than this endpoint accepts")
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest, format!("cannot read the body: {e}"))
+            }
+        })
+    }
+}
+
 /// A JSON request body: too large or malformed bodies become typed refusals
 /// (`body_too_large` with the limit, `malformed_request` with serde's explanation).
 pub struct JsonBody<T>(pub T);

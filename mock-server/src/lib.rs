@@ -18,6 +18,8 @@ pub mod http_api;
 pub mod http_error;
 pub mod ledger;
 pub mod ledger_key;
+pub mod object_store;
+pub mod objects_api;
 pub mod owner_api;
 pub mod room_actor;
 pub mod rooms;

@@ -109,6 +109,32 @@ pub async fn owner(
     Ok(Json(value))
 }
 
+/// `POST /api/rooms/{room}/tokens` `{"size": bytes}`: a storage token for a member,
+/// signed by the member's key (pays for file uploads out of the room's budget).
+pub async fn member_token(
+    State(st): State<AppState>,
+    Path(room): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct TokenRequest {
+        size: u64,
+    }
+    let room = parse_room(&room)?;
+    let req: TokenRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))?;
+    let Some(signed) = signed_request(&headers, &method, &uri, &body)? else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "storage requests must be signed by a member's key"));
+    };
+    let (reply, answer) = oneshot::channel();
+    st.rooms.send(&room, RoomCommand::MemberToken { signed: Box::new(signed), size: req.size, reply }, false).await?;
+    let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    Ok(Json(value))
+}
+
 /// `POST /api/rooms/{room}/restore`: imports a backup signed by its owner.
 pub async fn restore(
     State(st): State<AppState>,

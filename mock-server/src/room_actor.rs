@@ -105,6 +105,11 @@ pub enum RoomCommand {
         call: OwnerCall,
         reply: oneshot::Sender<Reply>,
     },
+    MemberToken {
+        signed: Box<Signed>,
+        size: u64,
+        reply: oneshot::Sender<Reply>,
+    },
 }
 
 /// The sockets of one room.
@@ -325,6 +330,17 @@ impl RoomActor {
                 self.next_reply += 1;
                 self.replies.insert(id, reply);
                 l.room.owner_call(id, &signed.auth, &signed.target, call, now, random_bytes::<32>(), &l.store);
+            }
+            RoomCommand::MemberToken { signed, size, reply } => {
+                self.idle_ticks = 0;
+                let Some(l) = &mut self.loaded else {
+                    let _ = reply.send(Err(unknown_room()));
+                    return;
+                };
+                let id = self.next_reply;
+                self.next_reply += 1;
+                self.replies.insert(id, reply);
+                l.room.member_token(id, &signed.auth, &signed.target, size, now, random_bytes::<32>(), &l.store);
             }
         }
     }

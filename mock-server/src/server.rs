@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use crate::config::ServerConfig;
 use crate::global_store::GlobalStore;
 use crate::ledger::Ledger;
+use crate::object_store::ObjectStore;
 use crate::room_actor::ActorContext;
 use crate::rooms::Rooms;
-use crate::state::AppState;
+use crate::state::{AppState, Stores};
 use crate::verifier::RingVerifier;
 
 /// Runs the server with `config` until a shutdown signal arrives.
@@ -24,12 +25,14 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     let ledger_key = crate::ledger_key::load_or_create(&config.data_dir)?;
     let ledger =
         Arc::new(Ledger::open(&config.global_db(), ledger_key).map_err(|e| format!("cannot open the ledger: {e}"))?);
+    let objects =
+        Arc::new(ObjectStore::open(&config.global_db()).map_err(|e| format!("cannot open the document store: {e}"))?);
     let verifier: Arc<dyn Verifier> = Arc::new(RingVerifier);
     let ctx = ActorContext {
         rooms_dir: config.rooms_dir(),
         config: RoomConfig { limits: config.limits.clone(), verifier: verifier.clone() },
         global: global.clone(),
-        ledger,
+        ledger: ledger.clone(),
         initial_budget: config.initial_budget,
         idle_ticks: u32::try_from(config.room_idle_secs).unwrap_or(u32::MAX),
     };
@@ -39,7 +42,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let serves_app = config.static_dir.is_some();
-    let app = crate::app::router(AppState::new(config, rooms, global.clone(), verifier));
+    let stores = Stores { global: global.clone(), ledger, objects };
+    let app = crate::app::router(AppState::new(config, rooms, stores, verifier));
     // Tests and scripts read this first line to find the port.
     println!("Cloakroom mock-server listening on http://{addr}");
     if !serves_app {

@@ -27,6 +27,19 @@ pub const PAD_BLOCK: usize = 256;
 pub enum Content {
     /// A plain text message.
     Text { text: String },
+    /// A shared file.
+    File { file: crate::objects::FileHandle },
+    /// A shared image: a small thumbnail travels inside the message; the preview and the
+    /// original are stored files.
+    Image {
+        full: crate::objects::FileHandle,
+        #[serde(default)]
+        preview: Option<crate::objects::FileHandle>,
+        /// `data:image/jpeg;base64,…`, small enough to show at once.
+        thumbnail: String,
+        width: u32,
+        height: u32,
+    },
     /// A content type this client does not know.
     #[serde(other)]
     Unsupported,

@@ -86,6 +86,14 @@ pub enum ErrorCode {
     TokenTooSmall,
     /// A room backup is malformed, tampered with, or not signed by the owner.
     BadBackup,
+    /// An upload must be paid with a storage token worth at least `limit` bytes.
+    TokenRequired,
+    /// A chunk's SHA-256 is not the id it was sent under.
+    HashMismatch,
+    /// A chunk of the wrong size for its index.
+    BadChunk,
+    /// An upload whose declared shape is invalid or contradicts what is stored.
+    BadManifest,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
     /// An unexpected server-side failure; nothing was changed.
@@ -133,6 +141,10 @@ impl ErrorCode {
             Self::TokenUnknown => "token_unknown",
             Self::TokenTooSmall => "token_too_small",
             Self::BadBackup => "bad_backup",
+            Self::TokenRequired => "token_required",
+            Self::HashMismatch => "hash_mismatch",
+            Self::BadChunk => "bad_chunk",
+            Self::BadManifest => "bad_manifest",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -155,9 +167,12 @@ impl ErrorCode {
             | Self::BadCursor
             | Self::BadLimit
             | Self::BadTokenSize
-            | Self::BadBackup => 400,
+            | Self::BadBackup
+            | Self::HashMismatch
+            | Self::BadChunk
+            | Self::BadManifest => 400,
             Self::Unauthorized | Self::StaleRequest => 401,
-            Self::TokenTooSmall => 402,
+            Self::TokenTooSmall | Self::TokenRequired => 402,
             Self::OriginNotAllowed | Self::Forbidden | Self::NotAccepted => 403,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
@@ -196,7 +211,11 @@ impl ErrorCode {
             | Self::TokenSpent
             | Self::TokenUnknown
             | Self::TokenTooSmall
-            | Self::BadBackup => None,
+            | Self::BadBackup
+            | Self::TokenRequired
+            | Self::HashMismatch
+            | Self::BadChunk
+            | Self::BadManifest => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),

@@ -20,6 +20,7 @@
 //! - [`backup`]: signed room backups for moving a room to another server.
 //! - [`whisper`]: pairwise keys for messages only two members read.
 //! - [`keys_file`]: the passphrase-encrypted export of everything a browser knows.
+//! - [`objects`]: documents: padding, convergent keys, chunk encryption, upload types.
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
@@ -37,6 +38,7 @@ pub mod key_wrap;
 pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
+pub mod objects;
 pub mod signed_request;
 pub mod storage_token;
 pub mod transcript;

@@ -52,6 +52,20 @@ pub struct Limits {
     pub idle_timeout_secs: u32,
     /// Bytes of frames that may wait for a slow reader before it is dropped.
     pub send_queue_bytes: u64,
+    /// Plaintext bytes per stored file chunk (each is stored with a 16-byte tag).
+    #[serde(default = "default_chunk_bytes")]
+    pub chunk_bytes: u64,
+    /// Largest file that can be shared, in bytes (before padding).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+fn default_chunk_bytes() -> u64 {
+    crate::objects::CHUNK_BYTES
+}
+
+fn default_max_file_bytes() -> u64 {
+    crate::objects::MAX_FILE_BYTES
 }
 
 impl Default for Limits {
@@ -67,6 +81,8 @@ impl Default for Limits {
             join_timeout_secs: 10,
             idle_timeout_secs: 60,
             send_queue_bytes: 1024 * 1024,
+            chunk_bytes: default_chunk_bytes(),
+            max_file_bytes: default_max_file_bytes(),
         }
     }
 }

@@ -195,23 +195,66 @@ impl Room {
                 Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Budget => Ok((json(self.budget_view()), Change::Nothing)),
-            OwnerCall::IssueToken { size } => {
-                let size = storage_token::round_size(size)?;
-                if size > self.budget.remaining {
-                    return Err(ErrorBody::new(
-                        ErrorCode::BudgetExhausted,
-                        format!("the room has {} bytes of budget left; the token needs {size}", self.budget.remaining),
-                    )
-                    .with_limit(self.budget.remaining));
-                }
-                self.budget.remaining -= size;
-                self.budget.tokens_issued += 1;
-                self.fx.writes.put(schema::BUDGET_KEY, schema::encode(&self.budget)).map_err(storage_error)?;
-                self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, reply });
-                Ok((json(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining }), Change::Nothing))
-            }
+            OwnerCall::IssueToken { size } => Ok((json(self.issue_token(reply, size, random)?), Change::Nothing)),
             OwnerCall::Backup => Ok((json(self.export(store, now)?), Change::Nothing)),
         }
+    }
+
+    /// Debits the budget and stages a token worth `size` (rounded up to its bucket).
+    fn issue_token(&mut self, reply: ReplyId, size: u64, random: [u8; 32]) -> Result<IssuedToken, ErrorBody> {
+        let size = storage_token::round_size(size)?;
+        if size > self.budget.remaining {
+            return Err(ErrorBody::new(
+                ErrorCode::BudgetExhausted,
+                format!("the room has {} bytes of budget left; the token needs {size}", self.budget.remaining),
+            )
+            .with_limit(self.budget.remaining));
+        }
+        self.budget.remaining -= size;
+        self.budget.tokens_issued += 1;
+        self.fx.writes.put(schema::BUDGET_KEY, schema::encode(&self.budget)).map_err(storage_error)?;
+        self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, reply });
+        Ok(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining })
+    }
+
+    /// A storage token asked for by any member who may write (to pay for a file upload):
+    /// a signed request by a key with access, fresh, with an unused nonce.
+    #[allow(clippy::too_many_arguments)]
+    pub fn member_token(
+        &mut self,
+        reply: ReplyId,
+        auth: &RequestAuth,
+        target: &RequestTarget,
+        size: u64,
+        now: u64,
+        random: [u8; 32],
+        store: &dyn KvStore,
+    ) {
+        let answer = (|| {
+            self.verify_signed(auth, target, now)?;
+            match self.access_of(&auth.key)? {
+                protocol::frames::Access::Pending => {
+                    return Err(ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key"));
+                }
+                _ if !self.members.contains_key(&auth.key) && auth.key != self.meta.owner => {
+                    return Err(ErrorBody::new(ErrorCode::Forbidden, "only members of the room may ask for storage"));
+                }
+                _ => {}
+            }
+            self.check_nonce(auth, store)?;
+            let (writes, tokens, budget) = (self.fx.writes.len(), self.fx.tokens.len(), self.budget.clone());
+            let issued = self.issue_token(reply, size, random).and_then(|t| {
+                self.consume_nonce(auth, now, store)?;
+                Ok(t)
+            });
+            if issued.is_err() {
+                self.fx.writes.truncate(writes);
+                self.fx.tokens.truncate(tokens);
+                self.budget = budget;
+            }
+            issued
+        })();
+        self.fx.replies.push((reply, answer.map(json)));
     }
 
     fn keys_with(&self, status: MemberStatus) -> Vec<PublicKey> {

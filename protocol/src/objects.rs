@@ -1,0 +1,324 @@
+//! Documents: padded, convergent-encrypted, content-addressed objects, stored in chunks.
+//!
+//! The pipeline (the browser runs it with WebCrypto for AES-GCM; this is the reference
+//! implementation, checked against it by the shared test vectors):
+//!
+//! 1. **Pad** the plaintext to a size bucket ([`padded_size`]): powers of two from 4 KiB to
+//!    4 MiB, then 8 steps per power of two. The padding is zeros ending with the original
+//!    length as a big-endian `u64`, so the server learns only the bucket.
+//! 2. **Derive** from `h = SHA-256(padded plaintext)` ([`derive`]): the file id
+//!    `HKDF(h, "file-id")` (the name the server knows it by) and the file key
+//!    `HKDF(h, "file-key")`. Identical files give identical ids and keys ("convergent"
+//!    encryption), which is what lets the server deduplicate without reading them; the
+//!    price, inherent to deduplication, is that the server can tell two uploads of the same
+//!    file apart from two different ones.
+//! 3. **Encrypt** each chunk of [`CHUNK_BYTES`] with AES-256-GCM under the file key, nonce =
+//!    chunk index ([`chunk_nonce`]), associated data binding file id, index and chunk count
+//!    ([`chunk_aad`]): chunks cannot be reordered, swapped between files, or dropped.
+//! 4. **Store** each ciphertext chunk under its SHA-256, which the server checks.
+//!
+//! Reading reverses it and finally checks that the decrypted padded plaintext derives the
+//! same file key (end-to-end integrity of the whole file).
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::content_key::ContentKey;
+use crate::encoding::{b64, unb64_array};
+
+/// Plaintext bytes per chunk (the last chunk may be shorter).
+pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// AES-GCM tag bytes added to each chunk.
+pub const TAG_BYTES: u64 = 16;
+/// Largest file (before padding).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Smallest padded size.
+pub const MIN_PADDED_BYTES: u64 = 4 * 1024;
+/// Bytes of the length trailer at the end of the padding.
+const TRAILER: u64 = 8;
+const SALT: &[u8] = b"cloakroom/v1/object";
+const AAD_LABEL: &[u8] = b"cloakroom/v1/chunk\0";
+
+/// The padded size of a file of `len` bytes (trailer included), or `None` when too large.
+pub fn padded_size(len: u64) -> Option<u64> {
+    if len > MAX_FILE_BYTES {
+        return None;
+    }
+    let need = (len + TRAILER).max(MIN_PADDED_BYTES);
+    if need <= CHUNK_BYTES {
+        return Some(need.next_power_of_two());
+    }
+    let bits = 64 - need.leading_zeros();
+    let step = 1u64 << (bits - 4);
+    Some(need.div_ceil(step) * step)
+}
+
+/// The bytes that follow the plaintext to reach `padded` bytes: zeros, then the length.
+pub fn padding(len: u64, padded: u64) -> Vec<u8> {
+    padding_range(len, padded, len, padded)
+}
+
+/// Bytes `from..to` of the padded stream that lie in the padding (`len <= from <= to <=
+/// padded`), without building the whole padding (it can be tens of MiB of zeros).
+pub fn padding_range(len: u64, padded: u64, from: u64, to: u64) -> Vec<u8> {
+    let mut out = vec![0u8; (to - from) as usize];
+    let trailer = len.to_be_bytes();
+    for (i, b) in trailer.iter().enumerate() {
+        let at = padded - TRAILER + i as u64;
+        if (from..to).contains(&at) {
+            out[(at - from) as usize] = *b;
+        }
+    }
+    out
+}
+
+/// The original length written in a padded file's last 8 bytes (checked against `padded`).
+pub fn unpadded_len(last8: &[u8], padded: u64) -> Option<u64> {
+    let len = u64::from_be_bytes(last8.try_into().ok()?);
+    (len + TRAILER <= padded && padded_size(len) == Some(padded)).then_some(len)
+}
+
+/// Number of chunks of a padded file.
+pub fn chunk_count(padded: u64) -> u32 {
+    padded.div_ceil(CHUNK_BYTES) as u32
+}
+
+/// Plaintext bytes of chunk `index` of a padded file.
+pub fn chunk_len(padded: u64, index: u32) -> u64 {
+    let start = u64::from(index) * CHUNK_BYTES;
+    (padded - start).min(CHUNK_BYTES)
+}
+
+/// What a file's content determines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ObjectKeys {
+    /// base64url of 32 bytes: the name the server stores the file under.
+    pub file_id: String,
+    pub key: ContentKey,
+}
+
+impl std::fmt::Debug for ObjectKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjectKeys({})", self.file_id)
+    }
+}
+
+/// Derives the file id and key from the SHA-256 of the padded plaintext.
+pub fn derive(content_hash: &[u8; 32]) -> ObjectKeys {
+    let hk = Hkdf::<Sha256>::new(Some(SALT), content_hash);
+    let mut id = [0u8; 32];
+    let mut key = [0u8; 32];
+    hk.expand(b"file-id", &mut id).expect("32 bytes");
+    hk.expand(b"file-key", &mut key).expect("32 bytes");
+    ObjectKeys { file_id: b64(&id), key: ContentKey::from_bytes(key) }
+}
+
+/// The AES-GCM nonce of chunk `index` (unique per key: each file has its own key).
+pub fn chunk_nonce(index: u32) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[8..].copy_from_slice(&index.to_be_bytes());
+    n
+}
+
+/// The associated data of chunk `index` of `count`.
+pub fn chunk_aad(file_id: &str, index: u32, count: u32) -> Vec<u8> {
+    let mut aad = AAD_LABEL.to_vec();
+    aad.extend_from_slice(&(file_id.len() as u32).to_be_bytes());
+    aad.extend_from_slice(file_id.as_bytes());
+    aad.extend_from_slice(&index.to_be_bytes());
+    aad.extend_from_slice(&count.to_be_bytes());
+    aad
+}
+
+/// Encrypts one chunk.
+pub fn encrypt_chunk(keys: &ObjectKeys, index: u32, count: u32, plaintext: &[u8]) -> Vec<u8> {
+    Aes256Gcm::new_from_slice(keys.key.as_bytes())
+        .expect("32-byte key")
+        .encrypt(
+            &Nonce::from(chunk_nonce(index)),
+            Payload { msg: plaintext, aad: &chunk_aad(&keys.file_id, index, count) },
+        )
+        .expect("AES-GCM of a bounded chunk")
+}
+
+/// A chunk that does not decrypt: tampered, truncated, reordered, or the wrong file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chunk {0} is damaged or not part of this file")]
+pub struct DamagedChunk(pub u32);
+
+/// Decrypts one chunk.
+pub fn decrypt_chunk(keys: &ObjectKeys, index: u32, count: u32, ciphertext: &[u8]) -> Result<Vec<u8>, DamagedChunk> {
+    Aes256Gcm::new_from_slice(keys.key.as_bytes())
+        .expect("32-byte key")
+        .decrypt(
+            &Nonce::from(chunk_nonce(index)),
+            Payload { msg: ciphertext, aad: &chunk_aad(&keys.file_id, index, count) },
+        )
+        .map_err(|_| DamagedChunk(index))
+}
+
+/// The id a stored chunk has: base64url SHA-256 of its ciphertext.
+pub fn chunk_id(ciphertext: &[u8]) -> String {
+    b64(&Sha256::digest(ciphertext))
+}
+
+/// Parses a file id (base64url of 32 bytes).
+pub fn valid_file_id(text: &str) -> bool {
+    unb64_array::<32>(text).is_ok()
+}
+
+/// Encrypts a whole (small) file: the chunks' ciphertexts and the keys. Browsers stream
+/// instead; this is the reference and what native tests and tools use.
+pub fn encrypt_file(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)> {
+    let len = plaintext.len() as u64;
+    let padded_len = padded_size(len)?;
+    let mut padded = plaintext.to_vec();
+    padded.extend(padding(len, padded_len));
+    let keys = derive(&Sha256::digest(&padded).into());
+    let count = chunk_count(padded_len);
+    let chunks = (0..count)
+        .map(|i| {
+            let start = (u64::from(i) * CHUNK_BYTES) as usize;
+            let end = start + chunk_len(padded_len, i) as usize;
+            encrypt_chunk(&keys, i, count, &padded[start..end])
+        })
+        .collect();
+    Some((keys, padded_len, chunks))
+}
+
+/// Decrypts and checks a whole file from its chunks (in order).
+pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> Result<Vec<u8>, DamagedChunk> {
+    let count = chunk_count(padded_len);
+    if chunks.len() != count as usize {
+        return Err(DamagedChunk(chunks.len() as u32));
+    }
+    let mut padded = Vec::with_capacity(padded_len as usize);
+    for (i, c) in chunks.iter().enumerate() {
+        padded.extend(decrypt_chunk(keys, i as u32, count, c)?);
+    }
+    if derive(&Sha256::digest(&padded).into()) != *keys || padded.len() as u64 != padded_len {
+        return Err(DamagedChunk(count));
+    }
+    let len = unpadded_len(&padded[padded.len() - TRAILER as usize..], padded_len).ok_or(DamagedChunk(count))?;
+    padded.truncate(len as usize);
+    Ok(padded)
+}
+
+/// What a message carries about a shared file (inside the encrypted message body, so the
+/// server never sees names, types or keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHandle {
+    pub file_id: String,
+    /// The file key (base64url).
+    pub key: String,
+    /// Needed to read the file from the server.
+    pub verification: String,
+    /// Original size in bytes.
+    pub size: u64,
+    /// Padded size in bytes (how the file is stored).
+    pub padded: u64,
+    pub name: String,
+    /// MIME type, as the sender's browser reported it.
+    pub mime: String,
+}
+
+impl FileHandle {
+    /// The keys this handle carries, or `None` if the key is malformed.
+    pub fn keys(&self) -> Option<ObjectKeys> {
+        ContentKey::parse(&self.key).ok().map(|key| ObjectKeys { file_id: self.file_id.clone(), key })
+    }
+}
+
+/// `POST /api/uploads`: open (or find) the upload of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRequest {
+    pub file: String,
+    /// Padded size (must be a bucket size).
+    pub size: u64,
+    /// A one-use storage token worth at least the stored size; not needed (and not spent)
+    /// when the file is already stored or being uploaded.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Paid for; chunks are missing.
+    Open,
+    /// Every chunk is stored; readable with the verification token.
+    Complete,
+}
+
+/// The state of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    pub file: String,
+    pub size: u64,
+    pub chunks: u32,
+    pub status: UploadStatus,
+    /// Chunk indexes not stored yet.
+    pub missing: Vec<u32>,
+    /// Present once complete.
+    pub verification: Option<String>,
+}
+
+/// `GET /api/files/{file}?v=<verification>`: what a reader needs to fetch the chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub file: String,
+    pub size: u64,
+    /// Chunk ids (SHA-256 of each ciphertext chunk), in order.
+    pub chunks: Vec<String>,
+}
+
+/// Bytes stored for a padded size: every chunk's ciphertext.
+pub fn stored_size(padded: u64) -> u64 {
+    padded + u64::from(chunk_count(padded)) * TAG_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_hide_exact_sizes() {
+        assert_eq!(padded_size(0), Some(4096));
+        assert_eq!(padded_size(4088), Some(4096));
+        assert_eq!(padded_size(4089), Some(8192));
+        assert_eq!(padded_size(1_000_000), Some(1 << 20));
+        assert_eq!(padded_size(CHUNK_BYTES - 8), Some(CHUNK_BYTES));
+        assert_eq!(padded_size(CHUNK_BYTES), Some(CHUNK_BYTES + CHUNK_BYTES / 8));
+        assert_eq!(padded_size(50_000_000), Some(50_331_648));
+        assert_eq!(padded_size(MAX_FILE_BYTES + 1), None);
+        for n in [0u64, 1, 4088, 4089, 70_000, 5_000_000, 123_456_789] {
+            let p = padded_size(n).unwrap();
+            assert!(p >= n + 8 && (p <= 2 * (n + 8) || p == MIN_PADDED_BYTES), "{n} → {p}");
+            assert_eq!(unpadded_len(&padding(n, p)[(p - n) as usize - 8..], p), Some(n));
+        }
+    }
+
+    #[test]
+    fn round_trip_convergence_and_tampering() {
+        let data: Vec<u8> = (0..(CHUNK_BYTES as usize + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let (keys, padded, chunks) = encrypt_file(&data).unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(decrypt_file(&keys, padded, &chunks).unwrap(), data);
+        // The same content gives the same id, key and chunks (deduplication).
+        let (again, _, chunks2) = encrypt_file(&data).unwrap();
+        assert_eq!((again.clone(), chunk_id(&chunks2[1])), (keys.clone(), chunk_id(&chunks[1])));
+        // A flipped byte, swapped chunks or a missing chunk are all caught.
+        let mut flipped = chunks.clone();
+        flipped[1][100] ^= 1;
+        assert_eq!(decrypt_file(&keys, padded, &flipped), Err(DamagedChunk(1)));
+        let swapped = vec![chunks[1].clone(), chunks[0].clone()];
+        assert!(decrypt_file(&keys, padded, &swapped).is_err());
+        assert!(decrypt_file(&keys, padded, &chunks[..1]).is_err());
+        let (other, _, _) = encrypt_file(b"another file").unwrap();
+        assert_ne!(other.file_id, keys.file_id);
+    }
+}
