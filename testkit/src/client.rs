@@ -302,10 +302,10 @@ impl Member {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if let ServerFrame::Room { state, access, keys } = next_frame(&mut self.ws, left).await? {
-                if wanted(&state, access) {
-                    return Some((state, access, keys));
-                }
+            if let ServerFrame::Room { state, access, keys } = next_frame(&mut self.ws, left).await?
+                && wanted(&state, access)
+            {
+                return Some((state, access, keys));
             }
         }
     }
