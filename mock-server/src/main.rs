@@ -70,6 +70,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Garbage-collect the document store: abandoned uploads and unreferenced chunks.
+    Gc {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Remove unfinished uploads started more than this many days ago.
+        #[arg(long, default_value_t = 7)]
+        older_than_days: u64,
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copy the whole data directory consistently into a new directory.
     Backup {
         /// The data directory.
@@ -192,8 +204,13 @@ fn offline(command: Command) -> Result<(), CliError> {
                 json_out(&audit)?;
             } else {
                 println!(
-                    "{} tokens: {} bytes issued, {} spent, {} unspent",
-                    audit.tokens, audit.bytes_issued, audit.bytes_spent, audit.bytes_unspent
+                    "{} tokens: {} bytes issued, {} spent, {} unspent; {} chunks ({} bytes) stored",
+                    audit.tokens,
+                    audit.bytes_issued,
+                    audit.bytes_spent,
+                    audit.bytes_unspent,
+                    audit.stored_chunks,
+                    audit.stored_bytes
                 );
                 for (kind, bytes) in &audit.spent_on {
                     println!("  spent on {kind}: {bytes} bytes");
@@ -208,6 +225,11 @@ fn offline(command: Command) -> Result<(), CliError> {
                     audit.mismatches.join("\n")
                 )));
             }
+        }
+        Command::Gc { data_dir, older_than_days, dry_run } => {
+            let c = cli::gc::run(&data_dir, older_than_days, dry_run)?;
+            let verb = if c.dry_run { "would remove" } else { "removed" };
+            println!("{verb} {} abandoned upload(s), {} chunk(s), {} bytes", c.abandoned_uploads, c.chunks, c.bytes);
         }
         Command::Backup { data_dir, to } => {
             let manifest = cli::backup::backup(&data_dir, &to)?;

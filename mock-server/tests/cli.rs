@@ -28,7 +28,7 @@ fn start(data: &Path) -> ServerProcess {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["serve", "init", "mint-tokens", "room-info", "audit", "backup", "restore"] {
+    for sub in ["serve", "init", "mint-tokens", "room-info", "audit", "gc", "backup", "restore"] {
         let o = cli(&[sub, "--help"]);
         assert!(o.status.success(), "{sub} --help");
         assert!(stdout(&o).contains("Usage: mock-server"), "{sub} --help prints usage");
@@ -75,6 +75,10 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     assert!(
         reqwest::Client::new().post(format!("{http}/api/rooms")).json(&req).send().await.unwrap().status().is_success()
     );
+    // Documents: one complete file, one upload abandoned after its first chunk.
+    let (_, complete) = testkit::client::upload_file(&http, &room.id, &room.owner, &vec![7u8; 100_000], true).await;
+    assert!(complete.is_some());
+    testkit::client::upload_file(&http, &room.id, &room.owner, &vec![9u8; 5_000_000], false).await;
     let history_before = full_history(&http, &room.id, 100).await;
     drop(m);
     server.stop();
@@ -86,7 +90,7 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     assert_eq!(info["messages"], 7);
     assert_eq!(info["owner"], room.owner.public_key().to_b64());
     assert_eq!(info["motd_chars"], 15);
-    assert_eq!(info["tokens_issued"], 1);
+    assert_eq!(info["tokens_issued"], 3);
     assert!(!stdout(&o).contains("TOP-SECRET-MOTD") && !stdout(&o).contains("message 3 of"), "content leaked");
     assert_eq!(
         cli(&["room-info", "--data-dir", data_s, &RoomId::from_owner_key(&new_identity().public_key()).to_string()])
@@ -103,15 +107,18 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     assert_eq!(minted.len(), 3);
     assert_eq!(cli(&["mint-tokens", "--data-dir", data_s, "--size", "0"]).status.code(), Some(5));
 
-    // audit: 1 token from the room (spent on a room) + 3 minted (unspent); rooms agree.
+    // audit: 3 tokens from the room (one funding a room, two paying uploads) + 3 minted
+    // (unspent); the rooms' own counts agree with the ledger.
     let o = cli(&["audit", "--data-dir", data_s, "--ledger-key", key_s, "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let audit: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(audit["tokens"], 4);
-    assert_eq!(audit["bytes_spent"], 40u64 << 20);
+    assert_eq!(audit["tokens"], 6, "1 funding a room, 2 paying uploads, 3 minted");
     assert_eq!(audit["spent_on"]["room"], 40u64 << 20);
+    let on_objects = audit["spent_on"]["object"].as_u64().unwrap();
+    assert!(on_objects >= 100_000 + 5_000_000, "the uploads' tokens cover what they store");
+    assert_eq!(audit["bytes_spent"], (40u64 << 20) + on_objects);
     assert_eq!(audit["issuers"]["minted"]["tokens"], 3);
-    assert_eq!(audit["issuers"][format!("room:{}", room.id)]["spent_tokens"], 1);
+    assert_eq!(audit["issuers"][format!("room:{}", room.id)]["spent_tokens"], 3);
     assert_eq!(audit["mismatches"], json!([]));
     let wrong_key = work.path().join("wrong.key");
     std::fs::write(&wrong_key, format!("{}\n", new_identity().to_secret_b64())).unwrap();
@@ -119,6 +126,16 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
         cli(&["audit", "--data-dir", data_s, "--ledger-key", wrong_key.to_str().unwrap()]).status.code(),
         Some(5)
     );
+
+    // gc: the abandoned upload and its chunk go, the complete file stays.
+    let o = cli(&["gc", "--data-dir", data_s, "--older-than-days", "0", "--dry-run"]);
+    assert!(stdout(&o).contains("would remove 1 abandoned upload(s), 1 chunk(s)"), "{}", stdout(&o));
+    let o = cli(&["gc", "--data-dir", data_s, "--older-than-days", "0"]);
+    assert!(o.status.success() && stdout(&o).contains("removed 1 abandoned upload(s), 1 chunk(s)"), "{}", stdout(&o));
+    let o = cli(&["audit", "--data-dir", data_s, "--ledger-key", key_s, "--json"]);
+    let after_gc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(after_gc["stored_chunks"], 1);
+    assert_eq!(after_gc["spent_on"]["object"].as_u64().map(|b| b > 0), Some(true));
 
     // backup → restore into a new dir → a server there serves the same history.
     let copy = work.path().join("copy");

@@ -371,3 +371,40 @@ pub async fn owner_call(
     let auth = sign_request(owner, method, &path, &bytes, now_ms());
     send_signed(http_base, method, &path, &bytes, &auth).await
 }
+
+/// Asks `room` for a storage token as `member` (a signed member request).
+pub async fn member_token(http_base: &str, room: &RoomId, member: &IdentityKey, size: u64) -> ApiResult {
+    let path = format!("/api/rooms/{room}/tokens");
+    let body = serde_json::to_vec(&serde_json::json!({ "size": size })).expect("JSON");
+    let auth = sign_request(member, "POST", &path, &body, now_ms());
+    send_signed(http_base, "POST", &path, &body, &auth).await
+}
+
+/// Encrypts `plain` and stores it through the document API, paid by a token `member` asks
+/// `room` for; with `complete = false` only the first chunk is sent (an abandoned upload).
+/// Returns the file's keys and, when complete, its verification token.
+pub async fn upload_file(
+    http_base: &str,
+    room: &RoomId,
+    member: &IdentityKey,
+    plain: &[u8],
+    complete: bool,
+) -> (protocol::objects::ObjectKeys, Option<String>) {
+    use protocol::objects;
+    let (keys, padded, chunks) = objects::encrypt_file(plain).expect("a small file");
+    let client = reqwest::Client::new();
+    let cost = objects::stored_size(padded);
+    let token = member_token(http_base, room, member, cost).await.expect("a storage token");
+    let body = serde_json::json!({ "file": keys.file_id, "size": padded, "token": token["token"] });
+    let resp = client.post(format!("{http_base}/api/uploads")).json(&body).send().await.expect("open upload");
+    assert!(resp.status().is_success(), "open upload: {}", resp.text().await.unwrap_or_default());
+    let mut verification = None;
+    let send = if complete { chunks.len() } else { 1 };
+    for (i, c) in chunks.iter().enumerate().take(send) {
+        let url = format!("{http_base}/api/uploads/{}/chunks/{i}/{}", keys.file_id, objects::chunk_id(c));
+        let state: objects::UploadState =
+            client.put(url).body(c.clone()).send().await.expect("chunk").json().await.expect("state");
+        verification = state.verification;
+    }
+    (keys, verification)
+}

@@ -39,6 +39,9 @@ pub struct Audit {
     pub issuers: BTreeMap<String, IssuerLine>,
     /// Rooms whose budget record disagrees with the ledger.
     pub mismatches: Vec<String>,
+    /// Encrypted chunks in the document store, and their bytes.
+    pub stored_chunks: u64,
+    pub stored_bytes: u64,
 }
 
 /// Reads the ledger with the private ledger key.
@@ -76,6 +79,8 @@ pub fn run(data_dir: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
             None => audit.bytes_unspent += entry.size,
         }
     }
+    let objects = crate::object_store::ObjectStore::open(&data_dir.join("global.sqlite"))?;
+    (audit.stored_bytes, audit.stored_chunks) = objects.stored_bytes().map_err(|e| CliError::failed(e.message))?;
     // Each room's own record of issued tokens must match the ledger.
     let rooms_dir = data_dir.join("rooms");
     for file in std::fs::read_dir(&rooms_dir).into_iter().flatten().flatten() {

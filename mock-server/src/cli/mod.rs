@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod gc;
 pub mod init;
 pub mod room_info;
 pub mod tokens;
