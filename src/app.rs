@@ -17,6 +17,7 @@ pub fn App() -> impl IntoView {
     }
     crate::contacts::provide();
     crate::clock::provide();
+    crate::files::transfers::provide();
     view! {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>

@@ -9,17 +9,20 @@
 //! - [`session`]: one open room as reactive state, and the owner's admin actions;
 //! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
 //!   notifications, human times;
-//! - [`pages`] and [`components`]: the views.
+//! - [`pages`] and [`components`]: the views;
+//! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
 //!
 //! Everything here only exists on wasm32; on the host this crate is empty so native
 //! `cargo test` at the workspace root does not build browser code.
 #![cfg(target_arch = "wasm32")]
 
 pub mod app;
+pub mod bench;
 pub mod clock;
 pub mod components;
 pub mod contacts;
 pub mod crypto;
+pub mod files;
 pub mod net;
 pub mod notify;
 pub mod pages;

@@ -2,32 +2,15 @@
 //! headless Chromium sessions, and a native client, all talking over loopback.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::Client;
 use protocol::envelope::{self, Content};
 use protocol::ids::RoomId;
-use testkit::app::{self, parse_link, say};
+use testkit::app::{self, SECRET, parse_link, say, start_server};
 use testkit::browser::{ChromeDriver, click, fill, texts, wait_for_attr, wait_for_text, with_browsers};
 use testkit::client::{self, Member};
 use testkit::scan;
-use testkit::server::{ServerOptions, ServerProcess};
-
-const SECRET: &str = "e2e-admin-secret";
-
-fn dist_dir() -> PathBuf {
-    let dist = testkit::workspace_root().join("dist");
-    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the SPA first (trunk build --release)");
-    dist
-}
-
-fn start_server(data: &std::path::Path) -> ServerProcess {
-    let mut options = ServerOptions::new(data);
-    options.static_dir = Some(dist_dir());
-    options.admin_secret = SECRET.into();
-    ServerProcess::start(options)
-}
 
 async fn create_room(a: &Client, base: &str, alias: &str) -> String {
     app::create_room(a, base, alias, SECRET).await
@@ -41,7 +24,7 @@ async fn join_room(b: &Client, link: &str, alias: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = start_server(data.path());
+    let mut server = start_server(data.path(), &[]);
     let base = server.http_base();
     let driver = ChromeDriver::start().await;
     let from_alice = "Hello Bob, this is Alice-e2e-7f3a";
@@ -130,7 +113,7 @@ async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_without_a_key_and_a_wrong_admin_secret_get_clear_errors() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path());
+    let server = start_server(data.path(), &[]);
     let base = server.http_base();
     let driver = ChromeDriver::start().await;
     with_browsers(&driver, 1, |browsers| async move {

@@ -8,32 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use testkit::app::{create_room, join_room, parse_link, say};
+use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
 use testkit::browser::{
     ChromeDriver, accessibility_violations, clear_site_data, click, fill, texts, wait_for, wait_for_attr,
     wait_for_text, with_browsers,
 };
 use testkit::client::{self, Member};
 use testkit::scan;
-use testkit::server::{ServerOptions, ServerProcess};
-
-const SECRET: &str = "e2e-admin-secret";
-
-fn dist_dir() -> PathBuf {
-    let dist = testkit::workspace_root().join("dist");
-    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the SPA first (trunk build --release)");
-    dist
-}
-
-fn start_server(data: &std::path::Path, args: &[&str]) -> ServerProcess {
-    let mut options = ServerOptions::new(data);
-    options.static_dir = Some(dist_dir());
-    options.admin_secret = SECRET.into();
-    for a in args {
-        options = options.arg(*a);
-    }
-    ServerProcess::start(options)
-}
+use testkit::server::ServerProcess;
 
 /// How many `.message` rows show exactly `text`.
 async fn count_text(client: &Client, text: &str) -> usize {

@@ -12,7 +12,7 @@ use cloakroom::session::timeline::{ChatMessage, Delivery, Timeline, Trust};
 use cloakroom::store::{self, RoomRecord, cache, export};
 use gloo_storage::{LocalStorage, Storage};
 use protocol::content_key::ContentKey;
-use protocol::envelope::StoredMessage;
+use protocol::envelope::{Content, StoredMessage};
 use protocol::identity::IdentityKey;
 use protocol::ids::{MessageKey, RoomId, Timestamp};
 use protocol::keys_file::{self, KeysFileError};
@@ -65,8 +65,9 @@ fn browser_sealed_messages_open_and_tampering_is_caught() {
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
     let cid = crypto::new_client_id();
-    let out = Outgoing { room: &room, identity: &owner, alias: "Ann", text: "hello from wasm", epoch: 0, to: None };
-    let env = crypto::seal_text(&out, &key, &cid);
+    let content = Content::Text { text: "hello from wasm".into() };
+    let out = Outgoing { room: &room, identity: &owner, alias: "Ann", content: &content, epoch: 0, to: None };
+    let env = crypto::seal(&out, &key, &cid);
     assert!(env.verify_signature().is_ok());
     assert_eq!(crypto::open(&env, &key).unwrap().alias, "Ann");
     let mut bad = env.clone();
@@ -82,8 +83,9 @@ async fn decoding_marks_whispers_sealed_and_tampered_messages() {
     let k0 = crypto::new_content_key();
     let stored = |env, n| StoredMessage { key: MessageKey::new(&room, Timestamp(n)), env };
     let seal = |who: &IdentityKey, text: &str, to: Option<&protocol::identity::PublicKey>, key: &ContentKey, epoch| {
-        let out = Outgoing { room: &room, identity: who, alias: "x", text, epoch, to };
-        crypto::seal_text(&out, key, &crypto::new_client_id())
+        let content = Content::Text { text: text.to_owned() };
+        let out = Outgoing { room: &room, identity: who, alias: "x", content: &content, epoch, to };
+        crypto::seal(&out, key, &crypto::new_client_id())
     };
     let guest_ring = Keyring::new(room.clone(), guest.clone(), BTreeMap::from([(0, k0.clone())]));
     let other_ring = Keyring::new(room.clone(), other.clone(), BTreeMap::from([(0, k0.clone())]));
@@ -215,6 +217,7 @@ fn message(id: &str, key: Option<&str>, mine: bool, delivery: Delivery) -> ChatM
         from_owner: false,
         from_guest: false,
         whisper: None,
+        attachment: None,
         delivery,
         trust: Trust::Verified,
     }
@@ -269,4 +272,41 @@ async fn the_cache_pages_and_searches_one_room() {
     cache::forget(&room).await.unwrap();
     assert!(cache::page(&room, None, 10).await.unwrap().is_empty());
     assert_eq!(cache::page(&other, None, 10).await.unwrap().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn browser_file_chunks_match_the_protocol_vectors_and_damage_is_caught() {
+    use cloakroom::files::download;
+    use cloakroom::files::source::Source;
+    use cloakroom::files::upload::{self, Watch};
+    use protocol::objects;
+    for v in protocol::vectors::load().objects {
+        let plain = v.plaintext();
+        assert_eq!(objects::padded_size(v.len), Some(v.padded));
+        let source = Source::buffer(js_sys::Uint8Array::from(plain.as_slice()));
+        let keys = upload::content_keys(&source, v.padded, &Watch::NONE).await.unwrap();
+        assert_eq!((keys.file_id.as_str(), keys.key.to_b64()), (v.file_id.as_str(), v.key.clone()));
+        let key = webcrypto::aes_key(keys.key.as_bytes()).await.unwrap();
+        let count = objects::chunk_count(v.padded);
+        assert_eq!(count as usize, v.chunk_ids.len());
+        for index in 0..count {
+            let part = source.padded_chunk(v.padded, index).await.unwrap();
+            let (id, sealed) = upload::seal_chunk(&key, &keys.file_id, index, count, &part).await.unwrap();
+            assert_eq!(id, v.chunk_ids[index as usize], "WebCrypto encrypts chunk {index} like the protocol");
+            let opened = download::open_chunk(&key, &keys.file_id, index, count, &id, &sealed).await.unwrap();
+            assert_eq!(opened.to_vec(), part.to_vec());
+            // A flipped byte, or the chunk presented at another index, is refused.
+            let bad = js_sys::Uint8Array::from(sealed.to_vec().as_slice());
+            bad.set_index(3, bad.get_index(3) ^ 1);
+            let bad_id = protocol::encoding::b64(&webcrypto::sha256(&bad).await.unwrap());
+            let refused = |r: Result<js_sys::Uint8Array, String>| r.err();
+            let damaged = Some(download::DAMAGED.to_owned());
+            assert_eq!(refused(download::open_chunk(&key, &keys.file_id, index, count, &id, &bad).await), damaged);
+            assert_eq!(refused(download::open_chunk(&key, &keys.file_id, index, count, &bad_id, &bad).await), damaged);
+            if count > 1 {
+                let other = (index + 1) % count;
+                assert!(download::open_chunk(&key, &keys.file_id, other, count, &id, &sealed).await.is_err());
+            }
+        }
+    }
 }

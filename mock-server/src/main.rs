@@ -138,7 +138,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().send_queue_bytes)]
     send_queue_bytes: u64,
     /// Storage budget of rooms created with the admin secret, in bytes.
-    #[arg(long, default_value_t = 1 << 30)]
+    #[arg(long, default_value_t = 4 << 30)]
     initial_budget: u64,
     /// Seconds a room with no connections stays loaded.
     #[arg(long, default_value_t = 30)]

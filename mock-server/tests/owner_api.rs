@@ -181,8 +181,8 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
         ),
         ("token of 0 bytes", call("POST", "tokens", Some(json!({"size": 0}))).await, ErrorCode::BadTokenSize),
         (
-            "token above 1 GiB",
-            call("POST", "tokens", Some(json!({"size": (1u64 << 30) + 1}))).await,
+            "token above 4 GiB",
+            call("POST", "tokens", Some(json!({"size": (4u64 << 30) + 1}))).await,
             ErrorCode::BadTokenSize,
         ),
         (

@@ -6,7 +6,9 @@
 //! 1. **Pad** the plaintext to a size bucket ([`padded_size`]): powers of two from 4 KiB to
 //!    4 MiB, then 8 steps per power of two. The padding is zeros ending with the original
 //!    length as a big-endian `u64`, so the server learns only the bucket.
-//! 2. **Derive** from `h = SHA-256(padded plaintext)` ([`derive`]): the file id
+//! 2. **Derive** from the content hash `h` ([`content_hash`]: SHA-256 over a label, the
+//!    chunk count and the SHA-256 of each padded plaintext chunk, so that the chunks can be
+//!    hashed independently, in parallel, with WebCrypto's one-shot digest) ([`derive`]): the file id
 //!    `HKDF(h, "file-id")` (the name the server knows it by) and the file key
 //!    `HKDF(h, "file-key")`. Identical files give identical ids and keys ("convergent"
 //!    encryption), which is what lets the server deduplicate without reading them; the
@@ -33,14 +35,16 @@ use crate::encoding::{b64, unb64_array};
 pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// AES-GCM tag bytes added to each chunk.
 pub const TAG_BYTES: u64 = 16;
-/// Largest file (before padding).
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest file (before padding): 2 GiB. Its stored size (padding and tags included)
+/// fits one storage token, so an upload is always paid at once.
+pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Smallest padded size.
 pub const MIN_PADDED_BYTES: u64 = 4 * 1024;
 /// Bytes of the length trailer at the end of the padding.
 const TRAILER: u64 = 8;
 const SALT: &[u8] = b"cloakroom/v1/object";
 const AAD_LABEL: &[u8] = b"cloakroom/v1/chunk\0";
+const HASH_LABEL: &[u8] = b"cloakroom/v1/content\0";
 
 /// The padded size of a file of `len` bytes (trailer included), or `None` when too large.
 pub fn padded_size(len: u64) -> Option<u64> {
@@ -106,7 +110,25 @@ impl std::fmt::Debug for ObjectKeys {
     }
 }
 
-/// Derives the file id and key from the SHA-256 of the padded plaintext.
+/// The content hash of a padded file from the SHA-256 of each of its plaintext chunks (in
+/// order): `SHA-256("cloakroom/v1/content\0" ‖ count u32 BE ‖ h_0 ‖ … ‖ h_{count-1})`.
+pub fn content_hash(chunk_hashes: &[[u8; 32]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(HASH_LABEL);
+    h.update((chunk_hashes.len() as u32).to_be_bytes());
+    for c in chunk_hashes {
+        h.update(c);
+    }
+    h.finalize().into()
+}
+
+/// The content hash of a whole padded file in memory.
+pub fn content_hash_of(padded: &[u8]) -> [u8; 32] {
+    let hashes: Vec<[u8; 32]> = padded.chunks(CHUNK_BYTES as usize).map(|c| Sha256::digest(c).into()).collect();
+    content_hash(&hashes)
+}
+
+/// Derives the file id and key from the content hash ([`content_hash`]).
 pub fn derive(content_hash: &[u8; 32]) -> ObjectKeys {
     let hk = Hkdf::<Sha256>::new(Some(SALT), content_hash);
     let mut id = [0u8; 32];
@@ -177,7 +199,7 @@ pub fn encrypt_file(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)>
     let padded_len = padded_size(len)?;
     let mut padded = plaintext.to_vec();
     padded.extend(padding(len, padded_len));
-    let keys = derive(&Sha256::digest(&padded).into());
+    let keys = derive(&content_hash_of(&padded));
     let count = chunk_count(padded_len);
     let chunks = (0..count)
         .map(|i| {
@@ -199,7 +221,7 @@ pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> R
     for (i, c) in chunks.iter().enumerate() {
         padded.extend(decrypt_chunk(keys, i as u32, count, c)?);
     }
-    if derive(&Sha256::digest(&padded).into()) != *keys || padded.len() as u64 != padded_len {
+    if padded.len() as u64 != padded_len || derive(&content_hash_of(&padded)) != *keys {
         return Err(DamagedChunk(count));
     }
     let len = unpadded_len(&padded[padded.len() - TRAILER as usize..], padded_len).ok_or(DamagedChunk(count))?;
@@ -209,7 +231,7 @@ pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> R
 
 /// What a message carries about a shared file (inside the encrypted message body, so the
 /// server never sees names, types or keys).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileHandle {
     pub file_id: String,
     /// The file key (base64url).
@@ -295,6 +317,11 @@ mod tests {
         assert_eq!(padded_size(CHUNK_BYTES), Some(CHUNK_BYTES + CHUNK_BYTES / 8));
         assert_eq!(padded_size(50_000_000), Some(50_331_648));
         assert_eq!(padded_size(MAX_FILE_BYTES + 1), None);
+        // A 1 GiB file and the largest file are each paid by one storage token.
+        for len in [1 << 30, MAX_FILE_BYTES] {
+            let stored = stored_size(padded_size(len).unwrap());
+            assert!(crate::storage_token::round_size(stored).is_ok(), "{len} bytes → {stored} stored");
+        }
         for n in [0u64, 1, 4088, 4089, 70_000, 5_000_000, 123_456_789] {
             let p = padded_size(n).unwrap();
             assert!(p >= n + 8 && (p <= 2 * (n + 8) || p == MIN_PADDED_BYTES), "{n} → {p}");

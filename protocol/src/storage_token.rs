@@ -14,7 +14,7 @@ use crate::error::{ErrorBody, ErrorCode};
 /// Smallest token.
 pub const MIN_TOKEN_BYTES: u64 = 32 * 1024;
 /// Largest token.
-pub const MAX_TOKEN_BYTES: u64 = 1024 * 1024 * 1024;
+pub const MAX_TOKEN_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Smallest token that can fund a new room.
 pub const MIN_ROOM_FUNDING_BYTES: u64 = 32 * 1024 * 1024;
 

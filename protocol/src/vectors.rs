@@ -13,6 +13,7 @@ use crate::identity::{IdentityKey, PublicKey, Signature};
 use crate::ids::{ClientMessageId, RoomId};
 use crate::key_wrap::{self, WrappedKey};
 use crate::keys_file::{self, KeysBundle, KeysFile};
+use crate::objects;
 use crate::transcript;
 use crate::whisper;
 
@@ -81,6 +82,36 @@ pub struct WhisperVector {
     pub key: String,
 }
 
+/// A shared file: its plaintext is `len` bytes of the pattern [`ObjectVector::plaintext`]
+/// (kept out of the file, which would otherwise hold megabytes); the rest is what padding,
+/// convergent derivation and chunk encryption must produce from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectVector {
+    pub len: u64,
+    pub padded: u64,
+    pub file_id: String,
+    pub key: String,
+    /// SHA-256 (base64url) of each encrypted chunk, in order.
+    pub chunk_ids: Vec<String>,
+}
+
+impl ObjectVector {
+    /// Byte `i` of the plaintext is `(i * 31 + 7) mod 251`.
+    pub fn plaintext(&self) -> Vec<u8> {
+        (0..self.len).map(|i| ((i * 31 + 7) % 251) as u8).collect()
+    }
+
+    fn of(len: u64) -> ObjectVector {
+        let mut v = ObjectVector { len, padded: 0, file_id: String::new(), key: String::new(), chunk_ids: Vec::new() };
+        let (keys, padded, chunks) = objects::encrypt_file(&v.plaintext()).expect("a small file");
+        v.padded = padded;
+        v.file_id = keys.file_id.clone();
+        v.key = keys.key.to_b64();
+        v.chunk_ids = chunks.iter().map(|c| objects::chunk_id(c)).collect();
+        v
+    }
+}
+
 /// The vector file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vectors {
@@ -90,6 +121,7 @@ pub struct Vectors {
     pub kdfs: Vec<KdfVector>,
     pub wraps: Vec<WrapVector>,
     pub whispers: Vec<WhisperVector>,
+    pub objects: Vec<ObjectVector>,
 }
 
 /// Loads the committed vectors.
@@ -191,6 +223,18 @@ pub fn check_all(vectors: &Vectors) -> Result<usize, String> {
         }
         checks += 1;
     }
+    for v in &vectors.objects {
+        let plain = v.plaintext();
+        let (keys, padded, chunks) = objects::encrypt_file(&plain).ok_or("object vector: too large")?;
+        let ids: Vec<String> = chunks.iter().map(|c| objects::chunk_id(c)).collect();
+        if padded != v.padded || keys.file_id != v.file_id || keys.key.to_b64() != v.key || ids != v.chunk_ids {
+            return Err(format!("object vector of {} bytes: encryption differs", v.len));
+        }
+        if objects::decrypt_file(&keys, padded, &chunks).map_err(|e| e.to_string())? != plain {
+            return Err(format!("object vector of {} bytes: decryption differs", v.len));
+        }
+        checks += 2;
+    }
     Ok(checks)
 }
 
@@ -289,7 +333,9 @@ pub fn generate() -> Vectors {
         room: room.clone(),
         key: whisper::pair_key(&owner, &guest.public_key(), &room).to_b64(),
     }];
-    Vectors { version: crate::PROTOCOL_VERSION, messages, joins, kdfs, wraps, whispers }
+    // One chunk, and a file just over one chunk (two chunks, the last one short).
+    let objects = vec![ObjectVector::of(5_000), ObjectVector::of(objects::CHUNK_BYTES + 1_000)];
+    Vectors { version: crate::PROTOCOL_VERSION, messages, joins, kdfs, wraps, whispers, objects }
 }
 
 fn placeholder_envelope() -> Envelope {
@@ -317,7 +363,8 @@ mod tests {
             + vectors.joins.len() * 2
             + vectors.kdfs.len() * 2
             + vectors.wraps.len() * 2
-            + vectors.whispers.len();
+            + vectors.whispers.len()
+            + vectors.objects.len() * 2;
         assert_eq!(check_all(&vectors), Ok(expected));
     }
 

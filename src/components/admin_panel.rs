@@ -141,7 +141,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 } />
             </ul>
             <h3>"Storage budget"</h3>
-            <p>{move || budget.get().map(|b| format!("{} of {} left ({} tokens issued)", mib(b.remaining), mib(b.total), b.tokens_issued)).unwrap_or_else(|| "…".into())}</p>
+            <p id="budget-line" data-remaining=move || budget.get().map(|b| b.remaining.to_string())
+                data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} tokens issued)", mib(b.remaining), mib(b.total), b.tokens_issued)).unwrap_or_else(|| "…".into())}</p>
         </section>
     }
 }

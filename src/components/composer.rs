@@ -1,5 +1,6 @@
 //! The message composer: Enter sends, Shift+Enter adds a line; the recipient can be the
-//! room or one member (a whisper: the owner to anyone, a guest to the owner).
+//! room or one member (a whisper: the owner to anyone, a guest to the owner). "Attach"
+//! shares files (several at once) with the same recipient.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +9,24 @@ use protocol::frames::Access;
 use protocol::identity::PublicKey;
 
 use crate::contacts::use_contacts;
+use crate::files::share;
+use crate::files::transfers::{Transfers, use_transfers};
 use crate::session::RoomSession;
+
+/// Shares every file of `list` with `to` (the room when `None`), one after the other.
+pub fn share_files(session: RoomSession, transfers: Transfers, list: web_sys::FileList, to: Option<PublicKey>) {
+    let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+    leptos::task::spawn_local(async move {
+        for file in files {
+            share::share(session, transfers, file, to).await;
+        }
+    });
+}
 
 #[component]
 pub fn Composer(session: RoomSession) -> impl IntoView {
     let contacts = use_contacts();
+    let transfers = use_transfers();
     let text = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -51,6 +65,17 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     };
+    let recipient = move || {
+        let r = to.get_untracked();
+        if r.is_empty() { None } else { PublicKey::parse(&r).ok() }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(list) = input.files() {
+            share_files(session, transfers, list, recipient());
+        }
+        input.set_value("");
+    };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
@@ -76,6 +101,10 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
                     prop:value=move || text.get()
                     on:input=move |ev| text.set(event_target_value(&ev))
                     on:keydown=on_keydown></textarea>
+                <label class="attach-button button" class:disabled=waiting title="Share files or images (or drop them on the room)">
+                    "Attach"
+                    <input id="attach-input" type="file" multiple class="visually-hidden" disabled=waiting on:change=on_pick />
+                </label>
                 <button id="send-button" type="submit" class="primary" disabled=waiting>"Send"</button>
             </div>
             <p class="error" role="alert">{move || error.get()}</p>

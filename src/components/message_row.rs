@@ -1,9 +1,11 @@
 //! One message: who (local name or alias, with owner / verified-guest tags), when, what,
-//! its delivery state, and the cues: whisper, failed verification.
+//! its delivery state, and the cues: whisper, failed verification. A shared file or image
+//! shows as its card or thumbnail.
 
 use leptos::prelude::*;
 
 use crate::clock::{self, Now};
+use crate::components::attachment_view::AttachmentView;
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
 use crate::session::timeline::{ChatMessage, Delivery, Trust};
@@ -62,7 +64,11 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
     });
     let time = m.time_ms;
     let body = match &m.trust {
-        Trust::Verified => view! { <p class="message-text">{m.text.clone()}</p> }.into_any(),
+        Trust::Verified => {
+            let text = (!m.text.is_empty()).then(|| view! { <p class="message-text">{m.text.clone()}</p> });
+            let attachment = m.attachment.clone().map(|a| view! { <AttachmentView attachment=a /> });
+            view! { {text} {attachment} }.into_any()
+        }
         Trust::Tampered(reason) => view! {
             <p class="message-text tampered-text" role="alert">
                 {format!("⚠ This message failed verification and is not shown ({reason}).")}

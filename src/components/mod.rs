@@ -3,9 +3,12 @@
 
 pub mod admin_panel;
 pub mod alias_prompt;
+pub mod attachment_view;
 pub mod composer;
 pub mod connection_badge;
 pub mod create_room_form;
+pub mod gallery;
+pub mod image_viewer;
 pub mod import_keys;
 pub mod join_form;
 pub mod message_list;
@@ -14,3 +17,4 @@ pub mod name_dialog;
 pub mod room_list;
 pub mod search_panel;
 pub mod share_dialog;
+pub mod transfer_list;

@@ -43,19 +43,20 @@ pub fn new_client_id() -> ClientMessageId {
     ClientMessageId::from_random(random_bytes::<16>())
 }
 
-/// What to seal: a text to the room (under `epoch`'s key) or a whisper to one member.
+/// What to seal: a text or a shared file, to the room (under `epoch`'s key) or as a
+/// whisper to one member.
 pub struct Outgoing<'a> {
     pub room: &'a RoomId,
     pub identity: &'a IdentityKey,
     pub alias: &'a str,
-    pub text: &'a str,
+    pub content: &'a Content,
     pub epoch: u32,
     pub to: Option<&'a PublicKey>,
 }
 
-/// Encrypts and signs a text message with `key` (the epoch key, or the whisper pair key).
-pub fn seal_text(out: &Outgoing<'_>, key: &ContentKey, cid: &ClientMessageId) -> Envelope {
-    let body = MessageBody { alias: out.alias.to_owned(), content: Content::Text { text: out.text.to_owned() } };
+/// Encrypts and signs a message with `key` (the epoch key, or the whisper pair key).
+pub fn seal(out: &Outgoing<'_>, key: &ContentKey, cid: &ClientMessageId) -> Envelope {
+    let body = MessageBody { alias: out.alias.to_owned(), content: out.content.clone() };
     let input = SealInput { room: out.room, epoch: out.epoch, cid, to: out.to, body: &body };
     envelope::seal(&input, key, out.identity, random_bytes::<12>())
 }

@@ -103,3 +103,47 @@ pub async fn pbkdf2(passphrase: &str, salt: &[u8], iterations: u32) -> Result<[u
     let out = Uint8Array::new(&buffer).to_vec();
     out.try_into().map_err(|_| WebCryptoError("PBKDF2 returned the wrong length".into()))
 }
+
+/// Imports a 32-byte AES-GCM key (not extractable) for encrypting and decrypting chunks.
+pub async fn aes_key(key: &[u8; 32]) -> Result<CryptoKey, WebCryptoError> {
+    let subtle = subtle()?;
+    let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
+    let promise = subtle.import_key_with_str("raw", &bytes(key), "AES-GCM", false, &usages).map_err(js_err)?;
+    Ok(JsFuture::from(promise).await.map_err(js_err)?.unchecked_into())
+}
+
+fn gcm_params(iv: &[u8; 12], aad: &[u8]) -> Object {
+    object(&[("name", "AES-GCM".into()), ("iv", bytes(iv).into()), ("additionalData", bytes(aad).into())])
+}
+
+/// AES-256-GCM encryption (ciphertext ‖ 16-byte tag, like `aes-gcm`).
+pub async fn aes_gcm_encrypt(
+    key: &CryptoKey,
+    iv: &[u8; 12],
+    aad: &[u8],
+    data: &Uint8Array,
+) -> Result<Uint8Array, WebCryptoError> {
+    let promise = subtle()?.encrypt_with_object_and_buffer_source(&gcm_params(iv, aad), key, data).map_err(js_err)?;
+    Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(js_err)?))
+}
+
+/// AES-256-GCM decryption; `Ok(None)` when the tag does not verify (damaged data).
+pub async fn aes_gcm_decrypt(
+    key: &CryptoKey,
+    iv: &[u8; 12],
+    aad: &[u8],
+    data: &Uint8Array,
+) -> Result<Option<Uint8Array>, WebCryptoError> {
+    let promise = subtle()?.decrypt_with_object_and_buffer_source(&gcm_params(iv, aad), key, data).map_err(js_err)?;
+    match JsFuture::from(promise).await {
+        Ok(buffer) => Ok(Some(Uint8Array::new(&buffer))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// SHA-256 of a buffer.
+pub async fn sha256(data: &Uint8Array) -> Result<[u8; 32], WebCryptoError> {
+    let promise = subtle()?.digest_with_str_and_buffer_source("SHA-256", data).map_err(js_err)?;
+    let out = Uint8Array::new(&JsFuture::from(promise).await.map_err(js_err)?).to_vec();
+    out.try_into().map_err(|_| WebCryptoError("SHA-256 returned the wrong length".into()))
+}

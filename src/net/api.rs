@@ -3,12 +3,13 @@
 
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use protocol::api::{
-    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, LastMessageTimesRequest,
+    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, IssuedToken, LastMessageTimesRequest,
     LastMessageTimesResponse,
 };
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
+use protocol::objects::{Manifest, UploadRequest, UploadState};
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,5 +111,54 @@ pub async fn owner_call<T: DeserializeOwned>(
         builder.header("content-type", "application/json").body(text)
     }
     .map_err(network_error)?;
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// `POST /api/uploads`: finds the upload of a file, or opens it (paid with `token`).
+pub async fn open_upload(file: &str, size: u64, token: Option<String>) -> Result<UploadState, ErrorBody> {
+    let body = UploadRequest { file: file.to_owned(), size, token };
+    let request = Request::post("/api/uploads").json(&body).map_err(network_error)?;
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// `PUT /api/uploads/{file}/chunks/{index}/{id}`: stores one encrypted chunk.
+pub async fn put_chunk(file: &str, index: u32, id: &str, bytes: &js_sys::Uint8Array) -> Result<UploadState, ErrorBody> {
+    let request = RequestBuilder::new(&format!("/api/uploads/{file}/chunks/{index}/{id}"))
+        .method(Method::PUT)
+        .header("content-type", "application/octet-stream")
+        .body(bytes.clone())
+        .map_err(network_error)?;
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// `GET /api/files/{file}?v=`: a stored file's manifest.
+pub async fn manifest(file: &str, verification: &str) -> Result<Manifest, ErrorBody> {
+    let request = Request::get(&format!("/api/files/{file}")).query([("v", verification)]);
+    decode(request.send().await.map_err(network_error)?).await
+}
+
+/// `GET /api/files/{file}/chunks/{index}?v=`: one encrypted chunk.
+pub async fn chunk(file: &str, index: u32, verification: &str) -> Result<js_sys::Uint8Array, ErrorBody> {
+    let response = Request::get(&format!("/api/files/{file}/chunks/{index}"))
+        .query([("v", verification)])
+        .send()
+        .await
+        .map_err(network_error)?;
+    if !response.ok() {
+        return Err(decode::<serde_json::Value>(response)
+            .await
+            .err()
+            .unwrap_or_else(|| ErrorBody::new(ErrorCode::Internal, "unexpected answer")));
+    }
+    let buffer = response.binary().await.map_err(network_error)?;
+    Ok(js_sys::Uint8Array::from(buffer.as_slice()))
+}
+
+/// A storage token out of the room's budget, asked for by a member (signed request).
+pub async fn member_token(room: &RoomId, member: &IdentityKey, size: u64) -> Result<IssuedToken, ErrorBody> {
+    let path = format!("/api/rooms/{room}/tokens");
+    let body = serde_json::json!({ "size": size }).to_string();
+    let builder = sign(RequestBuilder::new(&path).method(Method::POST), member, "POST", &path, "", body.as_bytes());
+    let request = builder.header("content-type", "application/json").body(body).map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }

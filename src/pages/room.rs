@@ -1,5 +1,6 @@
 //! `/r/:room`: resolves the link and the local keys, asks for an alias on a first visit,
-//! then shows the room: messages, composer, invite, search, and the owner's panel.
+//! then shows the room: messages, composer, invite, search, gallery, transfers (files can
+//! be dropped on the room), and the owner's panel.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -7,12 +8,15 @@ use protocol::frames::Access;
 
 use crate::components::admin_panel::AdminPanel;
 use crate::components::alias_prompt::AliasPrompt;
-use crate::components::composer::Composer;
+use crate::components::composer::{Composer, share_files};
 use crate::components::connection_badge::ConnectionBadge;
+use crate::components::gallery::Gallery;
+use crate::components::image_viewer::{self, ImageViewer};
 use crate::components::message_list::MessageList;
 use crate::components::name_dialog::NameDialog;
 use crate::components::search_panel::SearchPanel;
 use crate::components::share_dialog::ShareDialog;
+use crate::components::transfer_list::TransferList;
 use crate::rooms::{self, RoomAccess};
 use crate::session::RoomSession;
 use crate::store::{self, RoomRecord};
@@ -54,6 +58,10 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let renaming = RwSignal::new(None::<(String, String)>);
     let show_admin = RwSignal::new(false);
     let show_search = RwSignal::new(false);
+    let show_gallery = RwSignal::new(false);
+    let dragging = RwSignal::new(false);
+    image_viewer::provide();
+    let transfers = crate::files::transfers::use_transfers();
     let room_id = record.room.clone();
     let is_owner = move || session.access.get() == Some(Access::Owner);
     let waiting = move || session.access.get() == Some(Access::Pending);
@@ -67,8 +75,24 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     };
     let motd = move || session.state.with(|s| s.as_ref().map(|s| s.motd.clone()).filter(|m| !m.is_empty()));
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
+    // Files dropped anywhere on the room are shared with everyone in it.
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if waiting() {
+            return;
+        }
+        if let Some(list) = ev.data_transfer().and_then(|d| d.files()) {
+            share_files(session, transfers, list, None);
+        }
+    };
+    let on_dragover = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(true);
+    };
     view! {
-        <section class="room" aria-labelledby="room-title">
+        <section class="room" class:dragging=move || dragging.get() aria-labelledby="room-title"
+            on:dragover=on_dragover on:dragleave=move |_| dragging.set(false) on:drop=on_drop>
             <div class="room-bar">
                 <h1 class="room-title" id="room-title">
                     {record.display_name()}
@@ -78,6 +102,8 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                     <ConnectionBadge status=session.status />
                     <button type="button" class="link-button" aria-pressed=move || show_search.get().to_string()
                         on:click=move |_| show_search.update(|v| *v = !*v)>"Search"</button>
+                    <button id="gallery-toggle" type="button" class="link-button" aria-pressed=move || show_gallery.get().to_string()
+                        on:click=move |_| show_gallery.update(|v| *v = !*v)>"Gallery"</button>
                     <Show when=is_owner>
                         <button id="admin-toggle" type="button" class="link-button" aria-pressed=move || show_admin.get().to_string()
                             on:click=move |_| show_admin.update(|v| *v = !*v)>"Administer"</button>
@@ -97,6 +123,9 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             <Show when=move || show_search.get()>
                 <SearchPanel room=room_id.clone() />
             </Show>
+            <Show when=move || show_gallery.get()>
+                <Gallery session=session />
+            </Show>
             {move || motd().map(|m| view! { <p class="motd" role="note"><strong>"Message of the day: "</strong>{m}</p> })}
             <Show when=waiting>
                 <p id="waiting-notice" class="notice" role="status">
@@ -106,7 +135,9 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             {move || session.notice.get().map(|n| view! { <p class="notice error" role="alert">{n}</p> })}
             <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
             <NameDialog target=renaming />
+            <TransferList />
             <Composer session=session />
+            <ImageViewer />
         </section>
     }
     .into_any()

@@ -14,7 +14,7 @@ use protocol::ids::RoomId;
 use protocol::whisper;
 
 use crate::crypto::{self, webcrypto};
-use crate::session::timeline::{ChatMessage, Delivery, Trust, Whisper};
+use crate::session::timeline::{Attachment, ChatMessage, Delivery, Trust, Whisper};
 
 /// The keys a room's messages are read with.
 pub struct Keyring {
@@ -75,20 +75,22 @@ impl Keyring {
     /// Decodes one message whose signature check gave `signature_ok`.
     pub fn decode(&self, m: &StoredMessage, signature_ok: bool, roles: &Roles) -> ChatMessage {
         let env = &m.env;
-        let (alias, text, trust) = if !signature_ok {
-            (String::new(), String::new(), Trust::Tampered("the sender's signature does not verify".into()))
+        let (alias, text, attachment, trust) = if !signature_ok {
+            (String::new(), String::new(), None, Trust::Tampered("the sender's signature does not verify".into()))
         } else {
             match self.key_for(m) {
-                Err(why) => (String::new(), String::new(), Trust::Sealed(why)),
+                Err(why) => (String::new(), String::new(), None, Trust::Sealed(why)),
                 Ok(key) => match crypto::decrypt(env, &key) {
                     Ok(body) => {
+                        let attachment = Attachment::of(&body.content);
                         let text = match body.content {
                             Content::Text { text } => text,
+                            Content::File { .. } | Content::Image { .. } => String::new(),
                             Content::Unsupported => "(a message type this version cannot show)".to_owned(),
                         };
-                        (body.alias, text, Trust::Verified)
+                        (body.alias, text, attachment, Trust::Verified)
                     }
-                    Err(e) => (String::new(), String::new(), Trust::Tampered(e.to_string())),
+                    Err(e) => (String::new(), String::new(), None, Trust::Tampered(e.to_string())),
                 },
             }
         };
@@ -103,6 +105,7 @@ impl Keyring {
             from_owner: roles.owner.as_ref() == Some(&env.sender),
             from_guest: roles.guest.as_ref() == Some(&env.sender),
             whisper: env.to.map(|to| Whisper { to: to.to_b64(), mine: env.sender == self.me || to == self.me }),
+            attachment,
             delivery: Delivery::Sent,
             trust,
         }

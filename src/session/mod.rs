@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::content_key::ContentKey;
-use protocol::envelope::StoredMessage;
+use protocol::envelope::{Content, StoredMessage};
 use protocol::frames::{Access, RoomState};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
@@ -26,7 +26,7 @@ use crate::net::socket::{self, ConnectionStatus, SocketEvent, SocketHandle};
 use crate::notify;
 use crate::store::{self, OutboxEntry, cache};
 use decode::{Keyring, Roles, message_id};
-use timeline::{ChatMessage, Delivery, Timeline, Trust, Whisper};
+use timeline::{Attachment, ChatMessage, Delivery, Timeline, Trust, Whisper};
 
 /// Messages loaded per page (from the cache or the server).
 pub const PAGE: usize = 100;
@@ -95,7 +95,7 @@ impl RoomSession {
         let me = identity.public_key();
         session.timeline.update(|t| {
             for entry in &outbox {
-                t.upsert(session.pending_message(&me, &entry.env, &entry.text));
+                t.upsert(session.pending_message(&me, entry));
             }
         });
         // The cache shows the room before the socket is up.
@@ -169,19 +169,21 @@ impl RoomSession {
         });
     }
 
-    fn pending_message(&self, me: &PublicKey, env: &protocol::envelope::Envelope, text: &str) -> ChatMessage {
+    fn pending_message(&self, me: &PublicKey, entry: &OutboxEntry) -> ChatMessage {
         let state = self.state.get_untracked();
+        let env = &entry.env;
         ChatMessage {
             id: message_id(me, env.cid.as_str()),
             key: None,
             sender: me.to_b64(),
             alias: self.inner().alias.clone(),
-            text: text.to_owned(),
+            text: entry.text.clone(),
             time_ms: None,
             mine: true,
             from_owner: state.as_ref().is_some_and(|s| s.owner == *me),
             from_guest: state.as_ref().and_then(|s| s.guest).is_some_and(|g| g == *me),
             whisper: env.to.map(|to| Whisper { to: to.to_b64(), mine: true }),
+            attachment: entry.content.as_ref().and_then(Attachment::of),
             delivery: Delivery::Pending,
             trust: Trust::Verified,
         }
@@ -298,6 +300,11 @@ impl RoomSession {
         if text.is_empty() {
             return Ok(());
         }
+        self.send_content(Content::Text { text: text.to_owned() }, to)
+    }
+
+    /// Seals any message body (a text, or a file/image already uploaded) and queues it.
+    pub fn send_content(&self, content: Content, to: Option<PublicKey>) -> Result<(), String> {
         let inner = self.inner();
         let (epoch, key) = match &to {
             Some(peer) => (self.current_key().map(|(e, _)| e).unwrap_or(0), inner.ring.pair_key(peer)),
@@ -310,11 +317,11 @@ impl RoomSession {
             room: &inner.ring.room,
             identity: &inner.ring.identity,
             alias: &inner.alias,
-            text,
+            content: &content,
             epoch,
             to: to.as_ref(),
         };
-        let env = crypto::seal_text(&out, &key, &cid);
+        let env = crypto::seal(&out, &key, &cid);
         let limit = protocol::limits::MAX_MESSAGE_BYTES;
         if env.stored_len() > limit {
             return Err(format!(
@@ -322,11 +329,16 @@ impl RoomSession {
                 env.stored_len()
             ));
         }
+        let (text, shared) = match content {
+            Content::Text { text } => (text, None),
+            other => (String::new(), Some(other)),
+        };
         let room = self.room();
         let mut outbox = store::outbox(&room);
-        outbox.push(OutboxEntry { env: env.clone(), text: text.to_owned() });
+        let entry = OutboxEntry { env: env.clone(), text, content: shared };
+        outbox.push(entry.clone());
         store::save_outbox(&room, &outbox).map_err(|e| e.to_string())?;
-        self.timeline.update(|t| t.upsert(self.pending_message(&inner.ring.me, &env, text)));
+        self.timeline.update(|t| t.upsert(self.pending_message(&inner.ring.me, &entry)));
         if let Some(s) = inner.socket.get() {
             s.send(env);
         }
@@ -338,7 +350,11 @@ impl RoomSession {
         let Some(failed) = self.timeline.with_untracked(|t| t.get(id).cloned()) else { return };
         let to = failed.whisper.as_ref().and_then(|w| PublicKey::parse(&w.to).ok());
         self.discard(id);
-        if let Err(e) = self.send(&failed.text, to) {
+        let content = match failed.attachment.clone() {
+            Some(a) => a.into_content(),
+            None => Content::Text { text: failed.text.clone() },
+        };
+        if let Err(e) = self.send_content(content, to) {
             self.notice.set(Some(e));
         }
     }

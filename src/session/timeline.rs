@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use protocol::envelope::Content;
+use protocol::objects::FileHandle;
 use serde::{Deserialize, Serialize};
 
 /// Where our own message is on its way to the server.
@@ -30,6 +32,48 @@ pub enum Trust {
     /// Genuinely signed, but this browser has no key for it (an epoch from before it was
     /// accepted, or a whisper between two other members).
     Sealed(String),
+}
+
+/// A file or image shared in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Attachment {
+    File(FileHandle),
+    Image { full: FileHandle, preview: Option<FileHandle>, thumbnail: String, width: u32, height: u32 },
+}
+
+impl Attachment {
+    /// The attachment a message body carries, if any.
+    pub fn of(content: &Content) -> Option<Attachment> {
+        match content {
+            Content::File { file } => Some(Attachment::File(file.clone())),
+            Content::Image { full, preview, thumbnail, width, height } => Some(Attachment::Image {
+                full: full.clone(),
+                preview: preview.clone(),
+                thumbnail: thumbnail.clone(),
+                width: *width,
+                height: *height,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The message body that shares this attachment (to send it again).
+    pub fn into_content(self) -> Content {
+        match self {
+            Attachment::File(file) => Content::File { file },
+            Attachment::Image { full, preview, thumbnail, width, height } => {
+                Content::Image { full, preview, thumbnail, width, height }
+            }
+        }
+    }
+
+    /// A one-line description (for the outbox, search and notifications).
+    pub fn label(&self) -> String {
+        match self {
+            Attachment::File(f) => format!("📎 {}", f.name),
+            Attachment::Image { full, .. } => format!("🖼 {}", full.name),
+        }
+    }
 }
 
 /// A whisper: a message only two members can read.
@@ -60,6 +104,8 @@ pub struct ChatMessage {
     pub from_guest: bool,
     #[serde(default)]
     pub whisper: Option<Whisper>,
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
     pub delivery: Delivery,
     pub trust: Trust,
 }

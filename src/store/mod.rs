@@ -80,6 +80,9 @@ pub struct OutboxEntry {
     pub env: Envelope,
     /// The plaintext, to show it while it waits.
     pub text: String,
+    /// What it shares, when it is a file or image (absent in entries written before files).
+    #[serde(default)]
+    pub content: Option<protocol::envelope::Content>,
 }
 
 /// A storage failure the UI should show (e.g. storage disabled or full).

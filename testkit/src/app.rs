@@ -1,9 +1,33 @@
 //! Driving the Cloakroom SPA in a browser the way a person does: create a room, open an
 //! invite link, choose an alias, write messages.
 
+use std::path::{Path, PathBuf};
+
 use fantoccini::Client;
 
 use crate::browser::{click, fill, wait_for, wait_for_attr};
+use crate::server::{ServerOptions, ServerProcess};
+
+/// The admin secret of the servers [`start_server`] starts.
+pub const SECRET: &str = "e2e-admin-secret";
+
+/// The built SPA (`trunk build --release` writes it).
+pub fn dist_dir() -> PathBuf {
+    let dist = crate::workspace_root().join("dist");
+    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the SPA first (trunk build --release)");
+    dist
+}
+
+/// A mock-server serving the built SPA, with [`SECRET`] and any extra `args`.
+pub fn start_server(data: &Path, args: &[&str]) -> ServerProcess {
+    let mut options = ServerOptions::new(data);
+    options.static_dir = Some(dist_dir());
+    options.admin_secret = SECRET.into();
+    for a in args {
+        options = options.arg(*a);
+    }
+    ServerProcess::start(options)
+}
 
 /// Creates a room as `alias` from the landing page; returns the invite link.
 pub async fn create_room(client: &Client, base: &str, alias: &str, secret: &str) -> String {

@@ -247,3 +247,44 @@ pub async fn accessibility_violations(client: &Client) -> Vec<String> {
         .map(|v| format!("{}: {} ({} nodes, e.g. {})", v["id"], v["help"], v["nodes"], v["targets"]))
         .collect()
 }
+
+/// Waits (up to `timeout`) until at least `n` elements match `css`.
+pub async fn wait_for_count(client: &Client, css: &str, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0);
+        if found >= n {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("{css} matched {found} elements, not {n}, within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Saves this browser's downloads into `dir` (without asking).
+pub async fn allow_downloads(client: &Client, dir: &std::path::Path) {
+    let params = serde_json::json!({ "behavior": "allow", "downloadPath": dir.display().to_string() });
+    cdp(client, "Page.setDownloadBehavior", params).await;
+}
+
+/// Waits (up to `timeout`) until `dir/name` is completely downloaded; returns its bytes.
+pub async fn wait_for_download(dir: &std::path::Path, name: &str, timeout: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let path = dir.join(name);
+    loop {
+        let partial = crate::scan::files_under(dir).iter().any(|p| p.extension().is_some_and(|e| e == "crdownload"));
+        if path.is_file() && !partial {
+            return std::fs::read(&path).expect("read the download");
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{} was not downloaded within {timeout:?} (dir has {:?})",
+                path.display(),
+                crate::scan::files_under(dir)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

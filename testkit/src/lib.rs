@@ -6,11 +6,13 @@
 //! - [`client`]: a native client that creates rooms, joins with proof of possession and
 //!   sends sealed messages (the same `protocol` code the browser runs).
 //! - [`browser`]: chromedriver + headless Chromium sessions that are always closed.
+//! - [`app`] and [`files`]: driving the SPA like a person (rooms, messages, files).
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
 pub mod app;
 pub mod browser;
 pub mod client;
+pub mod files;
 pub mod scan;
 pub mod server;
 

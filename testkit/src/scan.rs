@@ -24,7 +24,7 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     assert!(!needle.is_empty());
     files_under(dir)
         .into_iter()
-        .filter(|p| std::fs::read(p).map(|bytes| bytes.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
+        .filter(|p| std::fs::read(p).map(|bytes| memchr::memmem::find(&bytes, needle).is_some()).unwrap_or(false))
         .collect()
 }
 
@@ -79,4 +79,29 @@ pub fn alter_stored_message(data_dir: &Path, room: &protocol::ids::RoomId, nth: 
     )
     .expect("write the altered message");
     key
+}
+
+/// The document store's totals in a server's data dir: (ciphertext bytes stored, uploads).
+/// Reading while the server runs is fine (the store is in WAL mode).
+pub fn object_store_totals(data_dir: &Path) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(data_dir.join("global.sqlite")).expect("open the document store");
+    let bytes =
+        conn.query_row("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM objects", [], |r| r.get(0)).expect("sum objects");
+    let uploads = conn.query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get(0)).expect("count uploads");
+    (bytes, uploads)
+}
+
+/// Flips one byte in the middle of chunk `index` of `file` (a file id) in a stopped
+/// server's document store, as a failing disk or a malicious operator would.
+pub fn flip_object_byte(data_dir: &Path, file: &str, index: usize) {
+    let conn = rusqlite::Connection::open(data_dir.join("global.sqlite")).expect("open the document store");
+    let record: Vec<u8> =
+        conn.query_row("SELECT value FROM uploads WHERE key = ?1", [file], |r| r.get(0)).expect("the upload record");
+    let record: serde_json::Value = serde_json::from_slice(&record).expect("an upload record");
+    let chunk = record["chunk_ids"][index].as_str().expect("the chunk is stored").to_owned();
+    let mut bytes: Vec<u8> =
+        conn.query_row("SELECT value FROM objects WHERE key = ?1", [&chunk], |r| r.get(0)).expect("the chunk");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    conn.execute("UPDATE objects SET value = ?1 WHERE key = ?2", rusqlite::params![bytes, chunk]).expect("flip");
 }

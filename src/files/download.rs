@@ -1,0 +1,130 @@
+//! Downloading a shared file: fetch each chunk (two at a time, [`lanes`]), check it
+//! against the manifest, decrypt it (WebCrypto AES-GCM: a flipped byte, a swapped or
+//! missing chunk fails), then check the whole file against its key (the key is derived
+//! from the content) and its size. Only a file that passes every check becomes a Blob; a
+//! damaged one is reported and never saved.
+//!
+//! [`lanes`]: crate::files::lanes
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::{Array, Uint8Array};
+use protocol::encoding::b64;
+use protocol::objects::{self, CHUNK_BYTES, FileHandle};
+use wasm_bindgen::JsCast;
+
+use crate::crypto::webcrypto;
+use crate::files::lanes::{self, Queue};
+use crate::files::transfers::TransferHandle;
+use crate::net::api;
+
+/// The message for anything that does not check out.
+pub const DAMAGED: &str = "This file is damaged or was tampered with; it was not saved.";
+
+/// Checks chunk `index` of `count` against the id the manifest lists and decrypts it;
+/// `Err(DAMAGED)` for anything that does not check out.
+pub async fn open_chunk(
+    key: &web_sys::CryptoKey,
+    file_id: &str,
+    index: u32,
+    count: u32,
+    expected_id: &str,
+    sealed: &Uint8Array,
+) -> Result<Uint8Array, String> {
+    if b64(&webcrypto::sha256(sealed).await.map_err(|e| e.to_string())?) != expected_id {
+        return Err(DAMAGED.into());
+    }
+    let aad = objects::chunk_aad(file_id, index, count);
+    webcrypto::aes_gcm_decrypt(key, &objects::chunk_nonce(index), &aad, sealed)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| DAMAGED.into())
+}
+
+/// Fetches, checks and decrypts the file of `handle`.
+pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::Blob, String> {
+    let keys = handle.keys().ok_or(DAMAGED)?;
+    let manifest = api::manifest(&handle.file_id, &handle.verification)
+        .await
+        .map_err(|_| "This file is not available on this server (or the link to it is wrong).".to_owned())?;
+    let count = objects::chunk_count(handle.padded);
+    if manifest.size != handle.padded || manifest.chunks.len() != count as usize || handle.size >= handle.padded {
+        return Err(DAMAGED.into());
+    }
+    let key = webcrypto::aes_key(keys.key.as_bytes()).await.map_err(|e| e.to_string())?;
+    let queue = Queue::new((0..count).collect());
+    let parts = RefCell::new(vec![None::<Uint8Array>; count as usize]);
+    let hashes = RefCell::new(vec![[0u8; 32]; count as usize]);
+    let done = Cell::new(0u64);
+    lanes::run(|| {
+        let (queue, parts, hashes, done, key, manifest) = (&queue, &parts, &hashes, &done, &key, &manifest);
+        async move {
+            while let Some(index) = queue.take() {
+                if t.cancelled() {
+                    return Err("cancelled".to_owned());
+                }
+                let sealed = api::chunk(&handle.file_id, index, &handle.verification).await.map_err(|e| e.message)?;
+                let expected = &manifest.chunks[index as usize];
+                let plain = open_chunk(key, &handle.file_id, index, count, expected, &sealed).await?;
+                hashes.borrow_mut()[index as usize] = webcrypto::sha256(&plain).await.map_err(|e| e.to_string())?;
+                done.set(done.get() + u64::from(plain.length()));
+                parts.borrow_mut()[index as usize] = Some(plain);
+                t.progress(done.get().min(handle.size));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    // The whole file must give back the key it was shared with, and its own length.
+    let parts: Vec<Uint8Array> = parts.into_inner().into_iter().collect::<Option<_>>().ok_or(DAMAGED)?;
+    let last = parts.last().ok_or(DAMAGED)?;
+    let last8 = last.subarray(last.length().saturating_sub(8), last.length()).to_vec();
+    if objects::derive(&objects::content_hash(&hashes.into_inner())) != keys
+        || objects::unpadded_len(&last8, handle.padded) != Some(handle.size)
+    {
+        return Err(DAMAGED.into());
+    }
+    let kept = Array::new();
+    for (index, part) in parts.iter().enumerate() {
+        let start = index as u64 * CHUNK_BYTES;
+        let keep = handle.size.saturating_sub(start).min(u64::from(part.length())) as u32;
+        if keep > 0 {
+            kept.push(&part.subarray(0, keep));
+        }
+    }
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(&handle.mime);
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&kept, &options)
+        .map_err(|_| "cannot assemble the file".into())
+}
+
+/// A name safe to save under (no path separators or control characters).
+pub fn safe_name(name: &str) -> String {
+    let cleaned: String =
+        name.chars().map(|c| if c.is_control() || matches!(c, '/' | '\\') { '_' } else { c }).collect();
+    let trimmed = cleaned.trim().trim_start_matches('.');
+    if trimmed.is_empty() { "download".into() } else { trimmed.chars().take(200).collect() }
+}
+
+/// Offers `blob` as a download named `name`.
+pub fn save(blob: &web_sys::Blob, name: &str) -> Result<(), String> {
+    let url = web_sys::Url::create_object_url_with_blob(blob).map_err(|_| "cannot save the file")?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement =
+        document.create_element("a").map_err(|_| "no anchor")?.dyn_into().map_err(|_| "no anchor")?;
+    a.set_href(&url);
+    a.set_download(&safe_name(name));
+    a.click();
+    // Revoke later: the download reads the URL asynchronously.
+    let url_later = url.clone();
+    leptos::task::spawn_local(async move {
+        gloo_timers::future::sleep(std::time::Duration::from_secs(60)).await;
+        let _ = web_sys::Url::revoke_object_url(&url_later);
+    });
+    Ok(())
+}
+
+/// An object URL to show an image blob (the caller revokes it).
+pub fn object_url(blob: &web_sys::Blob) -> Option<String> {
+    web_sys::Url::create_object_url_with_blob(blob).ok()
+}

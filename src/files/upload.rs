@@ -1,0 +1,205 @@
+//! Uploading a file: one pass to hash it (the convergent key and id come from its
+//! content), then, for each chunk the server does not have yet, read → encrypt
+//! (WebCrypto AES-GCM) → name (SHA-256) → upload, two chunks at a time ([`lanes`]). At
+//! most two chunks are in memory at once. An upload that stops (network, reload, cancel)
+//! resumes: the server says which chunks are missing, and the token already paid for it.
+//!
+//! [`lanes`]: crate::files::lanes
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::Uint8Array;
+use protocol::encoding::b64;
+use protocol::error::ErrorCode;
+use protocol::identity::IdentityKey;
+use protocol::ids::RoomId;
+use protocol::objects::{self, FileHandle, ObjectKeys, UploadStatus};
+
+use crate::crypto::webcrypto;
+use crate::files::lanes::{self, Queue};
+use crate::files::source::Source;
+use crate::files::transfers::TransferHandle;
+use crate::net::api;
+
+/// Why an upload stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadError {
+    Cancelled,
+    Failed(String),
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadError::Cancelled => f.write_str("cancelled"),
+            UploadError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+fn failed(why: impl std::fmt::Display) -> UploadError {
+    UploadError::Failed(why.to_string())
+}
+
+/// Encrypts chunk `index` of `count` of a file (WebCrypto AES-256-GCM, the index bound in
+/// the nonce and the AAD) and names it by the SHA-256 of the result.
+pub async fn seal_chunk(
+    key: &web_sys::CryptoKey,
+    file_id: &str,
+    index: u32,
+    count: u32,
+    plain: &Uint8Array,
+) -> Result<(String, Uint8Array), String> {
+    let aad = objects::chunk_aad(file_id, index, count);
+    let sealed =
+        webcrypto::aes_gcm_encrypt(key, &objects::chunk_nonce(index), &aad, plain).await.map_err(|e| e.to_string())?;
+    let id = b64(&webcrypto::sha256(&sealed).await.map_err(|e| e.to_string())?);
+    Ok((id, sealed))
+}
+
+/// Watching a pass: cancel between chunks, report progress in file bytes.
+pub struct Watch<'a> {
+    pub cancelled: &'a dyn Fn() -> bool,
+    pub progress: &'a dyn Fn(u64),
+}
+
+impl Watch<'_> {
+    /// Nobody watches (the benchmark).
+    pub const NONE: Watch<'static> = Watch { cancelled: &|| false, progress: &|_| () };
+}
+
+/// The first pass: hashes each chunk of the padded content (two lanes) and derives the
+/// file's id and key from the chunk hashes.
+pub async fn content_keys(source: &Source, padded: u64, watch: &Watch<'_>) -> Result<ObjectKeys, UploadError> {
+    let count = objects::chunk_count(padded);
+    let queue = Queue::new((0..count).collect());
+    let hashes = RefCell::new(vec![[0u8; 32]; count as usize]);
+    let done = Cell::new(0u64);
+    lanes::run(|| {
+        let (queue, hashes, done) = (&queue, &hashes, &done);
+        async move {
+            while let Some(index) = queue.take() {
+                if (watch.cancelled)() {
+                    return Err(UploadError::Cancelled);
+                }
+                let chunk = source.padded_chunk(padded, index).await.map_err(failed)?;
+                let hash = webcrypto::sha256(&chunk).await.map_err(failed)?;
+                hashes.borrow_mut()[index as usize] = hash;
+                done.set(done.get() + objects::chunk_len(padded, index));
+                (watch.progress)(done.get().min(source.size()));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(objects::derive(&objects::content_hash(&hashes.into_inner())))
+}
+
+/// The second pass: reads, seals and names each chunk of `indexes` (two lanes) and hands
+/// it to `sink` (which uploads it, or drops it in the benchmark).
+pub async fn seal_chunks<S, Fut>(
+    source: &Source,
+    padded: u64,
+    keys: &ObjectKeys,
+    indexes: Vec<u32>,
+    watch: &Watch<'_>,
+    sink: S,
+) -> Result<(), UploadError>
+where
+    S: Fn(u32, String, Uint8Array) -> Fut,
+    Fut: std::future::Future<Output = Result<(), UploadError>>,
+{
+    let count = objects::chunk_count(padded);
+    let key = webcrypto::aes_key(keys.key.as_bytes()).await.map_err(failed)?;
+    let queue = Queue::new(indexes);
+    lanes::run(|| {
+        let (queue, key, sink) = (&queue, &key, &sink);
+        async move {
+            while let Some(index) = queue.take() {
+                if (watch.cancelled)() {
+                    return Err(UploadError::Cancelled);
+                }
+                let plain = source.padded_chunk(padded, index).await.map_err(failed)?;
+                let (id, sealed) = seal_chunk(key, &keys.file_id, index, count, &plain).await.map_err(failed)?;
+                drop(plain);
+                sink(index, id, sealed).await?;
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Who pays, and where.
+pub struct Payer<'a> {
+    pub room: &'a RoomId,
+    pub member: &'a IdentityKey,
+}
+
+/// Stores `file` encrypted and returns the handle to share.
+pub async fn upload(
+    file: &web_sys::Blob,
+    name: &str,
+    mime: &str,
+    payer: &Payer<'_>,
+    t: &TransferHandle,
+) -> Result<FileHandle, UploadError> {
+    let source = Source::blob(file.clone());
+    let size = source.size();
+    let padded = objects::padded_size(size)
+        .ok_or_else(|| failed(format!("files are limited to {}", super::human_size(objects::MAX_FILE_BYTES))))?;
+
+    // 1. The content decides the id and the key.
+    let watch = Watch { cancelled: &|| t.cancelled(), progress: &|done| t.preparing(done) };
+    let keys = content_keys(&source, padded, &watch).await?;
+
+    // 2. Find the file (stored already: nothing to pay, nothing to send) or pay for it.
+    let state = match api::open_upload(&keys.file_id, padded, None).await {
+        Ok(state) => state,
+        Err(e) if e.code == ErrorCode::TokenRequired => {
+            let cost = e.limit.unwrap_or(objects::stored_size(padded));
+            let token = api::member_token(payer.room, payer.member, cost).await.map_err(|e| match e.code {
+                ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
+                _ => failed(e.message),
+            })?;
+            api::open_upload(&keys.file_id, padded, Some(token.token)).await.map_err(|e| failed(e.message))?
+        }
+        Err(e) => return Err(failed(e.message)),
+    };
+
+    // 3. Send what is missing.
+    let missing = state.missing.clone();
+    let done = Cell::new(padded - missing.iter().map(|i| objects::chunk_len(padded, *i)).sum::<u64>());
+    t.progress(done.get().min(size));
+    let last = RefCell::new(state);
+    let watch = Watch { cancelled: &|| t.cancelled(), progress: &|_| () };
+    seal_chunks(&source, padded, &keys, missing, &watch, |index, id, sealed| {
+        let (keys, done, last) = (&keys, &done, &last);
+        async move {
+            let state = api::put_chunk(&keys.file_id, index, &id, &sealed).await.map_err(|e| failed(e.message))?;
+            done.set(done.get() + objects::chunk_len(padded, index));
+            t.progress(done.get().min(size));
+            // Chunks finish out of order: keep the answer that knows the most.
+            let mut last = last.borrow_mut();
+            if state.missing.len() <= last.missing.len() {
+                *last = state;
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    let state = last.into_inner();
+    if state.status != UploadStatus::Complete {
+        return Err(failed("the server did not confirm every chunk; try again to resume"));
+    }
+    let verification = state.verification.ok_or_else(|| failed("the server gave no verification token"))?;
+    Ok(FileHandle {
+        file_id: keys.file_id,
+        key: keys.key.to_b64(),
+        verification,
+        size,
+        padded,
+        name: name.to_owned(),
+        mime: mime.to_owned(),
+    })
+}

@@ -1,0 +1,184 @@
+//! End to end, sharing documents and images between two real browsers: a 50 MB file and
+//! an image cross intact (thumbnail at once, preview, full image, download with the same
+//! SHA-256), the same file twice costs nothing more, a byte flipped on the server's disk
+//! is reported and never saved, an exhausted budget is a clear error that leaves nothing
+//! behind, and the server's data never holds a file's plaintext, name or key.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use protocol::objects::{self, ObjectKeys};
+use sha2::{Digest, Sha256};
+use testkit::app::{create_room, join_room, start_server};
+use testkit::browser::{
+    ChromeDriver, allow_downloads, click, wait_for, wait_for_attr, wait_for_count, wait_for_download, wait_for_text,
+    with_browsers,
+};
+use testkit::files::{attach, bmp, pseudo_random, wait_transfers_done};
+use testkit::scan;
+
+const BIG_BYTES: usize = 50 * 1024 * 1024;
+const BIG_NAME: &str = "q3-ledger-confidential-7d1e.bin";
+const IMAGE_NAME: &str = "beach-holiday-2026-4c9b.bmp";
+const IMAGE_SIZE: (u32, u32) = (1800, 1200);
+/// Long enough for 50 MB through hashing, encryption and loopback on a slow CI machine.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The keys the browser derives for `plain` (convergent: from its padded content).
+fn keys_of(plain: &[u8]) -> (ObjectKeys, u64) {
+    let size = plain.len() as u64;
+    let padded = objects::padded_size(size).expect("within the size limit");
+    let mut padded_bytes = plain.to_vec();
+    padded_bytes.extend(objects::padding(size, padded));
+    (objects::derive(&objects::content_hash_of(&padded_bytes)), padded)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write a test file");
+    path
+}
+
+/// The owner's view of the room's budget: (bytes remaining, tokens issued), freshly loaded.
+async fn budget(owner: &Client) -> (u64, u64) {
+    click(owner, "#admin-toggle").await;
+    let line = wait_for(owner, "#budget-line[data-issued]").await;
+    let read = |name: &'static str| {
+        let line = line.clone();
+        async move { line.attr(name).await.unwrap().unwrap().parse::<u64>().unwrap() }
+    };
+    let out = (read("data-remaining").await, read("data-issued").await);
+    click(owner, "#admin-toggle").await;
+    out
+}
+
+async fn image_width(client: &Client) -> u64 {
+    let v = client.execute("return document.querySelector('.viewer-image').naturalWidth", vec![]).await.unwrap();
+    v.as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_images_cross_intact_deduplicate_and_damage_is_reported() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let big = pseudo_random(BIG_BYTES, 7);
+    let image = bmp(IMAGE_SIZE.0, IMAGE_SIZE.1);
+    let big_path = write(files.path(), BIG_NAME, &big);
+    let image_path = write(files.path(), IMAGE_NAME, &image);
+    let (big_keys, _) = keys_of(&big);
+    let (image_keys, _) = keys_of(&image);
+
+    let server_ref = &mut server;
+    let data_dir = data.path().to_path_buf();
+    let (big_ref, dl) = (&big, downloads.path().to_path_buf());
+    let big_file_id = big_keys.file_id.clone();
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        join_room(b, &link, "Bob").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+
+        // A shares a 50 MB file and an image in one pick: the file, the image's preview,
+        // and the image itself are three uploads.
+        attach(a, &[&big_path, &image_path]).await;
+        wait_transfers_done(a, 3, TRANSFER_TIMEOUT).await;
+
+        // B sees the file card and, at once, the thumbnail carried inside the message.
+        let card = wait_for_text(b, ".message .file-card", BIG_NAME).await;
+        assert!(card.contains("50.0 MB"), "the card shows the size: {card}");
+        let thumb = wait_for(b, ".message img.thumbnail").await;
+        let src = thumb.attr("src").await.unwrap().unwrap_or_default();
+        assert!(src.starts_with("data:image/jpeg;base64,"), "the thumbnail is inline JPEG");
+        assert!(src.len() <= 16 * 1024, "the thumbnail is small ({} chars)", src.len());
+
+        // The thumbnail opens the preview (downscaled), then the full original.
+        click(b, ".message .thumbnail-button").await;
+        wait_for_attr(b, ".viewer-image", "data-source", "preview").await;
+        assert_eq!(image_width(b).await, 1600, "the preview is downscaled to 1600 px");
+        click(b, "#viewer-full").await;
+        wait_for_attr(b, ".viewer-image", "data-source", "full").await;
+        assert_eq!(image_width(b).await, u64::from(IMAGE_SIZE.0), "the full image is the original");
+        click(b, ".viewer-actions button:last-child").await;
+
+        // The gallery lists the image.
+        click(b, "#gallery-toggle").await;
+        wait_for_count(b, ".gallery-grid img.thumbnail", 1, Duration::from_secs(10)).await;
+
+        // B downloads the file: same bytes, same name.
+        allow_downloads(b, &dl).await;
+        click(b, ".message .file-download").await;
+        let got = wait_for_download(&dl, BIG_NAME, TRANSFER_TIMEOUT).await;
+        assert_eq!(got.len(), big_ref.len());
+        assert_eq!(Sha256::digest(&got), Sha256::digest(big_ref), "the download has the original's SHA-256");
+        std::fs::remove_file(dl.join(BIG_NAME)).unwrap();
+
+        // The same file again: nothing more is stored and nothing more is paid.
+        let before = scan::object_store_totals(&data_dir);
+        let budget_before = budget(a).await;
+        attach(a, &[&big_path]).await;
+        wait_transfers_done(a, 4, TRANSFER_TIMEOUT).await;
+        wait_for_count(b, ".message .file-card", 2, Duration::from_secs(30)).await;
+        assert_eq!(scan::object_store_totals(&data_dir), before, "stored bytes and uploads do not grow");
+        assert_eq!(budget(a).await, budget_before, "the budget is not charged twice");
+
+        // A byte flipped on the server's disk: B's download reports it and saves nothing.
+        server_ref.stop();
+        scan::flip_object_byte(&data_dir, &big_file_id, 3);
+        server_ref.restart();
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        click(b, ".message .file-download").await;
+        let error = wait_for_text(b, ".file-error", "damaged").await;
+        assert!(error.contains("not saved"), "the error says nothing was saved: {error}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(scan::files_under(&dl).is_empty(), "nothing was downloaded: {:?}", scan::files_under(&dl));
+    })
+    .await;
+
+    // Neither the plaintext, nor the names, nor the keys are anywhere on the server's disk.
+    server.stop();
+    let mut needles: Vec<Vec<u8>> = vec![BIG_NAME.into(), IMAGE_NAME.into()];
+    for keys in [&big_keys, &image_keys] {
+        needles.extend(scan::secret_encodings(keys.key.as_bytes()));
+    }
+    for at in [0, 1 << 20, BIG_BYTES / 2, BIG_BYTES - 48] {
+        needles.push(big[at..at + 48].to_vec());
+    }
+    for at in [54, image.len() / 2, image.len() - 48] {
+        needles.push(image[at..at + 48].to_vec());
+    }
+    for needle in &needles {
+        let found = scan::files_containing(data.path(), needle);
+        assert!(found.is_empty(), "{:?}… found in {found:?}", &needle[..needle.len().min(16)]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_budget_is_a_clear_error_and_leaves_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &["--initial-budget", "100000"]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let path = write(files.path(), "too-big-for-the-budget.bin", &pseudo_random(3 * 1024 * 1024, 3));
+    let data_dir = data.path().to_path_buf();
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        attach(a, &[&path]).await;
+        let failure = wait_for_text(a, ".transfer[data-status=\"failed\"]", "budget").await;
+        assert!(failure.contains("storage budget is used up"), "a clear reason: {failure}");
+        assert_eq!(client_cards(a).await, 0, "no message shares a file that was not stored");
+        assert_eq!(scan::object_store_totals(&data_dir), (0, 0), "no chunk and no upload record was stored");
+    })
+    .await;
+}
+
+async fn client_cards(client: &Client) -> usize {
+    client.find_all(Locator::Css(".message .file-card")).await.map(|v| v.len()).unwrap_or(0)
+}
