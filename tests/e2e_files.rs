@@ -2,7 +2,8 @@
 //! an image cross intact (thumbnail at once, preview, full image, download with the same
 //! SHA-256), the same file twice costs nothing more, a byte flipped on the server's disk
 //! is reported and never saved, an exhausted budget is a clear error that leaves nothing
-//! behind, and the server's data never holds a file's plaintext, name or key.
+//! behind, a cancelled upload posts nothing and resumes for free, and the server's data
+//! never holds a file's plaintext, name or key.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
@@ -181,4 +182,57 @@ async fn an_exhausted_budget_is_a_clear_error_and_leaves_nothing_behind() {
 
 async fn client_cards(client: &Client) -> usize {
     client.find_all(Locator::Css(".message .file-card")).await.map(|v| v.len()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let name = "resumable-archive-e41c.bin";
+    let path = files.path().join(name);
+    std::fs::write(&path, pseudo_random(120 * 1024 * 1024, 11)).unwrap();
+    let data_dir = data.path().to_path_buf();
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        // A slow uplink (16 Mbit/s), so that Cancel lands mid-upload.
+        testkit::browser::cdp(a, "Network.enable", serde_json::json!({})).await;
+        let slow = serde_json::json!({ "offline": false, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 2_000_000 });
+        testkit::browser::cdp(a, "Network.emulateNetworkConditions", slow).await;
+        attach(a, &[&path]).await;
+        wait_for(a, ".transfer[data-status=\"running\"]").await;
+        // Some chunks are stored, then Cancel.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while scan::object_store_totals(&data_dir).0 == 0 {
+            assert!(std::time::Instant::now() < deadline, "no chunk arrived");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        click(a, ".transfer-cancel").await;
+        wait_for(a, ".transfer[data-status=\"cancelled\"]").await;
+        let (partial, uploads) = scan::object_store_totals(&data_dir);
+        assert_eq!(uploads, 1, "the paid upload stays open, to resume");
+        assert!(partial > 0 && partial < 120 * 1024 * 1024, "only part of the file was stored ({partial} bytes)");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(client_cards(a).await, 0, "a cancelled upload posts no message");
+        let budget_before = budget(a).await;
+
+        // Sharing the same file again resumes: the stored chunks are not sent again and
+        // nothing more is paid.
+        testkit::browser::cdp(a, "Network.emulateNetworkConditions", serde_json::json!({
+            "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1
+        }))
+        .await;
+        attach(a, &[&path]).await;
+        wait_transfers_done(a, 1, TRANSFER_TIMEOUT).await;
+        wait_for_text(a, ".message .file-card", name).await;
+        assert_eq!(budget(a).await, budget_before, "resuming is free");
+        let (stored, uploads) = scan::object_store_totals(&data_dir);
+        assert_eq!(uploads, 1);
+        let padded = objects::padded_size(120 * 1024 * 1024).unwrap();
+        assert_eq!(stored as u64, objects::stored_size(padded), "every chunk stored once");
+    })
+    .await;
 }

@@ -321,26 +321,14 @@ impl RoomActor {
                 let _ = reply.send(restored);
             }
             RoomCommand::Owner { signed, call, reply } => {
-                self.idle_ticks = 0;
-                let Some(l) = &mut self.loaded else {
-                    let _ = reply.send(Err(unknown_room()));
-                    return;
-                };
-                let id = self.next_reply;
-                self.next_reply += 1;
-                self.replies.insert(id, reply);
-                l.room.owner_call(id, &signed.auth, &signed.target, call, now, random_bytes::<32>(), &l.store);
+                if let Some((id, l)) = self.park_reply(reply) {
+                    l.room.owner_call(id, &signed.auth, &signed.target, call, now, random_bytes::<32>(), &l.store);
+                }
             }
             RoomCommand::MemberToken { signed, size, reply } => {
-                self.idle_ticks = 0;
-                let Some(l) = &mut self.loaded else {
-                    let _ = reply.send(Err(unknown_room()));
-                    return;
-                };
-                let id = self.next_reply;
-                self.next_reply += 1;
-                self.replies.insert(id, reply);
-                l.room.member_token(id, &signed.auth, &signed.target, size, now, random_bytes::<32>(), &l.store);
+                if let Some((id, l)) = self.park_reply(reply) {
+                    l.room.member_token(id, &signed.auth, &signed.target, size, now, random_bytes::<32>(), &l.store);
+                }
             }
         }
     }
@@ -352,6 +340,20 @@ impl RoomActor {
         let text: Arc<str> = serde_json::to_string(&frame).expect("frames serialise").into();
         let _ = self.sockets.send(conn, text);
         self.sockets.close(conn, code, &reason);
+    }
+
+    /// Keeps `reply` until the room answers the call it belongs to, and hands out the
+    /// loaded room with the reply's id; with no room loaded, answers `unknown_room` now.
+    fn park_reply(&mut self, reply: oneshot::Sender<Reply>) -> Option<(ReplyId, &mut Loaded)> {
+        self.idle_ticks = 0;
+        if self.loaded.is_none() {
+            let _ = reply.send(Err(unknown_room()));
+            return None;
+        }
+        let id = self.next_reply;
+        self.next_reply += 1;
+        self.replies.insert(id, reply);
+        self.loaded.as_mut().map(|l| (id, l))
     }
 
     /// Pays for a new room (refusing first if it exists), runs `make` with its budget,

@@ -104,7 +104,7 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
     let members = check_call(&http, d, &room, "GET", "members", None).await;
     assert_eq!(members["members"].as_array().unwrap().len(), 2);
     let budget = check_call(&http, d, &room, "GET", "budget", None).await;
-    assert_eq!(budget["total"], 1u64 << 30);
+    assert_eq!(budget["total"], 4u64 << 30, "the default budget of an admin-created room");
     let token = check_call(&http, d, &room, "POST", "tokens", Some(json!({"size": 100_000}))).await;
     assert_eq!(token["size"], 106_496, "rounded up to its bucket (8 steps per power of two)");
     let backup = check_call(&http, d, &room, "GET", "backup", None).await;
