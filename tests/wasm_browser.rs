@@ -254,13 +254,27 @@ async fn the_cache_pages_and_searches_one_room() {
     };
     let mut batch: Vec<ChatMessage> = (1..=250).map(|n| msg(&room, n, &format!("note {n}"))).collect();
     batch.push(msg(&other, 7, "note elsewhere"));
+    let mut shared = msg(&room, 251, "");
+    shared.attachment = Some(cloakroom::session::timeline::Attachment::File(protocol::objects::FileHandle {
+        file_id: "f".into(),
+        key: "k".into(),
+        verification: "v".into(),
+        size: 10,
+        padded: 4096,
+        name: "Quarterly-Budget.xlsx".into(),
+        mime: "application/octet-stream".into(),
+    }));
+    batch.push(shared);
     cache::put_all(&batch).await.unwrap();
+    // A shared file is found by its name.
+    let by_name = cache::search(&room, "quarterly-budget", 10).await.unwrap();
+    assert_eq!(by_name.iter().map(|m| m.summary()).collect::<Vec<_>>(), ["📎 Quarterly-Budget.xlsx"]);
     let newest = cache::page(&room, None, 100).await.unwrap();
     assert_eq!(newest.len(), 100);
-    assert_eq!(newest.first().unwrap().text, "note 151");
-    assert_eq!(newest.last().unwrap().text, "note 250");
+    assert_eq!(newest.first().unwrap().text, "note 152");
+    assert_eq!(newest.last().unwrap().summary(), "📎 Quarterly-Budget.xlsx");
     let older = cache::page(&room, newest.first().unwrap().key.as_deref(), 100).await.unwrap();
-    assert_eq!(older.last().unwrap().text, "note 150");
+    assert_eq!(older.last().unwrap().text, "note 151");
     let found = cache::search(&room, "NOTE 24", 10).await.unwrap();
     assert_eq!(
         found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),

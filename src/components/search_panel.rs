@@ -40,7 +40,7 @@ pub fn SearchPanel(room: String) -> impl IntoView {
                                 <strong>{contacts.name(&m.sender, &m.alias)}</strong>
                                 " · "
                                 <time>{m.time_ms.map(clock::full).unwrap_or_default()}</time>
-                                <p>{m.text}</p>
+                                <p>{m.summary()}</p>
                             </li>
                         }).collect_view()}
                     </ul>

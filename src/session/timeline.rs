@@ -110,6 +110,18 @@ pub struct ChatMessage {
     pub trust: Trust,
 }
 
+impl ChatMessage {
+    /// What the message says in one line: its text, else what it shares (for search
+    /// results, where a file is found by its name).
+    pub fn summary(&self) -> String {
+        match (&self.attachment, self.text.is_empty()) {
+            (Some(a), true) => a.label(),
+            (Some(a), false) => format!("{} {}", self.text, a.label()),
+            (None, _) => self.text.clone(),
+        }
+    }
+}
+
 /// The ordered, de-duplicated message list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {

@@ -119,7 +119,7 @@ pub async fn search(room: &str, query: &str, limit: usize) -> Result<Vec<ChatMes
     Ok(rows
         .into_iter()
         .filter_map(|(_, v)| from_js(v))
-        .filter(|m| m.text.to_lowercase().contains(&needle) || m.alias.to_lowercase().contains(&needle))
+        .filter(|m| m.summary().to_lowercase().contains(&needle) || m.alias.to_lowercase().contains(&needle))
         .take(limit)
         .collect())
 }
