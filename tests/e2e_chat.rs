@@ -8,7 +8,9 @@ use fantoccini::Client;
 use protocol::envelope::{self, Content};
 use protocol::ids::RoomId;
 use testkit::app::{self, SECRET, parse_link, say, start_server};
-use testkit::browser::{ChromeDriver, click, fill, texts, wait_for_attr, wait_for_text, with_browsers};
+use testkit::browser::{
+    ChromeDriver, click, csp_violations, fill, texts, wait_for, wait_for_attr, wait_for_text, with_browsers,
+};
 use testkit::client::{self, Member};
 use testkit::scan;
 
@@ -132,4 +134,60 @@ async fn a_link_without_a_key_and_a_wrong_admin_secret_get_clear_errors() {
     // Nothing was created.
     assert!(std::fs::read_dir(data.path().join("rooms")).map(|d| d.count()).unwrap_or(0) == 0);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_runs_its_own_code_and_nothing_injected() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        // The app starts under its policy: Trunk's inline bootstrap is allowed by its hash.
+        a.goto(&format!("{base}/")).await.unwrap();
+        wait_for(a, "#create-room").await;
+        let policy = a
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/r/some-room').then(r => done(r.headers.get('content-security-policy')));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let policy = policy.as_str().expect("the SPA is served with a Content-Security-Policy");
+        let script_src = policy.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
+        assert!(script_src.contains("'sha256-") && script_src.contains("'wasm-unsafe-eval'"), "{script_src}");
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("'unsafe-eval'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'") && policy.contains("connect-src 'self'"), "{policy}");
+
+        // Injected code — inline, from another origin, or a string to evaluate — never runs.
+        // (WebDriver's own scripts bypass the policy, so each attempt goes through the page.)
+        a.execute(
+            "const inline = document.createElement('script');
+             inline.textContent = 'window.injected = \"inline\";';
+             document.head.append(inline);
+             const foreign = document.createElement('script');
+             foreign.src = 'http://127.0.0.1:9/steal.js';
+             document.head.append(foreign);
+             setTimeout('window.injected = \"timer\";', 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(a.execute("return window.injected ?? null", vec![]).await.unwrap(), serde_json::Value::Null);
+        let seen = csp_violations(a).await;
+        for directive in [
+            "script-src-elem blocked inline",
+            "script-src-elem blocked http://127.0.0.1:9/steal.js",
+            "script-src blocked eval",
+        ] {
+            assert!(seen.iter().any(|v| v.starts_with(directive)), "{directive:?} not among {seen:?}");
+        }
+        // Those were this test's own attempts; the app itself must not have caused any.
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        a.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    })
+    .await;
 }

@@ -1,15 +1,18 @@
 //! Builds the HTTP router: the worker API under `/api`, room WebSockets at `/ws/{room}`,
 //! the built SPA everywhere else.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{any, get, post, put};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::csp::ContentSecurityPolicy;
 use crate::state::AppState;
 use crate::{http_api, objects_api, owner_api, ws};
 
@@ -41,17 +44,29 @@ pub fn router(state: AppState) -> Router {
         .fallback(any(http_api::not_found))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let csp = Arc::new(ContentSecurityPolicy::new(state.config.static_dir.as_ref().map(|d| d.join("index.html"))));
     let mut app = Router::new().nest("/api", api).route("/ws/{room}", get(ws::upgrade));
     if let Some(dir) = &state.config.static_dir {
         // Unknown paths (client-side routes such as /r/<room>) get the SPA's index.html.
         let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
         app = app.fallback_service(spa);
     }
-    app.layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .with_state(state)
+    app.layer(axum::middleware::map_response(move |mut response: Response| {
+        let policy = csp.header();
+        async move {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+            response
+        }
+    }))
+    .layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+    .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+    .with_state(state)
 }

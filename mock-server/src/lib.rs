@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csp;
 pub mod data_lock;
 pub mod global_store;
 pub mod http_api;

@@ -82,7 +82,10 @@ impl ChromeDriver {
                 .connect(&format!("http://127.0.0.1:{}", self.port))
                 .await
             {
-                Ok(client) => return Browser { client, _profile: profile },
+                Ok(client) => {
+                    record_csp_violations(&client).await;
+                    return Browser { client, _profile: profile };
+                }
                 Err(e) => last_error = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -108,7 +111,8 @@ pub struct Browser {
 }
 
 /// Runs `test` with `n` fresh browsers and closes every session afterwards, also when
-/// `test` panics (the panic then continues).
+/// `test` panics (the panic then continues). A test that passes still fails if a page
+/// broke the Content-Security-Policy (see [`csp_violations`]).
 pub async fn with_browsers<F, Fut>(driver: &ChromeDriver, n: usize, test: F)
 where
     F: FnOnce(Vec<Client>) -> Fut,
@@ -120,12 +124,45 @@ where
     }
     let clients: Vec<Client> = browsers.iter().map(|b| b.client.clone()).collect();
     let outcome = AssertUnwindSafe(test(clients)).catch_unwind().await;
+    let mut violations = Vec::new();
+    if outcome.is_ok() {
+        for b in &browsers {
+            violations.extend(csp_violations(&b.client).await);
+        }
+    }
     for b in browsers {
         let _ = b.client.close().await;
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    assert!(violations.is_empty(), "the pages broke their Content-Security-Policy: {violations:?}");
+}
+
+/// Where [`record_csp_violations`] keeps what it saw (per tab and origin).
+const CSP_LOG: &str = "cloakroomTestCspViolations";
+
+/// From now on, every page this tab opens records its Content-Security-Policy violations
+/// in sessionStorage, so they survive reloads and navigations within the app.
+pub async fn record_csp_violations(client: &Client) {
+    let source = format!(
+        "document.addEventListener('securitypolicyviolation', (e) => {{
+             try {{
+                 const seen = JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]');
+                 seen.push(`${{e.effectiveDirective}} blocked ${{e.blockedURI || 'inline code'}} in ${{e.sourceFile}}:${{e.lineNumber}}`);
+                 sessionStorage.setItem('{CSP_LOG}', JSON.stringify(seen));
+             }} catch (_) {{}}
+         }});"
+    );
+    cdp(client, "Page.addScriptToEvaluateOnNewDocument", serde_json::json!({ "source": source })).await;
+}
+
+/// The Content-Security-Policy violations the current origin's pages in this tab recorded.
+pub async fn csp_violations(client: &Client) -> Vec<String> {
+    let script =
+        format!("try {{ return JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]'); }} catch (_) {{ return []; }}");
+    let seen = client.execute(&script, vec![]).await.unwrap_or_default();
+    seen.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
 }
 
 /// Waits until `css` matches an element.
