@@ -1,7 +1,9 @@
 //! Downloading a shared file: fetch each chunk (two at a time, [`lanes`]), check it
 //! against the manifest, decrypt it (WebCrypto AES-GCM: a flipped byte, a swapped or
 //! missing chunk fails), then check the whole file against its key (the key is derived
-//! from the content) and its size. Only a file that passes every check becomes a Blob; a
+//! from the content) and its size. Decrypted chunks go straight into per-chunk Blobs, so
+//! the JS heap holds only the chunks in flight, never the whole file; only a file that
+//! passes every check is assembled (without copying) into the Blob that is saved. A
 //! damaged one is reported and never saved.
 //!
 //! [`lanes`]: crate::files::lanes
@@ -53,11 +55,16 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     }
     let key = webcrypto::aes_key(keys.key.as_bytes()).await.map_err(|e| e.to_string())?;
     let queue = Queue::new((0..count).collect());
-    let parts = RefCell::new(vec![None::<Uint8Array>; count as usize]);
+    // Each decrypted chunk becomes a Blob at once (the browser may keep it off the JS
+    // heap, on disk for large files); only the chunks in flight are ever in memory.
+    let parts = RefCell::new(vec![None::<web_sys::Blob>; count as usize]);
     let hashes = RefCell::new(vec![[0u8; 32]; count as usize]);
+    let tail = RefCell::new(Vec::new());
+    let opened = Cell::new(0u32);
     let done = Cell::new(0u64);
     lanes::run(|| {
-        let (queue, parts, hashes, done, key, manifest) = (&queue, &parts, &hashes, &done, &key, &manifest);
+        let (queue, parts, hashes, tail, opened, done, key, manifest) =
+            (&queue, &parts, &hashes, &tail, &opened, &done, &key, &manifest);
         async move {
             while let Some(index) = queue.take() {
                 if t.cancelled() {
@@ -67,8 +74,19 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
                 let expected = &manifest.chunks[index as usize];
                 let plain = open_chunk(key, &handle.file_id, index, count, expected, &sealed).await?;
                 hashes.borrow_mut()[index as usize] = webcrypto::sha256(&plain).await.map_err(|e| e.to_string())?;
+                if index + 1 == count {
+                    *tail.borrow_mut() = plain.subarray(plain.length().saturating_sub(8), plain.length()).to_vec();
+                }
+                // Padding is checked (hashed) but not kept.
+                let start = u64::from(index) * CHUNK_BYTES;
+                let keep = handle.size.saturating_sub(start).min(u64::from(plain.length())) as u32;
+                if keep > 0 {
+                    let part = web_sys::Blob::new_with_u8_array_sequence(&Array::of1(&plain.subarray(0, keep)))
+                        .map_err(|_| "cannot assemble the file".to_owned())?;
+                    parts.borrow_mut()[index as usize] = Some(part);
+                }
+                opened.set(opened.get() + 1);
                 done.set(done.get() + u64::from(plain.length()));
-                parts.borrow_mut()[index as usize] = Some(plain);
                 t.progress(done.get().min(handle.size));
             }
             Ok(())
@@ -76,26 +94,16 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     })
     .await?;
     // The whole file must give back the key it was shared with, and its own length.
-    let parts: Vec<Uint8Array> = parts.into_inner().into_iter().collect::<Option<_>>().ok_or(DAMAGED)?;
-    let last = parts.last().ok_or(DAMAGED)?;
-    let last8 = last.subarray(last.length().saturating_sub(8), last.length()).to_vec();
-    if objects::derive(&objects::content_hash(&hashes.into_inner())) != keys
-        || objects::unpadded_len(&last8, handle.padded) != Some(handle.size)
+    if opened.get() != count
+        || objects::derive(&objects::content_hash(&hashes.into_inner())) != keys
+        || objects::unpadded_len(&tail.into_inner(), handle.padded) != Some(handle.size)
     {
         return Err(DAMAGED.into());
     }
-    let kept = Array::new();
-    for (index, part) in parts.iter().enumerate() {
-        let start = index as u64 * CHUNK_BYTES;
-        let keep = handle.size.saturating_sub(start).min(u64::from(part.length())) as u32;
-        if keep > 0 {
-            kept.push(&part.subarray(0, keep));
-        }
-    }
+    let kept: Array = parts.into_inner().into_iter().flatten().collect();
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(&handle.mime);
-    web_sys::Blob::new_with_u8_array_sequence_and_options(&kept, &options)
-        .map_err(|_| "cannot assemble the file".into())
+    web_sys::Blob::new_with_blob_sequence_and_options(&kept, &options).map_err(|_| "cannot assemble the file".into())
 }
 
 /// A name safe to save under (no path separators or control characters).
