@@ -7,7 +7,15 @@ const CACHE = "cloakroom-shell-v1";
 // On install, cache the app shell and the assets it names (their names are only known
 // from index.html, which Trunk writes with content hashes).
 self.addEventListener("install", (event) => {
-  event.waitUntil(
+  // The API bypasses this worker entirely (Static Routing API, where the browser has it):
+  // a request this worker intercepts has its body copied into it, and uploads send
+  // gigabytes of encrypted chunks. Browsers without it still skip the API in "fetch".
+  const routed = event.addRoutes
+    ? Promise.resolve(event.addRoutes([
+        { condition: { urlPattern: new URLPattern({ pathname: "/api/*" }) }, source: "network" },
+      ])).catch(() => undefined)
+    : Promise.resolve();
+  event.waitUntil(routed.then(() =>
     fetch("/", { cache: "no-store" })
       .then((response) => response.text())
       .then((html) => {
@@ -15,7 +23,7 @@ self.addEventListener("install", (event) => {
         return caches.open(CACHE).then((cache) => cache.addAll(["/", ...new Set(assets)]));
       })
       .catch(() => undefined)
-      .then(() => self.skipWaiting()),
+      .then(() => self.skipWaiting())),
   );
 });
 

@@ -2,11 +2,14 @@
 //! an image cross intact (thumbnail at once, preview, full image, download with the same
 //! SHA-256), the same file twice costs nothing more, a byte flipped on the server's disk
 //! is reported and never saved, an exhausted budget is a clear error that leaves nothing
-//! behind, a cancelled upload posts nothing and resumes for free, and the server's data
-//! never holds a file's plaintext, name or key.
+//! behind, a cancelled upload posts nothing and resumes for free, the server's data
+//! never holds a file's plaintext, name or key, and a 1 GiB file goes through intact
+//! without either browser ever holding it twice.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
@@ -14,8 +17,8 @@ use protocol::objects::{self, ObjectKeys};
 use sha2::{Digest, Sha256};
 use testkit::app::{create_room, join_room, start_server};
 use testkit::browser::{
-    ChromeDriver, allow_downloads, click, wait_for, wait_for_attr, wait_for_count, wait_for_download, wait_for_text,
-    with_browsers,
+    ChromeDriver, allow_downloads, click, group_memory_bytes, wait_for, wait_for_attr, wait_for_count,
+    wait_for_download, wait_for_text, with_browsers,
 };
 use testkit::files::{attach, bmp, pseudo_random, wait_transfers_done};
 use testkit::scan;
@@ -26,6 +29,8 @@ const IMAGE_NAME: &str = "beach-holiday-2026-4c9b.bmp";
 const IMAGE_SIZE: (u32, u32) = (1800, 1200);
 /// Long enough for 50 MB through hashing, encryption and loopback on a slow CI machine.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(240);
+/// The same for 1 GiB (about 20 s each way on this machine).
+const BIG_TRANSFER_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The keys the browser derives for `plain` (convergent: from its padded content).
 fn keys_of(plain: &[u8]) -> (ObjectKeys, u64) {
@@ -235,4 +240,70 @@ async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
         assert_eq!(stored as u64, objects::stored_size(padded), "every chunk stored once");
     })
     .await;
+}
+
+/// The size the brief asks every browser to handle at least.
+const GIB: usize = 1 << 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_gib_file_streams_through_intact_and_is_never_held_whole_in_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let name = "site-archive-2026-1gib.bin";
+    let (path, digest) = {
+        let big = pseudo_random(GIB, 11);
+        (write(files.path(), name, &big), Sha256::digest(&big))
+    };
+    // The memory of both browsers (every process), sampled four times a second.
+    let group = driver.process_group();
+    let peak = Arc::new(AtomicU64::new(0));
+    let dl = downloads.path().to_path_buf();
+    let memory = with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        join_room(b, &link, "Bob").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        let idle = group_memory_bytes(group);
+        let peak_in = peak.clone();
+        let sampler = tokio::spawn(async move {
+            loop {
+                peak_in.fetch_max(group_memory_bytes(group), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+
+        attach(a, &[&path]).await;
+        wait_transfers_done(a, 1, BIG_TRANSFER_TIMEOUT).await;
+        let upload_peak = peak.swap(0, Ordering::Relaxed);
+        let card = wait_for_text(b, ".message .file-card", name).await;
+        assert!(card.contains("1.00 GB"), "the card shows the size: {card}");
+        allow_downloads(b, &dl).await;
+        click(b, ".message .file-download").await;
+        let got = wait_for_download(&dl, name, BIG_TRANSFER_TIMEOUT).await;
+        sampler.abort();
+        assert_eq!(got.len(), GIB);
+        assert_eq!(Sha256::digest(&got), digest, "the download has the original's SHA-256");
+        (idle, upload_peak, peak.load(Ordering::Relaxed))
+    })
+    .await;
+    let (idle, upload, download) = memory;
+    let mib = |bytes: u64| bytes >> 20;
+    eprintln!(
+        "browsers' memory: {} MiB idle; peaks {} MiB uploading, {} MiB downloading",
+        mib(idle),
+        mib(upload),
+        mib(download)
+    );
+    // Uploading reads a few chunks at a time: not even half the file is ever in memory.
+    assert!(upload.saturating_sub(idle) < GIB as u64 / 2, "uploading 1 GiB took {} MiB more", mib(upload - idle));
+    // Downloading keeps the file once — the Blob being saved — never a second copy.
+    assert!(
+        download.saturating_sub(idle) < GIB as u64 * 3 / 2,
+        "downloading 1 GiB took {} MiB more",
+        mib(download - idle)
+    );
 }

@@ -150,8 +150,14 @@ pub async fn chunk(file: &str, index: u32, verification: &str) -> Result<js_sys:
             .err()
             .unwrap_or_else(|| ErrorBody::new(ErrorCode::Internal, "unexpected answer")));
     }
-    let buffer = response.binary().await.map_err(network_error)?;
-    Ok(js_sys::Uint8Array::from(buffer.as_slice()))
+    // Straight into a JS buffer for WebCrypto (no round trip through wasm memory).
+    let buffer = web_sys::Response::from(response)
+        .array_buffer()
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "unreadable answer"))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+        .await
+        .map_err(|_| ErrorBody::new(ErrorCode::Unavailable, "cannot reach the server: the download stopped"))?;
+    Ok(js_sys::Uint8Array::new(&buffer))
 }
 
 /// A storage token out of the room's budget, asked for by a member (signed request).

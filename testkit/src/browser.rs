@@ -94,6 +94,33 @@ impl ChromeDriver {
     }
 }
 
+impl ChromeDriver {
+    /// The process group of chromedriver and every browser it starts.
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// What the processes of `group` hold in RAM, in bytes: the sum of their proportional set
+/// sizes (a page shared by n processes counts 1/n in each), so the browsers' real memory.
+pub fn group_memory_bytes(group: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else { continue };
+        // SAFETY: getpgid(2) only reads the process table.
+        if unsafe { libc::getpgid(pid) } != group as libc::pid_t {
+            continue;
+        }
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let pss_kib = rollup
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        total += pss_kib.unwrap_or(0) * 1024;
+    }
+    total
+}
+
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
         // SAFETY: kill(2) on the process group we created for chromedriver.
@@ -111,12 +138,12 @@ pub struct Browser {
 }
 
 /// Runs `test` with `n` fresh browsers and closes every session afterwards, also when
-/// `test` panics (the panic then continues). A test that passes still fails if a page
+/// `test` panics (the panic then continues); returns what `test` returns. A test that passes still fails if a page
 /// broke the Content-Security-Policy (see [`csp_violations`]).
-pub async fn with_browsers<F, Fut>(driver: &ChromeDriver, n: usize, test: F)
+pub async fn with_browsers<F, Fut, T>(driver: &ChromeDriver, n: usize, test: F) -> T
 where
     F: FnOnce(Vec<Client>) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = T>,
 {
     let mut browsers = Vec::new();
     for _ in 0..n {
@@ -133,10 +160,9 @@ where
     for b in browsers {
         let _ = b.client.close().await;
     }
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let result = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(violations.is_empty(), "the pages broke their Content-Security-Policy: {violations:?}");
+    result
 }
 
 /// Where [`record_csp_violations`] keeps what it saw (per tab and origin).
