@@ -1,10 +1,15 @@
 //! In-page benchmarks the `file-bench` binary runs in headless Chromium: the file
 //! pipeline (both passes of an upload, without the network) against raw WebCrypto AES-GCM
-//! over the same buffer. Exposed to JavaScript as `window.wasmBindings.benchFilePipeline`.
+//! over the same buffer, and opening a page of chat messages with the pure-Rust AES-GCM
+//! the client uses against WebCrypto. Exposed to JavaScript as
+//! `window.wasmBindings.benchFilePipeline` and `window.wasmBindings.benchMessageCrypto`.
 
 use wasm_bindgen::prelude::*;
 
-use crate::crypto::webcrypto;
+use protocol::envelope::Content;
+use protocol::ids::RoomId;
+
+use crate::crypto::{self, Outgoing, webcrypto};
 use crate::files::source::Source;
 use crate::files::upload::{self, Watch};
 
@@ -63,6 +68,62 @@ pub async fn bench_file_pipeline(mib: u32, rounds: u32) -> Result<String, JsValu
         "mib": mib, "raw_aes_ms": raw, "raw_sha_ms": sha,
         "hash_ms": hash, "seal_ms": seal, "pipeline_ms": total,
         "blob_hash_ms": blob_hash, "blob_seal_ms": blob_seal, "blob_pipeline_ms": blob_total,
+    })
+    .to_string())
+}
+
+/// Times opening `count` sealed messages of `text_bytes` characters each, best of
+/// `rounds`: decrypting them with the pure-Rust AES-GCM the client uses
+/// (`crypto::decrypt`, body parsed), with WebCrypto one after the other and with WebCrypto
+/// all at once (body parsed likewise); and, for scale, verifying their signatures with
+/// WebCrypto all at once (what the client does first). Returns JSON text (ms).
+#[wasm_bindgen(js_name = benchMessageCrypto)]
+pub async fn bench_message_crypto(count: u32, text_bytes: u32, rounds: u32) -> Result<String, JsValue> {
+    let identity = crypto::new_identity();
+    let room = RoomId::from_owner_key(&identity.public_key());
+    let key = crypto::new_content_key();
+    let content = Content::Text { text: "x".repeat(text_bytes as usize) };
+    let out = Outgoing { room: &room, identity: &identity, alias: "Bench", content: &content, epoch: 0, to: None };
+    let envelopes: Vec<_> = (0..count).map(|_| crypto::seal(&out, &key, &crypto::new_client_id())).collect();
+    let web_key = webcrypto::aes_key(key.as_bytes()).await.map_err(js)?;
+    let web_open = |env: &protocol::envelope::Envelope| {
+        let (web_key, iv, aad, ct) =
+            (&web_key, env.iv.0.clone(), env.aad(), js_sys::Uint8Array::from(env.ct.0.as_slice()));
+        async move {
+            let iv: [u8; 12] = iv.try_into().map_err(|_| js("bad iv"))?;
+            let plain = webcrypto::aes_gcm_decrypt(web_key, &iv, &aad, &ct).await.map_err(js)?.ok_or("tag")?;
+            serde_json::from_slice::<protocol::envelope::MessageBody>(&plain.to_vec()).map_err(js)
+        }
+    };
+    let mut best = [f64::MAX; 4];
+    for _ in 0..rounds.max(1) {
+        let t0 = now();
+        for env in &envelopes {
+            crypto::decrypt(env, &key).map_err(js)?;
+        }
+        let t1 = now();
+        for env in &envelopes {
+            web_open(env).await?;
+        }
+        let t2 = now();
+        for body in futures::future::join_all(envelopes.iter().map(web_open)).await {
+            body?;
+        }
+        let t3 = now();
+        for ok in futures::future::join_all(envelopes.iter().map(webcrypto::verify_envelope)).await {
+            if !ok.map_err(js)? {
+                return Err(js("a signature did not verify"));
+            }
+        }
+        let t4 = now();
+        for (slot, value) in best.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+            *slot = slot.min(value);
+        }
+    }
+    let [rust, web_serial, web_parallel, verify] = best;
+    Ok(serde_json::json!({
+        "count": count, "text_bytes": text_bytes, "rust_ms": rust, "webcrypto_serial_ms": web_serial,
+        "webcrypto_parallel_ms": web_parallel, "verify_ms": verify,
     })
     .to_string())
 }

@@ -42,10 +42,16 @@ async fn webcrypto_agrees_with_the_vectors() {
         let mut bad = m.envelope.clone();
         bad.ct.0[2] ^= 1;
         assert!(!webcrypto::verify_envelope(&bad).await.unwrap(), "{}", m.name);
-        // The glue decrypts what WebCrypto verified.
+        // WebCrypto AES-GCM opens the natively sealed body (and the pure-Rust fallback
+        // agrees); a flipped ciphertext byte or the wrong key does not open.
         let key = ContentKey::parse(&m.content_key).unwrap();
         if m.envelope.to.is_none() {
+            let web_key = webcrypto::aes_key(key.as_bytes()).await.unwrap();
+            assert_eq!(webcrypto::decrypt_envelope(&web_key, &m.envelope).await.unwrap().unwrap(), m.body);
             assert_eq!(crypto::decrypt(&m.envelope, &key).unwrap(), m.body);
+            assert!(webcrypto::decrypt_envelope(&web_key, &bad).await.unwrap().is_err(), "{}", m.name);
+            let wrong = webcrypto::aes_key(&[9; 32]).await.unwrap();
+            assert!(webcrypto::decrypt_envelope(&wrong, &m.envelope).await.unwrap().is_err(), "{}", m.name);
         }
     }
     // PBKDF2: WebCrypto derives exactly the native file key, which opens the vector file.

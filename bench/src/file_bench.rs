@@ -5,7 +5,9 @@
 //!    per-chunk read + AES-GCM + SHA-256 naming) vs raw WebCrypto AES-GCM over the same
 //!    buffer, in the same page, best of N rounds;
 //! 2. a 100 MB file uploaded through the UI (Attach), then downloaded (checked, decrypted,
-//!    saved) over loopback, with the SHA-256 of the saved file checked.
+//!    saved) over loopback, with the SHA-256 of the saved file checked;
+//! 3. opening a page of chat messages: the pure-Rust AES-GCM the client uses for messages
+//!    vs WebCrypto, serial and concurrent, with WebCrypto signature checks for scale.
 //!
 //! ```text
 //! trunk build --release
@@ -34,6 +36,9 @@ struct Args {
     /// Size of the file uploaded and downloaded, in MB (10^6 bytes).
     #[arg(long, default_value_t = 100)]
     file_mb: usize,
+    /// Messages per page in the message measurement.
+    #[arg(long, default_value_t = 200)]
+    messages: u32,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -116,6 +121,31 @@ async fn run(client: &fantoccini::Client, base: &str, args: &Args) -> Vec<String
         "|---|---:|---:|".into(),
         format!("| upload (hash, pay, encrypt, send) | {upload:.2} | {:.0} |", mb / upload),
         format!("| download (fetch, verify, decrypt, save) | {download:.2} | {:.0} |", mb / download),
+        String::new(),
     ]);
+
+    // 3. Opening a page of messages.
+    lines.extend([
+        format!("Opening {} messages, best of {} rounds (ms for the whole page):", args.messages, args.rounds),
+        String::new(),
+        "| text per message | pure-Rust AES-GCM | WebCrypto, one by one | WebCrypto, all at once | WebCrypto ECDSA verify, all at once |".into(),
+        "|---:|---:|---:|---:|---:|".into(),
+    ]);
+    for text_bytes in [100u32, 2_000, 16_000] {
+        let script = "const done = arguments[arguments.length - 1];
+            window.wasmBindings.benchMessageCrypto(arguments[0], arguments[1], arguments[2]).then(done, e => done('error: ' + e));";
+        let args_js = vec![args.messages.into(), text_bytes.into(), args.rounds.into()];
+        let result = client.execute_async(script, args_js).await.expect("run the message bench");
+        let text = result.as_str().expect("a JSON string");
+        let r: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("bench failed: {text}"));
+        let ms = |name: &str| r[name].as_f64().unwrap_or_else(|| panic!("{name} missing in {text}"));
+        lines.push(format!(
+            "| {text_bytes} B | {:.1} | {:.1} | {:.1} | {:.1} |",
+            ms("rust_ms"),
+            ms("webcrypto_serial_ms"),
+            ms("webcrypto_parallel_ms"),
+            ms("verify_ms")
+        ));
+    }
     lines
 }

@@ -145,6 +145,11 @@ impl Envelope {
         }
     }
 
+    /// The associated data the ciphertext is bound to (room, sender, epoch, id, recipient).
+    pub fn aad(&self) -> Vec<u8> {
+        transcript::message_aad(&self.header())
+    }
+
     /// The bytes the sender signed.
     pub fn signature_transcript(&self) -> Vec<u8> {
         transcript::message_signature(&self.header(), &self.iv.0, &self.ct.0)
@@ -206,16 +211,27 @@ pub fn open(envelope: &Envelope, key: &ContentKey) -> Result<MessageBody, OpenEr
 /// Decrypts and parses the body **without** checking the signature: only for callers
 /// that verified it another way (the browser verifies with WebCrypto, which is faster).
 pub fn decrypt(envelope: &Envelope, key: &ContentKey) -> Result<MessageBody, OpenError> {
-    if envelope.v != PROTOCOL_VERSION {
-        return Err(OpenError::UnsupportedVersion(envelope.v));
-    }
-    let iv: [u8; 12] = envelope.iv.0.as_slice().try_into().map_err(|_| OpenError::DecryptFailed)?;
-    let aad = transcript::message_aad(&envelope.header());
+    let iv = nonce_of(envelope)?;
+    let aad = envelope.aad();
     let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).expect("32-byte key");
     let plaintext = cipher
         .decrypt(&Nonce::from(iv), Payload { msg: &envelope.ct.0, aad: &aad })
         .map_err(|_| OpenError::DecryptFailed)?;
-    serde_json::from_slice(&plaintext).map_err(|_| OpenError::BadBody)
+    body_of(&plaintext)
+}
+
+/// The nonce of a supported envelope, for callers that decrypt with another AES-GCM
+/// implementation (the browser's WebCrypto) and then call [`body_of`].
+pub fn nonce_of(envelope: &Envelope) -> Result<[u8; 12], OpenError> {
+    if envelope.v != PROTOCOL_VERSION {
+        return Err(OpenError::UnsupportedVersion(envelope.v));
+    }
+    envelope.iv.0.as_slice().try_into().map_err(|_| OpenError::DecryptFailed)
+}
+
+/// Parses a decrypted (padded) plaintext into the message body.
+pub fn body_of(plaintext: &[u8]) -> Result<MessageBody, OpenError> {
+    serde_json::from_slice(plaintext).map_err(|_| OpenError::BadBody)
 }
 
 #[cfg(test)]

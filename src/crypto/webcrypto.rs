@@ -1,13 +1,14 @@
 //! WebCrypto (SubtleCrypto) where it is much faster than Rust compiled to wasm: ECDSA
-//! P-256 verification of incoming messages (with imported keys cached per sender) and the
-//! export file's PBKDF2. Both produce exactly what `protocol` computes natively (checked
-//! by the shared test vectors in the browser tests).
+//! P-256 verification of incoming messages (with imported keys cached per sender),
+//! AES-GCM for message bodies and file chunks, SHA-256 for file chunks, and the export
+//! file's PBKDF2 (figures in docs/BENCHMARKS.md). All produce exactly what `protocol`
+//! computes natively (checked by the shared test vectors in the browser tests).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use protocol::envelope::Envelope;
+use protocol::envelope::{self, Envelope, MessageBody, OpenError};
 use protocol::identity::PublicKey;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -139,6 +140,22 @@ pub async fn aes_gcm_decrypt(
         Ok(buffer) => Ok(Some(Uint8Array::new(&buffer))),
         Err(_) => Ok(None),
     }
+}
+
+/// Decrypts a message body with WebCrypto AES-GCM under `key` (an [`aes_key`]) and parses
+/// it; the inner `Err` when the envelope does not open (damaged, wrong key, bad body).
+pub async fn decrypt_envelope(
+    key: &CryptoKey,
+    env: &Envelope,
+) -> Result<Result<MessageBody, OpenError>, WebCryptoError> {
+    let iv = match envelope::nonce_of(env) {
+        Ok(iv) => iv,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(match aes_gcm_decrypt(key, &iv, &env.aad(), &bytes(&env.ct.0)).await? {
+        Some(plain) => envelope::body_of(&plain.to_vec()),
+        None => Err(OpenError::DecryptFailed),
+    })
 }
 
 /// SHA-256 of a buffer.

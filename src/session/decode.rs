@@ -1,6 +1,6 @@
-//! From stored envelopes to what the UI shows: signatures checked with WebCrypto (a page
-//! at a time, concurrently), bodies decrypted with the key of their epoch, or, for
-//! whispers, with the pair key of the two ends. A bad signature or a body that does not
+//! From stored envelopes to what the UI shows: signatures checked and bodies decrypted
+//! with WebCrypto (a page at a time, concurrently; pure Rust if WebCrypto fails), with the
+//! key of their epoch or, for whispers, the pair key of the two ends. A bad signature or a body that does not
 //! decrypt is marked tampered, never shown as valid; a message this browser has no key for
 //! is marked sealed.
 
@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use protocol::content_key::ContentKey;
-use protocol::envelope::{Content, StoredMessage};
+use protocol::envelope::{Content, MessageBody, StoredMessage};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
 use protocol::whisper;
@@ -25,6 +25,8 @@ pub struct Keyring {
     pub keys: RefCell<BTreeMap<u32, ContentKey>>,
     /// Whisper pair keys by the other end's public key (ECDH is cached, not redone).
     pair_keys: RefCell<HashMap<String, ContentKey>>,
+    /// Every key above imported into WebCrypto once.
+    web_keys: RefCell<HashMap<[u8; 32], web_sys::CryptoKey>>,
 }
 
 /// Who the room's owner and verified guest are, for the colour cues.
@@ -42,7 +44,14 @@ pub fn message_id(sender: &PublicKey, cid: &str) -> String {
 impl Keyring {
     pub fn new(room: RoomId, identity: IdentityKey, keys: BTreeMap<u32, ContentKey>) -> Self {
         let me = identity.public_key();
-        Self { room, identity, me, keys: RefCell::new(keys), pair_keys: RefCell::new(HashMap::new()) }
+        Self {
+            room,
+            identity,
+            me,
+            keys: RefCell::new(keys),
+            pair_keys: RefCell::default(),
+            web_keys: RefCell::default(),
+        }
     }
 
     /// The whisper key shared with `peer`.
@@ -72,26 +81,41 @@ impl Keyring {
         }
     }
 
-    /// Decodes one message whose signature check gave `signature_ok`.
-    pub fn decode(&self, m: &StoredMessage, signature_ok: bool, roles: &Roles) -> ChatMessage {
+    /// `key` as a WebCrypto key, imported once.
+    async fn web_key(&self, key: &ContentKey) -> Result<web_sys::CryptoKey, webcrypto::WebCryptoError> {
+        if let Some(k) = self.web_keys.borrow().get(key.as_bytes()) {
+            return Ok(k.clone());
+        }
+        let imported = webcrypto::aes_key(key.as_bytes()).await?;
+        self.web_keys.borrow_mut().insert(*key.as_bytes(), imported.clone());
+        Ok(imported)
+    }
+
+    /// Decrypts `m`'s body with the key it was sent under.
+    async fn open(&self, m: &StoredMessage) -> Result<MessageBody, Trust> {
+        let key = self.key_for(m).map_err(Trust::Sealed)?;
+        let opened = match self.web_key(&key).await {
+            Ok(web_key) => {
+                webcrypto::decrypt_envelope(&web_key, &m.env).await.unwrap_or_else(|_| crypto::decrypt(&m.env, &key))
+            }
+            Err(_) => crypto::decrypt(&m.env, &key),
+        };
+        opened.map_err(|e| Trust::Tampered(e.to_string()))
+    }
+
+    /// What the timeline shows for `m`, given its opened body or why it has none.
+    fn shown(&self, m: &StoredMessage, opened: Result<MessageBody, Trust>, roles: &Roles) -> ChatMessage {
         let env = &m.env;
-        let (alias, text, attachment, trust) = if !signature_ok {
-            (String::new(), String::new(), None, Trust::Tampered("the sender's signature does not verify".into()))
-        } else {
-            match self.key_for(m) {
-                Err(why) => (String::new(), String::new(), None, Trust::Sealed(why)),
-                Ok(key) => match crypto::decrypt(env, &key) {
-                    Ok(body) => {
-                        let attachment = Attachment::of(&body.content);
-                        let text = match body.content {
-                            Content::Text { text } => text,
-                            Content::File { .. } | Content::Image { .. } => String::new(),
-                            Content::Unsupported => "(a message type this version cannot show)".to_owned(),
-                        };
-                        (body.alias, text, attachment, Trust::Verified)
-                    }
-                    Err(e) => (String::new(), String::new(), None, Trust::Tampered(e.to_string())),
-                },
+        let (alias, text, attachment, trust) = match opened {
+            Err(why) => (String::new(), String::new(), None, why),
+            Ok(body) => {
+                let attachment = Attachment::of(&body.content);
+                let text = match body.content {
+                    Content::Text { text } => text,
+                    Content::File { .. } | Content::Image { .. } => String::new(),
+                    Content::Unsupported => "(a message type this version cannot show)".to_owned(),
+                };
+                (body.alias, text, attachment, Trust::Verified)
             }
         };
         ChatMessage {
@@ -111,18 +135,26 @@ impl Keyring {
         }
     }
 
-    /// Decodes a batch: all signatures are checked concurrently with WebCrypto.
+    /// Decodes a batch: signatures checked, then bodies decrypted, all concurrently with
+    /// WebCrypto (each key imported once, before).
     pub async fn decode_all(&self, batch: &[StoredMessage], roles: &Roles) -> Vec<ChatMessage> {
-        let checks = batch.iter().map(|m| webcrypto::verify_envelope(&m.env));
-        let results = futures::future::join_all(checks).await;
-        batch
-            .iter()
-            .zip(results)
-            .map(|(m, ok)| {
-                // If WebCrypto itself is unavailable, fall back to the pure-Rust check.
-                let ok = ok.unwrap_or_else(|_| m.env.verify_signature().is_ok());
-                self.decode(m, ok, roles)
-            })
-            .collect()
+        for m in batch {
+            if let Ok(key) = self.key_for(m) {
+                let _ = self.web_key(&key).await;
+            }
+        }
+        let opened = futures::future::join_all(batch.iter().map(|m| async move {
+            // If WebCrypto itself is unavailable, fall back to the pure-Rust check.
+            let signature_ok = match webcrypto::verify_envelope(&m.env).await {
+                Ok(ok) => ok,
+                Err(_) => m.env.verify_signature().is_ok(),
+            };
+            if !signature_ok {
+                return Err(Trust::Tampered("the sender's signature does not verify".into()));
+            }
+            self.open(m).await
+        }))
+        .await;
+        batch.iter().zip(opened).map(|(m, opened)| self.shown(m, opened, roles)).collect()
     }
 }
