@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use protocol::api::CreateAuthorization;
 use protocol::content_key::ContentKey;
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
+use protocol::storage_token;
 
 use crate::crypto;
 use crate::net::{self, api};
@@ -51,17 +53,36 @@ pub fn clean_alias(alias: &str) -> Result<String, String> {
     Ok(alias.to_owned())
 }
 
-/// Creates a room owned by a fresh identity made in this browser, registers it with the
-/// server (authorised by the admin secret) and remembers it locally.
-pub async fn create_room(alias: &str, admin_secret: &str, name: &str) -> Result<RoomRecord, String> {
-    let alias = clean_alias(alias)?;
-    if admin_secret.trim().is_empty() {
-        return Err("Enter the server's admin secret.".into());
+/// What authorises a new room: the server's admin secret, or a storage token (issued out
+/// of another room's budget, or minted by the server's operator) whose value becomes the
+/// new room's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Funding {
+    AdminSecret,
+    StorageToken,
+}
+
+/// Checks what the user typed for `funding` and makes the server's authorisation of it.
+pub fn authorization(funding: Funding, text: &str) -> Result<CreateAuthorization, String> {
+    let text = text.trim();
+    match funding {
+        Funding::AdminSecret if text.is_empty() => Err("Enter the server's admin secret.".into()),
+        Funding::AdminSecret => Ok(CreateAuthorization::AdminSecret { secret: text.to_owned() }),
+        Funding::StorageToken => match storage_token::parse_token(text) {
+            Ok(_) => Ok(CreateAuthorization::StorageToken { token: text.to_owned() }),
+            Err(_) => Err("That is not a storage token: paste the 43 characters a room owner gave you.".into()),
+        },
     }
+}
+
+/// Creates a room owned by a fresh identity made in this browser, registers it with the
+/// server (authorised by `auth`) and remembers it locally.
+pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> Result<RoomRecord, String> {
+    let alias = clean_alias(alias)?;
     let owner = crypto::new_identity();
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
-    api::create_room(&room, &owner.public_key(), admin_secret.trim()).await.map_err(|e| e.message)?;
+    api::create_room(&room, &owner.public_key(), auth).await.map_err(|e| e.message)?;
     let record = RoomRecord {
         room: room.to_string(),
         keys: BTreeMap::from([(0, key.to_b64())]),

@@ -327,6 +327,62 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
     .await;
 }
 
+/// Rooms whose database the server holds.
+fn rooms_on_disk(data: &std::path::Path) -> usize {
+    scan::files_under(&data.join("rooms")).iter().filter(|f| f.extension().is_some_and(|e| e == "sqlite")).count()
+}
+
+async fn remaining_budget(owner: &Client) -> u64 {
+    let line = wait_for(owner, "#budget-line[data-remaining]").await;
+    line.attr("data-remaining").await.unwrap().unwrap().parse().unwrap()
+}
+
+/// Fills the landing page's create form with a storage token and submits it.
+async fn create_with_token(client: &Client, base: &str, alias: &str, token: &str) {
+    client.goto(&format!("{base}/")).await.unwrap();
+    fill(client, "#create-alias", alias).await;
+    click(client, "#fund-token").await;
+    fill(client, "#create-secret", token).await;
+    click(client, "#create-room").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_funds_a_new_room_with_a_storage_token_that_works_once() {
+    const FUNDING: u64 = 32 * 1024 * 1024;
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let data_dir = data.path().to_path_buf();
+    with_browsers(&driver, 2, |b| async move {
+        let (owner, friend) = (&b[0], &b[1]);
+        create_room(owner, &base, "Olga", SECRET).await;
+        click(owner, "#admin-toggle").await;
+        let before = remaining_budget(owner).await;
+        // The smallest size on offer is the smallest that funds a room.
+        click(owner, "#issue-token").await;
+        let token = wait_for(owner, "#issued-token").await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(token.len(), 43, "a token is base64url of 32 bytes: {token:?}");
+        wait_for_attr(owner, "#budget-line", "data-remaining", &(before - FUNDING).to_string()).await;
+
+        // A friend without the admin secret creates a room with it; its budget is the token's.
+        create_with_token(friend, &base, "Pia", &token).await;
+        wait_for(friend, "#invite-link").await;
+        wait_for_attr(friend, "#connection-status", "data-status", "connected").await;
+        click(friend, "#admin-toggle").await;
+        wait_for_attr(friend, "#budget-line", "data-remaining", &FUNDING.to_string()).await;
+        assert_eq!(rooms_on_disk(&data_dir), 2);
+
+        // The token works once; something that is not a token is caught before any request.
+        create_with_token(friend, &base, "Pia", &token).await;
+        wait_for_text(friend, "form .error", "already spent").await;
+        create_with_token(friend, &base, "Pia", "not-a-token").await;
+        wait_for_text(friend, "form .error", "not a storage token").await;
+        assert_eq!(rooms_on_disk(&data_dir), 2, "no room was created by a spent or malformed token");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_up_pages_through_5000_messages_each_shown_once() {
     let data = tempfile::tempdir().unwrap();

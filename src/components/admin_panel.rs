@@ -1,11 +1,12 @@
 //! The owner's panel: message of the day, capacity, lock/unlock, join requests, members,
-//! budget. Every action is a signed owner call made by the session.
+//! budget and storage tokens. Every action is a signed owner call made by the session.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use protocol::api::{BudgetView, MemberView};
+use protocol::api::{BudgetView, IssuedToken, MemberView};
 use protocol::backup::MemberStatus;
 use protocol::identity::PublicKey;
+use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
 
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
@@ -14,6 +15,9 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// The token sizes offered, in MiB: the smallest funds a new room.
+const TOKEN_MIB: [u64; 4] = [MIN_ROOM_FUNDING_BYTES >> 20, 128, 512, 1024];
+
 #[component]
 pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let contacts = use_contacts();
@@ -21,6 +25,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let capacity = RwSignal::new(String::new());
     let members = RwSignal::new(Vec::<MemberView>::new());
     let budget = RwSignal::new(None::<BudgetView>);
+    let token_mib = RwSignal::new(TOKEN_MIB[0]);
+    let issued = RwSignal::new(None::<IssuedToken>);
     let message = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
@@ -84,7 +90,27 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             run("Lock", Box::pin(async move { session.admin_lock(&keep).await.map(|_| ()) }));
         }
     };
+    let issue_token = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let size = token_mib.get_untracked() << 20;
+        run(
+            "Storage token",
+            Box::pin(async move {
+                let token = session.admin_issue_token(size).await?;
+                issued.set(Some(token));
+                Ok(())
+            }),
+        );
+    };
+    let copy_token = move |_| {
+        if let (Some(t), Some(w)) = (issued.get_untracked(), web_sys::window()) {
+            let _ = w.navigator().clipboard().write_text(&t.token);
+            message.set(Some("Token copied.".into()));
+        }
+    };
     let me = session.me();
+    let only_me = me.clone();
+    let nobody_else = move || members.with(|m| m.iter().all(|x| x.key.to_b64() == only_me));
     let member_rows = move || {
         let me = me.clone();
         members.get().into_iter().filter(move |m| m.key.to_b64() != me).collect::<Vec<_>>()
@@ -116,6 +142,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 }}</span>
             </div>
             <h3>"Members"</h3>
+            {move || nobody_else().then(|| view! { <p class="hint">"Nobody else has joined yet."</p> })}
             <ul class="members">
                 <For each=member_rows key=|m| (m.key.to_b64(), m.status) children=move |m| {
                     let key = m.key;
@@ -142,7 +169,28 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             </ul>
             <h3>"Storage budget"</h3>
             <p id="budget-line" data-remaining=move || budget.get().map(|b| b.remaining.to_string())
-                data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} tokens issued)", mib(b.remaining), mib(b.total), b.tokens_issued)).unwrap_or_else(|| "…".into())}</p>
+                data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} issued)", mib(b.remaining), mib(b.total), match b.tokens_issued { 1 => "1 token".to_owned(), n => format!("{n} tokens") })).unwrap_or_else(|| "…".into())}</p>
+            <form class="row-form" on:submit=issue_token>
+                <label for="token-size">"Issue a storage token (funds a new room, or pays for files elsewhere)"</label>
+                <select id="token-size" on:change=move |ev| {
+                    if let Ok(n) = event_target_value(&ev).parse() { token_mib.set(n) }
+                }>
+                    {TOKEN_MIB.iter().map(|n| view! {
+                        <option value=n.to_string() selected=move || token_mib.get() == *n>{mib(n << 20)}</option>
+                    }).collect_view()}
+                </select>
+                <button id="issue-token" type="submit" disabled=move || busy.get()>"Issue token"</button>
+            </form>
+            {move || issued.get().map(|t| view! {
+                <div class="issued-token">
+                    <label for="issued-token">{format!("Token worth {} — shown only now, works once:", mib(t.size))}</label>
+                    <div class="row">
+                        <input id="issued-token" type="text" readonly prop:value=t.token.clone()
+                            on:focus=move |ev| { event_target::<web_sys::HtmlInputElement>(&ev).select(); } />
+                        <button type="button" on:click=copy_token>"Copy"</button>
+                    </div>
+                </div>
+            })}
         </section>
     }
 }

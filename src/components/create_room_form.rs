@@ -1,17 +1,19 @@
-//! The "create a room" form.
+//! The "create a room" form: authorised by the server's admin secret, or funded by a
+//! storage token another room's owner issued.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 
-use crate::rooms;
+use crate::rooms::{self, Funding};
 
 #[component]
 pub fn CreateRoomForm() -> impl IntoView {
     let alias = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
+    let funding = RwSignal::new(Funding::AdminSecret);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let navigate = use_navigate();
@@ -20,11 +22,18 @@ pub fn CreateRoomForm() -> impl IntoView {
         if busy.get_untracked() {
             return;
         }
+        let auth = match rooms::authorization(funding.get_untracked(), &secret.get_untracked()) {
+            Ok(auth) => auth,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
         busy.set(true);
         error.set(None);
         let navigate = navigate.clone();
         spawn_local(async move {
-            match rooms::create_room(&alias.get_untracked(), &secret.get_untracked(), &name.get_untracked()).await {
+            match rooms::create_room(&alias.get_untracked(), auth, &name.get_untracked()).await {
                 Ok(record) => {
                     let link = rooms::invite_link(&record).unwrap_or_default();
                     let path = link.split_once("/r/").map(|(_, p)| format!("/r/{p}")).unwrap_or_default();
@@ -47,7 +56,28 @@ pub fn CreateRoomForm() -> impl IntoView {
             <input id="create-name" type="text" maxlength="60"
                 prop:value=move || name.get()
                 on:input=move |ev| name.set(event_target_value(&ev)) />
-            <label for="create-secret">"Server admin secret"</label>
+            <fieldset class="choice">
+                <legend>"Paid for with"</legend>
+                <label>
+                    <input id="fund-secret" type="radio" name="funding"
+                        prop:checked=move || funding.get() == Funding::AdminSecret
+                        on:change=move |_| funding.set(Funding::AdminSecret) />
+                    "the server's admin secret"
+                </label>
+                <label>
+                    <input id="fund-token" type="radio" name="funding"
+                        prop:checked=move || funding.get() == Funding::StorageToken
+                        on:change=move |_| funding.set(Funding::StorageToken) />
+                    "a storage token"
+                </label>
+            </fieldset>
+            <label for="create-secret">{move || match funding.get() {
+                Funding::AdminSecret => "Server admin secret",
+                Funding::StorageToken => "Storage token",
+            }}</label>
+            {move || (funding.get() == Funding::StorageToken).then(|| view! {
+                <p class="hint">"A room's owner issues tokens in its admin panel; the token's value becomes this room's storage budget, and it works once."</p>
+            })}
             <input id="create-secret" type="password" autocomplete="off" required
                 prop:value=move || secret.get()
                 on:input=move |ev| secret.set(event_target_value(&ev)) />

@@ -35,17 +35,14 @@ fn network_error(e: gloo_net::Error) -> ErrorBody {
     ErrorBody::new(ErrorCode::Unavailable, format!("cannot reach the server: {e}"))
 }
 
-/// Registers a new room owned by `owner`, authorised by the server's admin secret.
+/// Registers a new room owned by `owner`, authorised by the server's admin secret or
+/// funded by a storage token.
 pub async fn create_room(
     room: &RoomId,
     owner: &PublicKey,
-    admin_secret: &str,
+    auth: CreateAuthorization,
 ) -> Result<CreateRoomResponse, ErrorBody> {
-    let body = CreateRoomRequest {
-        room: room.clone(),
-        owner: *owner,
-        auth: CreateAuthorization::AdminSecret { secret: admin_secret.to_owned() },
-    };
+    let body = CreateRoomRequest { room: room.clone(), owner: *owner, auth };
     let request = Request::post("/api/rooms").json(&body).map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }

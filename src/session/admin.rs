@@ -2,7 +2,7 @@
 //! key work (new epoch keys, wrapping them to members) happens here, not in the views.
 
 use leptos::prelude::*;
-use protocol::api::{BudgetView, MembersView, Rekey, RoomSettings};
+use protocol::api::{BudgetView, IssuedToken, MembersView, Rekey, RoomSettings};
 use protocol::backup::MemberStatus;
 use protocol::error::ErrorBody;
 use protocol::identity::PublicKey;
@@ -29,6 +29,13 @@ impl RoomSession {
 
     pub async fn admin_budget(&self) -> Result<BudgetView, String> {
         api::owner_call(&self.room_id(), &self.identity(), Method::GET, "budget", None::<&()>).await.map_err(readable)
+    }
+
+    /// A one-use storage token worth `size` bytes (rounded up to its bucket) out of the
+    /// room's budget: it funds a new room or pays for stored files.
+    pub async fn admin_issue_token(&self, size: u64) -> Result<IssuedToken, String> {
+        let body = json!({ "size": size });
+        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "tokens", Some(&body)).await.map_err(readable)
     }
 
     pub async fn admin_set_motd(&self, motd: &str) -> Result<RoomSettings, String> {
