@@ -3,8 +3,9 @@
 //! SHA-256), the same file twice costs nothing more, a byte flipped on the server's disk
 //! is reported and never saved, an exhausted budget is a clear error that leaves nothing
 //! behind, a cancelled upload posts nothing and resumes for free, the server's data
-//! never holds a file's plaintext, name or key, and a 1 GiB file goes through intact
-//! without either browser ever holding it twice.
+//! never holds a file's plaintext, name or key, uploads and downloads ride out a dropped
+//! connection, and a 1 GiB file goes through intact without either browser ever holding
+//! it twice.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
@@ -17,10 +18,10 @@ use protocol::objects::{self, ObjectKeys};
 use sha2::{Digest, Sha256};
 use testkit::app::{create_room, join_room, start_server};
 use testkit::browser::{
-    ChromeDriver, allow_downloads, click, group_memory_bytes, wait_for, wait_for_attr, wait_for_count,
+    ChromeDriver, allow_downloads, click, group_memory_bytes, set_offline, wait_for, wait_for_attr, wait_for_count,
     wait_for_download, wait_for_text, with_browsers,
 };
-use testkit::files::{attach, bmp, pseudo_random, wait_transfers_done};
+use testkit::files::{attach, bmp, pseudo_random, wait_transfer_progress, wait_transfers_done};
 use testkit::scan;
 
 const BIG_BYTES: usize = 50 * 1024 * 1024;
@@ -240,6 +241,52 @@ async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
         assert_eq!(stored as u64, objects::stored_size(padded), "every chunk stored once");
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_ride_out_a_dropped_connection() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let name = "field-recordings-2026.bin";
+    let bytes = pseudo_random(256 * 1024 * 1024, 23);
+    let path = write(files.path(), name, &bytes);
+    let (dl, bytes) = (downloads.path().to_path_buf(), &bytes);
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        join_room(b, &link, "Bob").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+
+        // A's network drops for three seconds in the middle of the upload.
+        attach(a, &[&path]).await;
+        wait_transfer_progress(a, 0.1, TRANSFER_TIMEOUT).await;
+        set_offline(a, true).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        set_offline(a, false).await;
+        wait_transfers_done(a, 1, TRANSFER_TIMEOUT).await;
+        wait_for_text(b, ".message .file-card", name).await;
+
+        // B's, in the middle of the download.
+        allow_downloads(b, &dl).await;
+        click(b, ".message .file-download").await;
+        wait_transfer_progress(b, 0.1, TRANSFER_TIMEOUT).await;
+        set_offline(b, true).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        set_offline(b, false).await;
+        let got = wait_for_download(&dl, name, TRANSFER_TIMEOUT).await;
+        assert_eq!(Sha256::digest(&got), Sha256::digest(bytes), "the download has the original's SHA-256");
+        let failed = b.find_all(Locator::Css(".transfer[data-status=\"failed\"]")).await.unwrap();
+        assert!(failed.is_empty(), "no transfer failed");
+    })
+    .await;
+    // Every chunk was stored once, however often it was sent.
+    let padded = objects::padded_size(bytes.len() as u64).unwrap();
+    let (stored, uploads) = scan::object_store_totals(data.path());
+    assert_eq!((stored as u64, uploads), (padded + objects::chunk_count(padded) as u64 * objects::TAG_BYTES, 1));
 }
 
 /// The size the brief asks every browser to handle at least.

@@ -1,6 +1,7 @@
 //! Browser tests (wasm-bindgen-test in headless Chromium) for the code that needs a
 //! browser: the crypto glue and WebCrypto against the shared vectors, localStorage and its
-//! migration, the export file and the import merge, the IndexedDB cache, the timeline.
+//! migration, the export file and the import merge, the IndexedDB cache, the timeline,
+//! retries of file transfers.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -329,4 +330,31 @@ async fn browser_file_chunks_match_the_protocol_vectors_and_damage_is_caught() {
             }
         }
     }
+}
+
+#[wasm_bindgen_test]
+async fn transfers_retry_what_passes_and_stop_at_what_does_not() {
+    use cloakroom::net::retry;
+    use protocol::error::{ErrorBody, ErrorCode};
+    use std::cell::Cell;
+
+    let calls = Cell::new(0);
+    let answer = |code: ErrorCode, succeed_at: u32| {
+        let calls = &calls;
+        move || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n >= succeed_at { Ok(n) } else { Err(ErrorBody::new(code, "no")) } }
+        }
+    };
+    // A dropped connection (twice) is retried until the call goes through.
+    assert_eq!(retry::with_retries(&|| false, answer(ErrorCode::Unavailable, 3)).await.unwrap(), 3);
+    // A refusal is final at once.
+    calls.set(0);
+    let refused = retry::with_retries(&|| false, answer(ErrorCode::TokenSpent, u32::MAX)).await.unwrap_err();
+    assert_eq!((refused.code, calls.get()), (ErrorCode::TokenSpent, 1));
+    // A cancelled transfer stops retrying.
+    calls.set(0);
+    let stopped = retry::with_retries(&|| true, answer(ErrorCode::Unavailable, u32::MAX)).await.unwrap_err();
+    assert_eq!((stopped.code, calls.get()), (ErrorCode::Unavailable, 1));
 }

@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use crate::crypto::webcrypto;
 use crate::files::lanes::{self, Queue};
 use crate::files::transfers::TransferHandle;
-use crate::net::api;
+use crate::net::{api, retry};
 
 /// The message for anything that does not check out.
 pub const DAMAGED: &str = "This file is damaged or was tampered with; it was not saved.";
@@ -46,9 +46,12 @@ pub async fn open_chunk(
 /// Fetches, checks and decrypts the file of `handle`.
 pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::Blob, String> {
     let keys = handle.keys().ok_or(DAMAGED)?;
-    let manifest = api::manifest(&handle.file_id, &handle.verification)
+    let manifest = retry::with_retries(&|| t.cancelled(), || api::manifest(&handle.file_id, &handle.verification))
         .await
-        .map_err(|_| "This file is not available on this server (or the link to it is wrong).".to_owned())?;
+        .map_err(|e| match retry::is_transient(&e) {
+            true => e.message,
+            false => "This file is not available on this server (or the link to it is wrong).".to_owned(),
+        })?;
     let count = objects::chunk_count(handle.padded);
     if manifest.size != handle.padded || manifest.chunks.len() != count as usize || handle.size >= handle.padded {
         return Err(DAMAGED.into());
@@ -70,7 +73,16 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
                 if t.cancelled() {
                     return Err("cancelled".to_owned());
                 }
-                let sealed = api::chunk(&handle.file_id, index, &handle.verification).await.map_err(|e| e.message)?;
+                let fetch = || api::chunk(&handle.file_id, index, &handle.verification);
+                let sealed = retry::with_retries(&|| t.cancelled(), fetch).await.map_err(|e| {
+                    if t.cancelled() {
+                        "cancelled".to_owned()
+                    } else if retry::is_transient(&e) {
+                        format!("{} Try the download again.", e.message)
+                    } else {
+                        e.message
+                    }
+                })?;
                 let expected = &manifest.chunks[index as usize];
                 let plain = open_chunk(key, &handle.file_id, index, count, expected, &sealed).await?;
                 hashes.borrow_mut()[index as usize] = webcrypto::sha256(&plain).await.map_err(|e| e.to_string())?;

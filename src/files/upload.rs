@@ -3,7 +3,9 @@
 //! (WebCrypto AES-GCM) → name (SHA-256) → upload, two chunks at a time ([`lanes`]). At
 //! most two chunks are in memory at once. An upload that stops (network, reload, cancel)
 //! resumes: the server says which chunks are missing, and the token already paid for it.
+//! A dropped connection is retried for about 30 s ([`retry`]) before the upload fails.
 //!
+//! [`retry`]: crate::net::retry
 //! [`lanes`]: crate::files::lanes
 
 use std::cell::{Cell, RefCell};
@@ -19,7 +21,7 @@ use crate::crypto::webcrypto;
 use crate::files::lanes::{self, Queue};
 use crate::files::source::Source;
 use crate::files::transfers::TransferHandle;
-use crate::net::api;
+use crate::net::{api, retry};
 
 /// Why an upload stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +156,8 @@ pub async fn upload(
     let keys = content_keys(&source, padded, &watch).await?;
 
     // 2. Find the file (stored already: nothing to pay, nothing to send) or pay for it.
-    let state = match api::open_upload(&keys.file_id, padded, None).await {
+    let find = || api::open_upload(&keys.file_id, padded, None);
+    let state = match retry::with_retries(&|| t.cancelled(), find).await {
         Ok(state) => state,
         Err(e) if e.code == ErrorCode::TokenRequired => {
             let cost = e.limit.unwrap_or(objects::stored_size(padded));
@@ -176,7 +179,16 @@ pub async fn upload(
     seal_chunks(&source, padded, &keys, missing, &watch, |index, id, sealed| {
         let (keys, done, last) = (&keys, &done, &last);
         async move {
-            let state = api::put_chunk(&keys.file_id, index, &id, &sealed).await.map_err(|e| failed(e.message))?;
+            let put = || api::put_chunk(&keys.file_id, index, &id, &sealed);
+            let state = retry::with_retries(&|| t.cancelled(), put).await.map_err(|e| {
+                if t.cancelled() {
+                    UploadError::Cancelled
+                } else if retry::is_transient(&e) {
+                    failed(format!("{} Share the file again to resume where it stopped.", e.message))
+                } else {
+                    failed(e.message)
+                }
+            })?;
             done.set(done.get() + objects::chunk_len(padded, index));
             t.progress(done.get().min(size));
             // Chunks finish out of order: keep the answer that knows the most.

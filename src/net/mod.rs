@@ -1,6 +1,8 @@
-//! Talking to the worker API: [`api`] for HTTP calls, [`socket`] for a room's WebSocket.
+//! Talking to the worker API: [`api`] for HTTP calls (with [`retry`] for the idempotent
+//! ones file transfers make), [`socket`] for a room's WebSocket.
 
 pub mod api;
+pub mod retry;
 pub mod socket;
 
 /// The page's origin, e.g. `http://127.0.0.1:8080` (the API is served from it, or

@@ -280,6 +280,16 @@ pub async fn cdp(client: &Client, cmd: &str, params: serde_json::Value) -> serde
     client.issue_cmd(Cdp { cmd: cmd.into(), params }).await.unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
 }
 
+/// Cuts this browser off the network (every request fails, as with a dropped Wi-Fi) or
+/// reconnects it.
+pub async fn set_offline(client: &Client, offline: bool) {
+    cdp(client, "Network.enable", serde_json::json!({})).await;
+    let conditions = serde_json::json!({
+        "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
+    });
+    cdp(client, "Network.emulateNetworkConditions", conditions).await;
+}
+
 /// Clears everything the browser keeps for `origin`: storage, IndexedDB, caches, service
 /// workers, cookies — like "Clear site data".
 pub async fn clear_site_data(client: &Client, origin: &str) {

@@ -78,3 +78,24 @@ pub async fn wait_transfers_done(client: &Client, n: usize, timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until a running transfer in this page has done at least `fraction` of its bytes.
+pub async fn wait_transfer_progress(client: &Client, fraction: f64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let bars =
+            client.find_all(Locator::Css(".transfer[data-status=\"running\"] progress")).await.unwrap_or_default();
+        for bar in bars {
+            let read = |name: &'static str| {
+                let bar = bar.clone();
+                async move { bar.attr(name).await.ok().flatten().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) }
+            };
+            let (value, max) = (read("value").await, read("max").await);
+            if max > 0.0 && value / max >= fraction {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "no transfer reached {:.0} % within {timeout:?}", fraction * 100.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
