@@ -1,8 +1,8 @@
 //! End to end, sharing documents and images between two real browsers: a 50 MB file and
 //! an image cross intact (thumbnail at once, preview, full image, download with the same
 //! SHA-256), the same file twice costs nothing more, a byte flipped on the server's disk
-//! is reported and never saved, an exhausted budget is a clear error that leaves nothing
-//! behind, a cancelled upload posts nothing and resumes for free, the server's data
+//! is reported and never saved, an exhausted budget and a file past the size limit are
+//! clear errors that leave nothing behind, a cancelled upload posts nothing and resumes for free, the server's data
 //! never holds a file's plaintext, name or key, uploads and downloads ride out a dropped
 //! connection, and a 1 GiB file goes through intact without either browser ever holding
 //! it twice.
@@ -182,6 +182,31 @@ async fn an_exhausted_budget_is_a_clear_error_and_leaves_nothing_behind() {
         assert!(failure.contains("storage budget is used up"), "a clear reason: {failure}");
         assert_eq!(client_cards(a).await, 0, "no message shares a file that was not stored");
         assert_eq!(scan::object_store_totals(&data_dir), (0, 0), "no chunk and no upload record was stored");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_past_the_size_limit_is_refused_before_anything_is_read_or_paid() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let files = tempfile::tempdir().unwrap();
+    // One byte past the limit; sparse, so it costs no disk (and the browser must not read it).
+    let path = files.path().join("disk-image-2gib-plus-one.img");
+    std::fs::File::create(&path).unwrap().set_len(objects::MAX_FILE_BYTES + 1).unwrap();
+    let data_dir = data.path().to_path_buf();
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        let budget_before = budget(a).await;
+        attach(a, &[&path]).await;
+        let failure = wait_for_text(a, ".transfer[data-status=\"failed\"]", "limited to").await;
+        assert!(failure.contains("files are limited to 2.00 GB"), "the limit is named: {failure}");
+        assert_eq!(client_cards(a).await, 0);
+        assert_eq!(budget(a).await, budget_before, "nothing was paid");
+        assert_eq!(scan::object_store_totals(&data_dir), (0, 0), "nothing was stored");
     })
     .await;
 }
