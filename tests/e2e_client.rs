@@ -1,6 +1,7 @@
 //! End to end, the web client as people use it: offline reading and queued sends,
 //! reconnects across a server crash, key export and import after clearing site data,
-//! whispers, tampered messages, locked rooms, long histories, accessibility. Real
+//! whispers, tampered messages, locked rooms, long histories, the message size limit,
+//! rooms funded by storage tokens, accessibility. Real
 //! mock-server processes, the real built SPA, headless Chromium.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -325,6 +326,52 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         wait_for_text(owner, ".message-text", "thanks!").await;
     })
     .await;
+}
+
+/// Puts `text` in the composer at once (typing 40,000 keys over WebDriver takes minutes)
+/// and sends it with Enter.
+async fn paste_and_send(client: &Client, text: &str) {
+    let composer = wait_for(client, "#composer").await;
+    client
+        .execute(
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![serde_json::to_value(&composer).unwrap(), text.into()],
+        )
+        .await
+        .unwrap();
+    composer.send_keys("\u{E007}").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within_it_goes_through() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    let room = with_browsers(&driver, 2, |b| async move {
+        let (a, reader) = (&b[0], &b[1]);
+        let link = create_room(a, &base, "Ada", SECRET).await;
+        join_room(reader, &link, "Bob").await;
+        // 20,000 characters fit the 32 KiB limit once encrypted and encoded; they arrive whole.
+        let long: String = (0..20_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        paste_and_send(a, &long).await;
+        wait_delivered_once(a, &long).await;
+        wait_for_text(reader, ".message .message-text", &long[..64]).await;
+        assert!(texts(reader, ".message .message-text").await.iter().any(|t| t.trim() == long), "received whole");
+
+        // 40,000 do not: a clear error, the text stays in the composer, nothing is sent.
+        let too_long = "z".repeat(40_000);
+        paste_and_send(a, &too_long).await;
+        let error = wait_for_text(a, ".composer .error", "too long").await;
+        assert!(error.contains("the limit is 32768"), "the limit is named: {error}");
+        let kept = wait_for(a, "#composer").await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(kept.len(), too_long.len(), "the text is kept for editing");
+        assert_eq!(texts(a, ".message").await.len(), 1, "no row for the refused message");
+        parse_link(&link).0
+    })
+    .await;
+    // The server holds the one message that was sent.
+    assert_eq!(client::full_history(&server.http_base(), &room, 100).await.len(), 1);
 }
 
 /// Rooms whose database the server holds.
