@@ -1,6 +1,6 @@
 //! End to end, the web client as people use it: offline reading and queued sends,
 //! reconnects across a server crash, key export and import after clearing site data,
-//! whispers, tampered messages, locked rooms, long histories, the message size limit,
+//! whispers, tampered messages, locked rooms, a full room, long histories, the message size limit,
 //! rooms funded by storage tokens, accessibility. Real
 //! mock-server processes, the real built SPA, headless Chromium.
 #![cfg(not(target_arch = "wasm32"))]
@@ -372,6 +372,34 @@ async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within
     .await;
     // The server holds the one message that was sent.
     assert_eq!(client::full_history(&server.http_base(), &room, 100).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_turns_a_newcomer_away_with_a_clear_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 3, |b| async move {
+        let (owner, first, late) = (&b[0], &b[1], &b[2]);
+        let link = create_room(owner, &base, "Olga", SECRET).await;
+        click(owner, "#admin-toggle").await;
+        fill(owner, "#admin-capacity", "1").await;
+        wait_for(owner, "#admin-capacity").await.send_keys("\u{E007}").await.unwrap();
+        wait_for_text(owner, ".admin .status-line", "Capacity: done").await;
+
+        join_room(first, &link, "Pia").await;
+        wait_for_attr(first, "#connection-status", "data-status", "connected").await;
+        join_room(late, &link, "Quinn").await;
+        wait_for_attr(late, "#connection-status", "data-status", "failed").await;
+        let shown = wait_for(late, "#connection-status").await.text().await.unwrap();
+        assert!(shown.contains("full"), "the reason is shown: {shown}");
+        assert!(texts(late, ".message").await.is_empty());
+        // The members already in are not disturbed.
+        say(first, "still here").await;
+        wait_for_text(owner, ".message-text", "still here").await;
+    })
+    .await;
 }
 
 /// Rooms whose database the server holds.
