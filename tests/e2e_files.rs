@@ -268,6 +268,12 @@ async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
     .await;
 }
 
+/// The network went away while the transfer was still under way (else the test proves nothing).
+async fn assert_still_running(client: &Client) {
+    let running = client.find_all(Locator::Css(".transfer[data-status=\"running\"]")).await.unwrap();
+    assert!(!running.is_empty(), "the transfer finished before the network was cut");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_and_downloads_ride_out_a_dropped_connection() {
     let data = tempfile::tempdir().unwrap();
@@ -290,6 +296,7 @@ async fn uploads_and_downloads_ride_out_a_dropped_connection() {
         attach(a, &[&path]).await;
         wait_transfer_progress(a, 0.1, TRANSFER_TIMEOUT).await;
         set_offline(a, true).await;
+        assert_still_running(a).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         set_offline(a, false).await;
         wait_transfers_done(a, 1, TRANSFER_TIMEOUT).await;
@@ -300,6 +307,7 @@ async fn uploads_and_downloads_ride_out_a_dropped_connection() {
         click(b, ".message .file-download").await;
         wait_transfer_progress(b, 0.1, TRANSFER_TIMEOUT).await;
         set_offline(b, true).await;
+        assert_still_running(b).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         set_offline(b, false).await;
         let got = wait_for_download(&dl, name, TRANSFER_TIMEOUT).await;
