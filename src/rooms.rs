@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use protocol::api::CreateAuthorization;
 use protocol::content_key::ContentKey;
+use protocol::error::ErrorCode;
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
 use protocol::storage_token;
 
 use crate::crypto;
-use crate::net::{self, api};
+use crate::net::{self, api, retry};
 use crate::store::{self, RoomRecord, cache};
 
 /// Longest alias, in characters.
@@ -82,7 +83,16 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
     let owner = crypto::new_identity();
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
-    api::create_room(&room, &owner.public_key(), auth).await.map_err(|e| e.message)?;
+    // Retried through a dropped connection with the same key. The id comes from this
+    // fresh key, so "exists" can only mean an earlier attempt went through (and a token
+    // is never spent twice: the server checks for the room first).
+    let owner_key = owner.public_key();
+    let register = || api::create_room(&room, &owner_key, auth.clone());
+    match retry::with_retries(&|| false, register).await {
+        Ok(_) => {}
+        Err(e) if e.code == ErrorCode::RoomExists => {}
+        Err(e) => return Err(e.message),
+    }
     let record = RoomRecord {
         room: room.to_string(),
         keys: BTreeMap::from([(0, key.to_b64())]),

@@ -177,7 +177,7 @@ async fn the_page_runs_its_own_code_and_nothing_injected() {
         .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(a.execute("return window.injected ?? null", vec![]).await.unwrap(), serde_json::Value::Null);
-        let seen = csp_violations(a).await;
+        let seen = csp_violations(a).await.unwrap();
         for directive in [
             "script-src-elem blocked inline",
             "script-src-elem blocked http://127.0.0.1:9/steal.js",

@@ -348,6 +348,7 @@ async fn a_one_gib_file_streams_through_intact_and_is_never_held_whole_in_memory
         join_room(b, &link, "Bob").await;
         wait_for_attr(b, "#connection-status", "data-status", "connected").await;
         let idle = group_memory_bytes(group);
+        assert!(idle > 100 << 20, "the browsers' memory is measured ({idle} bytes idle)");
         let peak_in = peak.clone();
         let sampler = tokio::spawn(async move {
             loop {

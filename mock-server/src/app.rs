@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
 use tower_http::services::{ServeDir, ServeFile};
@@ -19,7 +19,24 @@ use crate::{http_api, objects_api, owner_api, ws};
 /// Largest JSON body accepted by the API.
 pub const MAX_API_BODY: usize = 64 * 1024;
 
+/// A 408 after `secs` (the request must have arrived and been answered by then).
+fn timeout(secs: u64) -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(secs))
+}
+
 pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    // Requests that carry big bodies get the long timeout; every other call the short one.
+    let uploads = Router::new()
+        .route(
+            "/uploads/{file}/chunks/{index}/{id}",
+            put(objects_api::put_chunk).layer(DefaultBodyLimit::max(objects_api::MAX_CHUNK_BODY)),
+        )
+        .route(
+            "/rooms/{room}/restore",
+            post(owner_api::restore).layer(DefaultBodyLimit::max(owner_api::MAX_RESTORE_BODY)),
+        )
+        .layer(timeout(config.upload_timeout_secs));
     let api = Router::new()
         .route("/info", get(http_api::info))
         .route("/rooms", post(http_api::create_room))
@@ -31,28 +48,26 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/rooms/{room}/tokens", post(owner_api::member_token))
         .route("/uploads", post(objects_api::open_upload))
-        .route(
-            "/uploads/{file}/chunks/{index}/{id}",
-            put(objects_api::put_chunk).layer(DefaultBodyLimit::max(objects_api::MAX_CHUNK_BODY)),
-        )
         .route("/files/{file}", get(objects_api::manifest))
         .route("/files/{file}/chunks/{index}", get(objects_api::chunk))
-        .route(
-            "/rooms/{room}/restore",
-            post(owner_api::restore).layer(DefaultBodyLimit::max(owner_api::MAX_RESTORE_BODY)),
-        )
         .fallback(any(http_api::not_found))
+        .layer(timeout(config.request_timeout_secs))
+        .merge(uploads)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let csp = Arc::new(ContentSecurityPolicy::new(state.config.static_dir.as_ref().map(|d| d.join("index.html"))));
-    let mut app = Router::new().nest("/api", api).route("/ws/{room}", get(ws::upgrade));
-    if let Some(dir) = &state.config.static_dir {
+    let csp = Arc::new(ContentSecurityPolicy::new(config.static_dir.as_ref().map(|d| d.join("index.html"))));
+    let mut app = Router::new()
+        .nest("/api", api)
+        .route("/ws/{room}", get(ws::upgrade).layer(timeout(config.request_timeout_secs)));
+    if let Some(dir) = &config.static_dir {
         // Unknown paths (client-side routes such as /r/<room>) get the SPA's index.html.
+        // (A timeout covers a handler until its response starts, not a slow download of
+        // the response body, so static files need none.)
         let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
         app = app.fallback_service(spa);
     }
     app.layer(axum::middleware::map_response(move |mut response: Response| {
-        let policy = csp.header();
+        let policy = csp.header_for(&response);
         async move {
             response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
             response
@@ -64,9 +79,5 @@ pub fn router(state: AppState) -> Router {
     ))
     .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
     .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ))
     .with_state(state)
 }

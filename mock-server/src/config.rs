@@ -22,6 +22,11 @@ pub struct ServerConfig {
     pub initial_budget: u64,
     /// Seconds a room with no connections stays loaded.
     pub room_idle_secs: u64,
+    /// Seconds an API request may take to arrive and be answered (408 after).
+    pub request_timeout_secs: u64,
+    /// The same for requests that carry a file chunk or a room backup: long enough for a
+    /// 4 MiB chunk over a slow uplink (10 minutes by default: ~7 KB/s).
+    pub upload_timeout_secs: u64,
 }
 
 impl ServerConfig {

@@ -10,13 +10,15 @@
 //! docs/ARCHITECTURE.md ("Hardening").
 //!
 //! The hashes come from the built `index.html` and are computed again whenever that file
-//! changes on disk, so rebuilding the SPA while the server runs does not break the page.
+//! changes on disk, so rebuilding the SPA while the server runs does not break the page;
+//! responses that are not HTML pages get the same policy without them.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -53,42 +55,62 @@ fn inline_scripts(html: &str) -> Vec<&str> {
     found
 }
 
-/// The policy header, kept in step with the SPA's `index.html`.
+/// When a file was last written, and how long it was then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: SystemTime,
+    len: u64,
+}
+
+/// The policy headers: for the SPA's page, kept in step with its `index.html`; for every
+/// other response (API answers, scripts, the service worker), the same policy without any
+/// inline script.
 pub struct ContentSecurityPolicy {
     index_html: Option<PathBuf>,
-    cached: Mutex<Option<(SystemTime, HeaderValue)>>,
+    strict: HeaderValue,
+    page: Mutex<Option<(Stamp, HeaderValue)>>,
 }
 
 impl ContentSecurityPolicy {
     /// `index_html` is `None` when the server serves no SPA (API only; `trunk serve` then
     /// serves the pages).
     pub fn new(index_html: Option<PathBuf>) -> Self {
-        Self { index_html, cached: Mutex::new(None) }
+        let strict = HeaderValue::from_str(&policy_for("")).expect("the fixed policy is a valid header");
+        Self { index_html, strict, page: Mutex::new(None) }
     }
 
-    /// The header value for a response.
-    pub fn header(&self) -> HeaderValue {
-        let Some(path) = &self.index_html else { return without_inline_scripts() };
-        let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) else {
-            return without_inline_scripts();
-        };
-        let mut cached = self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((at, value)) = cached.as_ref()
-            && *at == modified
+    /// The header for `response`: only an HTML page needs (and costs) the page's hashes.
+    pub fn header_for(&self, response: &Response) -> HeaderValue {
+        let html = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"));
+        if html { self.page_header() } else { self.strict.clone() }
+    }
+
+    /// The page's policy. It is cached only when it surely matches the file on disk: read
+    /// whole (the length it had when stat'ed) and not written in the last second (a
+    /// rewrite within the same timestamp tick would go unnoticed). Failures are not cached.
+    fn page_header(&self) -> HeaderValue {
+        let Some(path) = &self.index_html else { return self.strict.clone() };
+        let Ok(meta) = std::fs::metadata(path) else { return self.strict.clone() };
+        let Ok(modified) = meta.modified() else { return self.strict.clone() };
+        let stamp = Stamp { modified, len: meta.len() };
+        let mut page = self.page.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, value)) = page.as_ref()
+            && *at == stamp
         {
             return value.clone();
         }
-        let value = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|html| HeaderValue::from_str(&policy_for(&html)).ok())
-            .unwrap_or_else(without_inline_scripts);
-        *cached = Some((modified, value.clone()));
+        let Ok(html) = std::fs::read_to_string(path) else { return self.strict.clone() };
+        let Ok(value) = HeaderValue::from_str(&policy_for(&html)) else { return self.strict.clone() };
+        let settled = modified.elapsed().is_ok_and(|age| age >= Duration::from_secs(1));
+        if html.len() as u64 == stamp.len && settled {
+            *page = Some((stamp, value.clone()));
+        }
         value
     }
-}
-
-fn without_inline_scripts() -> HeaderValue {
-    HeaderValue::from_str(&policy_for("")).expect("the fixed policy is a valid header")
 }
 
 #[cfg(test)]
@@ -123,14 +145,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("index.html");
         std::fs::write(&index, "<script>one()</script>").unwrap();
+        let settled = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&index).unwrap().set_modified(settled).unwrap();
         let csp = ContentSecurityPolicy::new(Some(index.clone()));
-        let first = csp.header();
-        // A different mtime, as a rebuild would give.
+        let first = csp.page_header();
+        assert_eq!(first.to_str().unwrap(), policy_for("<script>one()</script>"));
+        // A rebuild: new content, a new time.
         std::fs::write(&index, "<script>two()</script>").unwrap();
-        let later = SystemTime::now() + std::time::Duration::from_secs(5);
-        std::fs::File::options().write(true).open(&index).unwrap().set_modified(later).unwrap();
-        let second = csp.header();
-        assert_ne!(first, second);
+        let second = csp.page_header();
         assert_eq!(second.to_str().unwrap(), policy_for("<script>two()</script>"));
+        // Rewritten within the same timestamp and length: not cached while fresh, so seen.
+        std::fs::write(&index, "<script>six()</script>").unwrap();
+        let modified = std::fs::metadata(&index).unwrap().modified().unwrap();
+        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>six()</script>"));
+        std::fs::write(&index, "<script>ten()</script>").unwrap();
+        std::fs::File::options().write(true).open(&index).unwrap().set_modified(modified).unwrap();
+        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>ten()</script>"));
+        // A missing page: the strict policy, not a stale cached one.
+        std::fs::remove_file(&index).unwrap();
+        assert_eq!(csp.page_header(), csp.strict);
+    }
+
+    #[test]
+    fn only_html_pages_get_the_page_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("index.html");
+        std::fs::write(&index, "<script>boot()</script>").unwrap();
+        let csp = ContentSecurityPolicy::new(Some(index));
+        let with_type = |t: &'static str| {
+            let mut r = Response::new(axum::body::Body::empty());
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
+            r
+        };
+        assert_eq!(
+            csp.header_for(&with_type("text/html; charset=utf-8")).to_str().unwrap(),
+            policy_for("<script>boot()</script>")
+        );
+        assert_eq!(csp.header_for(&with_type("application/json")), csp.strict);
+        assert_eq!(csp.header_for(&with_type("text/javascript")), csp.strict);
     }
 }

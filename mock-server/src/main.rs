@@ -143,6 +143,12 @@ struct ServeArgs {
     /// Seconds a room with no connections stays loaded.
     #[arg(long, default_value_t = 30)]
     room_idle_secs: u64,
+    /// Seconds an API request may take to arrive and be answered (then 408).
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Seconds a request carrying a file chunk or a room backup may take (then 408).
+    #[arg(long, default_value_t = 600)]
+    upload_timeout_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -292,6 +298,8 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         limits,
         initial_budget: args.initial_budget,
         room_idle_secs: args.room_idle_secs,
+        request_timeout_secs: args.request_timeout_secs.max(1),
+        upload_timeout_secs: args.upload_timeout_secs.max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

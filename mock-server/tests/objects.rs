@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use protocol::error::{ErrorCode, HttpError};
 use protocol::objects::{self, CHUNK_BYTES, Manifest, ObjectKeys, UploadState, UploadStatus};
@@ -257,4 +257,49 @@ async fn a_flipped_byte_on_disk_is_caught_when_reading() {
     let (_, chunk) = get(&http, &format!("/api/files/{}/chunks/0?v={v}", f.keys.file_id)).await;
     assert_ne!(objects::chunk_id(&chunk), manifest.chunks[0], "the reader sees the hash no longer matches");
     assert!(objects::decrypt_file(&f.keys, manifest.size, &[chunk]).is_err(), "and decryption refuses it");
+}
+
+/// Sends `method path` with `body` trickled in ten pieces over `over`, like a slow uplink;
+/// returns the answer's status code.
+async fn trickle(addr: std::net::SocketAddr, method: &str, path: &str, body: &[u8], over: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for piece in body.chunks(body.len().div_ceil(10)) {
+        tokio::time::sleep(over / 10).await;
+        // The server may answer (and close) before the body is complete.
+        if stream.write_all(piece).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("no HTTP answer: {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_and_chunk_uploads_get_the_longer_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let s = server(data.path(), &["--request-timeout-secs", "1", "--upload-timeout-secs", "4"]);
+    let chunk_path = format!("/api/uploads/{}/chunks/0/{}", "A".repeat(43), "B".repeat(43));
+    let body = vec![b'x'; 1000];
+    // An API call whose body takes 2.5 s to arrive: 408 after the 1 s request limit.
+    let json = br#"{"file":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","size":4096}"#;
+    assert_eq!(trickle(s.addr, "POST", "/api/uploads", json, Duration::from_millis(2500)).await, 408);
+    // A chunk taking as long is within the upload limit: it gets its real answer (there
+    // is no such upload), not a timeout.
+    let status = trickle(s.addr, "PUT", &chunk_path, &body, Duration::from_millis(2500)).await;
+    assert!(status != 408 && (400..500).contains(&status), "a typed refusal, not a timeout: {status}");
+    // Past the 4 s upload limit, the chunk times out too.
+    assert_eq!(trickle(s.addr, "PUT", &chunk_path, &body, Duration::from_secs(6)).await, 408);
+    assert_eq!(scan_uploads(data.path()), 0, "nothing was stored");
+}
+
+fn scan_uploads(data: &std::path::Path) -> i64 {
+    testkit::scan::object_store_totals(data).1
 }

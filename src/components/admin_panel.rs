@@ -24,6 +24,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let motd = RwSignal::new(String::new());
     let capacity = RwSignal::new(String::new());
     let members = RwSignal::new(Vec::<MemberView>::new());
+    // Whether `members` holds the server's answer (not "still loading" or "failed").
+    let members_loaded = RwSignal::new(false);
     let budget = RwSignal::new(None::<BudgetView>);
     let token_mib = RwSignal::new(TOKEN_MIB[0]);
     let issued = RwSignal::new(None::<IssuedToken>);
@@ -38,7 +40,10 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 capacity.set(s.capacity.to_string());
             }
             match session.admin_members().await {
-                Ok(m) => members.set(m.members),
+                Ok(m) => {
+                    members.set(m.members);
+                    members_loaded.set(true);
+                }
                 Err(e) => message.set(Some(e)),
             }
             budget.set(session.admin_budget().await.ok());
@@ -93,6 +98,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let issue_token = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let size = token_mib.get_untracked() << 20;
+        // A token on screen is one to hand out: never leave an older one there.
+        issued.set(None);
         run(
             "Storage token",
             Box::pin(async move {
@@ -110,7 +117,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     };
     let me = session.me();
     let only_me = me.clone();
-    let nobody_else = move || members.with(|m| m.iter().all(|x| x.key.to_b64() == only_me));
+    let nobody_else = move || members_loaded.get() && members.with(|m| m.iter().all(|x| x.key.to_b64() == only_me));
     let member_rows = move || {
         let me = me.clone();
         members.get().into_iter().filter(move |m| m.key.to_b64() != me).collect::<Vec<_>>()

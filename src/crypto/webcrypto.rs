@@ -128,7 +128,8 @@ pub async fn aes_gcm_encrypt(
     Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(js_err)?))
 }
 
-/// AES-256-GCM decryption; `Ok(None)` when the tag does not verify (damaged data).
+/// AES-256-GCM decryption; `Ok(None)` when the tag does not verify (damaged data: the
+/// `OperationError` WebCrypto rejects with), `Err` when WebCrypto failed otherwise.
 pub async fn aes_gcm_decrypt(
     key: &CryptoKey,
     iv: &[u8; 12],
@@ -138,7 +139,8 @@ pub async fn aes_gcm_decrypt(
     let promise = subtle()?.decrypt_with_object_and_buffer_source(&gcm_params(iv, aad), key, data).map_err(js_err)?;
     match JsFuture::from(promise).await {
         Ok(buffer) => Ok(Some(Uint8Array::new(&buffer))),
-        Err(_) => Ok(None),
+        Err(e) if e.dyn_ref::<web_sys::DomException>().is_some_and(|d| d.name() == "OperationError") => Ok(None),
+        Err(e) => Err(js_err(e)),
     }
 }
 

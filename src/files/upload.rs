@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 
 use js_sys::Uint8Array;
 use protocol::encoding::b64;
-use protocol::error::ErrorCode;
+use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
 use protocol::objects::{self, FileHandle, ObjectKeys, UploadStatus};
@@ -41,6 +41,18 @@ impl std::fmt::Display for UploadError {
 
 fn failed(why: impl std::fmt::Display) -> UploadError {
     UploadError::Failed(why.to_string())
+}
+
+/// Why a request of the upload `t` did not go through: the user cancelled, the connection
+/// did not come back (the upload can resume), or the server refused.
+fn stopped(t: &TransferHandle, e: ErrorBody) -> UploadError {
+    if t.cancelled() {
+        UploadError::Cancelled
+    } else if retry::is_transient(&e) {
+        failed(format!("{} Share the file again to resume where it stopped.", e.message))
+    } else {
+        failed(e.message)
+    }
 }
 
 /// Encrypts chunk `index` of `count` of a file (WebCrypto AES-256-GCM, the index bound in
@@ -165,9 +177,11 @@ pub async fn upload(
                 ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
                 _ => failed(e.message),
             })?;
-            api::open_upload(&keys.file_id, padded, Some(token.token)).await.map_err(|e| failed(e.message))?
+            // Safe to repeat: an upload opened by a first attempt is found, not paid again.
+            let paid = || api::open_upload(&keys.file_id, padded, Some(token.token.clone()));
+            retry::with_retries(&|| t.cancelled(), paid).await.map_err(|e| stopped(t, e))?
         }
-        Err(e) => return Err(failed(e.message)),
+        Err(e) => return Err(stopped(t, e)),
     };
 
     // 3. Send what is missing.
@@ -180,15 +194,7 @@ pub async fn upload(
         let (keys, done, last) = (&keys, &done, &last);
         async move {
             let put = || api::put_chunk(&keys.file_id, index, &id, &sealed);
-            let state = retry::with_retries(&|| t.cancelled(), put).await.map_err(|e| {
-                if t.cancelled() {
-                    UploadError::Cancelled
-                } else if retry::is_transient(&e) {
-                    failed(format!("{} Share the file again to resume where it stopped.", e.message))
-                } else {
-                    failed(e.message)
-                }
-            })?;
+            let state = retry::with_retries(&|| t.cancelled(), put).await.map_err(|e| stopped(t, e))?;
             done.set(done.get() + objects::chunk_len(padded, index));
             t.progress(done.get().min(size));
             // Chunks finish out of order: keep the answer that knows the most.

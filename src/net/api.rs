@@ -27,8 +27,18 @@ async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ErrorBody>
     let status = response.status();
     match response.json::<HttpError>().await {
         Ok(HttpError { error }) => Err(error),
-        Err(_) => Err(ErrorBody::new(ErrorCode::Unavailable, format!("the server answered HTTP {status}"))),
+        Err(_) => Err(untyped_error(status)),
     }
+}
+
+/// An error answer without the server's JSON (its own timeout, or a proxy in between):
+/// only the statuses that mean "try again later" count as the server being unavailable.
+fn untyped_error(status: u16) -> ErrorBody {
+    let code = match status {
+        408 | 429 | 502 | 503 | 504 => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    ErrorBody::new(code, format!("the server answered HTTP {status}"))
 }
 
 fn network_error(e: gloo_net::Error) -> ErrorBody {

@@ -20,8 +20,12 @@ pub fn is_transient(e: &ErrorBody) -> bool {
     matches!(e.code, ErrorCode::Unavailable | ErrorCode::RateLimited)
 }
 
-/// Runs `call` until it succeeds, fails for good, `stop()` says to stop, or the delays
-/// run out (then the last error is returned, its message replaced by [`GAVE_UP`]).
+/// How often a wait checks whether to stop.
+const STOP_CHECK_MS: u64 = 250;
+
+/// Runs `call` until it succeeds, fails for good, `stop()` says to stop (checked while
+/// waiting too), or the delays run out (then the last error is returned, with
+/// [`GAVE_UP`] in front of its message).
 pub async fn with_retries<T, F, Fut>(stop: &dyn Fn() -> bool, call: F) -> Result<T, ErrorBody>
 where
     F: Fn() -> Fut,
@@ -30,10 +34,20 @@ where
     let mut delays = DELAYS_MS.iter();
     loop {
         match call().await {
-            Err(e) if is_transient(&e) && !stop() => match delays.next() {
-                Some(ms) => gloo_timers::future::sleep(Duration::from_millis(*ms)).await,
-                None => return Err(ErrorBody { message: GAVE_UP.to_owned(), ..e }),
-            },
+            Err(e) if is_transient(&e) && !stop() => {
+                let Some(&delay) = delays.next() else {
+                    return Err(ErrorBody { message: format!("{GAVE_UP} ({})", e.message), ..e });
+                };
+                let mut waited = 0;
+                while waited < delay {
+                    if stop() {
+                        return Err(e);
+                    }
+                    let step = STOP_CHECK_MS.min(delay - waited);
+                    gloo_timers::future::sleep(Duration::from_millis(step)).await;
+                    waited += step;
+                }
+            }
             outcome => return outcome,
         }
     }

@@ -154,7 +154,10 @@ where
     let mut violations = Vec::new();
     if outcome.is_ok() {
         for b in &browsers {
-            violations.extend(csp_violations(&b.client).await);
+            match csp_violations(&b.client).await {
+                Ok(seen) => violations.extend(seen),
+                Err(why) => violations.push(why),
+            }
         }
     }
     for b in browsers {
@@ -183,12 +186,19 @@ pub async fn record_csp_violations(client: &Client) {
     cdp(client, "Page.addScriptToEvaluateOnNewDocument", serde_json::json!({ "source": source })).await;
 }
 
-/// The Content-Security-Policy violations the current origin's pages in this tab recorded.
-pub async fn csp_violations(client: &Client) -> Vec<String> {
-    let script =
-        format!("try {{ return JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]'); }} catch (_) {{ return []; }}");
-    let seen = client.execute(&script, vec![]).await.unwrap_or_default();
-    seen.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+/// The Content-Security-Policy violations the current origin's pages in this tab recorded,
+/// or why the record cannot be read (a page without storage, a lost session): a check that
+/// cannot look must not pass.
+pub async fn csp_violations(client: &Client) -> Result<Vec<String>, String> {
+    let script = format!(
+        "try {{ return JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]'); }}
+         catch (e) {{ return {{ unreadable: location.href + ': ' + e }}; }}"
+    );
+    let seen = client.execute(&script, vec![]).await.map_err(|e| format!("cannot read the CSP record: {e}"))?;
+    if let Some(why) = seen.get("unreadable") {
+        return Err(format!("cannot read the CSP record: {why}"));
+    }
+    Ok(seen.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect())
 }
 
 /// Waits until `css` matches an element.
