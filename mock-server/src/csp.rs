@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -80,13 +80,15 @@ impl ContentSecurityPolicy {
     }
 
     /// The header for `response`: only an HTML page needs (and costs) the page's hashes.
+    /// A 304 gets them too: it carries no type, and the browser replaces the cached page's
+    /// headers with its own (the strict policy would then block the page's bootstrap).
     pub fn header_for(&self, response: &Response) -> HeaderValue {
         let html = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("text/html"));
-        if html { self.page_header() } else { self.strict.clone() }
+        if html || response.status() == StatusCode::NOT_MODIFIED { self.page_header() } else { self.strict.clone() }
     }
 
     /// The page's policy. It is cached only when it surely matches the file on disk: read
@@ -183,5 +185,9 @@ mod tests {
         );
         assert_eq!(csp.header_for(&with_type("application/json")), csp.strict);
         assert_eq!(csp.header_for(&with_type("text/javascript")), csp.strict);
+        // A reload's "not modified" keeps the page's policy.
+        let mut not_modified = Response::new(axum::body::Body::empty());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        assert_eq!(csp.header_for(&not_modified).to_str().unwrap(), policy_for("<script>boot()</script>"));
     }
 }
