@@ -18,8 +18,8 @@ use protocol::limits::MAX_ROOMS_PER_QUERY;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::http_error::{ApiError, JsonBody};
-use crate::owner_api::{funding, signed_request};
+use crate::http_error::{ApiError, JsonBody, JsonWithBytes};
+use crate::owner_api::{funding, signed_request, verify_owner_request};
 use crate::room_actor::RoomCommand;
 use crate::state::AppState;
 
@@ -40,17 +40,23 @@ pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
     })
 }
 
-/// `POST /api/rooms`
+/// `POST /api/rooms`, a signed request by the new room's owner key (so nobody can claim a
+/// room id whose key they do not hold, e.g. before its owner moves it here).
 pub async fn create_room(
     State(st): State<AppState>,
-    JsonBody(req): JsonBody<CreateRoomRequest>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    JsonWithBytes(req, body): JsonWithBytes<CreateRoomRequest>,
 ) -> Result<Json<CreateRoomResponse>, ApiError> {
-    let funding = funding(&st, &req.auth).await?;
     if !req.room.is_owned_by(&req.owner) {
         return Err(ApiError::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
     }
+    verify_owner_request(&st, &req.room, &headers, &method, &uri, &body)?;
+    let funding = funding(&st, &req.auth).await?;
     let (reply, answer) = oneshot::channel();
-    st.rooms.send(&req.room, RoomCommand::Create { owner: req.owner, funding, reply }, true).await?;
+    let create = RoomCommand::Create { owner: req.owner, state: Box::new(req.state), funding, reply };
+    st.rooms.send(&req.room, create, true).await?;
     let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(created))
 }

@@ -50,6 +50,21 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
+/// A JSON request body together with its raw bytes (for signed requests, whose signature
+/// covers the body's hash).
+pub struct JsonWithBytes<T>(pub T, pub Bytes);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonWithBytes<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(|value| JsonWithBytes(value, bytes))
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))
+    }
+}
+
 /// A JSON request body: too large or malformed bodies become typed refusals
 /// (`body_too_large` with the limit, `malformed_request` with serde's explanation).
 pub struct JsonBody<T>(pub T);

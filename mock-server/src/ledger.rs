@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ledger_link::{self, SealedLink};
+use protocol::storage_token::{ROOM_PURPOSE_PREFIX, TokenScope};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,9 @@ pub struct LedgerEntry {
     /// Who issued it ("room:<id>" or "minted"), sealed to the ledger key.
     pub issued_by: SealedLink,
     pub spent: Option<Spend>,
+    /// What the token may pay for (tokens recorded before scopes existed: anything).
+    #[serde(default)]
+    pub scope: TokenScope,
 }
 
 /// How a token was spent.
@@ -74,9 +78,17 @@ impl Ledger {
         &self.key
     }
 
-    /// Records a new token worth `size` bytes, issued by `issuer` ("room:<id>", "minted").
-    pub fn record_issue(&self, hash: &str, size: u64, issuer: &str, now: u64) -> Result<(), ErrorBody> {
-        let entry = LedgerEntry { size, issued_at: now, issued_by: seal_link(&self.key, issuer), spent: None };
+    /// Records a new token worth `size` bytes, issued by `issuer` ("room:<id>", "minted"),
+    /// that may pay for `scope`.
+    pub fn record_issue(
+        &self,
+        hash: &str,
+        size: u64,
+        issuer: &str,
+        scope: TokenScope,
+        now: u64,
+    ) -> Result<(), ErrorBody> {
+        let entry = LedgerEntry { size, issued_at: now, issued_by: seal_link(&self.key, issuer), spent: None, scope };
         let conn = self.conn.lock().map_err(internal)?;
         conn.execute(
             "INSERT INTO ledger (key, value) VALUES (?1, ?2)",
@@ -123,6 +135,12 @@ impl Ledger {
         let mut conn = self.conn.lock().map_err(internal)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
         let mut entry = Self::usable(Self::get(&tx, hash)?, min)?;
+        if purpose.starts_with(ROOM_PURPOSE_PREFIX) && entry.scope == TokenScope::Uploads {
+            return Err(ErrorBody::new(
+                ErrorCode::TokenWrongScope,
+                "this token was issued to a member for uploads: it cannot fund a room",
+            ));
+        }
         entry.spent = Some(Spend { at: now, paid_for });
         tx.execute(
             "UPDATE ledger SET value = ?2 WHERE key = ?1",
@@ -170,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = IdentityKey::from_secret_bytes(&[5; 32]).unwrap();
         let ledger = Ledger::open(&dir.path().join("g.sqlite"), key.public_key()).unwrap();
-        ledger.record_issue("h1", 1 << 20, "room:abc", 1).unwrap();
+        ledger.record_issue("h1", 1 << 20, "room:abc", TokenScope::Any, 1).unwrap();
         assert_eq!(ledger.check("h1", 1).unwrap().size, 1 << 20);
         assert_eq!(ledger.spend("h1", 2 << 20, "room:x", 2).unwrap_err().code, ErrorCode::TokenTooSmall);
         assert_eq!(ledger.spend("h1", 1, "room:x", 2).unwrap(), 1 << 20);

@@ -36,6 +36,30 @@ pub fn signed_request(
     Ok(Some(Signed { auth, target }))
 }
 
+/// Checks, before anything else is read or parsed, that a request is signed by the owner
+/// key of `room` (which the room id itself names: no room needs to be loaded) and fresh.
+/// The room re-checks the signature and spends the nonce.
+pub fn verify_owner_request(
+    st: &AppState,
+    room: &protocol::ids::RoomId,
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Signed, ApiError> {
+    let Some(signed) = signed_request(headers, method, uri, body)? else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "this call must be signed by the room's owner key"));
+    };
+    if !room.is_owned_by(&signed.auth.key) {
+        return Err(ApiError::new(ErrorCode::Forbidden, "only the room's owner may do this"));
+    }
+    signed.auth.check_freshness(crate::clock::now_micros() / 1000)?;
+    if !st.verifier.verify(&signed.auth.key, &signed.auth.transcript(&signed.target), &signed.auth.sig) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "the request signature does not verify"));
+    }
+    Ok(signed)
+}
+
 /// Checks a creation's authorisation: the admin secret here, a token (spent later, by the
 /// room worker, only if the room can be created).
 pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Funding, ApiError> {
@@ -61,8 +85,8 @@ fn owner_call(method: &Method, name: &str, body: &[u8]) -> Result<OwnerCall, Api
         "members" => (Method::GET, "members"),
         "budget" => (Method::GET, "budget"),
         "backup" => (Method::GET, "backup"),
-        "motd" => (Method::PUT, "set_motd"),
-        "capacity" => (Method::PUT, "set_capacity"),
+        "state" => (Method::PUT, "put_state"),
+        "allowance" => (Method::PUT, "set_allowance"),
         "lock" => (Method::POST, "lock"),
         "unlock" => (Method::POST, "unlock"),
         "accept" => (Method::POST, "accept"),
@@ -99,10 +123,9 @@ pub async fn owner(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let room = parse_room(&room)?;
+    // The signature is checked before the (up to 4 MiB) body is parsed.
+    let signed = verify_owner_request(&st, &room, &headers, &method, &uri, &body)?;
     let call = owner_call(&method, &name, &body)?;
-    let Some(signed) = signed_request(&headers, &method, &uri, &body)? else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "owner calls must be signed by the owner key"));
-    };
     let (reply, answer) = oneshot::channel();
     st.rooms.send(&room, RoomCommand::Owner { signed: Box::new(signed), call, reply }, false).await?;
     let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;

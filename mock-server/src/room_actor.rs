@@ -91,6 +91,7 @@ pub enum RoomCommand {
     },
     Create {
         owner: PublicKey,
+        state: Box<protocol::room_state::SignedState>,
         funding: Funding,
         reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
     },
@@ -296,16 +297,16 @@ impl RoomActor {
                     Some(s) => Reader::Signed { auth: &s.auth, target: &s.target },
                     None => Reader::Anonymous,
                 };
-                let answer = match &self.loaded {
+                let answer = match &mut self.loaded {
                     Some(l) => l.room.history(&l.store, before.as_deref(), limit, reader, now),
                     None => Err(unknown_room()),
                 };
                 let _ = reply.send(answer);
             }
-            RoomCommand::Create { owner, funding, reply } => {
+            RoomCommand::Create { owner, state, funding, reply } => {
                 self.idle_ticks = 0;
                 let created = self.fund(&funding, now, |actor, budget| {
-                    let batch = Room::creation_batch(&actor.id, &owner, budget, now, &actor.ctx.config)?;
+                    let batch = Room::creation_batch(&actor.id, &owner, budget, &state, now, &actor.ctx.config)?;
                     actor.install(batch, "created")
                 });
                 let _ = reply.send(created);
@@ -370,7 +371,7 @@ impl RoomActor {
         match funding {
             Funding::AdminSecret => make(self, self.ctx.initial_budget),
             Funding::Token { hash } => {
-                let purpose = format!("room:{}", self.id);
+                let purpose = format!("{}{}", protocol::storage_token::ROOM_PURPOSE_PREFIX, self.id);
                 let budget = self.ctx.ledger.spend(hash, MIN_ROOM_FUNDING_BYTES, &purpose, now)?;
                 let made = make(self, budget);
                 if made.is_err()
@@ -424,7 +425,7 @@ impl RoomActor {
                 let mut refused = std::collections::HashSet::new();
                 let issuer = format!("room:{}", self.id);
                 for token in committed.tokens {
-                    if let Err(e) = self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, now_micros()) {
+                    if let Err(e) = self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, token.scope, now_micros()) {
                         tracing::error!(room = %self.id, "a token was debited but not recorded: {e:?}");
                         refused.insert(token.reply);
                     }

@@ -127,6 +127,8 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
     // Set when we sent a close frame (then we wait for the peer's answer before leaving).
     let mut we_closed = true;
     let mut watching_close = true;
+    // Until the client has sent its `hello`, a `send` is refused without verifying it.
+    let mut hello_sent = false;
     loop {
         tokio::select! {
             biased;
@@ -145,7 +147,8 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
                     Some(Ok(Message::Text(text))) => {
                         // Shape, size and signature checks run here, on the connection's
                         // task, so they use every core instead of the room's one thread.
-                        let frame = inbound::prepare(text.as_str(), limits, st.verifier.as_ref());
+                        let frame = inbound::prepare(text.as_str(), limits, st.verifier.as_ref(), hello_sent);
+                        hello_sent |= matches!(frame, inbound::Inbound::Hello { .. });
                         RoomCommand::Frame { conn, frame }
                     }
                     Some(Ok(Message::Binary(_))) => RoomCommand::Binary { conn },

@@ -15,6 +15,7 @@ use protocol::ids::{MessageKey, RoomId, Timestamp};
 use protocol::transcript;
 use support::{SECRET, kv_rows, room_files, server};
 use testkit::client::{
+    now_ms,
     Member, TestRoom, create_room, new_identity, next_frame, open_socket, read_until_close, seal_text,
 };
 use tokio_tungstenite::tungstenite::Message;
@@ -93,7 +94,7 @@ fn joined_cases(room: &TestRoom, me: &IdentityKey) -> Vec<(&'static str, Input, 
     short_iv.iv = B64Bytes(vec![1; 8]);
     resign(&mut short_iv, me);
     let big = seal_text(&room.id, me, &room.key, "big-1", "me", &"y".repeat(30_000));
-    let hello = ClientFrame::Hello { v: 1, key: me.public_key(), sig: me.sign(b"whatever") };
+    let hello = ClientFrame::Hello { v: 2, key: me.public_key(), sig: me.sign(b"whatever"), invite: None };
     vec![
         ("not JSON", Input::Text("not json".into()), ErrorCode::MalformedFrame),
         ("JSON array", Input::Text("[1,2,3]".into()), ErrorCode::MalformedFrame),
@@ -198,7 +199,7 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
             Box::new(|_| {
                 let me = new_identity();
                 let sig = me.sign(&transcript::join(&room.id, &[7; 32]));
-                serde_json::to_string(&ClientFrame::Hello { v: 1, key: me.public_key(), sig }).unwrap()
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: me.public_key(), sig, invite: None }).unwrap()
             }),
             ErrorCode::BadChallengeResponse,
         ),
@@ -207,7 +208,7 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
             Box::new(|nonce| {
                 let (claimed, signer) = (new_identity(), new_identity());
                 let sig = signer.sign(&transcript::join(&room.id, nonce));
-                serde_json::to_string(&ClientFrame::Hello { v: 1, key: claimed.public_key(), sig }).unwrap()
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: claimed.public_key(), sig, invite: None }).unwrap()
             }),
             ErrorCode::BadChallengeResponse,
         ),
@@ -217,16 +218,46 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
                 let me = new_identity();
                 let elsewhere = RoomId::from_owner_key(&me.public_key());
                 let sig = me.sign(&transcript::join(&elsewhere, nonce));
-                serde_json::to_string(&ClientFrame::Hello { v: 1, key: me.public_key(), sig }).unwrap()
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: me.public_key(), sig, invite: None }).unwrap()
             }),
             ErrorCode::BadChallengeResponse,
+        ),
+        (
+            "a new key without the invite link's proof",
+            Box::new(|nonce| {
+                let me = new_identity();
+                let sig = me.sign(&transcript::join(&room.id, nonce));
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: me.public_key(), sig, invite: None }).unwrap()
+            }),
+            ErrorCode::InviteRequired,
+        ),
+        (
+            "a new key with an invite proof made for another key",
+            Box::new(|nonce| {
+                let (me, other) = (new_identity(), new_identity());
+                let sig = me.sign(&transcript::join(&room.id, nonce));
+                let invite = Some(protocol::invite::InviteProof::make(&room.id, &room.key, &other.public_key()));
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: me.public_key(), sig, invite }).unwrap()
+            }),
+            ErrorCode::InviteRequired,
+        ),
+        (
+            "a new key with a proof from another link (a guessed key)",
+            Box::new(|nonce| {
+                let me = new_identity();
+                let sig = me.sign(&transcript::join(&room.id, nonce));
+                let guessed = testkit::client::new_content_key();
+                let invite = Some(protocol::invite::InviteProof::make(&room.id, &guessed, &me.public_key()));
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: me.public_key(), sig, invite }).unwrap()
+            }),
+            ErrorCode::InviteRequired,
         ),
         (
             "hello with protocol version 9",
             Box::new(|nonce| {
                 let me = new_identity();
                 let sig = me.sign(&transcript::join(&room.id, nonce));
-                serde_json::to_string(&ClientFrame::Hello { v: 9, key: me.public_key(), sig }).unwrap()
+                serde_json::to_string(&ClientFrame::Hello { v: 9, key: me.public_key(), sig, invite: None }).unwrap()
             }),
             ErrorCode::BadChallengeResponse,
         ),
@@ -297,9 +328,24 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
     let rows = kv_rows(data.path(), &room.id);
     let owner = new_identity();
     let owner_room = RoomId::from_owner_key(&owner.public_key());
-    let create = |room: &RoomId, owner: &IdentityKey, secret: &str| {
-        serde_json::json!({"room": room, "owner": owner.public_key(), "auth": {"kind": "admin_secret", "secret": secret}})
-            .to_string()
+    // Creation bodies, each signed (as a signed request) by the key named with it.
+    let signers: std::cell::RefCell<Vec<(String, IdentityKey)>> = Default::default();
+    let create_signed_by = |room: &RoomId, owner: &IdentityKey, secret: &str, signer: &IdentityKey| {
+        let fields = testkit::client::first_state_fields(room, &testkit::client::new_content_key());
+        let state = protocol::room_state::SignedState::sign(owner, room, fields);
+        let body = serde_json::json!({"room": room, "owner": owner.public_key(),
+            "auth": {"kind": "admin_secret", "secret": secret}, "state": state})
+        .to_string();
+        signers.borrow_mut().push((body.clone(), signer.clone()));
+        body
+    };
+    let create = |room: &RoomId, owner: &IdentityKey, secret: &str| create_signed_by(room, owner, secret, owner);
+    let unsigned_create = {
+        let fields = testkit::client::first_state_fields(&owner_room, &testkit::client::new_content_key());
+        let state = protocol::room_state::SignedState::sign(&owner, &owner_room, fields);
+        serde_json::json!({"room": owner_room, "owner": owner.public_key(),
+            "auth": {"kind": "admin_secret", "secret": SECRET}, "state": state})
+        .to_string()
     };
     let too_many: Vec<RoomId> = (0..201).map(|_| RoomId::from_owner_key(&new_identity().public_key())).collect();
     let r = &room.id;
@@ -339,6 +385,35 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
             ErrorCode::RoomIdMismatch,
         ),
         (
+            "create without the owner key's signature",
+            "POST",
+            "/api/rooms".into(),
+            Some(unsigned_create.clone()),
+            ErrorCode::Unauthorized,
+        ),
+        (
+            "create signed by another key than the owner's (squatting)",
+            "POST",
+            "/api/rooms".into(),
+            Some(create_signed_by(&owner_room, &owner, SECRET, &new_identity())),
+            ErrorCode::Forbidden,
+        ),
+        (
+            "create with a first state signed by another key",
+            "POST",
+            "/api/rooms".into(),
+            Some({
+                let fields = testkit::client::first_state_fields(&owner_room, &testkit::client::new_content_key());
+                let state = protocol::room_state::SignedState::sign(&new_identity(), &owner_room, fields);
+                let body = serde_json::json!({"room": owner_room, "owner": owner.public_key(),
+                    "auth": {"kind": "admin_secret", "secret": SECRET}, "state": state})
+                .to_string();
+                signers.borrow_mut().push((body.clone(), owner.clone()));
+                body
+            }),
+            ErrorCode::BadState,
+        ),
+        (
             "create an existing room",
             "POST",
             "/api/rooms".into(),
@@ -369,12 +444,20 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
         ("an endpoint that does not exist", "GET", "/api/nothing-here".into(), None, ErrorCode::NotFound),
     ];
     let http_client = reqwest::Client::new();
+    let signers = signers.into_inner();
     for (name, method, path, body, expected) in http_cases {
         let url = format!("{http}{path}");
-        let req = match method {
+        let signer = signers.iter().find(|(b, _)| Some(b) == body.as_ref()).map(|(_, k)| k.clone());
+        let mut req = match method {
             "GET" => http_client.get(url),
-            _ => http_client.post(url).header("content-type", "application/json").body(body.unwrap_or_default()),
+            _ => http_client.post(url).header("content-type", "application/json").body(body.clone().unwrap_or_default()),
         };
+        if let Some(signer) = signer {
+            let auth = testkit::client::sign_request(&signer, method, &path, body.unwrap_or_default().as_bytes(), now_ms());
+            for (h, v) in auth.headers() {
+                req = req.header(h, v);
+            }
+        }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let err: HttpError = resp.json().await.unwrap_or_else(|e| panic!("{name}: the body is not a typed error: {e}"));

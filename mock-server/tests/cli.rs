@@ -5,11 +5,12 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use protocol::api::{CreateAuthorization, CreateRoomRequest};
+use protocol::api::CreateAuthorization;
 use protocol::ids::RoomId;
+use protocol::room_state::SealedMotd;
 use serde_json::{Value, json};
 use support::SECRET;
-use testkit::client::{Member, create_room, full_history, new_identity, owner_call};
+use testkit::client::{Member, TestRoom, create_room, full_history, new_identity, owner_call};
 use testkit::server::{ServerOptions, ServerProcess, mock_server_bin};
 
 fn cli(args: &[&str]) -> Output {
@@ -63,18 +64,15 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     // Some activity: messages, a motd, a token issued by the room and spent on a room.
     let mut m = Member::join(&server.ws_base(), &room.id, room.owner.clone()).await.unwrap();
     m.send_burst(&room.key, "cli", 7, 7).await;
-    owner_call(&http, &room.id, &room.owner, "PUT", "motd", Some(json!({"motd": "TOP-SECRET-MOTD"}))).await.unwrap();
+    let motd = SealedMotd::seal(&room.id, 0, &room.key, "TOP-SECRET-MOTD", testkit::random_bytes());
+    let state = room.next_state(|f| f.motd = Some(motd));
+    owner_call(&http, &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state }))).await.unwrap();
     let token =
         owner_call(&http, &room.id, &room.owner, "POST", "tokens", Some(json!({"size": 40 << 20}))).await.unwrap();
-    let owner2 = new_identity();
-    let req = CreateRoomRequest {
-        room: RoomId::from_owner_key(&owner2.public_key()),
-        owner: owner2.public_key(),
-        auth: CreateAuthorization::StorageToken { token: token["token"].as_str().unwrap().into() },
-    };
-    assert!(
-        reqwest::Client::new().post(format!("{http}/api/rooms")).json(&req).send().await.unwrap().status().is_success()
-    );
+    let funded = TestRoom::fresh()
+        .register(&http, CreateAuthorization::StorageToken { token: token["token"].as_str().unwrap().into() })
+        .await;
+    assert!(funded.is_ok(), "{funded:?}");
     // Documents: one complete file, one upload abandoned after its first chunk.
     let (_, complete) = testkit::client::upload_file(&http, &room.id, &room.owner, &vec![7u8; 100_000], true).await;
     assert!(complete.is_some());
@@ -89,7 +87,8 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     let info: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(info["messages"], 7);
     assert_eq!(info["owner"], room.owner.public_key().to_b64());
-    assert_eq!(info["motd_chars"], 15);
+    assert_eq!(info["motd_sealed_bytes"], 64 + 16, "a sealed, padded message of the day");
+    assert_eq!(info["state_version"], 2);
     assert_eq!(info["tokens_issued"], 3);
     assert!(!stdout(&o).contains("TOP-SECRET-MOTD") && !stdout(&o).contains("message 3 of"), "content leaked");
     assert_eq!(
@@ -157,15 +156,9 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     let server = start(&restored);
     assert_eq!(full_history(&server.http_base(), &room.id, 100).await, history_before);
     // A minted token funds a room there too.
-    let owner3 = new_identity();
-    let req = CreateRoomRequest {
-        room: RoomId::from_owner_key(&owner3.public_key()),
-        owner: owner3.public_key(),
-        auth: CreateAuthorization::StorageToken { token: minted[0].clone() },
-    };
-    let resp =
-        reqwest::Client::new().post(format!("{}/api/rooms", server.http_base())).json(&req).send().await.unwrap();
-    assert!(resp.status().is_success());
+    let funded =
+        TestRoom::fresh().register(&server.http_base(), CreateAuthorization::StorageToken { token: minted[0].clone() }).await;
+    assert!(funded.is_ok(), "{funded:?}");
     drop(server);
 
     // A damaged backup is refused before anything is copied.

@@ -31,7 +31,11 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
     // Lock with a fresh epoch-1 key that only the owner holds.
     let k1 = new_content_key();
     let self_wrap = key_wrap::wrap(&room.owner, &room.owner.public_key(), &room.id, 1, &k1, testkit::random_bytes());
-    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": [self_wrap]})))
+    let state = room.next_state(|f| {
+        f.epoch = 1;
+        f.locked = true;
+    });
+    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": [self_wrap], "state": state})))
         .await
         .unwrap();
     // The early member is told it now waits, and gets nothing more.
@@ -131,18 +135,43 @@ async fn a_removed_member_is_cut_off_and_the_room_rekeys() {
         key_wrap::wrap(&room.owner, &to.public_key(), &room.id, epoch, key, testkit::random_bytes())
     };
     let keys = json!([wrap(&stay, 1, &k1), wrap(&leave, 1, &k1)]);
-    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": keys}))).await.unwrap();
+    let state = room.next_state(|f| {
+        f.epoch = 1;
+        f.locked = true;
+    });
+    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": keys, "state": state})))
+        .await
+        .unwrap();
     assert!(staying.next_room(|s, a| s.locked && a == Access::Accepted).await.is_some());
     assert!(leaving.next_room(|s, a| s.locked && a == Access::Accepted).await.is_some());
     let k2 = new_content_key();
-    let removal = json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)]}});
+    // The re-key also rotates the invite: the old link admits no new key.
+    let state = room.next_state(|f| {
+        f.epoch = 2;
+        f.invite = protocol::invite::invite_key(&room.id, &k2).public_key();
+        f.invite_epoch = 2;
+    });
+    let removal = json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)], "state": state}});
     owner_call(&http, &room.id, &room.owner, "POST", "remove", Some(removal)).await.unwrap();
     let (frames, close) = client::read_until_close(&mut leaving.ws, Duration::from_secs(10)).await;
     assert!(frames.iter().any(|f| matches!(f, ServerFrame::Error { error, .. } if error.code == ErrorCode::Forbidden)));
     assert_eq!(close, Some(4403));
     let (_, _, keys) = staying.next_room(|s, _| s.epoch == 2).await.expect("the re-key reaches the member who stays");
     assert_eq!(key_wrap::unwrap(&stay, keys.last().unwrap(), &room.id).unwrap(), k2);
-    // The removed key cannot come back.
+    // The removed key cannot come back, nor can its owner with a fresh key and the old link.
     let refused = Member::join(&ws, &room.id, leave).await.err().expect("refused");
     assert_eq!(refused.close, Some(4403));
+    let fresh = new_identity();
+    let old_link = Some(protocol::invite::InviteProof::make(&room.id, &room.key, &fresh.public_key()));
+    let refused = Member::join_with(&ws, &room.id, fresh, old_link).await.err().expect("the old link is dead");
+    assert!(matches!(
+        refused.frames.first(),
+        Some(ServerFrame::Error { error, .. }) if error.code == ErrorCode::InviteRequired
+    ));
+    assert_eq!(refused.close, Some(4403));
+    // Whoever holds the new link (the member who stayed can share it) still gets in.
+    let invited = new_identity();
+    let new_link = Some(protocol::invite::InviteProof::make(&room.id, &k2, &invited.public_key()));
+    let joined = Member::join_with(&ws, &room.id, invited, new_link).await.expect("the new link admits");
+    assert_eq!(joined.access, Access::Pending, "the room is still locked: it waits for the owner");
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use protocol::room_state::SealedMotd;
 use protocol::api::{CreateAuthorization, RestoreRequest};
 use protocol::backup::{RoomBackup, SignedBackup};
 use protocol::error::{ErrorCode, HttpError};
@@ -50,11 +51,16 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
         &room.owner,
         "POST",
         "lock",
-        Some(json!({"epoch": 1, "keys": [w(&room.owner), w(&guest)]})),
+        Some(json!({"epoch": 1, "keys": [w(&room.owner), w(&guest)], "state": room.next_state(|f| {
+            f.epoch = 1;
+            f.locked = true;
+        })})),
     )
     .await
     .unwrap();
-    owner_call(&s1.http_base(), &room.id, &room.owner, "PUT", "motd", Some(json!({"motd": "moved here"})))
+    let motd = SealedMotd::seal(&room.id, 1, &k1, "moved here", testkit::random_bytes());
+    let state = room.next_state(|f| f.motd = Some(motd));
+    owner_call(&s1.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
         .await
         .unwrap();
     owner.send_envelope(seal_text_at(&room.id, &room.owner, &k1, 1, "o-locked", "o", "after the lock")).await;
@@ -98,7 +104,9 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
 
     // The second server serves the same history to the same members.
     let mut there = Member::join(&s2.ws_base(), &room.id, guest.clone()).await.unwrap();
-    assert_eq!(there.state.motd, "moved here");
+    let signed = there.state.signed.clone().expect("the owner-signed state moved too");
+    signed.verify(&room.id, &room.owner.public_key()).unwrap();
+    assert_eq!(signed.motd.unwrap().open(&room.id, 1, &k1).unwrap(), "moved here");
     assert!(there.state.locked);
     let k1_there = key_wrap::unwrap(&guest, there.keys.last().unwrap(), &room.id).unwrap();
     assert_eq!(k1_there, k1);

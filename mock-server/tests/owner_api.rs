@@ -4,6 +4,8 @@
 
 mod support;
 
+use protocol::envelope::B64Bytes;
+use protocol::room_state::{MAX_SEALED_MOTD_BYTES, SealedMotd, SignedState, StateFields};
 use protocol::api::RoomSettings;
 use protocol::error::ErrorCode;
 use protocol::frames::Access;
@@ -19,6 +21,17 @@ use testkit::client::{
 fn wrap_json(room: &TestRoom, to: &IdentityKey, epoch: u32) -> Value {
     let w = key_wrap::wrap(&room.owner, &to.public_key(), &room.id, epoch, &new_content_key(), testkit::random_bytes());
     serde_json::to_value(w).unwrap()
+}
+
+/// A message of the day sealed under the room's epoch-`epoch` key (the link's for 0).
+fn sealed(room: &TestRoom, epoch: u32, text: &str) -> SealedMotd {
+    SealedMotd::seal(&room.id, epoch, &room.key, text, testkit::random_bytes())
+}
+
+/// The message of the day of a signed state, opened with the link's key.
+fn motd_of(room: &TestRoom, state: &SignedState, epoch: u32) -> String {
+    state.verify(&room.id, &room.owner.public_key()).expect("owner-signed");
+    state.motd.as_ref().map(|m| m.open(&room.id, epoch, &room.key).expect("opens")).unwrap_or_default()
 }
 
 /// Runs one owner call through the five variants; returns the valid call's answer.
@@ -93,12 +106,14 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
     let settings: RoomSettings =
         serde_json::from_value(check_call(&http, d, &room, "GET", "settings", None).await).unwrap();
     assert_eq!(settings.epoch, 0);
+    let state = room.next_state(|f| f.motd = Some(sealed(&room, 0, "Welcome!")));
     let s: RoomSettings =
-        serde_json::from_value(check_call(&http, d, &room, "PUT", "motd", Some(json!({"motd": "Welcome!"}))).await)
+        serde_json::from_value(check_call(&http, d, &room, "PUT", "state", Some(json!({ "state": state }))).await)
             .unwrap();
-    assert_eq!(s.motd, "Welcome!");
+    assert_eq!(motd_of(&room, &s.signed.unwrap(), 0), "Welcome!");
+    let state = room.next_state(|f| f.capacity = 7);
     let s: RoomSettings =
-        serde_json::from_value(check_call(&http, d, &room, "PUT", "capacity", Some(json!({"capacity": 7}))).await)
+        serde_json::from_value(check_call(&http, d, &room, "PUT", "state", Some(json!({ "state": state }))).await)
             .unwrap();
     assert_eq!(s.capacity, 7);
     let members = check_call(&http, d, &room, "GET", "members", None).await;
@@ -110,7 +125,12 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
     let backup = check_call(&http, d, &room, "GET", "backup", None).await;
     assert_eq!(backup["room"], room.id.as_str());
 
-    let lock = json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1), wrap_json(&room, &guest, 1)]});
+    let state = room.next_state(|f| {
+        f.epoch = 1;
+        f.locked = true;
+        f.motd = None;
+    });
+    let lock = json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1), wrap_json(&room, &guest, 1)], "state": state});
     let s: RoomSettings =
         serde_json::from_value(check_call(&http, d, &room, "POST", "lock", Some(lock)).await).unwrap();
     assert!(s.locked);
@@ -126,14 +146,20 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
     )
     .await;
     assert_eq!(accepted["status"], "accepted");
-    let rekey = json!({"epoch": 2, "keys": [wrap_json(&room, &guest, 2), wrap_json(&room, &newcomer, 2)]});
+    let state = room.next_state(|f| f.epoch = 2);
+    let rekey = json!({"epoch": 2, "keys": [wrap_json(&room, &guest, 2), wrap_json(&room, &newcomer, 2)], "state": state});
     check_call(&http, d, &room, "POST", "rekey", Some(rekey)).await;
     let denied = check_call(&http, d, &room, "POST", "deny", Some(json!({"key": intruder.public_key()}))).await;
     assert_eq!(denied["status"], "denied");
-    let removal = json!({"key": newcomer.public_key(), "rekey": {"epoch": 3, "keys": [wrap_json(&room, &guest, 3)]}});
+    let state = room.next_state(|f| f.epoch = 3);
+    let removal = json!({"key": newcomer.public_key(),
+        "rekey": {"epoch": 3, "keys": [wrap_json(&room, &guest, 3)], "state": state}});
     let removed = check_call(&http, d, &room, "POST", "remove", Some(removal)).await;
     assert_eq!(removed["status"], "denied");
-    let s: RoomSettings = serde_json::from_value(check_call(&http, d, &room, "POST", "unlock", None).await).unwrap();
+    let state = room.next_state(|f| f.locked = false);
+    let s: RoomSettings =
+        serde_json::from_value(check_call(&http, d, &room, "POST", "unlock", Some(json!({ "state": state }))).await)
+            .unwrap();
     assert!(!s.locked);
     assert_eq!(s.epoch, 3);
 }
@@ -149,26 +175,76 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
         async move { testkit::client::owner_call(&http, &room.id, &room.owner, method, name, body).await }
     };
     let rows = kv_rows(data.path(), &room.id);
+    // Each bad state is built from the current one (version 1) without recording it.
+    let owner_signed = |change: &dyn Fn(&mut StateFields)| {
+        let mut fields = room.fields();
+        fields.version += 1;
+        change(&mut fields);
+        SignedState::sign(&room.owner, &room.id, fields)
+    };
+    let too_long = SealedMotd { iv: B64Bytes(vec![1; 12]), ct: B64Bytes(vec![0; MAX_SEALED_MOTD_BYTES + 1]) };
+    let mut not_a_number = serde_json::to_value(owner_signed(&|_| {})).unwrap();
+    not_a_number["capacity"] = json!("ten");
     let cases: Vec<(&str, ApiResult, ErrorCode)> = vec![
         ("unknown call", call("GET", "teleport", None).await, ErrorCode::NotFound),
-        ("wrong method", call("GET", "motd", None).await, ErrorCode::NotFound),
+        ("wrong method", call("GET", "state", None).await, ErrorCode::NotFound),
         (
-            "motd too long",
-            call("PUT", "motd", Some(json!({"motd": "x".repeat(1001)}))).await,
-            ErrorCode::MalformedRequest,
+            "sealed motd too long",
+            call("PUT", "state", Some(json!({"state": owner_signed(&|f| f.motd = Some(too_long.clone()))}))).await,
+            ErrorCode::BadState,
         ),
-        ("capacity 0", call("PUT", "capacity", Some(json!({"capacity": 0}))).await, ErrorCode::MalformedRequest),
+        ("capacity 0", call("PUT", "state", Some(json!({"state": owner_signed(&|f| f.capacity = 0)}))).await, ErrorCode::BadState),
         (
-            "capacity not a number",
-            call("PUT", "capacity", Some(json!({"capacity": "ten"}))).await,
-            ErrorCode::MalformedRequest,
+            "capacity above 10,000",
+            call("PUT", "state", Some(json!({"state": owner_signed(&|f| f.capacity = 10_001)}))).await,
+            ErrorCode::BadState,
+        ),
+        ("capacity not a number", call("PUT", "state", Some(json!({ "state": not_a_number }))).await, ErrorCode::MalformedRequest),
+        (
+            "state signed by someone else",
+            call(
+                "PUT",
+                "state",
+                Some(json!({"state": SignedState::sign(&new_identity(), &room.id, { let mut f = room.fields(); f.version += 1; f })})),
+            )
+            .await,
+            ErrorCode::BadState,
+        ),
+        (
+            "a state no newer than the current one",
+            call("PUT", "state", Some(json!({"state": room.first_state()}))).await,
+            ErrorCode::BadState,
+        ),
+        (
+            "a state that moves the epoch without a re-key",
+            call("PUT", "state", Some(json!({"state": owner_signed(&|f| f.epoch = 1)}))).await,
+            ErrorCode::BadState,
+        ),
+        (
+            "a state that locks without a lock",
+            call("PUT", "state", Some(json!({"state": owner_signed(&|f| f.locked = true)}))).await,
+            ErrorCode::BadState,
+        ),
+        (
+            "a lock whose signed state says the room is open",
+            call(
+                "POST",
+                "lock",
+                Some(json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1)], "state": owner_signed(&|f| f.epoch = 1)})),
+            )
+            .await,
+            ErrorCode::BadState,
         ),
         (
             "lock skipping an epoch",
-            call("POST", "lock", Some(json!({"epoch": 5, "keys": []}))).await,
+            call("POST", "lock", Some(json!({"epoch": 5, "keys": [], "state": owner_signed(&|f| { f.epoch = 5; f.locked = true; })}))).await,
             ErrorCode::MalformedRequest,
         ),
-        ("unlock an open room", call("POST", "unlock", None).await, ErrorCode::MalformedRequest),
+        (
+            "unlock an open room",
+            call("POST", "unlock", Some(json!({"state": owner_signed(&|_| {})}))).await,
+            ErrorCode::MalformedRequest,
+        ),
         (
             "accept a stranger",
             call(
@@ -188,7 +264,7 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
         (
             "body not JSON",
             {
-                let path = format!("/api/rooms/{}/owner/motd", room.id);
+                let path = format!("/api/rooms/{}/owner/state", room.id);
                 let auth = sign_request(&room.owner, "PUT", &path, b"{", now_ms());
                 send_signed(&http, "PUT", &path, b"{", &auth).await
             },
@@ -202,7 +278,8 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
         assert_eq!(kv_rows(data.path(), &room.id), rows, "{name} changed the room");
     }
     // A refused call does not burn its nonce... but a later valid call still works.
-    testkit::client::owner_call(&http, &room.id, &room.owner, "PUT", "motd", Some(json!({"motd": "ok"})))
+    let state = room.next_state(|f| f.motd = Some(sealed(&room, 0, "ok")));
+    testkit::client::owner_call(&http, &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
         .await
         .unwrap();
 }
@@ -213,19 +290,18 @@ async fn motd_and_capacity_changes_reach_connected_members() {
     let srv = server(data.path(), &[]);
     let room = create_room(&srv.http_base(), SECRET).await;
     let mut guest = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
-    testkit::client::owner_call(
-        &srv.http_base(),
-        &room.id,
-        &room.owner,
-        "PUT",
-        "motd",
-        Some(json!({"motd": "Be nice"})),
-    )
-    .await
-    .unwrap();
-    let (_, access, _) = guest.next_room(|s, _| s.motd == "Be nice").await.expect("the new motd reaches members");
+    let state = room.next_state(|f| {
+        f.motd = Some(sealed(&room, 0, "Be nice"));
+        f.capacity = 12;
+    });
+    testkit::client::owner_call(&srv.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
+        .await
+        .unwrap();
+    let says = |s: &protocol::frames::RoomState| s.signed.as_ref().is_some_and(|st| motd_of(&room, st, 0) == "Be nice");
+    let (state, access, _) = guest.next_room(|s, _| says(s)).await.expect("the new motd reaches members");
     assert_eq!(access, Access::Member);
+    assert_eq!(state.capacity, 12);
     // New joiners see it in the welcome.
     let late = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
-    assert_eq!(late.state.motd, "Be nice");
+    assert!(says(&late.state));
 }

@@ -3,25 +3,21 @@
 
 mod support;
 
-use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse};
+use protocol::api::{CreateAuthorization, CreateRoomResponse};
 use protocol::error::{ErrorCode, HttpError};
-use protocol::ids::RoomId;
 use serde_json::json;
 use support::{SECRET, kv_rows, room_files, server};
-use testkit::client::{create_room, new_identity, owner_call};
+use testkit::client::{TestRoom, create_room, owner_call};
 
 const MIB: u64 = 1024 * 1024;
 
 /// Creates a room funded by `token`; the answer or the typed error.
 async fn create_with_token(http: &str, token: &str) -> Result<CreateRoomResponse, HttpError> {
-    let owner = new_identity();
-    let req = CreateRoomRequest {
-        room: RoomId::from_owner_key(&owner.public_key()),
-        owner: owner.public_key(),
-        auth: CreateAuthorization::StorageToken { token: token.into() },
-    };
-    let resp = reqwest::Client::new().post(format!("{http}/api/rooms")).json(&req).send().await.unwrap();
-    if resp.status().is_success() { Ok(resp.json().await.unwrap()) } else { Err(resp.json().await.unwrap()) }
+    let room = TestRoom::fresh();
+    match room.register(http, CreateAuthorization::StorageToken { token: token.into() }).await {
+        Ok(created) => Ok(serde_json::from_value(created).unwrap()),
+        Err((_, e)) => Err(e),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

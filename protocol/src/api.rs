@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use crate::backup::{MemberStatus, SignedBackup};
 use crate::envelope::StoredMessage;
 use crate::identity::PublicKey;
+use crate::invite::InviteProof;
 use crate::ids::{MessageKey, RoomId};
 use crate::key_wrap::WrappedKey;
 use crate::limits::Limits;
+use crate::room_state::SignedState;
 
 /// `GET /api/info`: what this server is and the limits it enforces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,13 +32,16 @@ pub enum CreateAuthorization {
     StorageToken { token: String },
 }
 
-/// `POST /api/rooms`: register a new room for an owner key.
+/// `POST /api/rooms`: register a new room for an owner key. The request is a signed
+/// request by `owner` (which proves the caller holds the owner key), and `state` is the
+/// room's first owner-signed state (version 1, epoch 0, unlocked, with its invite key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRoomRequest {
     /// Must equal `RoomId::from_owner_key(owner)`.
     pub room: RoomId,
     pub owner: PublicKey,
     pub auth: CreateAuthorization,
+    pub state: SignedState,
 }
 
 /// Answer to a successful room creation (or restore).
@@ -55,8 +60,7 @@ pub struct RestoreRequest {
     pub auth: CreateAuthorization,
 }
 
-/// Longest message of the day, in characters.
-pub const MAX_MOTD_CHARS: usize = 1000;
+pub use crate::room_state::MAX_MOTD_CHARS;
 /// Largest room capacity an owner may set.
 pub const MAX_ROOM_CAPACITY: u32 = 10_000;
 
@@ -66,17 +70,19 @@ pub const MAX_ROOM_CAPACITY: u32 = 10_000;
 pub enum OwnerCall {
     /// `GET settings`
     Settings,
-    /// `PUT motd`
-    SetMotd { motd: String },
-    /// `PUT capacity`
-    SetCapacity { capacity: u32 },
+    /// `PUT state`: a new owner-signed state that keeps the epoch and the lock (a new
+    /// capacity, message of the day or invite key; also signs the first state of a room
+    /// created before protocol v2).
+    PutState { state: SignedState },
     /// `GET members`
     Members,
     /// `POST lock`: starts key epoch `epoch` (current + 1) with `keys` wrapped to the
     /// members who stay (the owner included); everyone else waits for acceptance.
-    Lock { epoch: u32, keys: Vec<WrappedKey> },
+    Lock { epoch: u32, keys: Vec<WrappedKey>, state: SignedState },
     /// `POST unlock`: anyone with the link may join again.
-    Unlock,
+    Unlock { state: SignedState },
+    /// `PUT allowance`: the most storage (bytes) each member may draw from the budget.
+    SetAllowance { allowance: u64 },
     /// `POST accept`: lets a key in, with the current epoch's key wrapped to it.
     Accept { key: PublicKey, wrapped: WrappedKey },
     /// `POST deny`: turns a waiting key away.
@@ -94,21 +100,30 @@ pub enum OwnerCall {
     Backup,
 }
 
-/// A new key epoch and its key wrapped to each member that keeps access.
+/// A new key epoch, its key wrapped to each member that keeps access, and the owner-signed
+/// state that names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rekey {
     pub epoch: u32,
     pub keys: Vec<WrappedKey>,
+    pub state: SignedState,
 }
 
 /// The room's settings as the owner sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSettings {
-    pub motd: String,
     pub locked: bool,
     pub capacity: u32,
     pub epoch: u32,
+    /// The owner-signed state in force (absent for a room created before protocol v2
+    /// until its owner signs one).
+    pub signed: Option<SignedState>,
+    /// The most storage each member may draw from the budget, in bytes.
+    pub allowance: u64,
 }
+
+/// Default share of the room's total budget that one member may draw: a quarter.
+pub const DEFAULT_ALLOWANCE_DIVISOR: u64 = 4;
 
 /// One key known to the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +133,13 @@ pub struct MemberView {
     pub first_joined: u64,
     /// Connected right now.
     pub online: bool,
+    /// The invite proof the key joined with (the owner's browser checks it before it
+    /// wraps a key to this member); absent for keys admitted before protocol v2.
+    #[serde(default)]
+    pub invite: Option<InviteProof>,
+    /// Storage this member has drawn from the budget (bytes of tokens issued to it).
+    #[serde(default)]
+    pub spent: u64,
 }
 
 /// `GET members`
@@ -135,6 +157,9 @@ pub struct BudgetView {
     pub remaining: u64,
     /// Tokens issued so far.
     pub tokens_issued: u64,
+    /// Bytes of stored messages charged to the budget so far.
+    #[serde(default)]
+    pub message_bytes: u64,
 }
 
 /// `POST tokens`: the token itself (shown once; the server keeps only its hash).

@@ -29,6 +29,9 @@ pub struct BackupMember {
     pub key: PublicKey,
     pub status: MemberStatus,
     pub first_joined: u64,
+    /// The invite proof the key was admitted with (protocol v2 rooms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<crate::invite::InviteProof>,
 }
 
 /// Where a key stands in a room.
@@ -48,11 +51,16 @@ pub enum MemberStatus {
 /// The room's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupSettings {
+    /// A v1 room's plaintext message of the day (empty for v2 rooms: theirs is sealed in
+    /// `signed`).
     pub motd: String,
     pub locked: bool,
     pub capacity: u32,
     pub epoch: u32,
     pub created: u64,
+    /// The owner-signed state (protocol v2 rooms); the importing server checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::room_state::SignedState>,
 }
 
 /// The budget as the source server recorded it (for the record: the new server sets its
@@ -140,6 +148,15 @@ impl SignedBackup {
         }
         if b.wrapped_keys.iter().any(|w| w.from != b.owner) {
             return Err(refuse("a wrapped key was not made by the owner"));
+        }
+        if let Some(signed) = &b.settings.signed {
+            if !verify(&b.owner, &signed.transcript(), &signed.sig) || signed.check_shape(&b.room).is_err() {
+                return Err(refuse("the room state is not signed by the owner"));
+            }
+            let s = &b.settings;
+            if (signed.epoch, signed.locked, signed.capacity) != (s.epoch, s.locked, s.capacity) {
+                return Err(refuse("the settings differ from the owner-signed room state"));
+            }
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use serde::{Deserialize, Serialize};
 
-use crate::PROTOCOL_VERSION;
+use crate::ENVELOPE_VERSION;
 use crate::content_key::ContentKey;
 use crate::encoding::{b64, unb64};
 use crate::identity::{IdentityKey, KeyError, PublicKey, Signature};
@@ -80,7 +80,7 @@ impl std::fmt::Debug for B64Bytes {
 /// An encrypted, signed message as sent by a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    /// Protocol version ([`PROTOCOL_VERSION`]).
+    /// Protocol version ([`ENVELOPE_VERSION`]).
     pub v: u32,
     pub room: RoomId,
     pub sender: PublicKey,
@@ -187,7 +187,7 @@ pub fn seal(input: &SealInput<'_>, key: &ContentKey, identity: &IdentityKey, iv:
         .expect("AES-GCM encryption of a bounded buffer cannot fail");
     let sig = identity.sign(&transcript::message_signature(&header, &iv, &ct));
     Envelope {
-        v: PROTOCOL_VERSION,
+        v: ENVELOPE_VERSION,
         room: input.room.clone(),
         sender,
         epoch: input.epoch,
@@ -201,7 +201,7 @@ pub fn seal(input: &SealInput<'_>, key: &ContentKey, identity: &IdentityKey, iv:
 
 /// Verifies the sender's signature, then decrypts and parses the body.
 pub fn open(envelope: &Envelope, key: &ContentKey) -> Result<MessageBody, OpenError> {
-    if envelope.v != PROTOCOL_VERSION {
+    if envelope.v != ENVELOPE_VERSION {
         return Err(OpenError::UnsupportedVersion(envelope.v));
     }
     envelope.verify_signature().map_err(|_| OpenError::BadSignature)?;
@@ -223,7 +223,7 @@ pub fn decrypt(envelope: &Envelope, key: &ContentKey) -> Result<MessageBody, Ope
 /// The nonce of a supported envelope, for callers that decrypt with another AES-GCM
 /// implementation (the browser's WebCrypto) and then call [`body_of`].
 pub fn nonce_of(envelope: &Envelope) -> Result<[u8; 12], OpenError> {
-    if envelope.v != PROTOCOL_VERSION {
+    if envelope.v != ENVELOPE_VERSION {
         return Err(OpenError::UnsupportedVersion(envelope.v));
     }
     envelope.iv.0.as_slice().try_into().map_err(|_| OpenError::DecryptFailed)

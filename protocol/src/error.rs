@@ -94,6 +94,18 @@ pub enum ErrorCode {
     BadChunk,
     /// An upload whose declared shape is invalid or contradicts what is stored.
     BadManifest,
+    /// A new key joined without a valid proof that it holds the invite link (or with the
+    /// proof of an invite the owner has rotated away).
+    InviteRequired,
+    /// An owner-signed room state that is malformed, not signed by the owner, older than
+    /// the current one, or that does not describe the room as the call leaves it.
+    BadState,
+    /// A storage token issued to a member pays only for uploads; it cannot fund a room.
+    TokenWrongScope,
+    /// The member has drawn its whole storage allowance (`limit` = bytes left to it).
+    AllowanceExhausted,
+    /// Too many connections of one key (or one client address) at once (`limit`).
+    TooManyConnections,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
     /// An unexpected server-side failure; nothing was changed.
@@ -145,6 +157,11 @@ impl ErrorCode {
             Self::HashMismatch => "hash_mismatch",
             Self::BadChunk => "bad_chunk",
             Self::BadManifest => "bad_manifest",
+            Self::InviteRequired => "invite_required",
+            Self::BadState => "bad_state",
+            Self::TokenWrongScope => "token_wrong_scope",
+            Self::AllowanceExhausted => "allowance_exhausted",
+            Self::TooManyConnections => "too_many_connections",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -170,18 +187,23 @@ impl ErrorCode {
             | Self::BadBackup
             | Self::HashMismatch
             | Self::BadChunk
-            | Self::BadManifest => 400,
+            | Self::BadManifest
+            | Self::BadState => 400,
             Self::Unauthorized | Self::StaleRequest => 401,
             Self::TokenTooSmall | Self::TokenRequired => 402,
-            Self::OriginNotAllowed | Self::Forbidden | Self::NotAccepted => 403,
+            Self::OriginNotAllowed
+            | Self::Forbidden
+            | Self::NotAccepted
+            | Self::InviteRequired
+            | Self::TokenWrongScope => 403,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
-            Self::BudgetExhausted => 507,
+            Self::BudgetExhausted | Self::AllowanceExhausted => 507,
             Self::UnknownRoom | Self::NotFound => 404,
             Self::JoinTimeout | Self::IdleTimeout => 408,
             Self::RoomExists | Self::RoomFull => 409,
             Self::FrameTooLarge | Self::MessageTooLarge | Self::BodyTooLarge => 413,
-            Self::RateLimited | Self::SlowConsumer => 429,
+            Self::RateLimited | Self::SlowConsumer | Self::TooManyConnections => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -215,16 +237,19 @@ impl ErrorCode {
             | Self::TokenRequired
             | Self::HashMismatch
             | Self::BadChunk
-            | Self::BadManifest => None,
+            | Self::BadManifest
+            | Self::BadState
+            | Self::TokenWrongScope
+            | Self::AllowanceExhausted => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
-            Self::OriginNotAllowed | Self::Forbidden => Some(4403),
+            Self::OriginNotAllowed | Self::Forbidden | Self::InviteRequired => Some(4403),
             Self::UnknownRoom | Self::NotFound => Some(4404),
             Self::JoinTimeout | Self::IdleTimeout => Some(4408),
             Self::RoomFull | Self::RoomExists | Self::RoomIdMismatch => Some(4409),
             Self::FrameTooLarge => Some(1009),
-            Self::SlowConsumer => Some(4429),
+            Self::SlowConsumer | Self::TooManyConnections => Some(4429),
             Self::Internal => Some(1011),
             Self::Unavailable => Some(1012),
         }

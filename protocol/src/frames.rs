@@ -14,27 +14,37 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::{B64Bytes, Envelope, StoredMessage};
 use crate::error::ErrorBody;
 use crate::identity::{PublicKey, Signature};
+use crate::invite::InviteProof;
 use crate::ids::{ClientMessageId, MessageKey, RoomId};
 use crate::key_wrap::WrappedKey;
 use crate::limits::Limits;
+use crate::room_state::SignedState;
 
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// The answer to the join challenge.
-    Hello { v: u32, key: PublicKey, sig: Signature },
+    /// The answer to the join challenge. A key the room does not know yet must also
+    /// prove it holds the invite link (`invite`); members and the owner need not.
+    Hello {
+        v: u32,
+        key: PublicKey,
+        sig: Signature,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite: Option<InviteProof>,
+    },
     /// A message to commit and deliver.
     Send { env: Envelope },
 }
 
-/// The room as a joining member sees it.
+/// The room as a joining member sees it. Only `signed` (checked against `owner`, which
+/// must derive `room`) is to be trusted; the other fields are the server's word, for
+/// display and for keys that wait for the owner (which get no `signed`, `guest` or
+/// `latest`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomState {
     pub room: RoomId,
     pub owner: PublicKey,
-    /// Message of the day (plain text set by the owner; empty when unset).
-    pub motd: String,
     pub locked: bool,
     /// Distinct member keys the room accepts.
     pub capacity: u32,
@@ -46,6 +56,10 @@ pub struct RoomState {
     pub guest: Option<PublicKey>,
     /// Newest message key, if the room has any messages (omitted for waiting keys).
     pub latest: Option<MessageKey>,
+    /// The owner-signed state (absent for rooms created before protocol v2 until their
+    /// owner signs one, and for waiting keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignedState>,
 }
 
 /// What a connection may see.

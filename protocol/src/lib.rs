@@ -14,6 +14,9 @@
 //! - [`envelope`]: sealing (encrypt + sign) and opening (verify + decrypt) messages.
 //! - [`frames`]: the WebSocket frames, both directions.
 //! - [`signed_request`]: owner and member API calls signed with identity keys.
+//! - [`invite`]: invite keys derived from the link, and newcomers' proofs of holding it.
+//! - [`room_state`]: the owner-signed room state (epoch, lock, capacity, invite, sealed MOTD).
+//! - [`room_guard`]: what a client checks before trusting a state or key the server sent.
 //! - [`key_wrap`]: room keys wrapped to one member (ECDH → HKDF → AES-GCM).
 //! - [`storage_token`]: storage token sizes and hashes.
 //! - [`ledger_link`]: token-to-room links sealed to the offline ledger key.
@@ -34,11 +37,14 @@ pub mod error;
 pub mod frames;
 pub mod identity;
 pub mod ids;
+pub mod invite;
 pub mod key_wrap;
 pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
 pub mod objects;
+pub mod room_guard;
+pub mod room_state;
 pub mod signed_request;
 pub mod storage_token;
 pub mod transcript;
@@ -47,4 +53,8 @@ pub mod whisper;
 
 /// Version of the wire protocol described in `docs/PROTOCOL.md`. Frames and envelopes
 /// carry it so that a future version can be recognised and refused with a clear error.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Version of the message envelope format. Protocol v2 did not change envelopes, so stored
+/// messages of v1 rooms stay valid as they are.
+pub const ENVELOPE_VERSION: u32 = 1;

@@ -58,6 +58,21 @@ pub struct Limits {
     /// Largest file that can be shared, in bytes (before padding).
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Connections one key may hold open to a room at once (tabs and devices).
+    #[serde(default = "default_connections_per_key")]
+    pub max_connections_per_key: u32,
+    /// Keys that may wait for the owner's acceptance in a locked room at once (they do
+    /// not count against the capacity).
+    #[serde(default = "default_pending_keys")]
+    pub max_pending_keys: u32,
+}
+
+fn default_connections_per_key() -> u32 {
+    8
+}
+
+fn default_pending_keys() -> u32 {
+    100
 }
 
 fn default_chunk_bytes() -> u64 {
@@ -83,6 +98,8 @@ impl Default for Limits {
             send_queue_bytes: 1024 * 1024,
             chunk_bytes: default_chunk_bytes(),
             max_file_bytes: default_max_file_bytes(),
+            max_connections_per_key: default_connections_per_key(),
+            max_pending_keys: default_pending_keys(),
         }
     }
 }

@@ -18,6 +18,21 @@ pub const MAX_TOKEN_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Smallest token that can fund a new room.
 pub const MIN_ROOM_FUNDING_BYTES: u64 = 32 * 1024 * 1024;
 
+/// What a token may pay for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Anything: uploads, or a new room (tokens the owner issues, tokens minted offline).
+    #[default]
+    Any,
+    /// File uploads only (tokens a room issues to its members): never a new room, so a
+    /// member cannot carry the room's budget off into a room of its own.
+    Uploads,
+}
+
+/// The ledger purpose of a token spent to fund a room (`room:<id>`).
+pub const ROOM_PURPOSE_PREFIX: &str = "room:";
+
 /// Rounds a requested size up to its bucket, or refuses it.
 pub fn round_size(requested: u64) -> Result<u64, ErrorBody> {
     if requested == 0 || requested > MAX_TOKEN_BYTES {

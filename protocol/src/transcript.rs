@@ -14,6 +14,9 @@ const SIGNED_REQUEST: &[u8] = b"cloakroom/v1/signed-request\0";
 const KEY_WRAP: &[u8] = b"cloakroom/v1/key-wrap\0";
 const BACKUP: &[u8] = b"cloakroom/v1/backup\0";
 const LEDGER_LINK: &[u8] = b"cloakroom/v1/ledger-link\0";
+const INVITE: &[u8] = b"cloakroom/v2/invite\0";
+const ROOM_STATE: &[u8] = b"cloakroom/v2/room-state\0";
+const MOTD: &[u8] = b"cloakroom/v2/motd\0";
 
 /// Accumulates a transcript.
 struct Transcript(Vec<u8>);
@@ -31,6 +34,12 @@ impl Transcript {
     }
 
     fn number(mut self, n: u32) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    /// A `u64`, as 8 bytes big-endian without a length prefix.
+    fn number64(mut self, n: u64) -> Self {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
     }
@@ -110,6 +119,37 @@ pub fn ledger_link(ephemeral: &PublicKey, ledger: &PublicKey) -> Vec<u8> {
 /// What a joining client signs to prove it holds the key it claims.
 pub fn join(room: &RoomId, challenge: &[u8]) -> Vec<u8> {
     Transcript::new(JOIN).field(room.as_str().as_bytes()).field(challenge).0
+}
+
+/// What an invite key signs to admit `member` to `room`.
+pub fn invite(room: &RoomId, member: &PublicKey) -> Vec<u8> {
+    Transcript::new(INVITE).field(room.as_str().as_bytes()).field(&member.to_sec1_uncompressed()).0
+}
+
+/// Associated data of the sealed message of the day of `epoch`.
+pub fn motd(room: &RoomId, epoch: u32) -> Vec<u8> {
+    Transcript::new(MOTD).field(room.as_str().as_bytes()).number(epoch).0
+}
+
+/// What the owner signs to vouch for the room's state: room, version (8 bytes, no
+/// prefix), epoch, locked (0/1), capacity, invite key SEC1, invite epoch, and the sealed
+/// message of the day's iv and ciphertext (both empty when there is none).
+pub fn room_state(state: &crate::room_state::SignedState) -> Vec<u8> {
+    let (iv, ct) = match &state.motd {
+        Some(m) => (m.iv.0.as_slice(), m.ct.0.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    Transcript::new(ROOM_STATE)
+        .field(state.room.as_str().as_bytes())
+        .number64(state.version)
+        .number(state.epoch)
+        .number(u32::from(state.locked))
+        .number(state.capacity)
+        .field(&state.invite.to_sec1_uncompressed())
+        .number(state.invite_epoch)
+        .field(iv)
+        .field(ct)
+        .0
 }
 
 #[cfg(test)]

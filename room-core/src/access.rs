@@ -1,16 +1,20 @@
 //! Who may see what: admission on `hello`, member statuses, wrapped keys, and bringing
 //! every connection in line after the owner changes the room.
 //!
-//! In an open room every key that proves itself is a member (up to the capacity). In a
-//! locked room only the owner and accepted keys read and write; anyone else who proves a
-//! key is recorded as pending and gets a `welcome` with access `pending` and nothing else:
-//! no backlog, no live messages, no history.
+//! A key the room does not know must prove it holds the invite link (an [`InviteProof`]
+//! against the invite key of the owner-signed state) besides proving its own key. In an
+//! open room such a key becomes a member (up to the capacity). In a locked room only the
+//! owner and accepted keys read and write; a newcomer with a valid proof is recorded as
+//! pending (up to `max_pending_keys`, not counted against the capacity) and gets a
+//! `welcome` with access `pending` and nothing else: no signed state, no backlog, no live
+//! messages, no history.
 
 use protocol::PROTOCOL_VERSION;
 use protocol::backup::MemberStatus;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::{Access, RoomState, ServerFrame};
 use protocol::identity::{PublicKey, Signature};
+use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
 use protocol::transcript;
 
@@ -19,6 +23,11 @@ use crate::effects::ConnId;
 use crate::room::{Room, storage_error};
 use crate::schema::{self, MemberRecord};
 use crate::storage::{KvStore, StorageError, list_all};
+
+/// Statuses that read the room (and hold a seat).
+fn reads(status: MemberStatus) -> bool {
+    matches!(status, MemberStatus::Member | MemberStatus::Accepted)
+}
 
 fn forbidden() -> ErrorBody {
     ErrorBody::new(ErrorCode::Forbidden, "the owner has turned this key away")
@@ -38,31 +47,39 @@ impl Room {
         }
     }
 
-    /// Keys counted against the capacity: every known key but the owner and denied ones.
+    /// Keys counted against the capacity: members and accepted keys besides the owner.
     fn occupied_seats(&self) -> usize {
-        self.members.iter().filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied).count()
+        self.members.iter().filter(|(k, m)| **k != self.meta.owner && reads(m.status)).count()
     }
 
-    /// The "verified guest": the first key besides the owner's that joined (not denied).
+    /// Keys waiting for the owner.
+    fn waiting_keys(&self) -> usize {
+        self.members.values().filter(|m| m.status == MemberStatus::Pending).count()
+    }
+
+    /// The "verified guest": the first key besides the owner's that was let in (a member
+    /// or accepted; never a key that only asked).
     fn guest(&self) -> Option<PublicKey> {
         self.members
             .iter()
-            .filter(|(k, m)| **k != self.meta.owner && m.status != MemberStatus::Denied)
+            .filter(|(k, m)| **k != self.meta.owner && reads(m.status))
             .min_by(|a, b| a.1.first_joined.cmp(&b.1.first_joined).then_with(|| a.0.to_b64().cmp(&b.0.to_b64())))
             .map(|(k, _)| *k)
     }
 
-    /// The room as a connection with `access` sees it.
+    /// The room as a connection with `access` sees it: a waiting key learns only that
+    /// the room is locked and whose it is.
     pub(crate) fn room_state(&self, access: Access) -> RoomState {
+        let reader = access != Access::Pending;
         RoomState {
             room: self.id.clone(),
             owner: self.meta.owner,
-            motd: self.meta.motd.clone(),
             locked: self.meta.locked,
             capacity: self.meta.capacity,
             epoch: self.meta.epoch,
-            guest: self.guest(),
-            latest: if access == Access::Pending { None } else { self.latest_key() },
+            guest: if reader { self.guest() } else { None },
+            latest: if reader { self.latest_key() } else { None },
+            signed: if reader { self.meta.state.clone() } else { None },
         }
     }
 
@@ -85,7 +102,12 @@ impl Room {
 
     /// Records a member status (in memory and staged for the commit).
     pub(crate) fn set_status(&mut self, key: PublicKey, status: MemberStatus, now: u64) -> Result<(), ErrorBody> {
-        let record = self.members.get(&key).cloned().unwrap_or(MemberRecord { status, first_joined: now });
+        let record = self.members.get(&key).cloned().unwrap_or(MemberRecord {
+            status,
+            first_joined: now,
+            invite: None,
+            spent: 0,
+        });
         let record = MemberRecord { status, ..record };
         self.fx.writes.put(schema::member_key(&key), schema::encode(&record)).map_err(storage_error)?;
         self.members.insert(key, record);
@@ -100,12 +122,14 @@ impl Room {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn hello(
         &mut self,
         conn: ConnId,
         v: u32,
         key: PublicKey,
         sig: Signature,
+        invite: Option<InviteProof>,
         now: u64,
         store: &dyn KvStore,
     ) {
@@ -135,12 +159,22 @@ impl Room {
             Ok(a) => a,
             Err(e) => return self.refuse(conn, e, None),
         };
+        let per_key = self.limits().max_connections_per_key;
+        let open = self.conns.values().filter(|c| c.key() == Some(&key)).count();
+        if open >= per_key as usize {
+            let e = ErrorBody::new(
+                ErrorCode::TooManyConnections,
+                format!("this key already has {open} connections to the room (at most {per_key})"),
+            )
+            .with_limit(u64::from(per_key));
+            return self.refuse(conn, e, None);
+        }
         let known = self.members.contains_key(&key);
         if access != Access::Owner && !known {
-            let capacity = self.meta.capacity;
-            if self.occupied_seats() >= capacity as usize {
-                let e = ErrorBody::new(ErrorCode::RoomFull, format!("the room is full ({capacity} members)"))
-                    .with_limit(u64::from(capacity));
+            if let Err(e) = self.check_invite(&key, invite.as_ref()) {
+                return self.refuse(conn, e, None);
+            }
+            if let Err(e) = self.check_room_for(access) {
                 return self.refuse(conn, e, None);
             }
         }
@@ -155,6 +189,9 @@ impl Room {
             && self.members.get(&key).map(|m| m.status) != Some(status)
         {
             if let Err(e) = self.set_status(key, status, now) {
+                return self.refuse(conn, e, None);
+            }
+            if !known && let Err(e) = self.record_invite(key, invite) {
                 return self.refuse(conn, e, None);
             }
             if status == MemberStatus::Pending {
@@ -180,6 +217,62 @@ impl Room {
             // The room has its verified guest now: everyone's cues follow.
             self.refresh_connections(now, store, true);
         }
+    }
+
+    /// A newcomer must hold the invite link: its proof must verify for its key against the
+    /// invite key of the owner-signed state. (Rooms created before protocol v2 have no
+    /// signed state until their owner's browser signs one; until then they admit any key,
+    /// as they did.)
+    fn check_invite(&self, key: &PublicKey, proof: Option<&InviteProof>) -> Result<(), ErrorBody> {
+        let Some(state) = &self.meta.state else { return Ok(()) };
+        let Some(proof) = proof else {
+            return Err(ErrorBody::new(
+                ErrorCode::InviteRequired,
+                "a new key must prove it holds the room's invite link",
+            ));
+        };
+        let valid = proof.invite == state.invite
+            && self.config.verifier.verify(&proof.invite, &transcript::invite(&self.id, key), &proof.sig);
+        if !valid {
+            return Err(ErrorBody::new(
+                ErrorCode::InviteRequired,
+                "this invite link does not admit new members any more: ask the owner for a new one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Room for one more key with `access`: a seat (members), or a place in the queue of
+    /// keys waiting for the owner (locked rooms).
+    fn check_room_for(&self, access: Access) -> Result<(), ErrorBody> {
+        if access == Access::Pending {
+            let max = self.limits().max_pending_keys;
+            if self.waiting_keys() >= max as usize {
+                return Err(ErrorBody::new(
+                    ErrorCode::RoomFull,
+                    format!("{max} keys are already waiting for the owner; try again later"),
+                )
+                .with_limit(u64::from(max)));
+            }
+            return Ok(());
+        }
+        let capacity = self.meta.capacity;
+        if self.occupied_seats() >= capacity as usize {
+            return Err(ErrorBody::new(ErrorCode::RoomFull, format!("the room is full ({capacity} members)"))
+                .with_limit(u64::from(capacity)));
+        }
+        Ok(())
+    }
+
+    /// Keeps a newcomer's invite proof (the owner's browser checks it before wrapping).
+    fn record_invite(&mut self, key: PublicKey, invite: Option<InviteProof>) -> Result<(), ErrorBody> {
+        let Some(record) = self.members.get_mut(&key) else { return Ok(()) };
+        if invite.is_none() {
+            return Ok(());
+        }
+        record.invite = invite;
+        let record = record.clone();
+        self.fx.writes.put(schema::member_key(&key), schema::encode(&record)).map_err(storage_error)
     }
 
     /// Sends `frame` to every connection of the owner.

@@ -58,6 +58,8 @@ pub struct TokenIssued {
     /// base64url SHA-256 of the token.
     pub hash: String,
     pub size: u64,
+    /// What it may pay for (a member's token: uploads only).
+    pub scope: protocol::storage_token::TokenScope,
     /// The answer that carries the token (to refuse it if the ledger write fails).
     pub reply: ReplyId,
 }

@@ -4,17 +4,21 @@
 //! They are a pure function ([`prepare`]) so an adapter can run them wherever it has
 //! spare cores (mock-server runs them in each connection's task, in parallel) and hand
 //! the room only what passed. [`crate::Room::text_frame`] runs them inline for adapters
-//! that do not care.
+//! that do not care. A `send` on a connection that has not sent its `hello` yet is refused
+//! (`not_joined`) before its signature is looked at, so an unjoined socket cannot make the
+//! server verify signatures. The room itself still refuses a `send` from a connection
+//! that has not completed the join.
 //!
 //! Signature verification goes through [`Verifier`], so an adapter can plug in a faster
 //! implementation (mock-server uses `ring`; a Worker could use WebCrypto) while the
 //! portable default uses the `p256` code of `protocol`.
 
-use protocol::PROTOCOL_VERSION;
+use protocol::ENVELOPE_VERSION;
 use protocol::envelope::Envelope;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::ClientFrame;
 use protocol::identity::{PublicKey, Signature};
+use protocol::invite::InviteProof;
 use protocol::limits::Limits;
 
 /// Bytes the stored form `{"key":"<59 chars>","env":…}` adds around an envelope.
@@ -39,15 +43,16 @@ impl Verifier for PortableVerifier {
 #[derive(Debug, Clone)]
 pub enum Inbound {
     /// A join answer (checked by the room, which knows the challenge).
-    Hello { v: u32, key: PublicKey, sig: Signature },
+    Hello { v: u32, key: PublicKey, sig: Signature, invite: Option<InviteProof> },
     /// A message whose shape, size and signature are valid.
     Send(Box<Envelope>),
     /// Refused before reaching the room's state.
     Refused(ErrorBody),
 }
 
-/// Runs the checks that need no room state.
-pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier) -> Inbound {
+/// Runs the checks that need no room state. `hello_sent` says whether this connection
+/// has already sent a `hello` (a `send` before it is refused without verifying anything).
+pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier, hello_sent: bool) -> Inbound {
     let max = limits.max_frame_bytes;
     if text.len() as u64 > max {
         return Inbound::Refused(
@@ -56,7 +61,10 @@ pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier) -> Inbound 
     }
     match serde_json::from_str::<ClientFrame>(text) {
         Err(e) => Inbound::Refused(ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}"))),
-        Ok(ClientFrame::Hello { v, key, sig }) => Inbound::Hello { v, key, sig },
+        Ok(ClientFrame::Hello { v, key, sig, invite }) => Inbound::Hello { v, key, sig, invite },
+        Ok(ClientFrame::Send { .. }) if !hello_sent => {
+            Inbound::Refused(ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"))
+        }
         Ok(ClientFrame::Send { env }) => match check_envelope(&env, text.len(), limits, verifier) {
             Ok(()) => Inbound::Send(Box::new(env)),
             Err(e) => Inbound::Refused(e),
@@ -66,10 +74,10 @@ pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier) -> Inbound 
 
 /// Everything about a message that can be checked without the room.
 fn check_envelope(env: &Envelope, frame_len: usize, limits: &Limits, verifier: &dyn Verifier) -> Result<(), ErrorBody> {
-    if env.v != PROTOCOL_VERSION {
+    if env.v != ENVELOPE_VERSION {
         return Err(ErrorBody::new(
             ErrorCode::UnsupportedVersion,
-            format!("envelope version {} is not supported; this server speaks {PROTOCOL_VERSION}", env.v),
+            format!("envelope version {} is not supported; this server speaks {ENVELOPE_VERSION}", env.v),
         ));
     }
     if env.iv.0.len() != 12 || env.ct.0.len() < 16 {

@@ -6,8 +6,10 @@
 //! answer leaves after the commit) or changes nothing.
 
 use protocol::api::{
-    BudgetView, IssuedToken, MAX_MOTD_CHARS, MAX_ROOM_CAPACITY, MemberView, MembersView, OwnerCall, Rekey, RoomSettings,
+    BudgetView, DEFAULT_ALLOWANCE_DIVISOR, IssuedToken, MemberView, MembersView, OwnerCall, Rekey, RoomSettings,
 };
+use protocol::room_state::SignedState;
+use protocol::storage_token::TokenScope;
 use protocol::backup::MemberStatus;
 use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode};
@@ -99,11 +101,46 @@ impl Room {
 
     fn settings(&self) -> RoomSettings {
         RoomSettings {
-            motd: self.meta.motd.clone(),
             locked: self.meta.locked,
             capacity: self.meta.capacity,
             epoch: self.meta.epoch,
+            signed: self.meta.state.clone(),
+            allowance: self.allowance(),
         }
+    }
+
+    /// The most storage one member may draw from the budget.
+    pub(crate) fn allowance(&self) -> u64 {
+        self.meta.allowance.unwrap_or(self.budget.total / DEFAULT_ALLOWANCE_DIVISOR)
+    }
+
+    /// Adopts a new owner-signed state after a call changed the room: it must be signed by
+    /// the owner, newer than the one in force, and describe the room as the call left it
+    /// (epoch and lock); its capacity, sealed message of the day and invite key take effect.
+    fn adopt_state(&mut self, state: SignedState) -> Result<(), ErrorBody> {
+        crate::room::check_signed_state(&self.id, &self.meta.owner, &state, self.config.verifier.as_ref())?;
+        if let Some(current) = &self.meta.state
+            && state.version <= current.version
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::BadState,
+                format!("the room state must be newer than version {}", current.version),
+            )
+            .with_limit(current.version + 1));
+        }
+        if state.epoch != self.meta.epoch || state.locked != self.meta.locked {
+            return Err(ErrorBody::new(
+                ErrorCode::BadState,
+                format!(
+                    "the signed state must say epoch {} and locked = {}, as the room is after this call",
+                    self.meta.epoch, self.meta.locked
+                ),
+            ));
+        }
+        self.meta.capacity = state.capacity;
+        self.meta.motd = String::new();
+        self.meta.state = Some(state);
+        self.stage_meta()
     }
 
     fn stage_meta(&mut self) -> Result<(), ErrorBody> {
@@ -121,35 +158,26 @@ impl Room {
     ) -> Result<(serde_json::Value, Change), ErrorBody> {
         match call {
             OwnerCall::Settings => Ok((json(self.settings()), Change::Nothing)),
-            OwnerCall::SetMotd { motd } => {
-                if motd.chars().count() > MAX_MOTD_CHARS {
-                    return Err(bad(format!("the message of the day is limited to {MAX_MOTD_CHARS} characters"))
-                        .with_limit(MAX_MOTD_CHARS as u64));
-                }
-                self.meta.motd = motd;
-                self.stage_meta()?;
+            OwnerCall::PutState { state } => {
+                self.adopt_state(state)?;
                 Ok((json(self.settings()), Change::Settings))
             }
-            OwnerCall::SetCapacity { capacity } => {
-                if capacity == 0 || capacity > MAX_ROOM_CAPACITY {
-                    return Err(bad(format!("capacity must be between 1 and {MAX_ROOM_CAPACITY}"))
-                        .with_limit(u64::from(MAX_ROOM_CAPACITY)));
-                }
-                self.meta.capacity = capacity;
+            OwnerCall::SetAllowance { allowance } => {
+                self.meta.allowance = Some(allowance);
                 self.stage_meta()?;
-                Ok((json(self.settings()), Change::Settings))
+                Ok((json(self.settings()), Change::Nothing))
             }
             OwnerCall::Members => Ok((json(self.members_view()), Change::Nothing)),
-            OwnerCall::Lock { epoch, keys } => {
+            OwnerCall::Lock { epoch, keys, state } => {
                 if self.meta.locked {
                     return Err(bad("the room is already locked"));
                 }
                 self.start_epoch(epoch, keys, now)?;
                 self.meta.locked = true;
-                self.stage_meta()?;
+                self.adopt_state(state)?;
                 Ok((json(self.settings()), Change::Settings))
             }
-            OwnerCall::Unlock => {
+            OwnerCall::Unlock { state } => {
                 if !self.meta.locked {
                     return Err(bad("the room is not locked"));
                 }
@@ -158,7 +186,7 @@ impl Room {
                 for key in waiting {
                     self.set_status(key, MemberStatus::Member, now)?;
                 }
-                self.stage_meta()?;
+                self.adopt_state(state)?;
                 Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Accept { key, wrapped } => {
@@ -186,22 +214,31 @@ impl Room {
                     return Err(bad("the new epoch's keys include the removed member"));
                 }
                 self.start_epoch(rekey.epoch, rekey.keys, now)?;
-                self.stage_meta()?;
+                self.adopt_state(rekey.state)?;
                 Ok((json(self.member_view(&key)), Change::Settings))
             }
-            OwnerCall::Rekey(Rekey { epoch, keys }) => {
+            OwnerCall::Rekey(Rekey { epoch, keys, state }) => {
                 self.start_epoch(epoch, keys, now)?;
-                self.stage_meta()?;
+                self.adopt_state(state)?;
                 Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Budget => Ok((json(self.budget_view()), Change::Nothing)),
-            OwnerCall::IssueToken { size } => Ok((json(self.issue_token(reply, size, random)?), Change::Nothing)),
+            OwnerCall::IssueToken { size } => {
+                Ok((json(self.issue_token(reply, size, TokenScope::Any, random)?), Change::Nothing))
+            }
             OwnerCall::Backup => Ok((json(self.export(store, now)?), Change::Nothing)),
         }
     }
 
-    /// Debits the budget and stages a token worth `size` (rounded up to its bucket).
-    fn issue_token(&mut self, reply: ReplyId, size: u64, random: [u8; 32]) -> Result<IssuedToken, ErrorBody> {
+    /// Debits the budget and stages a token worth `size` (rounded up to its bucket) that
+    /// may pay for `scope`.
+    fn issue_token(
+        &mut self,
+        reply: ReplyId,
+        size: u64,
+        scope: TokenScope,
+        random: [u8; 32],
+    ) -> Result<IssuedToken, ErrorBody> {
         let size = storage_token::round_size(size)?;
         if size > self.budget.remaining {
             return Err(ErrorBody::new(
@@ -213,12 +250,13 @@ impl Room {
         self.budget.remaining -= size;
         self.budget.tokens_issued += 1;
         self.fx.writes.put(schema::BUDGET_KEY, schema::encode(&self.budget)).map_err(storage_error)?;
-        self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, reply });
+        self.fx.tokens.push(TokenIssued { hash: storage_token::token_hash(&random), size, scope, reply });
         Ok(IssuedToken { token: b64(&random), size, remaining: self.budget.remaining })
     }
 
     /// A storage token asked for by any member who may write (to pay for a file upload):
-    /// a signed request by a key with access, fresh, with an unused nonce.
+    /// a signed request by a key with access, fresh, with an unused nonce. It pays for
+    /// uploads only, and each member draws at most its allowance (the owner has none).
     #[allow(clippy::too_many_arguments)]
     pub fn member_token(
         &mut self,
@@ -243,18 +281,44 @@ impl Room {
             }
             self.check_nonce(auth, store)?;
             let (writes, tokens, budget) = (self.fx.writes.len(), self.fx.tokens.len(), self.budget.clone());
-            let issued = self.issue_token(reply, size, random).and_then(|t| {
-                self.consume_nonce(auth, now, store)?;
-                Ok(t)
-            });
+            let members = self.members.clone();
+            let issued = self
+                .charge_allowance(&auth.key, size)
+                .and_then(|()| self.issue_token(reply, size, TokenScope::Uploads, random))
+                .and_then(|t| {
+                    self.consume_nonce(auth, now, store)?;
+                    Ok(t)
+                });
             if issued.is_err() {
                 self.fx.writes.truncate(writes);
                 self.fx.tokens.truncate(tokens);
                 self.budget = budget;
+                self.members = members;
             }
             issued
         })();
         self.fx.replies.push((reply, answer.map(json)));
+    }
+
+    /// Counts a member's token against its allowance (refusing it past the allowance).
+    fn charge_allowance(&mut self, key: &PublicKey, size: u64) -> Result<(), ErrorBody> {
+        if *key == self.meta.owner {
+            return Ok(());
+        }
+        let size = storage_token::round_size(size)?;
+        let allowance = self.allowance();
+        let Some(record) = self.members.get_mut(key) else { return Ok(()) };
+        let left = allowance.saturating_sub(record.spent);
+        if size > left {
+            return Err(ErrorBody::new(
+                ErrorCode::AllowanceExhausted,
+                format!("each member may draw {allowance} bytes of storage from this room; {left} are left to you"),
+            )
+            .with_limit(left));
+        }
+        record.spent += size;
+        let record = record.clone();
+        self.fx.writes.put(schema::member_key(key), schema::encode(&record)).map_err(storage_error)
     }
 
     fn keys_with(&self, status: MemberStatus) -> Vec<PublicKey> {
@@ -333,6 +397,8 @@ impl Room {
             status: record.map(|m| m.status).unwrap_or(MemberStatus::Member),
             first_joined: record.map(|m| m.first_joined).unwrap_or(0),
             online: self.conns.values().any(|c| c.key() == Some(key) && !matches!(c, ConnState::Closing)),
+            invite: record.and_then(|m| m.invite.clone()),
+            spent: record.map_or(0, |m| m.spent),
         }
     }
 
@@ -347,6 +413,7 @@ impl Room {
             total: self.budget.total,
             remaining: self.budget.remaining,
             tokens_issued: self.budget.tokens_issued,
+            message_bytes: self.budget.message_bytes,
         }
     }
 }

@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use protocol::PROTOCOL_VERSION;
-use protocol::api::HistoryPage;
+use protocol::api::{HistoryPage, MAX_ROOM_CAPACITY};
+use protocol::room_state::SignedState;
 use protocol::backup::MemberStatus;
 use protocol::envelope::{B64Bytes, Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
@@ -57,6 +58,8 @@ pub(crate) struct Pending {
     pub(crate) cids: HashMap<String, MessageKey>,
     pub(crate) nonces: HashSet<String>,
     pub(crate) wrapped: HashMap<String, WrappedKey>,
+    /// Messages of this batch were charged to the budget: store it with the commit.
+    pub(crate) budget_charged: bool,
 }
 
 /// One live room.
@@ -81,6 +84,27 @@ pub(crate) fn storage_error(e: StorageError) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, format!("storage failure: {e}"))
 }
 
+/// An owner-signed state for `room`: well formed, signed by `owner`, with a capacity in
+/// range. (Whether it fits the room's history is the caller's check.)
+pub(crate) fn check_signed_state(
+    room: &RoomId,
+    owner: &PublicKey,
+    state: &SignedState,
+    verifier: &dyn Verifier,
+) -> Result<(), ErrorBody> {
+    if let Err(e) = state.check_shape(room) {
+        return Err(ErrorBody::new(ErrorCode::BadState, format!("the room state is refused: {e}")));
+    }
+    if !verifier.verify(owner, &state.transcript(), &state.sig) {
+        return Err(ErrorBody::new(ErrorCode::BadState, "the room state is not signed by the room's owner"));
+    }
+    if state.capacity == 0 || state.capacity > MAX_ROOM_CAPACITY {
+        return Err(ErrorBody::new(ErrorCode::BadState, format!("capacity must be between 1 and {MAX_ROOM_CAPACITY}"))
+            .with_limit(u64::from(MAX_ROOM_CAPACITY)));
+    }
+    Ok(())
+}
+
 /// Who reads history over HTTP: anyone (open rooms), or a signed request (locked rooms).
 #[derive(Debug, Clone, Copy)]
 pub enum Reader<'a> {
@@ -90,28 +114,37 @@ pub enum Reader<'a> {
 
 impl Room {
     /// The writes that create a room funded with `budget` bytes, after checking that `id`
-    /// is bound to `owner`. The adapter checks that no room with this id exists, commits
-    /// the batch, then [`Room::load`]s it.
+    /// is bound to `owner` and that `state` is the owner-signed first state (version 1 or
+    /// later, epoch 0, unlocked, a capacity in range). The adapter checks that no room with
+    /// this id exists and that the request was signed by `owner`, commits the batch, then
+    /// [`Room::load`]s it.
     pub fn creation_batch(
         id: &RoomId,
         owner: &PublicKey,
         budget: u64,
+        state: &SignedState,
         now: u64,
         config: &RoomConfig,
     ) -> Result<WriteBatch, ErrorBody> {
         if !id.is_owned_by(owner) {
             return Err(ErrorBody::new(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key"));
         }
+        check_signed_state(id, owner, state, config.verifier.as_ref())?;
+        if state.epoch != 0 || state.locked || state.invite_epoch != 0 {
+            return Err(ErrorBody::new(ErrorCode::BadState, "a new room starts open, at key epoch 0"));
+        }
         let meta = RoomMeta {
-            v: 1,
+            v: 2,
             owner: *owner,
             motd: String::new(),
             locked: false,
-            capacity: config.limits.default_room_capacity,
+            capacity: state.capacity,
             created: now,
             epoch: 0,
+            state: Some(state.clone()),
+            allowance: None,
         };
-        let budget = BudgetRecord { total: budget, remaining: budget, tokens_issued: 0 };
+        let budget = BudgetRecord { total: budget, remaining: budget, ..BudgetRecord::default() };
         let mut batch = WriteBatch::default();
         batch.put(schema::META_KEY, schema::encode(&meta)).map_err(storage_error)?;
         batch.put(schema::BUDGET_KEY, schema::encode(&budget)).map_err(storage_error)?;
@@ -225,7 +258,8 @@ impl Room {
 
     /// A text frame arrived: runs [`inbound::prepare`] here, then [`Room::frame`].
     pub fn text_frame(&mut self, conn: ConnId, text: &str, now: u64, store: &dyn KvStore) {
-        let prepared = inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref());
+        let hello_sent = self.conns.get(&conn).is_some_and(|c| c.key().is_some());
+        let prepared = inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref(), hello_sent);
         self.frame(conn, prepared, now, store);
     }
 
@@ -237,7 +271,7 @@ impl Room {
         }
         match frame {
             Inbound::Refused(e) => self.refuse(conn, e, None),
-            Inbound::Hello { v, key, sig } => self.hello(conn, v, key, sig, now, store),
+            Inbound::Hello { v, key, sig, invite } => self.hello(conn, v, key, sig, invite, now, store),
             Inbound::Send(env) => self.submit(conn, *env, now, store),
         }
     }
@@ -325,6 +359,16 @@ impl Room {
         let msg_key = MessageKey::new(&self.id, ts);
         let stored = StoredMessage { key: msg_key.clone(), env };
         let bytes = schema::encode(&stored);
+        // Stored messages are paid for out of the room's budget, like files.
+        let cost = bytes.len() as u64;
+        if cost > self.budget.remaining {
+            let e = ErrorBody::new(
+                ErrorCode::BudgetExhausted,
+                "the room's storage budget is used up: no more messages can be stored",
+            )
+            .with_limit(self.budget.remaining);
+            return self.refuse(conn, e, cid);
+        }
         let mut writes = WriteBatch::default();
         let staged = writes
             .put(msg_key.as_str(), bytes.clone())
@@ -333,6 +377,9 @@ impl Room {
             return self.refuse(conn, storage_error(e), cid);
         }
         self.fx.writes.extend(writes);
+        self.budget.remaining -= cost;
+        self.budget.message_bytes += cost;
+        self.pending.budget_charged = true;
         self.last_ts = Some(ts);
         self.pending.cids.insert(dedup_key, msg_key.clone());
         self.send(conn, &ServerFrame::Ack { cid: stored.env.cid.clone(), key: msg_key.clone() });
@@ -365,9 +412,10 @@ impl Room {
 
     /// One page of committed history, oldest first, ending just before `before` (or at
     /// the newest message). In a locked room only the owner and accepted members may read,
-    /// with a signed request.
+    /// with a signed request whose nonce is then used up (committed with the batch; the
+    /// page itself may leave before the commit, since a read changes nothing else).
     pub fn history(
-        &self,
+        &mut self,
         store: &dyn KvStore,
         before: Option<&str>,
         limit: Option<usize>,
@@ -384,6 +432,9 @@ impl Room {
                 Ok(_) => return Err(ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key")),
                 Err(e) => return Err(e),
             }
+            // A signed read is answered once: its nonce is kept like an owner call's.
+            self.check_nonce(auth, store)?;
+            self.consume_nonce(auth, now, store)?;
         }
         let max = self.limits().max_history_page as usize;
         let limit = limit.unwrap_or(protocol::limits::DEFAULT_HISTORY_PAGE.min(max));
@@ -429,7 +480,12 @@ impl Room {
         store: &mut dyn KvStore,
         sockets: &mut dyn Sockets,
     ) -> Result<Committed, StorageError> {
-        let fx = std::mem::take(&mut self.fx);
+        let mut fx = std::mem::take(&mut self.fx);
+        if self.pending.budget_charged {
+            fx.writes
+                .put(schema::BUDGET_KEY, schema::encode(&self.budget))
+                .expect("a budget record is far below the value limit");
+        }
         self.pending = Pending::default();
         let writes = fx.writes.len();
         if !fx.writes.is_empty()

@@ -18,6 +18,8 @@
 
 use protocol::backup::MemberStatus;
 use protocol::identity::PublicKey;
+use protocol::invite::InviteProof;
+use protocol::room_state::SignedState;
 use protocol::ids::ClientMessageId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -71,6 +73,9 @@ pub struct RoomMeta {
     /// Record version, for future migrations.
     pub v: u32,
     pub owner: PublicKey,
+    /// The plaintext message of the day of a room created before protocol v2 (kept as
+    /// stored, never sent; the owner's first signed state replaces it with a sealed one).
+    #[serde(default)]
     pub motd: String,
     pub locked: bool,
     pub capacity: u32,
@@ -79,6 +84,14 @@ pub struct RoomMeta {
     /// Current key epoch (0 until the room is first locked or re-keyed).
     #[serde(default)]
     pub epoch: u32,
+    /// The owner-signed state in force; `epoch`, `locked` and `capacity` above always
+    /// equal its fields. Absent only for rooms created before protocol v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SignedState>,
+    /// Most storage one member may draw from the budget (bytes); `None`: the default, a
+    /// quarter of the total budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance: Option<u64>,
 }
 
 /// A key the room knows.
@@ -88,6 +101,16 @@ pub struct MemberRecord {
     pub status: MemberStatus,
     /// First successful join, µs since the Unix epoch.
     pub first_joined: u64,
+    /// The invite proof the key was admitted with (absent before protocol v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteProof>,
+    /// Bytes of storage tokens issued to this key.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spent: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_status() -> MemberStatus {
@@ -100,6 +123,9 @@ pub struct BudgetRecord {
     pub total: u64,
     pub remaining: u64,
     pub tokens_issued: u64,
+    /// Bytes of stored messages charged to the budget.
+    #[serde(default)]
+    pub message_bytes: u64,
 }
 
 /// A record as stored.

@@ -28,7 +28,12 @@ impl Room {
         let mut members: Vec<BackupMember> = self
             .members
             .iter()
-            .map(|(key, m)| BackupMember { key: *key, status: m.status, first_joined: m.first_joined })
+            .map(|(key, m)| BackupMember {
+                key: *key,
+                status: m.status,
+                first_joined: m.first_joined,
+                invite: m.invite.clone(),
+            })
             .collect();
         members.sort_by(|a, b| a.first_joined.cmp(&b.first_joined).then_with(|| a.key.to_b64().cmp(&b.key.to_b64())));
         Ok(RoomBackup {
@@ -42,6 +47,7 @@ impl Room {
                 capacity: self.meta.capacity,
                 epoch: self.meta.epoch,
                 created: self.meta.created,
+                signed: self.meta.state.clone(),
             },
             members,
             wrapped_keys,
@@ -60,18 +66,21 @@ impl Room {
         let meta = RoomMeta {
             v: 1,
             owner: backup.owner,
-            motd: s.motd.clone(),
+            motd: if s.signed.is_some() { String::new() } else { s.motd.clone() },
             locked: s.locked,
             capacity: if s.capacity == 0 { config.limits.default_room_capacity } else { s.capacity },
             created: s.created,
             epoch: s.epoch,
+            state: s.signed.clone(),
+            allowance: None,
         };
         let mut batch = WriteBatch::default();
         batch.put(schema::META_KEY, schema::encode(&meta)).map_err(invalid)?;
-        let budget = BudgetRecord { total: budget, remaining: budget, tokens_issued: 0 };
+        let budget = BudgetRecord { total: budget, remaining: budget, ..BudgetRecord::default() };
         batch.put(schema::BUDGET_KEY, schema::encode(&budget)).map_err(invalid)?;
         for m in &backup.members {
-            let record = MemberRecord { status: m.status, first_joined: m.first_joined };
+            let record =
+                MemberRecord { status: m.status, first_joined: m.first_joined, invite: m.invite.clone(), spent: 0 };
             batch.put(schema::member_key(&m.key), schema::encode(&record)).map_err(invalid)?;
         }
         for w in &backup.wrapped_keys {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use cloakroom_room_core::effects::QueueFull;
 use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets};
+use protocol::invite::InviteProof;
+use protocol::room_state::{SignedState, StateFields};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, MessageBody, SealInput};
 use protocol::error::ErrorCode;
@@ -65,9 +67,34 @@ fn world(config: RoomConfig) -> World {
     let owner = identity(1);
     let id = RoomId::from_owner_key(&owner.public_key());
     let mut store = MemoryKv::default();
-    store.commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, 1, &config).unwrap()).unwrap();
+    let key = ContentKey::from_bytes([9; 32]);
+    let state = first_state(&owner, &id, &key);
+    store.commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, &state, 1, &config).unwrap()).unwrap();
     let room = Room::load(id, &store, config).unwrap().unwrap();
-    World { room, store, sockets: TestSockets::default(), owner, key: ContentKey::from_bytes([9; 32]), now: 1_000_000 }
+    World { room, store, sockets: TestSockets::default(), owner, key, now: 1_000_000 }
+}
+
+/// The owner-signed first state of a room whose invite link carries `key`.
+fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey) -> SignedState {
+    let fields = StateFields {
+        version: 1,
+        epoch: 0,
+        locked: false,
+        capacity: 50,
+        invite: protocol::invite::invite_key(room, key).public_key(),
+        invite_epoch: 0,
+        motd: None,
+    };
+    SignedState::sign(owner, room, fields)
+}
+
+impl World {
+    /// The hello of `who` answering `challenge`, with the invite link's proof.
+    fn hello(&self, who: &IdentityKey, challenge: &[u8]) -> ClientFrame {
+        let sig = who.sign(&transcript::join(self.room.id(), challenge));
+        let invite = Some(InviteProof::make(self.room.id(), &self.key, &who.public_key()));
+        ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: who.public_key(), sig, invite }
+    }
 }
 
 impl World {
@@ -88,8 +115,8 @@ impl World {
             [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
             other => panic!("expected a challenge, got {other:?}"),
         };
-        let sig = who.sign(&transcript::join(self.room.id(), &challenge));
-        self.frame(conn, &ClientFrame::Hello { v: 1, key: who.public_key(), sig });
+        let hello = self.hello(who, &challenge);
+        self.frame(conn, &hello);
         self.flush();
         self.sockets.take(conn)
     }
@@ -140,7 +167,8 @@ fn a_signature_over_another_challenge_is_refused() {
     w.sockets.take(7);
     // Answer computed for a different (replayed) challenge.
     let sig = guest.sign(&transcript::join(w.room.id(), &[8; 32]));
-    w.frame(7, &ClientFrame::Hello { v: 1, key: guest.public_key(), sig });
+    let invite = Some(InviteProof::make(w.room.id(), &w.key, &guest.public_key()));
+    w.frame(7, &ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: guest.public_key(), sig, invite });
     w.flush();
     assert_eq!(error_code(&w.sockets.take(7)), Some(ErrorCode::BadChallengeResponse));
     assert_eq!(w.sockets.closed.get(&7), Some(&4401));
@@ -241,8 +269,8 @@ fn a_new_joiner_in_the_same_batch_sees_staged_messages_exactly_once() {
     // In one batch: a message, then the guest's hello, then another message.
     let e1 = w.envelope(&owner, "a", "1");
     w.frame(1, &ClientFrame::Send { env: e1 });
-    let sig = guest.sign(&transcript::join(w.room.id(), &challenge));
-    w.frame(2, &ClientFrame::Hello { v: 1, key: guest.public_key(), sig });
+    let hello = w.hello(&guest, &challenge);
+    w.frame(2, &hello);
     let e2 = w.envelope(&owner, "b", "2");
     w.frame(1, &ClientFrame::Send { env: e2 });
     w.flush();

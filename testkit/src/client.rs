@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Mutex;
+
 use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage};
+use protocol::invite::InviteProof;
+use protocol::room_state::{SignedState, StateFields};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput, StoredMessage};
 use protocol::error::HttpError;
@@ -65,27 +69,93 @@ pub fn open_text(env: &Envelope, key: &ContentKey) -> Result<String, String> {
     }
 }
 
-/// A room made for a test: its owner identity and content key.
+/// A room made for a test: its owner identity, content key (the invite link's) and the
+/// owner-signed state the test has signed last.
 pub struct TestRoom {
     pub id: RoomId,
     pub owner: IdentityKey,
     pub key: ContentKey,
+    state: Mutex<StateFields>,
+}
+
+/// The invite link key of each room this process created: [`Member::join`] proves it
+/// holds the link, like a browser that opened it.
+static INVITES: Mutex<Vec<(RoomId, ContentKey)>> = Mutex::new(Vec::new());
+
+/// Remembers `key` as the invite link key of `room` for [`Member::join`].
+pub fn remember_invite(room: &RoomId, key: &ContentKey) {
+    INVITES.lock().unwrap().push((room.clone(), key.clone()));
+}
+
+fn invite_of(room: &RoomId) -> Option<ContentKey> {
+    INVITES.lock().unwrap().iter().rev().find(|(r, _)| r == room).map(|(_, k)| k.clone())
+}
+
+/// The first state of a new room whose link carries `key`.
+pub fn first_state_fields(room: &RoomId, key: &ContentKey) -> StateFields {
+    StateFields {
+        version: 1,
+        epoch: 0,
+        locked: false,
+        capacity: Limits::default().default_room_capacity,
+        invite: protocol::invite::invite_key(room, key).public_key(),
+        invite_epoch: 0,
+        motd: None,
+    }
+}
+
+impl TestRoom {
+    /// A room (not yet on any server) with fresh keys.
+    pub fn fresh() -> TestRoom {
+        let owner = new_identity();
+        let id = RoomId::from_owner_key(&owner.public_key());
+        let key = new_content_key();
+        remember_invite(&id, &key);
+        let state = Mutex::new(first_state_fields(&id, &key));
+        TestRoom { id, owner, key, state }
+    }
+
+    /// The state last signed (version 1 before any change).
+    pub fn first_state(&self) -> SignedState {
+        SignedState::sign(&self.owner, &self.id, first_state_fields(&self.id, &self.key))
+    }
+
+    /// The next owner-signed state: the last one with `change` applied and a higher
+    /// version (what the owner's browser signs with every change).
+    pub fn next_state(&self, change: impl FnOnce(&mut StateFields)) -> SignedState {
+        let mut fields = self.state.lock().unwrap();
+        fields.version += 1;
+        change(&mut fields);
+        SignedState::sign(&self.owner, &self.id, fields.clone())
+    }
+
+    /// The fields of the last signed state.
+    pub fn fields(&self) -> StateFields {
+        self.state.lock().unwrap().clone()
+    }
+
+    /// The body of `POST /api/rooms` for this room.
+    pub fn creation_body(&self, auth: CreateAuthorization) -> Vec<u8> {
+        let req =
+            CreateRoomRequest { room: self.id.clone(), owner: self.owner.public_key(), auth, state: self.first_state() };
+        serde_json::to_vec(&req).expect("JSON")
+    }
+
+    /// Registers the room on a server (a signed request by the owner key).
+    pub async fn register(&self, http_base: &str, auth: CreateAuthorization) -> ApiResult {
+        let body = self.creation_body(auth);
+        let auth = sign_request(&self.owner, "POST", "/api/rooms", &body, now_ms());
+        send_signed(http_base, "POST", "/api/rooms", &body, &auth).await
+    }
 }
 
 /// Creates a room on the server at `http_base` with the admin secret.
 pub async fn create_room(http_base: &str, admin_secret: &str) -> TestRoom {
-    let owner = new_identity();
-    let id = RoomId::from_owner_key(&owner.public_key());
-    let req = CreateRoomRequest {
-        room: id.clone(),
-        owner: owner.public_key(),
-        auth: CreateAuthorization::AdminSecret { secret: admin_secret.into() },
-    };
-    let resp =
-        reqwest::Client::new().post(format!("{http_base}/api/rooms")).json(&req).send().await.expect("create room");
-    assert!(resp.status().is_success(), "room creation failed: {}", resp.text().await.unwrap_or_default());
-    let _: CreateRoomResponse = resp.json().await.expect("creation answer");
-    TestRoom { id, owner, key: new_content_key() }
+    let room = TestRoom::fresh();
+    let created = room.register(http_base, CreateAuthorization::AdminSecret { secret: admin_secret.into() }).await;
+    let created = created.unwrap_or_else(|e| panic!("room creation failed: {e:?}"));
+    let _: CreateRoomResponse = serde_json::from_value(created).expect("creation answer");
+    room
 }
 
 /// Reads one history page over HTTP (`Err` holds the typed error).
@@ -187,8 +257,20 @@ pub struct JoinRefused {
 }
 
 impl Member {
-    /// Connects, answers the challenge with `identity` and reads welcome and backlog.
+    /// Connects, answers the challenge with `identity` (proving it holds the room's invite
+    /// link, when this process created the room) and reads welcome and backlog.
     pub async fn join(ws_base: &str, room: &RoomId, identity: IdentityKey) -> Result<Member, JoinRefused> {
+        let invite = invite_of(room).map(|key| InviteProof::make(room, &key, &identity.public_key()));
+        Self::join_with(ws_base, room, identity, invite).await
+    }
+
+    /// Like [`Member::join`], with the given invite proof (or none).
+    pub async fn join_with(
+        ws_base: &str,
+        room: &RoomId,
+        identity: IdentityKey,
+        invite: Option<InviteProof>,
+    ) -> Result<Member, JoinRefused> {
         let mut ws = try_open_socket(ws_base, room.as_str())
             .await
             .map_err(|_| JoinRefused { frames: Vec::new(), close: None })?;
@@ -202,7 +284,7 @@ impl Member {
             }
         };
         let sig = identity.sign(&transcript::join(room, &nonce));
-        let hello = ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: identity.public_key(), sig };
+        let hello = ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: identity.public_key(), sig, invite };
         if ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.is_err() {
             return Err(JoinRefused { frames: Vec::new(), close: None });
         }

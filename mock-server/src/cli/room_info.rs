@@ -21,7 +21,11 @@ pub struct RoomInfo {
     pub locked: bool,
     pub capacity: u32,
     pub epoch: u32,
-    pub motd_chars: usize,
+    /// Bytes of the sealed message of the day (the server cannot read it); for a room
+    /// created before protocol v2, the length of its plaintext one.
+    pub motd_sealed_bytes: usize,
+    /// Version of the owner-signed state (0: a room from before protocol v2, unsigned).
+    pub state_version: u64,
     pub members: usize,
     pub accepted: usize,
     pub pending: usize,
@@ -84,7 +88,11 @@ pub fn read(data_dir: &Path, room: &str) -> Result<RoomInfo, CliError> {
         locked: meta.locked,
         capacity: meta.capacity,
         epoch: meta.epoch,
-        motd_chars: meta.motd.chars().count(),
+        motd_sealed_bytes: match meta.state.as_ref().and_then(|s| s.motd.as_ref()) {
+            Some(sealed) => sealed.ct.0.len(),
+            None => meta.motd.len(),
+        },
+        state_version: meta.state.as_ref().map_or(0, |s| s.version),
         members: members.len(),
         accepted: count(MemberStatus::Accepted),
         pending: count(MemberStatus::Pending),

@@ -22,7 +22,7 @@ pub fn mint(data_dir: &Path, count: u32, size: u64) -> Result<(Vec<String>, u64)
     for _ in 0..count {
         let token = random_bytes::<32>();
         ledger
-            .record_issue(&token_hash(&token), size, "minted", now_micros())
+            .record_issue(&token_hash(&token), size, "minted", protocol::storage_token::TokenScope::Any, now_micros())
             .map_err(|e| CliError::failed(e.message))?;
         tokens.push(b64(&token));
     }
