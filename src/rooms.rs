@@ -12,6 +12,8 @@ use protocol::content_key::ContentKey;
 use protocol::error::ErrorCode;
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
+use protocol::invite;
+use protocol::room_state::{SignedState, StateFields};
 use protocol::storage_token;
 
 use crate::crypto;
@@ -36,10 +38,14 @@ pub fn parse_fragment(fragment: &str) -> Option<(u32, ContentKey)> {
     ContentKey::parse(key).ok().map(|k| (epoch, k))
 }
 
-/// The invite link of a room, with the newest key this browser holds.
+/// The invite link of a room: the key of the owner-signed invite epoch (newcomers prove
+/// they hold it), or, before the state is known, the newest key this browser holds.
 pub fn invite_link(record: &RoomRecord) -> Option<String> {
-    let (epoch, key) = record.keys.iter().next_back()?;
-    Some(format!("{}/r/{}#{}", net::origin(), record.room, fragment(*epoch, key)))
+    let (epoch, key) = match record.invite_epoch {
+        Some(epoch) => (epoch, record.keys.get(&epoch)?),
+        None => record.keys.iter().next_back().map(|(e, k)| (*e, k))?,
+    };
+    Some(format!("{}/r/{}#{}", net::origin(), record.room, fragment(epoch, key)))
 }
 
 /// Validates an alias typed by the user.
@@ -76,18 +82,35 @@ pub fn authorization(funding: Funding, text: &str) -> Result<CreateAuthorization
     }
 }
 
+/// The first owner-signed state of a room whose invite link carries `key`.
+pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacity: u32) -> SignedState {
+    let fields = StateFields {
+        version: 1,
+        epoch: 0,
+        locked: false,
+        capacity,
+        invite: invite::invite_key(room, key).public_key(),
+        invite_epoch: 0,
+        motd: None,
+    };
+    SignedState::sign(owner, room, fields)
+}
+
 /// Creates a room owned by a fresh identity made in this browser, registers it with the
-/// server (authorised by `auth`) and remembers it locally.
+/// server (authorised by `auth`, signed by the owner key, with the room's first signed
+/// state) and remembers it locally.
 pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> Result<RoomRecord, String> {
     let alias = clean_alias(alias)?;
     let owner = crypto::new_identity();
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
+    // The capacity the server offers new rooms (the owner can change it later).
+    let limits = retry::with_retries(&|| false, api::info).await.map_err(|e| e.message)?.limits;
+    let state = first_state(&owner, &room, &key, limits.default_room_capacity);
     // Retried through a dropped connection with the same key. The id comes from this
     // fresh key, so "exists" can only mean an earlier attempt went through (and a token
     // is never spent twice: the server checks for the room first).
-    let owner_key = owner.public_key();
-    let register = || api::create_room(&room, &owner_key, auth.clone());
+    let register = || api::create_room(&room, &owner, &state, auth.clone());
     match retry::with_retries(&|| false, register).await {
         Ok(_) => {}
         Err(e) if e.code == ErrorCode::RoomExists => {}
@@ -100,6 +123,8 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
         alias: Some(alias),
         name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
         owner: true,
+        state_version: 1,
+        invite_epoch: Some(0),
         ..RoomRecord::default()
     };
     store::save_room(&record).map_err(|e| e.to_string())?;
@@ -119,16 +144,26 @@ pub enum RoomAccess {
     Ready(RoomRecord),
 }
 
-/// Combines the link (room id, `#key`) with what this browser remembers; a key from the
-/// link is added to the stored ones.
+/// Combines the link (room id, `#key`) with what this browser remembers. A key from the
+/// link for an epoch this browser has no key of is added; a link that carries a
+/// *different* key for an epoch it holds never replaces it: the held key stays in use and
+/// the conflict is kept for the user to decide ([`use_link_key`]).
 pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
     let Ok(room) = RoomId::parse(room) else { return RoomAccess::NotARoom };
     let from_link = parse_fragment(fragment_text);
     let record = match (store::load_room(room.as_str()), from_link) {
         (Some(mut record), Some((epoch, key))) => {
-            if record.keys.get(&epoch) != Some(&key.to_b64()) {
-                record.keys.insert(epoch, key.to_b64());
-                let _ = store::save_room(&record);
+            let link_key = key.to_b64();
+            match record.keys.get(&epoch) {
+                None => {
+                    record.keys.insert(epoch, link_key);
+                    let _ = store::save_room(&record);
+                }
+                Some(held) if *held != link_key => {
+                    record.link_conflict = Some((epoch, link_key));
+                    let _ = store::save_room(&record);
+                }
+                Some(_) => {}
             }
             record
         }
@@ -149,6 +184,18 @@ pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
     } else {
         RoomAccess::NeedsAlias(record)
     }
+}
+
+/// Resolves a link conflict: `adopt` replaces the held key of that epoch with the link's
+/// (the user trusts the new link), otherwise the link's key is forgotten.
+pub fn use_link_key(room: &str, adopt: bool) -> Option<RoomRecord> {
+    let mut record = store::load_room(room)?;
+    let (epoch, key) = record.link_conflict.take()?;
+    if adopt {
+        record.keys.insert(epoch, key);
+    }
+    store::save_room(&record).ok()?;
+    Some(record)
 }
 
 /// Sets the alias of a first visit and creates this browser's identity for the room.

@@ -26,7 +26,7 @@ async fn info_reports_the_limits_in_force() {
     assert_eq!(info.limits.max_frame_bytes, 64 * 1024);
     assert_eq!(info.limits.max_message_bytes, 32 * 1024);
     assert_eq!(info.limits.rate_per_second, 7);
-    assert_eq!(info.protocol, 1);
+    assert_eq!(info.protocol, 2, "protocol v2: owner-signed room state and invite proofs");
 }
 
 #[tokio::test]

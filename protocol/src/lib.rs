@@ -49,6 +49,7 @@ pub mod signed_request;
 pub mod storage_token;
 pub mod transcript;
 pub mod vectors;
+pub mod vectors_v2;
 pub mod whisper;
 
 /// Version of the wire protocol described in `docs/PROTOCOL.md`. Frames and envelopes

@@ -282,9 +282,14 @@ impl Room {
             self.check_nonce(auth, store)?;
             let (writes, tokens, budget) = (self.fx.writes.len(), self.fx.tokens.len(), self.budget.clone());
             let members = self.members.clone();
+            // The budget first (if the room cannot pay, that is the answer), then the
+            // member's share of it.
             let issued = self
-                .charge_allowance(&auth.key, size)
-                .and_then(|()| self.issue_token(reply, size, TokenScope::Uploads, random))
+                .issue_token(reply, size, TokenScope::Uploads, random)
+                .and_then(|t| {
+                    self.charge_allowance(&auth.key, size)?;
+                    Ok(t)
+                })
                 .and_then(|t| {
                     self.consume_nonce(auth, now, store)?;
                     Ok(t)

@@ -68,19 +68,19 @@ fn world(config: RoomConfig) -> World {
     let id = RoomId::from_owner_key(&owner.public_key());
     let mut store = MemoryKv::default();
     let key = ContentKey::from_bytes([9; 32]);
-    let state = first_state(&owner, &id, &key);
+    let state = first_state(&owner, &id, &key, config.limits.default_room_capacity);
     store.commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, &state, 1, &config).unwrap()).unwrap();
     let room = Room::load(id, &store, config).unwrap().unwrap();
     World { room, store, sockets: TestSockets::default(), owner, key, now: 1_000_000 }
 }
 
 /// The owner-signed first state of a room whose invite link carries `key`.
-fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey) -> SignedState {
+fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacity: u32) -> SignedState {
     let fields = StateFields {
         version: 1,
         epoch: 0,
         locked: false,
-        capacity: 50,
+        capacity,
         invite: protocol::invite::invite_key(room, key).public_key(),
         invite_epoch: 0,
         motd: None,

@@ -32,12 +32,14 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let message = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
+    let allowance = RwSignal::new(None::<u64>);
 
     let refresh = move || {
         spawn_local(async move {
             if let Ok(s) = session.admin_settings().await {
-                motd.set(s.motd);
+                motd.set(session.motd.get_untracked().unwrap_or_default());
                 capacity.set(s.capacity.to_string());
+                allowance.set(Some(s.allowance));
             }
             match session.admin_members().await {
                 Ok(m) => {
@@ -85,12 +87,12 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
         if locked() {
             run("Unlock", Box::pin(async move { session.admin_unlock().await.map(|_| ()) }));
         } else {
-            // Everyone already in keeps reading; newcomers will wait for acceptance.
-            let keep: Vec<PublicKey> = members
+            // Everyone already in (with a valid invite proof) keeps reading; newcomers will
+            // wait for acceptance.
+            let keep: Vec<MemberView> = members
                 .get_untracked()
-                .iter()
+                .into_iter()
                 .filter(|m| matches!(m.status, MemberStatus::Member | MemberStatus::Accepted))
-                .map(|m| m.key)
                 .collect();
             run("Lock", Box::pin(async move { session.admin_lock(&keep).await.map(|_| ()) }));
         }
@@ -157,12 +159,19 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                     let status = format!("{:?}", m.status).to_lowercase();
                     let pending = m.status == MemberStatus::Pending;
                     let active = matches!(m.status, MemberStatus::Member | MemberStatus::Accepted);
+                    // A key without a valid proof of the invite link was not let in by
+                    // anyone holding the link: it gets no room key from this browser.
+                    let (_, unvouched) = session.vouched(std::slice::from_ref(&m));
+                    let unvouched = !unvouched.is_empty();
+                    let spent = m.spent;
                     view! {
                         <li class="member" data-status=status.clone()>
                             <span class="member-name">{label}</span>
                             <span class="member-key" title=key.to_b64()>{format!("{}…", &key.to_b64()[..10])}</span>
                             <span class="tag">{status.clone()}</span>
                             {m.online.then(|| view! { <span class="tag online-tag">"online"</span> })}
+                            {unvouched.then(|| view! { <span class="tag warning-tag" title="This key did not prove it holds the invite link: it gets no room key from you">"no invite proof"</span> })}
+                            {(spent > 0).then(|| view! { <span class="tag spent-tag" data-spent=spent.to_string()>{format!("used {}", mib(spent))}</span> })}
                             {pending.then(|| view! {
                                 <button type="button" class="accept" on:click=move |_| run("Accept", Box::pin(async move { session.admin_accept(key).await }))>"Accept"</button>
                                 <button type="button" class="deny" on:click=move |_| run("Deny", Box::pin(async move { session.admin_deny(key).await }))>"Deny"</button>
@@ -175,6 +184,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 } />
             </ul>
             <h3>"Storage budget"</h3>
+            <p id="allowance-line" class="hint">{move || allowance.get().map(|a| format!("Each member may use up to {} of it for files (you have no limit).", mib(a))).unwrap_or_default()}</p>
             <p id="budget-line" data-remaining=move || budget.get().map(|b| b.remaining.to_string())
                 data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} issued)", mib(b.remaining), mib(b.total), match b.tokens_issued { 1 => "1 token".to_owned(), n => format!("{n} tokens") })).unwrap_or_else(|| "…".into())}</p>
             <form class="row-form" on:submit=issue_token>

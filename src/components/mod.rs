@@ -16,5 +16,6 @@ pub mod message_row;
 pub mod name_dialog;
 pub mod room_list;
 pub mod search_panel;
+pub mod security_warnings;
 pub mod share_dialog;
 pub mod transfer_list;

@@ -175,6 +175,9 @@ pub async fn upload(
             let cost = e.limit.unwrap_or(objects::stored_size(padded));
             let token = api::member_token(payer.room, payer.member, cost).await.map_err(|e| match e.code {
                 ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
+                ErrorCode::AllowanceExhausted => {
+                    failed(format!("you have used your share of this room's storage: {}", e.message))
+                }
                 _ => failed(e.message),
             })?;
             // Safe to repeat: an upload opened by a first attempt is found, not paid again.

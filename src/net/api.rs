@@ -3,11 +3,13 @@
 
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use protocol::api::{
+    InfoResponse,
     CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, IssuedToken, LastMessageTimesRequest,
     LastMessageTimesResponse,
 };
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
-use protocol::identity::{IdentityKey, PublicKey};
+use protocol::identity::IdentityKey;
+use protocol::room_state::SignedState;
 use protocol::ids::RoomId;
 use protocol::objects::{Manifest, UploadRequest, UploadState};
 use protocol::signed_request::{RequestAuth, RequestTarget};
@@ -45,15 +47,26 @@ fn network_error(e: gloo_net::Error) -> ErrorBody {
     ErrorBody::new(ErrorCode::Unavailable, format!("cannot reach the server: {e}"))
 }
 
-/// Registers a new room owned by `owner`, authorised by the server's admin secret or
-/// funded by a storage token.
+/// `GET /api/info`: the server's protocol version and the limits it enforces.
+pub async fn info() -> Result<InfoResponse, ErrorBody> {
+    decode(Request::get("/api/info").send().await.map_err(network_error)?).await
+}
+
+/// Registers a new room owned by `owner` with its first signed `state`, authorised by the
+/// server's admin secret or funded by a storage token; the request is signed by the owner
+/// key (which proves this browser holds it).
 pub async fn create_room(
     room: &RoomId,
-    owner: &PublicKey,
+    owner: &IdentityKey,
+    state: &SignedState,
     auth: CreateAuthorization,
 ) -> Result<CreateRoomResponse, ErrorBody> {
-    let body = CreateRoomRequest { room: room.clone(), owner: *owner, auth };
-    let request = Request::post("/api/rooms").json(&body).map_err(network_error)?;
+    let body = CreateRoomRequest { room: room.clone(), owner: owner.public_key(), auth, state: state.clone() };
+    let bytes = serde_json::to_vec(&body).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+    let builder = sign(Request::post("/api/rooms"), owner, "POST", "/api/rooms", "", &bytes)
+        .header("content-type", "application/json");
+    let text = String::from_utf8(bytes).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+    let request = builder.body(text).map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }
 

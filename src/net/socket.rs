@@ -23,6 +23,7 @@ use protocol::envelope::{Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
+use protocol::invite::InviteProof;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
 use protocol::key_wrap::WrappedKey;
 
@@ -118,14 +119,17 @@ impl SocketHandle {
 
 /// Starts the driver for `room`; `queued` are envelopes from an earlier visit that still
 /// wait for their acknowledgement (they are sent first).
+/// `invite` proves this browser holds the invite link (needed the first time a key joins).
 pub fn spawn(
     room: RoomId,
     identity: IdentityKey,
+    invite: Option<InviteProof>,
     queued: Vec<Envelope>,
     on_event: Rc<dyn Fn(SocketEvent)>,
 ) -> SocketHandle {
     let (commands, rx) = unbounded();
-    leptos::task::spawn_local(drive(room, identity, queued, rx, on_event));
+    let driver = Driver { room, identity, invite, on_event, unacked: queued, last_error: None };
+    leptos::task::spawn_local(drive(driver, rx));
     SocketHandle { commands }
 }
 
@@ -139,18 +143,14 @@ enum Ended {
 struct Driver {
     room: RoomId,
     identity: IdentityKey,
+    invite: Option<InviteProof>,
     on_event: Rc<dyn Fn(SocketEvent)>,
     unacked: Vec<Envelope>,
+    /// The last refusal that concerned the connection, to explain a final close.
+    last_error: Option<String>,
 }
 
-async fn drive(
-    room: RoomId,
-    identity: IdentityKey,
-    queued: Vec<Envelope>,
-    mut rx: UnboundedReceiver<Command>,
-    on_event: Rc<dyn Fn(SocketEvent)>,
-) {
-    let mut driver = Driver { room, identity, on_event, unacked: queued };
+async fn drive(mut driver: Driver, mut rx: UnboundedReceiver<Command>) {
     let mut failures: u32 = 0;
     loop {
         driver.report(SocketEvent::Status(ConnectionStatus::Connecting));
@@ -240,8 +240,11 @@ impl Driver {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Bytes(_))) => continue,
                         Some(Err(WebSocketError::ConnectionClose(close))) => {
-                            let reason =
-                                if close.reason.is_empty() { format!("closed ({})", close.code) } else { close.reason.clone() };
+                            let reason = match self.last_error.take() {
+                                Some(message) => message,
+                                None if close.reason.is_empty() => format!("closed ({})", close.code),
+                                None => close.reason.clone(),
+                            };
                             return if is_fatal(close.code) { Ended::Fatal(reason) } else { Ended::Lost(reason) };
                         }
                         Some(Err(e)) => return Ended::Lost(e.to_string()),
@@ -254,7 +257,12 @@ impl Driver {
                                 return Ended::Fatal("the server answered for another room".into());
                             }
                             let sig = crypto::answer_challenge(&self.identity, &self.room, &nonce.0);
-                            let hello = ClientFrame::Hello { v: PROTOCOL_VERSION, key: self.identity.public_key(), sig };
+                            let hello = ClientFrame::Hello {
+                                v: PROTOCOL_VERSION,
+                                key: self.identity.public_key(),
+                                sig,
+                                invite: self.invite.clone(),
+                            };
                             if sink.send(encode(&hello)).await.is_err() {
                                 return Ended::Lost("send failed".into());
                             }
@@ -284,6 +292,9 @@ impl Driver {
                             self.report(SocketEvent::Acked { cid, key });
                         }
                         ServerFrame::Error { error, cid } => {
+                            if cid.is_none() {
+                                self.last_error = Some(error.message.clone());
+                            }
                             if self.refused(error, cid) && retry.is_terminated() {
                                 retry = sleep(RATE_LIMIT_RETRY).fuse();
                             }

@@ -15,6 +15,7 @@ use crate::components::image_viewer::{self, ImageViewer};
 use crate::components::message_list::MessageList;
 use crate::components::name_dialog::NameDialog;
 use crate::components::search_panel::SearchPanel;
+use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
 use crate::components::transfer_list::TransferList;
 use crate::rooms::{self, RoomAccess};
@@ -53,7 +54,10 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 .into_any();
         }
     };
-    let session = RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name());
+    let session =
+        RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name(), record.state_version);
+    let link_conflict = RwSignal::new(record.link_conflict.clone());
+    let conflict_room = record.room.clone();
     on_cleanup(move || session.stop());
     let renaming = RwSignal::new(None::<(String, String)>);
     let show_admin = RwSignal::new(false);
@@ -73,7 +77,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             store::load_room(&room_id).and_then(|r| rooms::invite_link(&r))
         }
     };
-    let motd = move || session.state.with(|s| s.as_ref().map(|s| s.motd.clone()).filter(|m| !m.is_empty()));
+    let motd = move || session.motd.get();
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
     // Files dropped anywhere on the room are shared with everyone in it.
     let on_drop = move |ev: leptos::ev::DragEvent| {
@@ -132,6 +136,22 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                     "This room is locked. The owner has been told you asked to join; you will see the conversation once they accept you."
                 </p>
             </Show>
+            <SecurityWarnings session=session />
+            {move || link_conflict.get().map(|(epoch, _)| {
+                let keep_room = conflict_room.clone();
+                let adopt_room = conflict_room.clone();
+                view! {
+                    <div id="link-conflict" class="notice warning" role="alert">
+                        <p>{format!("The link you opened carries a different key for key epoch {epoch} than the one this browser holds. The key you had is kept and in use.")}</p>
+                        <button type="button" on:click=move |_| { rooms::use_link_key(&keep_room, false); link_conflict.set(None); }>"Keep my key"</button>
+                        <button type="button" class="link-button" on:click=move |_| {
+                            rooms::use_link_key(&adopt_room, true);
+                            link_conflict.set(None);
+                            let _ = web_sys::window().map(|w| w.location().reload());
+                        }>"Use the link's key"</button>
+                    </div>
+                }
+            })}
             {move || session.notice.get().map(|n| view! { <p class="notice error" role="alert">{n}</p> })}
             <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
             <NameDialog target=renaming />

@@ -2,7 +2,10 @@
 //! key work (new epoch keys, wrapping them to members) happens here, not in the views.
 
 use leptos::prelude::*;
-use protocol::api::{BudgetView, IssuedToken, MembersView, Rekey, RoomSettings};
+use protocol::api::{BudgetView, IssuedToken, MAX_MOTD_CHARS, MemberView, MembersView, Rekey, RoomSettings};
+use protocol::content_key::ContentKey;
+use protocol::invite;
+use protocol::room_state::{SealedMotd, SignedState, StateFields};
 use protocol::backup::MemberStatus;
 use protocol::error::ErrorBody;
 use protocol::identity::PublicKey;
@@ -38,19 +41,94 @@ impl RoomSession {
         api::owner_call(&self.room_id(), &self.identity(), Method::POST, "tokens", Some(&body)).await.map_err(readable)
     }
 
+    /// The next owner-signed state: the one in force with `change` applied and the
+    /// version one higher.
+    fn next_state(&self, change: impl FnOnce(&mut StateFields)) -> Result<SignedState, String> {
+        let current = self.signed_state().ok_or("the room's signed settings have not arrived yet; try again")?;
+        let mut fields = current.fields();
+        fields.version += 1;
+        change(&mut fields);
+        Ok(SignedState::sign(&self.identity(), &self.room_id(), fields))
+    }
+
+    /// The message of the day (as shown now) sealed for `epoch` under `key`.
+    fn reseal_motd(&self, epoch: u32, key: &ContentKey) -> Option<SealedMotd> {
+        let text = self.motd.get_untracked()?;
+        Some(SealedMotd::seal(&self.room_id(), epoch, key, &text, random_bytes::<12>()))
+    }
+
+    async fn put_state(&self, state: SignedState) -> Result<RoomSettings, String> {
+        let body = json!({ "state": state });
+        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "state", Some(&body)).await.map_err(readable)
+    }
+
+    /// A room created before protocol v2 has no owner-signed state: its owner's browser
+    /// signs the first one (the settings as they are, the newest key as the invite).
+    pub async fn admin_sign_first_state(&self) -> Result<(), String> {
+        let settings = self.admin_settings().await?;
+        if settings.signed.is_some() {
+            return Ok(());
+        }
+        let (invite_epoch, key) = self
+            .inner()
+            .ring
+            .keys
+            .borrow()
+            .range(..=settings.epoch)
+            .next_back()
+            .map(|(e, k)| (*e, k.clone()))
+            .ok_or("this browser holds none of the room's keys")?;
+        let fields = StateFields {
+            version: 1,
+            epoch: settings.epoch,
+            locked: settings.locked,
+            capacity: settings.capacity,
+            invite: invite::invite_key(&self.room_id(), &key).public_key(),
+            invite_epoch,
+            motd: None,
+        };
+        self.put_state(SignedState::sign(&self.identity(), &self.room_id(), fields)).await.map(|_| ())
+    }
+
     pub async fn admin_set_motd(&self, motd: &str) -> Result<RoomSettings, String> {
-        let body = json!({ "motd": motd });
-        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "motd", Some(&body)).await.map_err(readable)
+        let text = motd.trim();
+        if text.chars().count() > MAX_MOTD_CHARS {
+            return Err(format!("Keep the message of the day under {MAX_MOTD_CHARS} characters."));
+        }
+        let (epoch, key) = self.current_key().ok_or("this browser does not hold the room's current key")?;
+        let sealed =
+            (!text.is_empty()).then(|| SealedMotd::seal(&self.room_id(), epoch, &key, text, random_bytes::<12>()));
+        self.put_state(self.next_state(|f| f.motd = sealed)?).await
     }
 
     pub async fn admin_set_capacity(&self, capacity: u32) -> Result<RoomSettings, String> {
-        let body = json!({ "capacity": capacity });
-        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "capacity", Some(&body)).await.map_err(readable)
+        self.put_state(self.next_state(|f| f.capacity = capacity)?).await
+    }
+
+    pub async fn admin_set_allowance(&self, allowance: u64) -> Result<RoomSettings, String> {
+        let body = json!({ "allowance": allowance });
+        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "allowance", Some(&body)).await.map_err(readable)
+    }
+
+    /// The members of `members` this browser has reason to give a room key: those whose
+    /// invite proof verifies against an invite key derived from a content key this browser
+    /// holds (a key the server added to the list has no such proof). The rest is returned
+    /// as the second list.
+    pub fn vouched(&self, members: &[MemberView]) -> (Vec<PublicKey>, Vec<PublicKey>) {
+        let room = self.room_id();
+        let me = self.identity().public_key();
+        let invites: Vec<PublicKey> =
+            self.inner().ring.keys.borrow().values().map(|k| invite::invite_key(&room, k).public_key()).collect();
+        members.iter().filter(|m| m.key != me).map(|m| m.key).partition(|key| {
+            members.iter().find(|m| m.key == *key).and_then(|m| m.invite.as_ref()).is_some_and(|proof| {
+                invites.contains(&proof.invite) && proof.verifies(&room, key)
+            })
+        })
     }
 
     /// A new epoch key wrapped to the owner and to each of `keep`.
-    fn new_epoch(&self, keep: &[PublicKey]) -> (u32, protocol::content_key::ContentKey, Vec<WrappedKey>) {
-        let epoch = self.state.with_untracked(|s| s.as_ref().map(|s| s.epoch)).unwrap_or(0) + 1;
+    fn new_epoch(&self, keep: &[PublicKey]) -> (u32, ContentKey, Vec<WrappedKey>) {
+        let epoch = self.signed_state().map(|s| s.epoch).unwrap_or(0) + 1;
         let key = new_content_key();
         let identity = self.identity();
         let room = self.room_id();
@@ -63,19 +141,29 @@ impl RoomSession {
         (epoch, key, wrapped)
     }
 
-    /// Locks the room; `keep` are the members who keep reading (everyone else waits).
-    pub async fn admin_lock(&self, keep: &[PublicKey]) -> Result<RoomSettings, String> {
-        let (epoch, key, keys) = self.new_epoch(keep);
-        let body = json!({ "epoch": epoch, "keys": keys });
+    /// Locks the room; `keep` are the members who keep reading (everyone else waits). Only
+    /// members with a valid invite proof get the new key. The invite link stays valid, so
+    /// people with it can still ask to join.
+    pub async fn admin_lock(&self, keep: &[MemberView]) -> Result<RoomSettings, String> {
+        let (keep, _) = self.vouched(keep);
+        let (epoch, key, keys) = self.new_epoch(&keep);
+        let motd = self.reseal_motd(epoch, &key);
+        let state = self.next_state(|f| {
+            f.epoch = epoch;
+            f.locked = true;
+            f.motd = motd;
+        })?;
+        let body = json!({ "epoch": epoch, "keys": keys, "state": state });
         let settings = api::owner_call(&self.room_id(), &self.identity(), Method::POST, "lock", Some(&body))
             .await
             .map_err(readable)?;
-        self.remember_key(epoch, key);
+        self.trust_own_key(epoch, key);
         Ok(settings)
     }
 
     pub async fn admin_unlock(&self) -> Result<RoomSettings, String> {
-        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "unlock", Some(&json!({})))
+        let state = self.next_state(|f| f.locked = false)?;
+        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "unlock", Some(&json!({ "state": state })))
             .await
             .map_err(readable)
     }
@@ -99,21 +187,30 @@ impl RoomSession {
             .map_err(readable)
     }
 
-    /// Removes a member and re-keys the room for everyone who stays accepted.
+    /// Removes a member, re-keys the room for everyone who stays (with a valid invite
+    /// proof) and rotates the invite link: the removed member's copy of the old link no
+    /// longer admits a fresh key.
     pub async fn admin_remove(&self, member: PublicKey) -> Result<(), String> {
         let members = self.admin_members().await?;
-        let keep: Vec<PublicKey> = members
+        let staying: Vec<MemberView> = members
             .members
-            .iter()
+            .into_iter()
             .filter(|m| m.key != member && matches!(m.status, MemberStatus::Accepted | MemberStatus::Member))
-            .map(|m| m.key)
             .collect();
+        let (keep, _) = self.vouched(&staying);
         let (epoch, key, keys) = self.new_epoch(&keep);
-        let body = json!({ "key": member, "rekey": Rekey { epoch, keys } });
+        let motd = self.reseal_motd(epoch, &key);
+        let state = self.next_state(|f| {
+            f.epoch = epoch;
+            f.invite = invite::invite_key(&self.room_id(), &key).public_key();
+            f.invite_epoch = epoch;
+            f.motd = motd;
+        })?;
+        let body = json!({ "key": member, "rekey": Rekey { epoch, keys, state } });
         api::owner_call::<serde_json::Value>(&self.room_id(), &self.identity(), Method::POST, "remove", Some(&body))
             .await
             .map_err(readable)?;
-        self.remember_key(epoch, key);
+        self.trust_own_key(epoch, key);
         Ok(())
     }
 }

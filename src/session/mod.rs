@@ -16,7 +16,10 @@ use protocol::envelope::{Content, StoredMessage};
 use protocol::frames::{Access, RoomState};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
-use protocol::key_wrap::{self, WrappedKey};
+use protocol::invite::InviteProof;
+use protocol::key_wrap::WrappedKey;
+use protocol::room_guard::{RoomGuard, Threat};
+use protocol::room_state::SignedState;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -45,6 +48,11 @@ pub struct RoomSession {
     pub notice: RwSignal<Option<String>>,
     /// (Owner) join requests received while the room is open here.
     pub join_requests: RwSignal<u32>,
+    /// What the server (or a link) handed over that this browser refused to use, as
+    /// sentences to show prominently (see [`protocol::room_guard`]).
+    pub warnings: RwSignal<Vec<String>>,
+    /// The message of the day, opened from the owner-signed state.
+    pub motd: RwSignal<Option<String>>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
@@ -53,6 +61,8 @@ type Listener = (String, Closure<dyn FnMut()>);
 
 struct Inner {
     ring: Keyring,
+    /// What this browser trusts about the room (owner, signed state, trusted keys).
+    guard: std::cell::RefCell<RoomGuard>,
     alias: String,
     name: String,
     socket: std::cell::OnceCell<SocketHandle>,
@@ -72,7 +82,10 @@ impl RoomSession {
         keys: BTreeMap<u32, ContentKey>,
         alias: String,
         name: String,
+        seen_version: u64,
     ) -> Self {
+        // The proof that this browser holds the invite link (a newcomer's key needs it).
+        let invite = keys.iter().next_back().map(|(_, k)| InviteProof::make(&room, k, &identity.public_key()));
         let session = RoomSession {
             timeline: RwSignal::new(Timeline::default()),
             status: RwSignal::new(ConnectionStatus::Connecting),
@@ -82,7 +95,10 @@ impl RoomSession {
             loading_older: RwSignal::new(false),
             notice: RwSignal::new(None),
             join_requests: RwSignal::new(0),
+            warnings: RwSignal::new(Vec::new()),
+            motd: RwSignal::new(None),
             inner: StoredValue::new_local(Rc::new(Inner {
+                guard: std::cell::RefCell::new(RoomGuard::new(room.clone(), seen_version)),
                 ring: Keyring::new(room.clone(), identity.clone(), keys),
                 alias,
                 name,
@@ -113,6 +129,7 @@ impl RoomSession {
         let handle = socket::spawn(
             room,
             identity,
+            invite,
             outbox.into_iter().map(|e| e.env).collect(),
             Rc::new(move |event| session.on_event(event)),
         );
@@ -154,18 +171,47 @@ impl RoomSession {
         self.inner().ring.room.clone()
     }
 
-    /// The content key of the current epoch, if this browser holds it.
+    /// The content key of the owner-signed current epoch, if this browser holds it and
+    /// knows it comes from the owner (never a key the server or a crafted link slipped in).
     pub fn current_key(&self) -> Option<(u32, ContentKey)> {
-        let epoch = self.state.with_untracked(|s| s.as_ref().map(|s| s.epoch)).unwrap_or(0);
-        self.inner().ring.keys.borrow().get(&epoch).cloned().map(|k| (epoch, k))
+        let inner = self.inner();
+        let guard = inner.guard.borrow();
+        let epoch = guard.epoch();
+        if !guard.is_trusted(epoch) {
+            return None;
+        }
+        inner.ring.keys.borrow().get(&epoch).cloned().map(|k| (epoch, k))
     }
 
-    /// Remembers a content key (a new epoch this browser made or received).
+    /// The owner-signed state in force, if one was received and verified.
+    pub fn signed_state(&self) -> Option<SignedState> {
+        self.inner().guard.borrow().state().cloned()
+    }
+
+    /// Remembers a content key this browser made (as the owner) or received wrapped by the
+    /// owner. A key already held for that epoch is never replaced.
     pub fn remember_key(&self, epoch: u32, key: ContentKey) {
         let inner = self.inner();
+        if inner.ring.keys.borrow().contains_key(&epoch) {
+            return;
+        }
         inner.ring.keys.borrow_mut().insert(epoch, key.clone());
         let _ = store::update_room(inner.ring.room.as_str(), |r| {
-            r.keys.insert(epoch, key.to_b64());
+            r.keys.entry(epoch).or_insert_with(|| key.to_b64());
+        });
+    }
+
+    /// Marks a key this browser made itself (the owner's new epochs) as trusted.
+    pub fn trust_own_key(&self, epoch: u32, key: ContentKey) {
+        self.remember_key(epoch, key);
+        self.inner().guard.borrow_mut().trust(epoch);
+    }
+
+    fn warn(&self, message: String) {
+        self.warnings.update(|w| {
+            if !w.contains(&message) {
+                w.push(message);
+            }
         });
     }
 
@@ -229,23 +275,61 @@ impl RoomSession {
         }
     }
 
-    /// New settings or access: unwrap the keys this identity was given and keep them.
-    fn on_access(&self, state: RoomState, access: Access, keys: Vec<WrappedKey>) {
+    /// New settings or access: checks them against the room id and the owner's signature
+    /// (see [`RoomGuard`]), keeps the keys the owner wrapped to this identity, and shows
+    /// what was refused. The views only ever see the owner-signed epoch and lock.
+    fn on_access(&self, mut state: RoomState, access: Access, keys: Vec<WrappedKey>) {
         let inner = self.inner();
-        for w in &keys {
-            match key_wrap::unwrap(&inner.ring.identity, w, &inner.ring.room) {
-                Ok(key) => self.remember_key(w.epoch, key),
-                Err(e) => leptos::logging::warn!("a wrapped room key for epoch {} does not open: {e}", w.epoch),
-            }
+        let held = inner.ring.keys.borrow().clone();
+        let checked = inner.guard.borrow_mut().check(&inner.ring.identity, &state, &keys, &held);
+        let forged_owner = checked.threats.contains(&Threat::OwnerMismatch);
+        for threat in &checked.threats {
+            self.warn(threat.to_string());
         }
+        if forged_owner {
+            // Nothing from this server is used: stop talking to it.
+            if let Some(s) = inner.socket.get() {
+                s.stop();
+            }
+            return;
+        }
+        for (epoch, key) in checked.new_keys {
+            self.remember_key(epoch, key);
+        }
+        let signed = inner.guard.borrow().state().cloned();
+        if let Some(signed) = &signed {
+            state.epoch = signed.epoch;
+            state.locked = signed.locked;
+            state.capacity = signed.capacity;
+            let motd = signed.motd.as_ref().and_then(|m| {
+                let key = inner.ring.keys.borrow().get(&signed.epoch).cloned()?;
+                m.open(&inner.ring.room, signed.epoch, &key).ok()
+            });
+            self.motd.set(motd.filter(|m| !m.is_empty()));
+        }
+        let seen = inner.guard.borrow().seen_version();
         let _ = store::update_room(inner.ring.room.as_str(), |r| {
             r.owner = state.owner == inner.ring.me;
+            r.state_version = r.state_version.max(seen);
+            if let Some(signed) = &signed {
+                r.invite_epoch = Some(signed.invite_epoch);
+            }
             if let Some(latest) = &state.latest {
                 r.last_activity = Some(latest.to_string());
             }
         });
+        let legacy_owner = access == Access::Owner && state.signed.is_none() && seen == 0;
         self.state.set(Some(state));
         self.access.set(Some(access));
+        if legacy_owner {
+            // A room from before protocol v2: its owner signs its first state now.
+            let session = *self;
+            leptos::task::spawn_local(async move {
+                if let Err(e) = session.admin_sign_first_state().await {
+                    session.notice.set(Some(format!("Could not sign the room's settings: {e}")));
+                }
+            });
+        }
     }
 
     /// Decodes committed messages and shows them; `live` ones may notify.

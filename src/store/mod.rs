@@ -53,6 +53,17 @@ pub struct RoomRecord {
     /// Newest message key known to exist (from the room or the last-message-times API).
     #[serde(default)]
     pub last_activity: Option<String>,
+    /// Highest version of the owner-signed room state this browser has seen: an older one
+    /// from the server is a rollback.
+    #[serde(default)]
+    pub state_version: u64,
+    /// The epoch whose key the invite link carries (from the owner-signed state).
+    #[serde(default)]
+    pub invite_epoch: Option<u32>,
+    /// A link opened here carried another key for an epoch than the one held: (epoch, the
+    /// link's key). The held key stays in use until the user decides.
+    #[serde(default)]
+    pub link_conflict: Option<(u32, String)>,
 }
 
 impl RoomRecord {

@@ -56,11 +56,15 @@ pub async fn say(client: &Client, text: &str) {
 }
 
 /// The room id and content key of an invite link.
+/// (It also remembers the key as the room's invite, so [`crate::client::Member::join`]
+/// joins like a browser that opened the link.)
 pub fn parse_link(link: &str) -> (protocol::ids::RoomId, protocol::content_key::ContentKey) {
     let after = link.split("/r/").nth(1).expect("room path");
     let (room, key) = after.split_once('#').expect("fragment");
-    (
+    let (room, key) = (
         protocol::ids::RoomId::parse(room).expect("room id"),
         protocol::content_key::ContentKey::parse(key).expect("content key"),
-    )
+    );
+    crate::client::remember_invite(&room, &key);
+    (room, key)
 }

@@ -75,6 +75,7 @@ pub struct TestRoom {
     pub id: RoomId,
     pub owner: IdentityKey,
     pub key: ContentKey,
+    first: StateFields,
     state: Mutex<StateFields>,
 }
 
@@ -91,7 +92,8 @@ fn invite_of(room: &RoomId) -> Option<ContentKey> {
     INVITES.lock().unwrap().iter().rev().find(|(r, _)| r == room).map(|(_, k)| k.clone())
 }
 
-/// The first state of a new room whose link carries `key`.
+/// The first state of a new room whose link carries `key` (with the default capacity;
+/// [`create_room`] uses the one the server advertises instead, as the web client does).
 pub fn first_state_fields(room: &RoomId, key: &ContentKey) -> StateFields {
     StateFields {
         version: 1,
@@ -107,17 +109,23 @@ pub fn first_state_fields(room: &RoomId, key: &ContentKey) -> StateFields {
 impl TestRoom {
     /// A room (not yet on any server) with fresh keys.
     pub fn fresh() -> TestRoom {
+        Self::with_capacity(Limits::default().default_room_capacity)
+    }
+
+    /// A fresh room whose first state says `capacity`.
+    pub fn with_capacity(capacity: u32) -> TestRoom {
         let owner = new_identity();
         let id = RoomId::from_owner_key(&owner.public_key());
         let key = new_content_key();
         remember_invite(&id, &key);
-        let state = Mutex::new(first_state_fields(&id, &key));
-        TestRoom { id, owner, key, state }
+        let first = StateFields { capacity, ..first_state_fields(&id, &key) };
+        let state = Mutex::new(first.clone());
+        TestRoom { id, owner, key, first, state }
     }
 
-    /// The state last signed (version 1 before any change).
+    /// The room's first signed state (version 1).
     pub fn first_state(&self) -> SignedState {
-        SignedState::sign(&self.owner, &self.id, first_state_fields(&self.id, &self.key))
+        SignedState::sign(&self.owner, &self.id, self.first.clone())
     }
 
     /// The next owner-signed state: the last one with `change` applied and a higher
@@ -149,9 +157,17 @@ impl TestRoom {
     }
 }
 
-/// Creates a room on the server at `http_base` with the admin secret.
+/// The limits a server advertises in `GET /api/info`.
+pub async fn server_limits(http_base: &str) -> Limits {
+    let info: protocol::api::InfoResponse =
+        reqwest::get(format!("{http_base}/api/info")).await.expect("info").json().await.expect("info JSON");
+    info.limits
+}
+
+/// Creates a room on the server at `http_base` with the admin secret, with the capacity
+/// the server offers new rooms.
 pub async fn create_room(http_base: &str, admin_secret: &str) -> TestRoom {
-    let room = TestRoom::fresh();
+    let room = TestRoom::with_capacity(server_limits(http_base).await.default_room_capacity);
     let created = room.register(http_base, CreateAuthorization::AdminSecret { secret: admin_secret.into() }).await;
     let created = created.unwrap_or_else(|e| panic!("room creation failed: {e:?}"));
     let _: CreateRoomResponse = serde_json::from_value(created).expect("creation answer");

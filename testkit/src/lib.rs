@@ -13,6 +13,7 @@ pub mod app;
 pub mod browser;
 pub mod client;
 pub mod files;
+pub mod hostile_proxy;
 pub mod scan;
 pub mod server;
 
