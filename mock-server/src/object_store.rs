@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::objects::{
-    self, CHUNK_BYTES, Manifest, TAG_BYTES, UploadState, UploadStatus, chunk_count, chunk_len, padded_size,
+    self, CHUNK_BYTES, Manifest, TAG_BYTES, UploadState, UploadStatus, chunk_count, chunk_len,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -112,7 +112,7 @@ impl ObjectStore {
         if !objects::valid_file_id(file) {
             return Err(bad_manifest("the file id must be base64url of 32 bytes"));
         }
-        if size < 8 || padded_size(size - 8) != Some(size) {
+        if !objects::is_padded_size(size) {
             return Err(bad_manifest(format!("{size} is not a padded size (see the size buckets)")));
         }
         Ok(())

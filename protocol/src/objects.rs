@@ -60,6 +60,13 @@ pub fn padded_size(len: u64) -> Option<u64> {
     Some(need.div_ceil(step) * step)
 }
 
+/// True when `size` is a padded size: the [`padded_size`] of some file of at most
+/// [`MAX_FILE_BYTES`]. The largest bucket (`2^31 + 2^28`) holds files of up to 2 GiB, so
+/// `padded_size(size - 8)` alone, which is `None` past 2 GiB, would refuse it.
+pub fn is_padded_size(size: u64) -> bool {
+    size >= MIN_PADDED_BYTES && padded_size((size - TRAILER).min(MAX_FILE_BYTES)) == Some(size)
+}
+
 /// The bytes that follow the plaintext to reach `padded` bytes: zeros, then the length.
 pub fn padding(len: u64, padded: u64) -> Vec<u8> {
     padding_range(len, padded, len, padded)
@@ -327,6 +334,22 @@ mod tests {
             assert!(p >= n + 8 && (p <= 2 * (n + 8) || p == MIN_PADDED_BYTES), "{n} → {p}");
             assert_eq!(unpadded_len(&padding(n, p)[(p - n) as usize - 8..], p), Some(n));
         }
+    }
+
+    #[test]
+    fn every_bucket_is_a_padded_size() {
+        // Regression (found by the `objects` fuzz target): the bucket of files of 2 GiB − 7
+        // to 2 GiB was not recognised as a padded size, so the server refused their upload.
+        let largest = padded_size(MAX_FILE_BYTES).unwrap();
+        assert_eq!(largest, (1 << 31) + (1 << 28));
+        assert!(is_padded_size(largest));
+        assert!(!is_padded_size(largest + 1) && !is_padded_size(largest * 2) && !is_padded_size(u64::MAX));
+        for n in [0, 1, 4088, 4089, CHUNK_BYTES, 50_000_000, MAX_FILE_BYTES - 8, MAX_FILE_BYTES - 7] {
+            let p = padded_size(n).unwrap();
+            assert!(is_padded_size(p), "{n} → {p}");
+            assert!(!is_padded_size(p - 1) || padded_size(p - 9) == Some(p - 1));
+        }
+        assert!(!is_padded_size(0) && !is_padded_size(8) && !is_padded_size(4095) && !is_padded_size(4097));
     }
 
     #[test]
