@@ -89,7 +89,8 @@ pub fn padding_range(len: u64, padded: u64, from: u64, to: u64) -> Vec<u8> {
 /// The original length written in a padded file's last 8 bytes (checked against `padded`).
 pub fn unpadded_len(last8: &[u8], padded: u64) -> Option<u64> {
     let len = u64::from_be_bytes(last8.try_into().ok()?);
-    (len + TRAILER <= padded && padded_size(len) == Some(padded)).then_some(len)
+    // `len` comes from decrypted bytes someone else chose: no overflow on `len + 8`.
+    (len.checked_add(TRAILER).is_some_and(|end| end <= padded) && padded_size(len) == Some(padded)).then_some(len)
 }
 
 /// Number of chunks of a padded file.
@@ -220,6 +221,11 @@ pub fn encrypt_file(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)>
 
 /// Decrypts and checks a whole file from its chunks (in order).
 pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> Result<Vec<u8>, DamagedChunk> {
+    // The size comes from a manifest (the server): anything but a bucket is refused before
+    // it sizes a buffer or a chunk count.
+    if !is_padded_size(padded_len) {
+        return Err(DamagedChunk(0));
+    }
     let count = chunk_count(padded_len);
     if chunks.len() != count as usize {
         return Err(DamagedChunk(chunks.len() as u32));
@@ -350,6 +356,28 @@ mod tests {
             assert!(!is_padded_size(p - 1) || padded_size(p - 9) == Some(p - 1));
         }
         assert!(!is_padded_size(0) && !is_padded_size(8) && !is_padded_size(4095) && !is_padded_size(4097));
+    }
+
+    #[test]
+    fn a_trailer_near_u64_max_is_refused() {
+        // Regression: `len + 8` overflowed (a panic in debug builds) for a shared file whose
+        // decrypted trailer says u64::MAX - 7 or more.
+        for last in [u64::MAX, u64::MAX - 7, u64::MAX - 8] {
+            assert_eq!(unpadded_len(&last.to_be_bytes(), 4096), None);
+            assert_eq!(unpadded_len(&last.to_be_bytes(), u64::MAX), None);
+        }
+        assert_eq!(unpadded_len(&100u64.to_be_bytes(), 4096), Some(100));
+    }
+
+    #[test]
+    fn a_manifest_size_that_is_no_bucket_is_refused() {
+        // Regression: u64::MAX (whose chunk count truncates to 0) reserved a buffer of that
+        // size and panicked; 2^54 (one chunk after truncation) asked for 16 PiB.
+        let (keys, padded, chunks) = encrypt_file(b"x").unwrap();
+        assert_eq!(decrypt_file(&keys, u64::MAX, &[]), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, 1 << 54, &chunks), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, padded + 1, &chunks), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, padded, &chunks).unwrap(), b"x");
     }
 
     #[test]
