@@ -45,8 +45,8 @@ where
     T: Serialize + DeserializeOwned + PartialEq + Debug,
 {
     let text = serde_json::to_string(value).expect("a parsed value serialises");
-    let back: T = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the serialised form does not parse back ({e}): {text}"));
+    let back: T =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("the serialised form does not parse back ({e}): {text}"));
     assert_eq!(&back, value, "parse → serialise → parse changed the value");
     assert_eq!(serde_json::to_string(&back).expect("serialises"), text, "serialisation is not stable");
     text
@@ -267,7 +267,8 @@ pub const OWNER_CALLS: [(&str, &str); 13] = [
 /// How the server reads an owner call's body: a JSON object (empty body = `{}`) with the
 /// call's tag added. Mirrors `owner_call` in `mock-server/src/owner_api.rs`.
 pub fn decode_owner_call(tag: &str, body: &[u8]) -> Option<OwnerCall> {
-    let mut value: Value = if body.is_empty() { Value::Object(Default::default()) } else { serde_json::from_slice(body).ok()? };
+    let mut value: Value =
+        if body.is_empty() { Value::Object(Default::default()) } else { serde_json::from_slice(body).ok()? };
     value.as_object_mut()?.insert("call".into(), tag.into());
     serde_json::from_value(value).ok()
 }
@@ -432,9 +433,7 @@ pub fn documented_check(kdf: &KdfParams, cipher: &CipherParams, ct: &[u8]) -> St
 /// The file key for the seed files, derived once (PBKDF2 at the lowest allowed count).
 fn seed_file_key() -> [u8; 32] {
     static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-    *KEY.get_or_init(|| {
-        keys_file::derive_file_key(KEYS_PASSPHRASE, &seeds::keys_salt(), keys_file::MIN_ITERATIONS)
-    })
+    *KEY.get_or_init(|| keys_file::derive_file_key(KEYS_PASSPHRASE, &seeds::keys_salt(), keys_file::MIN_ITERATIONS))
 }
 
 /// What `parse` must accept once the checksum matches.
@@ -459,7 +458,11 @@ pub fn check_keys_file(data: &[u8]) {
         Ok(file) => {
             round_trip(&file);
             assert!(params_valid(&file), "parse accepted unsafe or unknown parameters");
-            assert_eq!(file.check, documented_check(&file.kdf, &file.cipher, &file.ct.0), "check ≠ its documented form");
+            assert_eq!(
+                file.check,
+                documented_check(&file.kdf, &file.cipher, &file.ct.0),
+                "check ≠ its documented form"
+            );
             try_open(&file);
         }
         Err(KeysFileError::UnsupportedVersion(v)) => {

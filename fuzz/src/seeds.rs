@@ -131,7 +131,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     };
     match target {
         "client_frame" | "inbound" => {
-            let mut out: Vec<Vec<u8>> = v.messages.iter().map(|m| json(&ClientFrame::Send { env: m.envelope.clone() })).collect();
+            let mut out: Vec<Vec<u8>> =
+                v.messages.iter().map(|m| json(&ClientFrame::Send { env: m.envelope.clone() })).collect();
             out.push(json(&ClientFrame::Hello { v: 1, key: join.public_key, sig: join.signature }));
             out
         }
@@ -231,31 +232,56 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let signed = backup(&v);
             vec![
                 tagged(0, &CreateRoomRequest { room: room.clone(), owner, auth: token.clone() }),
-                tagged(0, &CreateRoomRequest {
-                    room: room.clone(),
-                    owner,
-                    auth: CreateAuthorization::AdminSecret { secret: "s3cret".into() },
-                }),
+                tagged(
+                    0,
+                    &CreateRoomRequest {
+                        room: room.clone(),
+                        owner,
+                        auth: CreateAuthorization::AdminSecret { secret: "s3cret".into() },
+                    },
+                ),
                 tagged(1, &RestoreRequest { backup: signed, auth: token }),
                 tagged(2, &LastMessageTimesRequest { rooms: vec![room.clone()] }),
-                tagged(3, &InfoResponse { name: "mock".into(), version: "0.1.0".into(), protocol: 1, limits: Limits::default() }),
+                tagged(
+                    3,
+                    &InfoResponse {
+                        name: "mock".into(),
+                        version: "0.1.0".into(),
+                        protocol: 1,
+                        limits: Limits::default(),
+                    },
+                ),
                 tagged(4, &CreateRoomResponse { room: room.clone(), capacity: 50, budget: 1 << 25 }),
                 tagged(5, &RoomSettings { motd: "hi".into(), locked: true, capacity: 50, epoch: 3 }),
-                tagged(6, &MembersView {
-                    members: vec![MemberView { key: owner, status: MemberStatus::Member, first_joined: 5, online: true }],
-                }),
+                tagged(
+                    6,
+                    &MembersView {
+                        members: vec![MemberView {
+                            key: owner,
+                            status: MemberStatus::Member,
+                            first_joined: 5,
+                            online: true,
+                        }],
+                    },
+                ),
                 tagged(7, &BudgetView { total: 100, remaining: 50, tokens_issued: 2 }),
                 tagged(8, &IssuedToken { token: b64(&[2; 32]), size: 1 << 20, remaining: 1 << 24 }),
                 tagged(9, &HistoryPage { messages: messages.clone(), more: false }),
-                tagged(10, &LastMessageTimesResponse {
-                    rooms: [(room.clone(), Some(messages[0].key.clone()))].into_iter().collect(),
-                }),
+                tagged(
+                    10,
+                    &LastMessageTimesResponse {
+                        rooms: [(room.clone(), Some(messages[0].key.clone()))].into_iter().collect(),
+                    },
+                ),
             ]
         }
         "backup" => {
             let signed = backup(&v);
             assert!(signed.validate(|k, m, s| k.verify(m, s).is_ok()).is_ok(), "the seed backup is valid");
-            let restore = RestoreRequest { backup: signed.clone(), auth: CreateAuthorization::StorageToken { token: b64(&[1; 32]) } };
+            let restore = RestoreRequest {
+                backup: signed.clone(),
+                auth: CreateAuthorization::StorageToken { token: b64(&[1; 32]) },
+            };
             vec![json(&signed), json(&restore)]
         }
         "keys_file" => {
@@ -270,15 +296,25 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let (keys, padded, chunks) = objects::encrypt_file(b"a small shared file").expect("small");
             vec![
                 tagged(0, &UploadRequest { file: keys.file_id.clone(), size: padded, token: Some(b64(&[4; 32])) }),
-                tagged(1, &UploadState {
-                    file: keys.file_id.clone(),
-                    size: padded,
-                    chunks: 1,
-                    status: UploadStatus::Open,
-                    missing: vec![0],
-                    verification: None,
-                }),
-                tagged(2, &Manifest { file: keys.file_id.clone(), size: padded, chunks: chunks.iter().map(|c| objects::chunk_id(c)).collect() }),
+                tagged(
+                    1,
+                    &UploadState {
+                        file: keys.file_id.clone(),
+                        size: padded,
+                        chunks: 1,
+                        status: UploadStatus::Open,
+                        missing: vec![0],
+                        verification: None,
+                    },
+                ),
+                tagged(
+                    2,
+                    &Manifest {
+                        file: keys.file_id.clone(),
+                        size: padded,
+                        chunks: chunks.iter().map(|c| objects::chunk_id(c)).collect(),
+                    },
+                ),
                 tagged(3, &h),
                 [&[4u8][..], &objects::padding_range(19, padded, padded - 8, padded), &padded.to_le_bytes()].concat(),
             ]

@@ -25,8 +25,30 @@ impl Rng {
 
 /// Tokens that tend to reach new parser states in JSON and base64url.
 const TOKENS: &[&[u8]] = &[
-    b"\"", b"{", b"}", b"[", b"]", b":", b",", b"\\", b"\\u0000", b"\\ud800", b"null", b"true", b"0", b"-1",
-    b"4294967295", b"4294967296", b"18446744073709551615", b"1e3", b"\"v\":2", b"A", b"=", b"-", b"_", b"\n",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"\\",
+    b"\\u0000",
+    b"\\ud800",
+    b"null",
+    b"true",
+    b"0",
+    b"-1",
+    b"4294967295",
+    b"4294967296",
+    b"18446744073709551615",
+    b"1e3",
+    b"\"v\":2",
+    b"A",
+    b"=",
+    b"-",
+    b"_",
+    b"\n",
     "é👋\u{202e}".as_bytes(),
 ];
 
@@ -72,7 +94,8 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 /// Returns how many inputs ran.
 pub fn run(name: &str, seeds: &[Vec<u8>], check: fn(&[u8]), mutations: usize) -> usize {
     assert!(!seeds.is_empty(), "{name} has no seeds");
-    let mut rng = Rng::new(name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
+    let mut rng =
+        Rng::new(name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
     for s in seeds {
         check(s);
     }
