@@ -5,6 +5,7 @@
 extern crate cloakroom_protocol as protocol;
 
 #[path = "../../fuzz/src/seeds.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod seeds;
 
 use sha2::{Digest, Sha256};

@@ -5,10 +5,13 @@
 extern crate cloakroom_protocol as protocol;
 
 #[path = "../../fuzz/src/checks.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod checks;
 #[path = "../../fuzz/src/seeds.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod seeds;
 #[path = "../../fuzz/src/smoke.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod smoke;
 
 fn smoke(target: &str, check: fn(&[u8]), mutations: usize) {

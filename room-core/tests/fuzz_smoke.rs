@@ -5,10 +5,13 @@
 extern crate cloakroom_room_core as room_core;
 
 #[path = "../../fuzz/src/inbound.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod inbound;
 #[path = "../../fuzz/src/seeds.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod seeds;
 #[path = "../../fuzz/src/smoke.rs"]
+#[allow(dead_code)] // shared with the fuzz crate, which uses all of it
 mod smoke;
 
 #[test]
