@@ -14,9 +14,7 @@ use std::sync::Mutex;
 
 use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::objects::{
-    self, CHUNK_BYTES, Manifest, TAG_BYTES, UploadState, UploadStatus, chunk_count, chunk_len, padded_size,
-};
+use protocol::objects::{self, CHUNK_BYTES, Manifest, TAG_BYTES, UploadState, UploadStatus, chunk_count, chunk_len};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +110,7 @@ impl ObjectStore {
         if !objects::valid_file_id(file) {
             return Err(bad_manifest("the file id must be base64url of 32 bytes"));
         }
-        if size < 8 || padded_size(size - 8) != Some(size) {
+        if !objects::is_padded_size(size) {
             return Err(bad_manifest(format!("{size} is not a padded size (see the size buckets)")));
         }
         Ok(())
@@ -265,5 +263,23 @@ impl ObjectStore {
         }
         tx.commit().map_err(internal)?;
         Ok((abandoned, removed, freed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_of_every_bucket_are_accepted() {
+        // Regression: the bucket of files of 2 GiB − 7 to 2 GiB was refused.
+        let file = protocol::encoding::b64(&[1; 32]);
+        for len in [0, 5_000_000, objects::MAX_FILE_BYTES] {
+            let size = objects::padded_size(len).unwrap();
+            assert!(ObjectStore::check_request(&file, size).is_ok(), "{len} → {size}");
+        }
+        for size in [0, 8, 4095, objects::padded_size(objects::MAX_FILE_BYTES).unwrap() + 1, u64::MAX] {
+            assert!(ObjectStore::check_request(&file, size).is_err(), "{size}");
+        }
     }
 }

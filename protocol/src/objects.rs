@@ -60,6 +60,13 @@ pub fn padded_size(len: u64) -> Option<u64> {
     Some(need.div_ceil(step) * step)
 }
 
+/// True when `size` is a padded size: the [`padded_size`] of some file of at most
+/// [`MAX_FILE_BYTES`]. The largest bucket (`2^31 + 2^28`) holds files of up to 2 GiB, so
+/// `padded_size(size - 8)` alone, which is `None` past 2 GiB, would refuse it.
+pub fn is_padded_size(size: u64) -> bool {
+    size >= MIN_PADDED_BYTES && padded_size((size - TRAILER).min(MAX_FILE_BYTES)) == Some(size)
+}
+
 /// The bytes that follow the plaintext to reach `padded` bytes: zeros, then the length.
 pub fn padding(len: u64, padded: u64) -> Vec<u8> {
     padding_range(len, padded, len, padded)
@@ -82,7 +89,8 @@ pub fn padding_range(len: u64, padded: u64, from: u64, to: u64) -> Vec<u8> {
 /// The original length written in a padded file's last 8 bytes (checked against `padded`).
 pub fn unpadded_len(last8: &[u8], padded: u64) -> Option<u64> {
     let len = u64::from_be_bytes(last8.try_into().ok()?);
-    (len + TRAILER <= padded && padded_size(len) == Some(padded)).then_some(len)
+    // `len` comes from decrypted bytes someone else chose: no overflow on `len + 8`.
+    (len.checked_add(TRAILER).is_some_and(|end| end <= padded) && padded_size(len) == Some(padded)).then_some(len)
 }
 
 /// Number of chunks of a padded file.
@@ -213,6 +221,11 @@ pub fn encrypt_file(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)>
 
 /// Decrypts and checks a whole file from its chunks (in order).
 pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> Result<Vec<u8>, DamagedChunk> {
+    // The size comes from a manifest (the server): anything but a bucket is refused before
+    // it sizes a buffer or a chunk count.
+    if !is_padded_size(padded_len) {
+        return Err(DamagedChunk(0));
+    }
     let count = chunk_count(padded_len);
     if chunks.len() != count as usize {
         return Err(DamagedChunk(chunks.len() as u32));
@@ -327,6 +340,44 @@ mod tests {
             assert!(p >= n + 8 && (p <= 2 * (n + 8) || p == MIN_PADDED_BYTES), "{n} → {p}");
             assert_eq!(unpadded_len(&padding(n, p)[(p - n) as usize - 8..], p), Some(n));
         }
+    }
+
+    #[test]
+    fn every_bucket_is_a_padded_size() {
+        // Regression (found by the `objects` fuzz target): the bucket of files of 2 GiB − 7
+        // to 2 GiB was not recognised as a padded size, so the server refused their upload.
+        let largest = padded_size(MAX_FILE_BYTES).unwrap();
+        assert_eq!(largest, (1 << 31) + (1 << 28));
+        assert!(is_padded_size(largest));
+        assert!(!is_padded_size(largest + 1) && !is_padded_size(largest * 2) && !is_padded_size(u64::MAX));
+        for n in [0, 1, 4088, 4089, CHUNK_BYTES, 50_000_000, MAX_FILE_BYTES - 8, MAX_FILE_BYTES - 7] {
+            let p = padded_size(n).unwrap();
+            assert!(is_padded_size(p), "{n} → {p}");
+            assert!(!is_padded_size(p - 1) || padded_size(p - 9) == Some(p - 1));
+        }
+        assert!(!is_padded_size(0) && !is_padded_size(8) && !is_padded_size(4095) && !is_padded_size(4097));
+    }
+
+    #[test]
+    fn a_trailer_near_u64_max_is_refused() {
+        // Regression: `len + 8` overflowed (a panic in debug builds) for a shared file whose
+        // decrypted trailer says u64::MAX - 7 or more.
+        for last in [u64::MAX, u64::MAX - 7, u64::MAX - 8] {
+            assert_eq!(unpadded_len(&last.to_be_bytes(), 4096), None);
+            assert_eq!(unpadded_len(&last.to_be_bytes(), u64::MAX), None);
+        }
+        assert_eq!(unpadded_len(&100u64.to_be_bytes(), 4096), Some(100));
+    }
+
+    #[test]
+    fn a_manifest_size_that_is_no_bucket_is_refused() {
+        // Regression: u64::MAX (whose chunk count truncates to 0) reserved a buffer of that
+        // size and panicked; 2^54 (one chunk after truncation) asked for 16 PiB.
+        let (keys, padded, chunks) = encrypt_file(b"x").unwrap();
+        assert_eq!(decrypt_file(&keys, u64::MAX, &[]), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, 1 << 54, &chunks), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, padded + 1, &chunks), Err(DamagedChunk(0)));
+        assert_eq!(decrypt_file(&keys, padded, &chunks).unwrap(), b"x");
     }
 
     #[test]
