@@ -144,6 +144,19 @@ pub fn check_server_frame(data: &[u8]) {
     };
     if let Some((state, keys)) = state {
         let _ = state.room.is_owned_by(&state.owner);
+        // The client guard decides what of it to trust: it never hands out a key that was
+        // not wrapped by an owner key deriving the room id, nor replaces a held one.
+        let held = std::collections::BTreeMap::from([(0, content_key.clone())]);
+        let mut guard = protocol::room_guard::RoomGuard::new(state.room.clone(), 0);
+        let checked = guard.check(&me, state, keys, &held);
+        for (epoch, _) in &checked.new_keys {
+            assert!(state.room.is_owned_by(&state.owner), "a key from a room whose owner does not match");
+            assert_ne!(*epoch, 0, "a held key was replaced");
+            assert!(keys.iter().any(|w| w.epoch == *epoch && w.from == state.owner), "a key the owner did not wrap");
+        }
+        if let Some(signed) = guard.state() {
+            assert!(signed.verify(&state.room, &state.owner).is_ok(), "an unverified state was trusted");
+        }
         for w in keys {
             if let Ok(k) = key_wrap::unwrap(&me, w, &state.room) {
                 assert_eq!(w.to, me.public_key(), "unwrapped a key wrapped to someone else");
@@ -247,22 +260,8 @@ pub fn check_signed_request(data: &[u8]) {
     }
 }
 
-/// Owner calls: `(name, serde tag)` in the order mock-server's router maps them.
-pub const OWNER_CALLS: [(&str, &str); 13] = [
-    ("settings", "settings"),
-    ("members", "members"),
-    ("budget", "budget"),
-    ("backup", "backup"),
-    ("motd", "set_motd"),
-    ("capacity", "set_capacity"),
-    ("lock", "lock"),
-    ("unlock", "unlock"),
-    ("accept", "accept"),
-    ("deny", "deny"),
-    ("remove", "remove"),
-    ("rekey", "rekey"),
-    ("tokens", "issue_token"),
-];
+/// Owner calls: `(name, method, serde tag)`, the table mock-server's router uses.
+pub use protocol::api::OWNER_CALLS;
 
 /// How the server reads an owner call's body: a JSON object (empty body = `{}`) with the
 /// call's tag added. Mirrors `owner_call` in `mock-server/src/owner_api.rs`.
@@ -276,7 +275,7 @@ pub fn decode_owner_call(tag: &str, body: &[u8]) -> Option<OwnerCall> {
 /// Byte 0 picks the owner call; the rest is its JSON body.
 pub fn check_owner_call(data: &[u8]) {
     let Some((&pick, body)) = data.split_first() else { return };
-    let (_, tag) = OWNER_CALLS[usize::from(pick) % OWNER_CALLS.len()];
+    let (_, _, tag) = OWNER_CALLS[usize::from(pick) % OWNER_CALLS.len()];
     let Some(call) = decode_owner_call(tag, body) else { return };
     round_trip(&call);
     let mut value = serde_json::to_value(&call).expect("serialises");
@@ -286,6 +285,10 @@ pub fn check_owner_call(data: &[u8]) {
     assert_eq!(decode_owner_call(tag, &body_again).as_ref(), Some(&call), "the re-encoded body decodes differently");
     let wrapped = match &call {
         OwnerCall::Lock { keys, .. } | OwnerCall::Rekey(protocol::api::Rekey { keys, .. }) => keys.iter().collect(),
+        OwnerCall::PutState { state } | OwnerCall::Unlock { state } => {
+            check_key(&state.invite);
+            Vec::new()
+        }
         OwnerCall::Remove { rekey: Some(r), .. } => r.keys.iter().collect(),
         OwnerCall::Accept { key, wrapped } => {
             check_key(key);

@@ -2,7 +2,7 @@
 //! state-independent checks of a client frame: size, shape, version, signature). Shared by
 //! the libFuzzer target `inbound` and `room-core/tests/fuzz_smoke.rs`.
 
-use protocol::PROTOCOL_VERSION;
+use protocol::ENVELOPE_VERSION;
 use protocol::error::ErrorCode;
 use protocol::frames::ClientFrame;
 use protocol::identity::{PublicKey, Signature};
@@ -26,25 +26,30 @@ pub fn check_inbound(data: &[u8]) {
     let limits = Limits::default();
     let small = Limits { max_frame_bytes: 2048, max_message_bytes: 1024, ..Limits::default() };
     for (limits, verifier) in [(&limits, &PortableVerifier as &dyn Verifier), (&small, &Trusting)] {
-        let got = prepare(text, limits, verifier);
+        // Before the `hello`, a `send` is refused without being verified.
+        if let (Ok(ClientFrame::Send { .. }), true) = (&parsed, text.len() as u64 <= limits.max_frame_bytes) {
+            let early = prepare(text, limits, verifier, false);
+            assert!(matches!(&early, Inbound::Refused(e) if e.code == ErrorCode::NotJoined), "{early:?}");
+        }
+        let got = prepare(text, limits, verifier, true);
         if text.len() as u64 > limits.max_frame_bytes {
             assert!(matches!(&got, Inbound::Refused(e) if e.code == ErrorCode::FrameTooLarge), "{got:?}");
             continue;
         }
         match (&parsed, &got) {
             (Err(_), Inbound::Refused(e)) => assert_eq!(e.code, ErrorCode::MalformedFrame),
-            (Ok(ClientFrame::Hello { v, key, sig }), Inbound::Hello { v: v2, key: k2, sig: s2 }) => {
-                assert_eq!((v, key, sig), (v2, k2, s2));
+            (Ok(ClientFrame::Hello { v, key, sig, invite }), Inbound::Hello { v: v2, key: k2, sig: s2, invite: i2 }) => {
+                assert_eq!((v, key, sig, invite), (v2, k2, s2, i2));
             }
             (Ok(ClientFrame::Send { env }), Inbound::Send(accepted)) => {
                 assert_eq!(**accepted, *env);
-                assert_eq!(env.v, PROTOCOL_VERSION);
+                assert_eq!(env.v, ENVELOPE_VERSION);
                 assert!(env.iv.0.len() == 12 && env.ct.0.len() >= 16);
                 assert!(env.stored_len() as u64 <= limits.max_message_bytes, "an oversized message passed");
                 assert!(verifier.verify(&env.sender, &env.signature_transcript(), &env.sig));
             }
             (Ok(ClientFrame::Send { env }), Inbound::Refused(e)) => match e.code {
-                ErrorCode::UnsupportedVersion => assert_ne!(env.v, PROTOCOL_VERSION),
+                ErrorCode::UnsupportedVersion => assert_ne!(env.v, ENVELOPE_VERSION),
                 ErrorCode::MalformedFrame => assert!(env.iv.0.len() != 12 || env.ct.0.len() < 16),
                 ErrorCode::MessageTooLarge => assert!(env.stored_len() as u64 > limits.max_message_bytes),
                 ErrorCode::BadSignature => {

@@ -22,7 +22,13 @@ use protocol::ids::{ClientMessageId, MessageKey, Timestamp};
 use protocol::limits::Limits;
 use protocol::objects::{self, FileHandle, Manifest, UploadRequest, UploadState, UploadStatus};
 use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::room_state::SignedState;
 use protocol::vectors::{self, Vectors};
+
+/// An owner-signed state from the v2 vectors (the one with a sealed message of the day).
+pub fn signed_state() -> SignedState {
+    protocol::vectors_v2::load().states[1].state.clone()
+}
 
 /// The member whose keys the client-side checks hold (the wrap vector's member).
 pub const MEMBER_SECRET: &str = "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI";
@@ -100,8 +106,8 @@ fn backup(v: &Vectors) -> protocol::backup::SignedBackup {
         v: BACKUP_VERSION,
         room,
         owner: owner.public_key(),
-        settings: BackupSettings { motd: "welcome".into(), locked: true, capacity: 50, epoch: 2, created: 1 },
-        members: vec![BackupMember { key: member, status: MemberStatus::Accepted, first_joined: 2 }],
+        settings: BackupSettings { motd: "welcome".into(), locked: true, capacity: 50, epoch: 2, created: 1, signed: None },
+        members: vec![BackupMember { key: member, status: MemberStatus::Accepted, first_joined: 2, invite: None }],
         wrapped_keys: v.wraps.iter().map(|w| w.wrapped.clone()).collect(),
         messages: stored(v),
         budget: BackupBudget { total: 1 << 25, remaining: 1 << 24 },
@@ -122,22 +128,24 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let state = RoomState {
         room: room.clone(),
         owner,
-        motd: "hi".into(),
         locked: false,
         capacity: 50,
         epoch: 0,
         guest: Some(join.public_key),
         latest: Some(messages[2].key.clone()),
+        signed: None,
     };
     match target {
         "client_frame" | "inbound" => {
             let mut out: Vec<Vec<u8>> =
                 v.messages.iter().map(|m| json(&ClientFrame::Send { env: m.envelope.clone() })).collect();
-            out.push(json(&ClientFrame::Hello { v: 1, key: join.public_key, sig: join.signature }));
+            out.push(json(&ClientFrame::Hello { v: 2, key: join.public_key, sig: join.signature, invite: None }));
+            let invite = Some(protocol::vectors_v2::load().invites[0].proof.clone());
+            out.push(json(&ClientFrame::Hello { v: 2, key: join.public_key, sig: join.signature, invite }));
             out
         }
         "server_frame" => vec![
-            json(&ServerFrame::Challenge { v: 1, room: room.clone(), nonce: B64Bytes(vec![0x88; 32]) }),
+            json(&ServerFrame::Challenge { v: 2, room: room.clone(), nonce: B64Bytes(vec![0x88; 32]) }),
             json(&ServerFrame::Welcome {
                 state: state.clone(),
                 you: join.public_key,
@@ -146,7 +154,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 keys: vec![wrapped.clone()],
                 limits: Limits::default(),
             }),
-            json(&ServerFrame::Room { state, access: Access::Accepted, keys: vec![wrapped.clone()] }),
+            json(&ServerFrame::Room { state: state.clone(), access: Access::Accepted, keys: vec![wrapped.clone()] }),
+            json(&ServerFrame::Room {
+                state: RoomState { signed: Some(signed_state()), ..state },
+                access: Access::Accepted,
+                keys: vec![wrapped.clone()],
+            }),
             json(&ServerFrame::Backlog { messages: messages.clone(), more: true }),
             json(&ServerFrame::JoinRequest { key: join.public_key }),
             json(&ServerFrame::Ack { cid: env.cid.clone(), key: messages[0].key.clone() }),
@@ -180,8 +193,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "signed_request" => {
             let id = IdentityKey::from_secret_b64(&v.messages[0].owner_secret).expect("vector secret");
-            let body = br#"{"motd":"hi"}"#;
-            let path = format!("/api/rooms/{room}/owner/motd");
+            let body = br#"{"allowance":1024}"#;
+            let path = format!("/api/rooms/{room}/owner/allowance");
             let target = RequestTarget::new("PUT", &path, "", body);
             let auth = RequestAuth::sign(&id, &target, 1_700_000_000_000, [5; 16]);
             let mut out = Vec::new();
@@ -201,16 +214,17 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "owner_call" => {
             let key = join.public_key;
-            let rekey = Rekey { epoch: 2, keys: vec![wrapped.clone()] };
+            let state = signed_state();
+            let rekey = Rekey { epoch: 2, keys: vec![wrapped.clone()], state: state.clone() };
             let calls = [
                 OwnerCall::Settings,
                 OwnerCall::Members,
                 OwnerCall::Budget,
                 OwnerCall::Backup,
-                OwnerCall::SetMotd { motd: "welcome 👋".into() },
-                OwnerCall::SetCapacity { capacity: 100 },
-                OwnerCall::Lock { epoch: 2, keys: vec![wrapped.clone()] },
-                OwnerCall::Unlock,
+                OwnerCall::PutState { state: state.clone() },
+                OwnerCall::SetAllowance { allowance: 100 << 20 },
+                OwnerCall::Lock { epoch: 2, keys: vec![wrapped.clone()], state: state.clone() },
+                OwnerCall::Unlock { state },
                 OwnerCall::Accept { key, wrapped: wrapped.clone() },
                 OwnerCall::Deny { key },
                 OwnerCall::Remove { key, rekey: Some(rekey.clone()) },
@@ -231,13 +245,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let token = CreateAuthorization::StorageToken { token: b64(&[1; 32]) };
             let signed = backup(&v);
             vec![
-                tagged(0, &CreateRoomRequest { room: room.clone(), owner, auth: token.clone() }),
+                tagged(0, &CreateRoomRequest { room: room.clone(), owner, auth: token.clone(), state: signed_state() }),
                 tagged(
                     0,
                     &CreateRoomRequest {
                         room: room.clone(),
                         owner,
                         auth: CreateAuthorization::AdminSecret { secret: "s3cret".into() },
+                        state: signed_state(),
                     },
                 ),
                 tagged(1, &RestoreRequest { backup: signed, auth: token }),
@@ -247,12 +262,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                     &InfoResponse {
                         name: "mock".into(),
                         version: "0.1.0".into(),
-                        protocol: 1,
+                        protocol: protocol::PROTOCOL_VERSION,
                         limits: Limits::default(),
                     },
                 ),
                 tagged(4, &CreateRoomResponse { room: room.clone(), capacity: 50, budget: 1 << 25 }),
-                tagged(5, &RoomSettings { motd: "hi".into(), locked: true, capacity: 50, epoch: 3 }),
+                tagged(
+                    5,
+                    &RoomSettings { locked: true, capacity: 12, epoch: 2, signed: Some(signed_state()), allowance: 1 << 20 },
+                ),
                 tagged(
                     6,
                     &MembersView {
@@ -261,10 +279,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                             status: MemberStatus::Member,
                             first_joined: 5,
                             online: true,
+                            invite: Some(protocol::vectors_v2::load().invites[0].proof.clone()),
+                            spent: 1 << 20,
                         }],
                     },
                 ),
-                tagged(7, &BudgetView { total: 100, remaining: 50, tokens_issued: 2 }),
+                tagged(7, &BudgetView { total: 100, remaining: 50, tokens_issued: 2, message_bytes: 20 }),
                 tagged(8, &IssuedToken { token: b64(&[2; 32]), size: 1 << 20, remaining: 1 << 24 }),
                 tagged(9, &HistoryPage { messages: messages.clone(), more: false }),
                 tagged(

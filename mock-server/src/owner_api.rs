@@ -80,23 +80,10 @@ pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Fundin
 
 /// Maps `{call}` and the method to an [`OwnerCall`] built from the JSON body.
 fn owner_call(method: &Method, name: &str, body: &[u8]) -> Result<OwnerCall, ApiError> {
-    let (expected, tag) = match name {
-        "settings" => (Method::GET, "settings"),
-        "members" => (Method::GET, "members"),
-        "budget" => (Method::GET, "budget"),
-        "backup" => (Method::GET, "backup"),
-        "state" => (Method::PUT, "put_state"),
-        "allowance" => (Method::PUT, "set_allowance"),
-        "lock" => (Method::POST, "lock"),
-        "unlock" => (Method::POST, "unlock"),
-        "accept" => (Method::POST, "accept"),
-        "deny" => (Method::POST, "deny"),
-        "remove" => (Method::POST, "remove"),
-        "rekey" => (Method::POST, "rekey"),
-        "tokens" => (Method::POST, "issue_token"),
-        _ => return Err(ApiError::new(ErrorCode::NotFound, format!("no owner call named {name:?}"))),
+    let Some((expected, tag)) = protocol::api::owner_call_route(name) else {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no owner call named {name:?}")));
     };
-    if *method != expected {
+    if method.as_str() != expected {
         return Err(ApiError::new(ErrorCode::NotFound, format!("the owner call {name} takes {expected}")));
     }
     let mut value: serde_json::Value = if body.is_empty() {

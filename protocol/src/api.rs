@@ -100,6 +100,29 @@ pub enum OwnerCall {
     Backup,
 }
 
+/// Every owner call as `(name in the path, HTTP method, serde tag of [`OwnerCall`])`: the
+/// one table the server's router, the clients and the tests use.
+pub const OWNER_CALLS: [(&str, &str, &str); 13] = [
+    ("settings", "GET", "settings"),
+    ("members", "GET", "members"),
+    ("budget", "GET", "budget"),
+    ("backup", "GET", "backup"),
+    ("state", "PUT", "put_state"),
+    ("allowance", "PUT", "set_allowance"),
+    ("lock", "POST", "lock"),
+    ("unlock", "POST", "unlock"),
+    ("accept", "POST", "accept"),
+    ("deny", "POST", "deny"),
+    ("remove", "POST", "remove"),
+    ("rekey", "POST", "rekey"),
+    ("tokens", "POST", "issue_token"),
+];
+
+/// The method and serde tag of the owner call named `name` in the path.
+pub fn owner_call_route(name: &str) -> Option<(&'static str, &'static str)> {
+    OWNER_CALLS.iter().find(|(n, _, _)| *n == name).map(|(_, method, tag)| (*method, *tag))
+}
+
 /// A new key epoch, its key wrapped to each member that keeps access, and the owner-signed
 /// state that names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

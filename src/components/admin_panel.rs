@@ -5,7 +5,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use protocol::api::{BudgetView, IssuedToken, MemberView};
 use protocol::backup::MemberStatus;
-use protocol::identity::PublicKey;
 use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
 
 use crate::contacts::use_contacts;

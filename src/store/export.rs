@@ -36,6 +36,8 @@ fn record_of(e: &RoomEntry) -> RoomRecord {
         owner: e.owner,
         last_seen: e.last_seen.clone(),
         last_activity: None,
+        // The room's signed state is fetched again on the next visit.
+        ..RoomRecord::default()
     }
 }
 
