@@ -96,6 +96,12 @@ pub enum ErrorCode {
     BadManifest,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
+    /// Too many heavy requests (room restores) are running; retry after the HTTP
+    /// `Retry-After` seconds.
+    Busy,
+    /// This client address already holds the most WebSocket connections the server
+    /// allows (`limit`); refused before the upgrade.
+    TooManyConnections,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
 }
@@ -146,6 +152,8 @@ impl ErrorCode {
             Self::BadChunk => "bad_chunk",
             Self::BadManifest => "bad_manifest",
             Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
+            Self::TooManyConnections => "too_many_connections",
             Self::Internal => "internal",
         }
     }
@@ -181,9 +189,9 @@ impl ErrorCode {
             Self::JoinTimeout | Self::IdleTimeout => 408,
             Self::RoomExists | Self::RoomFull => 409,
             Self::FrameTooLarge | Self::MessageTooLarge | Self::BodyTooLarge => 413,
-            Self::RateLimited | Self::SlowConsumer => 429,
+            Self::RateLimited | Self::SlowConsumer | Self::TooManyConnections => 429,
             Self::Internal => 500,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::Busy => 503,
         }
     }
 
@@ -215,7 +223,10 @@ impl ErrorCode {
             | Self::TokenRequired
             | Self::HashMismatch
             | Self::BadChunk
-            | Self::BadManifest => None,
+            | Self::BadManifest
+            // HTTP-only refusals (before any upgrade).
+            | Self::Busy
+            | Self::TooManyConnections => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
@@ -278,10 +289,24 @@ mod tests {
 
     #[test]
     fn wire_strings_match_serde() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::RoomFull, ErrorCode::BadChallengeResponse] {
+        for code in [
+            ErrorCode::MalformedFrame,
+            ErrorCode::RoomFull,
+            ErrorCode::BadChallengeResponse,
+            ErrorCode::Busy,
+            ErrorCode::TooManyConnections,
+        ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn hardening_codes_have_their_statuses() {
+        assert_eq!(ErrorCode::Busy.http_status(), 503);
+        assert_eq!(ErrorCode::TooManyConnections.http_status(), 429);
+        assert_eq!(ErrorCode::Busy.close_code(), None);
+        assert_eq!(ErrorCode::TooManyConnections.close_code(), None);
     }
 
     #[test]
