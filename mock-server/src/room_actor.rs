@@ -313,7 +313,7 @@ impl RoomActor {
             RoomCommand::Restore { backup, funding, reply } => {
                 self.idle_ticks = 0;
                 let restored = self.fund(&funding, now, |actor, budget| {
-                    let batch = Room::import_batch(&backup, budget, &actor.ctx.config)?;
+                    let batch = Room::import_batch(&backup, budget, now, &actor.ctx.config)?;
                     let created = actor.install(batch, "restored from a backup")?;
                     actor.repair_global_copy();
                     Ok(created)

@@ -48,11 +48,13 @@ pub struct CreateRoomResponse {
     pub budget: u64,
 }
 
-/// `POST /api/rooms/{room}/restore`: a signed backup from another server.
+/// `POST /api/rooms/{room}/restore`: a signed backup from another server. `auth` must be
+/// the body's first member (serde writes fields in this order): the server checks it
+/// before reading the rest of the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreRequest {
-    pub backup: SignedBackup,
     pub auth: CreateAuthorization,
+    pub backup: SignedBackup,
 }
 
 /// Longest message of the day, in characters.

@@ -92,8 +92,7 @@ fn bounded(name: &str) -> String {
 /// Never empty, never a path, at most [`MAX_FILE_NAME_CHARS`] characters and
 /// [`MAX_FILE_NAME_BYTES`] bytes.
 pub fn safe_file_name(name: &str) -> String {
-    let cleaned: String =
-        name.chars().filter(|&c| !dropped(c)).map(|c| if replaced(c) { '_' } else { c }).collect();
+    let cleaned: String = name.chars().filter(|&c| !dropped(c)).map(|c| if replaced(c) { '_' } else { c }).collect();
     // Leading dots hide files (and `..` is a parent); trailing dots and spaces are
     // dropped by Windows, which would change the extension the user saw.
     let trimmed = cleaned.trim().trim_start_matches('.').trim_end_matches(['.', ' ']).trim();
