@@ -210,6 +210,9 @@ async fn a_hostile_server_cannot_substitute_keys_owners_or_members() {
         assert!(sent.iter().all(|e| e.epoch <= 1), "never the epoch only the server claimed");
     })
     .await;
-    assert!(testkit::scan::files_containing(data.path(), MOTD.as_bytes()).is_empty(), "the motd is not stored in clear");
+    assert!(
+        testkit::scan::files_containing(data.path(), MOTD.as_bytes()).is_empty(),
+        "the motd is not stored in clear"
+    );
     drop(server);
 }

@@ -49,6 +49,18 @@ fn protocol_v2_vectors_hold_in_the_browser() {
 }
 
 #[wasm_bindgen_test]
+async fn webcrypto_path_refuses_high_s_twins() {
+    // WebCrypto itself accepts (r, n − s); the browser's verify path must not.
+    for m in &vectors::load().messages {
+        assert!(m.envelope.sig.is_low_s(), "{}", m.name);
+        let mut twin = m.envelope.clone();
+        twin.sig = twin.sig.s_twin();
+        assert!(!webcrypto::verify_envelope(&twin).await.unwrap(), "{}: the high-S twin verified", m.name);
+        assert!(webcrypto::verify_envelope(&m.envelope).await.unwrap(), "{}", m.name);
+    }
+}
+
+#[wasm_bindgen_test]
 async fn webcrypto_agrees_with_the_vectors() {
     let v = vectors::load();
     // ECDSA: WebCrypto accepts the natively made signatures and refuses a tampered one.

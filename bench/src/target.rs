@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use protocol::frames::ClientFrame;
 use protocol::identity::IdentityKey;
-use testkit::client::{Member, TestRoom, Ws, create_room, new_content_key, new_identity, open_socket, seal_text};
+use testkit::client::{Member, TestRoom, Ws, create_room, new_identity, open_socket, seal_text};
 use testkit::server::{ServerOptions, ServerProcess};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +73,7 @@ impl Target {
                 BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("baseline line");
                 let addr = line.rsplit("http://").next().expect("address").trim().to_owned();
                 // Fake rooms: the baseline only uses the name.
-                let made = (0..rooms)
-                    .map(|_| {
-                        let owner = new_identity();
-                        TestRoom {
-                            id: protocol::ids::RoomId::from_owner_key(&owner.public_key()),
-                            owner,
-                            key: new_content_key(),
-                        }
-                    })
-                    .collect();
+                let made = (0..rooms).map(|_| TestRoom::fresh()).collect();
                 Target { kind, process: Process::Baseline(child), ws_base: format!("ws://{addr}"), rooms: made }
             }
         }

@@ -38,7 +38,10 @@ pub fn check_inbound(data: &[u8]) {
         }
         match (&parsed, &got) {
             (Err(_), Inbound::Refused(e)) => assert_eq!(e.code, ErrorCode::MalformedFrame),
-            (Ok(ClientFrame::Hello { v, key, sig, invite }), Inbound::Hello { v: v2, key: k2, sig: s2, invite: i2 }) => {
+            (
+                Ok(ClientFrame::Hello { v, key, sig, invite }),
+                Inbound::Hello { v: v2, key: k2, sig: s2, invite: i2 },
+            ) => {
                 assert_eq!((v, key, sig, invite), (v2, k2, s2, i2));
             }
             (Ok(ClientFrame::Send { env }), Inbound::Send(accepted)) => {

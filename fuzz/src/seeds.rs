@@ -21,8 +21,8 @@ use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, Timestamp};
 use protocol::limits::Limits;
 use protocol::objects::{self, FileHandle, Manifest, UploadRequest, UploadState, UploadStatus};
-use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::room_state::SignedState;
+use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::vectors::{self, Vectors};
 
 /// An owner-signed state from the v2 vectors (the one with a sealed message of the day).
@@ -106,7 +106,14 @@ fn backup(v: &Vectors) -> protocol::backup::SignedBackup {
         v: BACKUP_VERSION,
         room,
         owner: owner.public_key(),
-        settings: BackupSettings { motd: "welcome".into(), locked: true, capacity: 50, epoch: 2, created: 1, signed: None },
+        settings: BackupSettings {
+            motd: "welcome".into(),
+            locked: true,
+            capacity: 50,
+            epoch: 2,
+            created: 1,
+            signed: None,
+        },
         members: vec![BackupMember { key: member, status: MemberStatus::Accepted, first_joined: 2, invite: None }],
         wrapped_keys: v.wraps.iter().map(|w| w.wrapped.clone()).collect(),
         messages: stored(v),
@@ -269,7 +276,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 tagged(4, &CreateRoomResponse { room: room.clone(), capacity: 50, budget: 1 << 25 }),
                 tagged(
                     5,
-                    &RoomSettings { locked: true, capacity: 12, epoch: 2, signed: Some(signed_state()), allowance: 1 << 20 },
+                    &RoomSettings {
+                        locked: true,
+                        capacity: 12,
+                        epoch: 2,
+                        signed: Some(signed_state()),
+                        allowance: 1 << 20,
+                    },
                 ),
                 tagged(
                     6,

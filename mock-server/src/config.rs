@@ -15,8 +15,18 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// Authorises room creation (until storage tokens and SSO exist).
     pub admin_secret: String,
-    /// Origins allowed to open WebSockets besides the server's own origin.
+    /// The server's own public origins (`--public-origin`, e.g. `https://chat.example`
+    /// behind a TLS proxy). The origins of the listen address are added at start
+    /// ([`ServerConfig::own_origins`]); the request's `Host` header never counts.
+    pub public_origins: Vec<String>,
+    /// Origins allowed to open WebSockets besides the server's own origins.
     pub allowed_origins: Vec<String>,
+    /// Heavy requests (room restores: up to 256 MiB parsed and every signature checked)
+    /// that may run at once; more are refused with `busy` (503, `Retry-After`).
+    pub max_heavy_requests: usize,
+    /// Concurrent WebSocket connections one client IP address may hold; more are refused
+    /// before the upgrade with `too_many_connections` (429).
+    pub max_connections_per_ip: usize,
     pub limits: Limits,
     /// Budget of rooms created with the admin secret, in bytes.
     pub initial_budget: u64,
@@ -29,7 +39,35 @@ pub struct ServerConfig {
     pub upload_timeout_secs: u64,
 }
 
+/// Default of [`ServerConfig::max_heavy_requests`].
+pub const DEFAULT_MAX_HEAVY_REQUESTS: usize = 2;
+/// Default of [`ServerConfig::max_connections_per_ip`]: generous for a NAT'd office and
+/// for tests that open many sockets from 127.0.0.1.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Seconds a `busy` answer asks the client to wait (`Retry-After`).
+pub const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
 impl ServerConfig {
+    /// The origins a page served by this server has, given the address it is bound to:
+    /// `http://<addr>`, plus `http://localhost:<port>` when bound to loopback (or to every
+    /// address), plus the configured public origins.
+    pub fn own_origins(&self, bound: SocketAddr) -> Vec<String> {
+        let port = bound.port();
+        let ip = bound.ip();
+        let mut out = Vec::new();
+        if ip.is_unspecified() {
+            out.push(format!("http://127.0.0.1:{port}"));
+            out.push(format!("http://[::1]:{port}"));
+        } else {
+            out.push(format!("http://{bound}"));
+        }
+        if ip.is_loopback() || ip.is_unspecified() {
+            out.push(format!("http://localhost:{port}"));
+        }
+        out.extend(self.public_origins.iter().map(|o| o.trim_end_matches('/').to_owned()));
+        out
+    }
+
     pub fn rooms_dir(&self) -> PathBuf {
         self.data_dir.join("rooms")
     }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
 use serde::de::DeserializeOwned;
@@ -29,7 +29,13 @@ impl From<ErrorBody> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(HttpError { error: self.0 })).into_response()
+        let busy = self.0.code == ErrorCode::Busy;
+        let mut response = (status, Json(HttpError { error: self.0 })).into_response();
+        if busy {
+            // "Try later": say when.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::config::BUSY_RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 

@@ -119,6 +119,16 @@ struct ServeArgs {
     /// Extra origin allowed to open WebSockets (repeatable), e.g. http://127.0.0.1:8081 for `trunk serve`.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
+    /// This server's public origin (repeatable), e.g. https://chat.example behind a TLS proxy. The listen
+    /// address's own origins are always allowed; the Host header never is.
+    #[arg(long = "public-origin")]
+    public_origins: Vec<String>,
+    /// Heavy requests (room restores) running at once; more get `busy` (503, Retry-After).
+    #[arg(long, default_value_t = cloakroom_mock_server::config::DEFAULT_MAX_HEAVY_REQUESTS)]
+    max_heavy_requests: usize,
+    /// Concurrent WebSocket connections per client IP address; more get `too_many_connections` (429).
+    #[arg(long, default_value_t = cloakroom_mock_server::config::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: usize,
     /// Sustained messages per second per connection.
     #[arg(long, default_value_t = Limits::default().rate_per_second)]
     rate_per_second: u32,
@@ -294,7 +304,10 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         data_dir: args.data_dir,
         static_dir: args.static_dir,
         admin_secret,
+        public_origins: args.public_origins,
         allowed_origins: args.allow_origins,
+        max_heavy_requests: args.max_heavy_requests.max(1),
+        max_connections_per_ip: args.max_connections_per_ip.max(1),
         limits,
         initial_budget: args.initial_budget,
         room_idle_secs: args.room_idle_secs,

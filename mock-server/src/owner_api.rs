@@ -2,16 +2,19 @@
 //! requests and room funding are read from HTTP.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, Uri, header};
+use futures_util::StreamExt;
 use protocol::api::{CreateAuthorization, CreateRoomResponse, OwnerCall, RestoreRequest};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::signed_request::{RequestAuth, RequestTarget};
-use protocol::storage_token;
+use protocol::storage_token::{self, MIN_ROOM_FUNDING_BYTES};
+use room_core::transfer;
 use tokio::sync::oneshot;
 
 use crate::admin_secret::secrets_match;
+use crate::clock::now_micros;
 use crate::http_api::{AUTH_FAILURE_DELAY, parse_room};
 use crate::http_error::ApiError;
 use crate::room_actor::{Funding, RoomCommand, Signed};
@@ -60,8 +63,12 @@ pub fn verify_owner_request(
     Ok(signed)
 }
 
-/// Checks a creation's authorisation: the admin secret here, a token (spent later, by the
-/// room worker, only if the room can be created).
+/// Checks a creation's (or restore's) authorisation before anything is started for it:
+/// the admin secret here (constant time, a failure answered after
+/// [`AUTH_FAILURE_DELAY`]); a token must exist in the ledger, unspent and worth at least
+/// `MIN_ROOM_FUNDING_BYTES` (`token_unknown`, `token_spent`, `token_too_small`). The
+/// token is only spent later, by the room worker, if the room can be created (the
+/// compare-and-set there still decides a race between two requests with one token).
 pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Funding, ApiError> {
     match auth {
         CreateAuthorization::AdminSecret { secret } => {
@@ -73,7 +80,15 @@ pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Fundin
         }
         CreateAuthorization::StorageToken { token } => {
             let token = storage_token::parse_token(token)?;
-            Ok(Funding::Token { hash: storage_token::token_hash(&token) })
+            let hash = storage_token::token_hash(&token);
+            let ledger = st.ledger.clone();
+            let lookup = hash.clone();
+            let _permit =
+                st.ledger_lookups.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "closed"))?;
+            tokio::task::spawn_blocking(move || ledger.check(&lookup, MIN_ROOM_FUNDING_BYTES))
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "the ledger lookup failed"))??;
+            Ok(Funding::Token { hash })
         }
     }
 }
@@ -145,18 +160,142 @@ pub async fn member_token(
     Ok(Json(value))
 }
 
+/// Bytes of a restore body that may precede the end of its `auth` member.
+const MAX_AUTH_PREFIX: usize = 4096;
+
+/// What the start of a restore body says so far.
+enum Prefix {
+    /// `{"auth": <authorisation>` was read.
+    Auth(CreateAuthorization),
+    /// The bytes so far are a valid beginning; read more.
+    NeedMore,
+    /// Not a body that starts with its `auth` member.
+    Invalid(String),
+}
+
+fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Parses one JSON value of type `T` at `bytes[i..]`: the value and the index after it.
+fn value_at<T: serde::de::DeserializeOwned>(bytes: &[u8], i: usize) -> Result<Option<(T, usize)>, String> {
+    let mut values = serde_json::Deserializer::from_slice(&bytes[i..]).into_iter::<T>();
+    match values.next() {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some((v, i + values.byte_offset()))),
+        Some(Err(e)) if e.is_eof() => Ok(None),
+        Some(Err(e)) => Err(e.to_string()),
+    }
+}
+
+/// Reads the `auth` member a restore body must begin with (`{"auth": {...}, "backup": …}`).
+fn leading_auth(bytes: &[u8]) -> Prefix {
+    let i = skip_ws(bytes, 0);
+    match bytes.get(i) {
+        None => return Prefix::NeedMore,
+        Some(b'{') => {}
+        Some(_) => return Prefix::Invalid("the body must be a JSON object".into()),
+    }
+    let i = skip_ws(bytes, i + 1);
+    if i >= bytes.len() {
+        return Prefix::NeedMore;
+    }
+    let i = match value_at::<String>(bytes, i) {
+        Ok(Some((key, _))) if key != "auth" => {
+            return Prefix::Invalid("the body's first member must be \"auth\" (it is checked first)".into());
+        }
+        Ok(Some((_, end))) => skip_ws(bytes, end),
+        Ok(None) => return Prefix::NeedMore,
+        Err(e) => return Prefix::Invalid(e),
+    };
+    match bytes.get(i) {
+        None => return Prefix::NeedMore,
+        Some(b':') => {}
+        Some(_) => return Prefix::Invalid("expected ':' after \"auth\"".into()),
+    }
+    let i = skip_ws(bytes, i + 1);
+    if i >= bytes.len() {
+        return Prefix::NeedMore;
+    }
+    match value_at::<CreateAuthorization>(bytes, i) {
+        Ok(Some((auth, _))) => Prefix::Auth(auth),
+        Ok(None) => Prefix::NeedMore,
+        Err(e) => Prefix::Invalid(format!("invalid auth: {e}")),
+    }
+}
+
+fn restore_too_large() -> ApiError {
+    ApiError(
+        ErrorBody::new(ErrorCode::BodyTooLarge, format!("restore bodies are limited to {MAX_RESTORE_BODY} bytes"))
+            .with_limit(MAX_RESTORE_BODY as u64),
+    )
+}
+
 /// `POST /api/rooms/{room}/restore`: imports a backup signed by its owner.
+///
+/// Cheap checks come first and read as little as possible: the room id, the declared
+/// length, then only the body's leading `auth` member (at most [`MAX_AUTH_PREFIX`] bytes)
+/// and the authorisation itself (nothing is spent yet), then whether the room exists.
+/// Only then does the request take one of the `--max-heavy-requests` permits (`busy`
+/// otherwise), read the rest of the body and check every signature.
 pub async fn restore(
     State(st): State<AppState>,
     Path(room): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<CreateRoomResponse>, ApiError> {
     let room = parse_room(&room)?;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_RESTORE_BODY as u64) {
+        return Err(restore_too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let read_error = |e: axum::Error| ApiError::new(ErrorCode::MalformedRequest, format!("cannot read the body: {e}"));
+    let auth = loop {
+        match leading_auth(&buf) {
+            Prefix::Auth(auth) => break auth,
+            Prefix::Invalid(why) => return Err(ApiError::new(ErrorCode::MalformedRequest, why)),
+            Prefix::NeedMore if buf.len() >= MAX_AUTH_PREFIX => {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    format!("the body must begin with its \"auth\" member, within {MAX_AUTH_PREFIX} bytes"),
+                ));
+            }
+            Prefix::NeedMore => match stream.next().await {
+                Some(chunk) => buf.extend_from_slice(&chunk.map_err(read_error)?),
+                None => return Err(ApiError::new(ErrorCode::MalformedRequest, "the body ends before its auth")),
+            },
+        }
+    };
+    let funding = funding(&st, &auth).await?;
+    if st.rooms.exists(&room) {
+        return Err(ApiError::new(ErrorCode::RoomExists, "a room with this id already exists"));
+    }
+    let _permit = st.heavy.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(ErrorCode::Busy, "too many restores are running; retry after the Retry-After seconds")
+    })?;
+    if let Some(n) = declared {
+        buf.reserve(usize::try_from(n).unwrap_or(0).saturating_sub(buf.len()));
+    }
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        if buf.len() + chunk.len() > MAX_RESTORE_BODY {
+            return Err(restore_too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
     let verifier = st.verifier.clone();
     // Parsing and checking every signature of a large backup is CPU work: off the runtime.
     let request = tokio::task::spawn_blocking(move || -> Result<RestoreRequest, ErrorBody> {
-        let request: RestoreRequest = serde_json::from_slice(&body)
+        let request: RestoreRequest = serde_json::from_slice(&buf)
             .map_err(|e| ErrorBody::new(ErrorCode::BadBackup, format!("not a restore request: {e}")))?;
+        drop(buf);
+        transfer::check_bounds(&request.backup.backup, now_micros())?;
         request.backup.validate(|key, message, sig| verifier.verify(key, message, sig))?;
         Ok(request)
     })
@@ -165,10 +304,72 @@ pub async fn restore(
     if request.backup.backup.room != room {
         return Err(ApiError::new(ErrorCode::BadBackup, "the backup is for another room id"));
     }
-    let funding = funding(&st, &request.auth).await?;
     let (reply, answer) = oneshot::channel();
     let backup = Box::new(request.backup.backup);
     st.rooms.send(&room, RoomCommand::Restore { backup, funding, reply }, true).await?;
     let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(created))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth_of(text: &str) -> Option<CreateAuthorization> {
+        match leading_auth(text.as_bytes()) {
+            Prefix::Auth(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_auth_member_is_read_from_the_start_of_the_body() {
+        let admin = CreateAuthorization::AdminSecret { secret: "s".into() };
+        assert_eq!(auth_of(r#"{"auth":{"kind":"admin_secret","secret":"s"},"backup":"#), Some(admin.clone()));
+        assert_eq!(auth_of(" {\n \"auth\" : {\"kind\":\"admin_secret\",\"secret\":\"s\"} ,"), Some(admin));
+        // Every proper prefix asks for more; never a wrong answer.
+        let full = r#"{"auth":{"kind":"storage_token","token":"abc"},"backup":{}}"#;
+        let end = full.find('}').unwrap() + 1;
+        for cut in 0..end {
+            assert!(matches!(leading_auth(&full.as_bytes()[..cut]), Prefix::NeedMore), "cut at {cut}");
+        }
+        assert!(auth_of(&full[..end]).is_some());
+        for bad in [r#"{"backup":{},"auth":{}}"#, "[1]", r#"{"auth" 1"#, r#"{"auth":{"kind":"nope"}}"#, "x"] {
+            assert!(matches!(leading_auth(bad.as_bytes()), Prefix::Invalid(_)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serde_writes_auth_first() {
+        let text = serde_json::to_string(&RestoreRequest {
+            auth: CreateAuthorization::AdminSecret { secret: "s".into() },
+            backup: {
+                let owner = protocol::identity::IdentityKey::from_secret_bytes(&[1; 32]).unwrap();
+                let room = protocol::ids::RoomId::from_owner_key(&owner.public_key());
+                protocol::backup::RoomBackup {
+                    format: protocol::backup::BACKUP_FORMAT.into(),
+                    v: protocol::backup::BACKUP_VERSION,
+                    room,
+                    owner: owner.public_key(),
+                    settings: protocol::backup::BackupSettings {
+                        motd: String::new(),
+                        locked: false,
+                        capacity: 1,
+                        epoch: 0,
+                        created: 0,
+                        signed: None,
+                    },
+                    members: vec![],
+                    wrapped_keys: vec![],
+                    messages: vec![],
+                    budget: protocol::backup::BackupBudget { total: 0, remaining: 0 },
+                    exported_at: 0,
+                }
+                .sign(&owner)
+            },
+        })
+        .unwrap();
+        assert!(text.starts_with(r#"{"auth":"#), "{text}");
+        assert!(auth_of(&text).is_some());
+    }
 }

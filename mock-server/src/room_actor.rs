@@ -314,7 +314,7 @@ impl RoomActor {
             RoomCommand::Restore { backup, funding, reply } => {
                 self.idle_ticks = 0;
                 let restored = self.fund(&funding, now, |actor, budget| {
-                    let batch = Room::import_batch(&backup, budget, &actor.ctx.config)?;
+                    let batch = Room::import_batch(&backup, budget, now, &actor.ctx.config)?;
                     let created = actor.install(batch, "restored from a backup")?;
                     actor.repair_global_copy();
                     Ok(created)
@@ -425,7 +425,9 @@ impl RoomActor {
                 let mut refused = std::collections::HashSet::new();
                 let issuer = format!("room:{}", self.id);
                 for token in committed.tokens {
-                    if let Err(e) = self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, token.scope, now_micros()) {
+                    if let Err(e) =
+                        self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, token.scope, now_micros())
+                    {
                         tracing::error!(room = %self.id, "a token was debited but not recorded: {e:?}");
                         refused.insert(token.reply);
                     }

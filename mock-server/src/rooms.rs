@@ -36,6 +36,11 @@ impl Rooms {
         Arc::new(Self { ctx, live: Mutex::new(HashMap::new()), generations: Default::default() })
     }
 
+    /// True when the room is loaded or has a database (without starting an actor).
+    pub fn exists(&self, id: &RoomId) -> bool {
+        self.live.lock().map(|m| m.contains_key(id)).unwrap_or(false) || self.ctx.room_path(id).exists()
+    }
+
     /// Rooms currently loaded.
     pub fn live_count(&self) -> usize {
         self.live.lock().map(|m| m.len()).unwrap_or(0)

@@ -43,13 +43,17 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let serves_app = config.static_dir.is_some();
     let stores = Stores { global: global.clone(), ledger, objects };
-    let app = crate::app::router(AppState::new(config, rooms, stores, verifier));
+    let mut origins = config.own_origins(addr);
+    origins.extend(config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()));
+    let app = crate::app::router(AppState::new(config, rooms, stores, verifier, origins));
     // Tests and scripts read this first line to find the port.
     println!("Cloakroom mock-server listening on http://{addr}");
     if !serves_app {
         println!("(API only: no --static-dir given)");
     }
     let _ = std::io::stdout().flush();
+    // The peer address feeds the per-address WebSocket cap (`ws.rs`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
     global.flush();
     Ok(())

@@ -1,18 +1,24 @@
 //! The WebSocket half of the worker API: `GET /ws/{room}`.
 //!
 //! The upgrade is refused (HTTP 403, `origin_not_allowed`) unless the browser's Origin is
-//! the server's own or explicitly allowed. After the upgrade, each connection is a task
+//! one of the configured origins: the server's own (from the address it is bound to and
+//! `--public-origin`) or an `--allow-origin`. The request's `Host` header is never used:
+//! a page on a hostile site can reach this server under any host name it controls (DNS
+//! rebinding), so Host proves nothing. It is also refused (HTTP 429,
+//! `too_many_connections`) when the client's IP address already holds
+//! `--max-connections-per-ip` sockets. After the upgrade, each connection is a task
 //! that forwards frames to the room actor and writes what the actor queues for it. The
 //! task owns the transport concerns: WebSocket pings every `idle_timeout / 3` and a close
 //! after `idle_timeout` of silence; a frame above the transport cap closes with 1009.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -36,34 +42,55 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// anything above `max_frame_bytes` with a typed error first).
 const TRANSPORT_MAX_MESSAGE: usize = 1024 * 1024;
 
-/// True when a browser page at `origin` may open sockets here.
+/// True when a browser page at the request's Origin may open sockets here: the Origin is
+/// one of `allowed` (the configured origins, never derived from the request).
 fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+    let mut origins = headers.get_all("origin").iter();
+    let Some(origin) = origins.next() else {
         // Not a browser (browsers always send Origin on WebSocket upgrades).
         return true;
     };
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let own = [format!("http://{host}"), format!("https://{host}")];
-    own.iter().any(|o| o == origin) || allowed.iter().any(|a| a == origin)
+    if origins.next().is_some() {
+        return false;
+    }
+    let Ok(origin) = origin.to_str() else { return false };
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
 }
 
 /// `GET /ws/{room}`
 pub async fn upgrade(
     State(st): State<AppState>,
     Path(room): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &st.config.allowed_origins) {
+    if !origin_allowed(&headers, &st.origins) {
         return ApiError::new(ErrorCode::OriginNotAllowed, "WebSockets from this origin are not allowed")
             .into_response();
     }
+    // Held for the connection's lifetime (moved into the task below); dropping it frees
+    // the address's slot, also when the upgrade never completes.
+    let Some(slot) = st.connections.acquire(peer.ip()) else {
+        let cap = st.connections.cap();
+        return ApiError(
+            ErrorBody::new(
+                ErrorCode::TooManyConnections,
+                format!("this address already holds {cap} WebSocket connections to this server"),
+            )
+            .with_limit(cap as u64),
+        )
+        .into_response();
+    };
     let room = RoomId::parse(&room).map_err(|e| ErrorBody::new(ErrorCode::UnknownRoom, e.to_string()));
     ws.max_message_size(TRANSPORT_MAX_MESSAGE)
         .max_frame_size(TRANSPORT_MAX_MESSAGE)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| run_connection(socket, st, room))
+        .on_upgrade(move |socket| async move {
+            run_connection(socket, st, room).await;
+            drop(slot);
+        })
 }
 
 fn frame_message(frame: &ServerFrame) -> Message {

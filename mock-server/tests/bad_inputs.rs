@@ -15,8 +15,7 @@ use protocol::ids::{MessageKey, RoomId, Timestamp};
 use protocol::transcript;
 use support::{SECRET, kv_rows, room_files, server};
 use testkit::client::{
-    now_ms,
-    Member, TestRoom, create_room, new_identity, next_frame, open_socket, read_until_close, seal_text,
+    Member, TestRoom, create_room, new_identity, next_frame, now_ms, open_socket, read_until_close, seal_text,
 };
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -208,7 +207,8 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
             Box::new(|nonce| {
                 let (claimed, signer) = (new_identity(), new_identity());
                 let sig = signer.sign(&transcript::join(&room.id, nonce));
-                serde_json::to_string(&ClientFrame::Hello { v: 2, key: claimed.public_key(), sig, invite: None }).unwrap()
+                serde_json::to_string(&ClientFrame::Hello { v: 2, key: claimed.public_key(), sig, invite: None })
+                    .unwrap()
             }),
             ErrorCode::BadChallengeResponse,
         ),
@@ -450,10 +450,13 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
         let signer = signers.iter().find(|(b, _)| Some(b) == body.as_ref()).map(|(_, k)| k.clone());
         let mut req = match method {
             "GET" => http_client.get(url),
-            _ => http_client.post(url).header("content-type", "application/json").body(body.clone().unwrap_or_default()),
+            _ => {
+                http_client.post(url).header("content-type", "application/json").body(body.clone().unwrap_or_default())
+            }
         };
         if let Some(signer) = signer {
-            let auth = testkit::client::sign_request(&signer, method, &path, body.unwrap_or_default().as_bytes(), now_ms());
+            let auth =
+                testkit::client::sign_request(&signer, method, &path, body.unwrap_or_default().as_bytes(), now_ms());
             for (h, v) in auth.headers() {
                 req = req.header(h, v);
             }

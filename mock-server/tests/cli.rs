@@ -156,8 +156,9 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     let server = start(&restored);
     assert_eq!(full_history(&server.http_base(), &room.id, 100).await, history_before);
     // A minted token funds a room there too.
-    let funded =
-        TestRoom::fresh().register(&server.http_base(), CreateAuthorization::StorageToken { token: minted[0].clone() }).await;
+    let funded = TestRoom::fresh()
+        .register(&server.http_base(), CreateAuthorization::StorageToken { token: minted[0].clone() })
+        .await;
     assert!(funded.is_ok(), "{funded:?}");
     drop(server);
 

@@ -35,9 +35,16 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
         f.epoch = 1;
         f.locked = true;
     });
-    owner_call(&http, &room.id, &room.owner, "POST", "lock", Some(json!({"epoch": 1, "keys": [self_wrap], "state": state})))
-        .await
-        .unwrap();
+    owner_call(
+        &http,
+        &room.id,
+        &room.owner,
+        "POST",
+        "lock",
+        Some(json!({"epoch": 1, "keys": [self_wrap], "state": state})),
+    )
+    .await
+    .unwrap();
     // The early member is told it now waits, and gets nothing more.
     let (state, access, keys) = early.next_room(|s, _| s.locked).await.expect("the lock reaches the early member");
     assert_eq!(access, Access::Pending);
@@ -151,7 +158,8 @@ async fn a_removed_member_is_cut_off_and_the_room_rekeys() {
         f.invite = protocol::invite::invite_key(&room.id, &k2).public_key();
         f.invite_epoch = 2;
     });
-    let removal = json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)], "state": state}});
+    let removal =
+        json!({"key": leave.public_key(), "rekey": {"epoch": 2, "keys": [wrap(&stay, 2, &k2)], "state": state}});
     owner_call(&http, &room.id, &room.owner, "POST", "remove", Some(removal)).await.unwrap();
     let (frames, close) = client::read_until_close(&mut leaving.ws, Duration::from_secs(10)).await;
     assert!(frames.iter().any(|f| matches!(f, ServerFrame::Error { error, .. } if error.code == ErrorCode::Forbidden)));

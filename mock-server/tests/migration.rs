@@ -4,12 +4,12 @@
 
 mod support;
 
-use protocol::room_state::SealedMotd;
 use protocol::api::{CreateAuthorization, RestoreRequest};
 use protocol::backup::{RoomBackup, SignedBackup};
 use protocol::error::{ErrorCode, HttpError};
 use protocol::frames::ServerFrame;
 use protocol::key_wrap;
+use protocol::room_state::SealedMotd;
 use serde_json::json;
 use support::{SECRET, room_files, server};
 use testkit::client::{
@@ -60,9 +60,7 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
     .unwrap();
     let motd = SealedMotd::seal(&room.id, 1, &k1, "moved here", testkit::random_bytes());
     let state = room.next_state(|f| f.motd = Some(motd));
-    owner_call(&s1.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
-        .await
-        .unwrap();
+    owner_call(&s1.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state }))).await.unwrap();
     owner.send_envelope(seal_text_at(&room.id, &room.owner, &k1, 1, "o-locked", "o", "after the lock")).await;
     loop {
         match owner.next().await {

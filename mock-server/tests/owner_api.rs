@@ -4,13 +4,13 @@
 
 mod support;
 
-use protocol::envelope::B64Bytes;
-use protocol::room_state::{MAX_SEALED_MOTD_BYTES, SealedMotd, SignedState, StateFields};
 use protocol::api::RoomSettings;
+use protocol::envelope::B64Bytes;
 use protocol::error::ErrorCode;
 use protocol::frames::Access;
 use protocol::identity::IdentityKey;
 use protocol::key_wrap;
+use protocol::room_state::{MAX_SEALED_MOTD_BYTES, SealedMotd, SignedState, StateFields};
 use protocol::signed_request::MAX_CLOCK_SKEW_MS;
 use serde_json::{Value, json};
 use support::{SECRET, kv_rows, server};
@@ -130,7 +130,8 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
         f.locked = true;
         f.motd = None;
     });
-    let lock = json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1), wrap_json(&room, &guest, 1)], "state": state});
+    let lock =
+        json!({"epoch": 1, "keys": [wrap_json(&room, &room.owner, 1), wrap_json(&room, &guest, 1)], "state": state});
     let s: RoomSettings =
         serde_json::from_value(check_call(&http, d, &room, "POST", "lock", Some(lock)).await).unwrap();
     assert!(s.locked);
@@ -147,7 +148,8 @@ async fn every_owner_call_accepts_only_fresh_owner_signatures() {
     .await;
     assert_eq!(accepted["status"], "accepted");
     let state = room.next_state(|f| f.epoch = 2);
-    let rekey = json!({"epoch": 2, "keys": [wrap_json(&room, &guest, 2), wrap_json(&room, &newcomer, 2)], "state": state});
+    let rekey =
+        json!({"epoch": 2, "keys": [wrap_json(&room, &guest, 2), wrap_json(&room, &newcomer, 2)], "state": state});
     check_call(&http, d, &room, "POST", "rekey", Some(rekey)).await;
     let denied = check_call(&http, d, &room, "POST", "deny", Some(json!({"key": intruder.public_key()}))).await;
     assert_eq!(denied["status"], "denied");
@@ -294,9 +296,16 @@ async fn motd_and_capacity_changes_reach_connected_members() {
         f.motd = Some(sealed(&room, 0, "Be nice"));
         f.capacity = 12;
     });
-    testkit::client::owner_call(&srv.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
-        .await
-        .unwrap();
+    testkit::client::owner_call(
+        &srv.http_base(),
+        &room.id,
+        &room.owner,
+        "PUT",
+        "state",
+        Some(json!({ "state": state })),
+    )
+    .await
+    .unwrap();
     let says = |s: &protocol::frames::RoomState| s.signed.as_ref().is_some_and(|st| motd_of(&room, st, 0) == "Be nice");
     let (state, access, _) = guest.next_room(|s, _| says(s)).await.expect("the new motd reaches members");
     assert_eq!(access, Access::Member);

@@ -16,8 +16,8 @@ use protocol::room_state::SealedMotd;
 use serde_json::json;
 use support::{SECRET, kv_rows, message_rows, room_files, server};
 use testkit::client::{
-    self, Member, TestRoom, create_room, member_token, new_content_key, new_identity, now_ms, open_socket,
-    owner_call, read_until_close, seal_text, send_signed, sign_request,
+    self, Member, TestRoom, create_room, member_token, new_content_key, new_identity, now_ms, open_socket, owner_call,
+    read_until_close, seal_text, send_signed, sign_request,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -112,7 +112,10 @@ async fn waiting_keys_cannot_fill_a_room_and_learn_nothing() {
     // The verified guest is the first admitted key, never a key that only asked.
     let owner_view = Member::join(&ws, &room.id, room.owner.clone()).await.unwrap();
     assert_eq!(owner_view.state.guest, Some(first.public_key()));
-    assert!(testkit::scan::files_containing(data.path(), b"MOTD-only-members-read-7c1e").is_empty(), "the motd is sealed");
+    assert!(
+        testkit::scan::files_containing(data.path(), b"MOTD-only-members-read-7c1e").is_empty(),
+        "the motd is sealed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

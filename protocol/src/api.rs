@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::backup::{MemberStatus, SignedBackup};
 use crate::envelope::StoredMessage;
 use crate::identity::PublicKey;
-use crate::invite::InviteProof;
 use crate::ids::{MessageKey, RoomId};
+use crate::invite::InviteProof;
 use crate::key_wrap::WrappedKey;
 use crate::limits::Limits;
 use crate::room_state::SignedState;
@@ -53,11 +53,13 @@ pub struct CreateRoomResponse {
     pub budget: u64,
 }
 
-/// `POST /api/rooms/{room}/restore`: a signed backup from another server.
+/// `POST /api/rooms/{room}/restore`: a signed backup from another server. `auth` must be
+/// the body's first member (serde writes fields in this order): the server checks it
+/// before reading the rest of the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreRequest {
-    pub backup: SignedBackup,
     pub auth: CreateAuthorization,
+    pub backup: SignedBackup,
 }
 
 pub use crate::room_state::MAX_MOTD_CHARS;

@@ -104,10 +104,14 @@ pub enum ErrorCode {
     TokenWrongScope,
     /// The member has drawn its whole storage allowance (`limit` = bytes left to it).
     AllowanceExhausted,
-    /// Too many connections of one key (or one client address) at once (`limit`).
+    /// Too many connections at once (`limit`): of one key to a room (the room closes the
+    /// new one with 4429), or of one client address (refused before the upgrade).
     TooManyConnections,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
+    /// Too many heavy requests (room restores) are running; retry after the HTTP
+    /// `Retry-After` seconds.
+    Busy,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
 }
@@ -163,6 +167,7 @@ impl ErrorCode {
             Self::AllowanceExhausted => "allowance_exhausted",
             Self::TooManyConnections => "too_many_connections",
             Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
             Self::Internal => "internal",
         }
     }
@@ -205,7 +210,7 @@ impl ErrorCode {
             Self::FrameTooLarge | Self::MessageTooLarge | Self::BodyTooLarge => 413,
             Self::RateLimited | Self::SlowConsumer | Self::TooManyConnections => 429,
             Self::Internal => 500,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::Busy => 503,
         }
     }
 
@@ -240,7 +245,9 @@ impl ErrorCode {
             | Self::BadManifest
             | Self::BadState
             | Self::TokenWrongScope
-            | Self::AllowanceExhausted => None,
+            | Self::AllowanceExhausted
+            // HTTP-only refusals (before any upgrade).
+            | Self::Busy => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),
@@ -303,10 +310,24 @@ mod tests {
 
     #[test]
     fn wire_strings_match_serde() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::RoomFull, ErrorCode::BadChallengeResponse] {
+        for code in [
+            ErrorCode::MalformedFrame,
+            ErrorCode::RoomFull,
+            ErrorCode::BadChallengeResponse,
+            ErrorCode::Busy,
+            ErrorCode::TooManyConnections,
+        ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn hardening_codes_have_their_statuses() {
+        assert_eq!(ErrorCode::Busy.http_status(), 503);
+        assert_eq!(ErrorCode::TooManyConnections.http_status(), 429);
+        assert_eq!(ErrorCode::Busy.close_code(), None);
+        assert_eq!(ErrorCode::TooManyConnections.close_code(), Some(4429), "a key's extra connection is closed");
     }
 
     #[test]

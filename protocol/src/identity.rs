@@ -4,6 +4,10 @@
 //! join answers and owner calls are signed with it (ECDSA P-256, SHA-256, deterministic
 //! nonces per RFC 6979, signatures as 64-byte `r ‖ s`). Public keys travel as base64url
 //! of the 65-byte uncompressed SEC1 point.
+//!
+//! Signatures are always **low-S** (`s ≤ n/2`, n the group order): [`IdentityKey::sign`]
+//! normalises, and every verifier refuses the high-S twin `(r, n − s)` that ECDSA would
+//! otherwise also accept, so a signature has exactly one valid encoding.
 
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
@@ -23,7 +27,20 @@ pub enum KeyError {
     BadSignatureEncoding,
     #[error("the signature does not verify")]
     SignatureMismatch,
+    #[error("the signature is not in low-S form (s above n/2)")]
+    HighS,
 }
+
+/// The P-256 group order n, big-endian.
+const ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+/// ⌊n / 2⌋, big-endian: the largest `s` a low-S signature may have.
+const HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d,
+    0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
 
 /// A participant's private identity key for one room.
 #[derive(Clone)]
@@ -69,12 +86,13 @@ impl IdentityKey {
         out
     }
 
-    /// Signs a transcript (see [`crate::transcript`]).
+    /// Signs a transcript (see [`crate::transcript`]); the signature is always low-S.
     pub fn sign(&self, transcript: &[u8]) -> Signature {
         let sig: EcdsaSignature = self.signing.sign(transcript);
         let mut out = [0u8; 64];
         out.copy_from_slice(&sig.to_bytes());
-        Signature(out)
+        let sig = Signature(out);
+        if sig.is_low_s() { sig } else { sig.s_twin() }
     }
 }
 
@@ -116,8 +134,11 @@ impl PublicKey {
         b64(&self.to_sec1_uncompressed())
     }
 
-    /// Verifies `signature` over `transcript`.
+    /// Verifies `signature` over `transcript`; a high-S signature is refused.
     pub fn verify(&self, transcript: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        if !signature.is_low_s() {
+            return Err(KeyError::HighS);
+        }
         let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| KeyError::BadSignatureEncoding)?;
         self.verifying.verify(transcript, &sig).map_err(|_| KeyError::SignatureMismatch)
     }
@@ -167,6 +188,36 @@ impl Signature {
     pub fn to_b64(&self) -> String {
         b64(&self.0)
     }
+
+    /// The `s` half (big-endian).
+    fn s(&self) -> &[u8] {
+        &self.0[32..]
+    }
+
+    /// True when `s ≤ ⌊n/2⌋`, the only form this protocol accepts. Every verifier (the
+    /// portable one, the server's `ring` one and the browser's WebCrypto one) checks this
+    /// first, because ECDSA itself also accepts `(r, n − s)`.
+    pub fn is_low_s(&self) -> bool {
+        // Big-endian byte strings of equal length compare like the numbers they encode.
+        self.s() <= &HALF_ORDER[..]
+    }
+
+    /// The same signature with `s` replaced by `n − s` (`s` taken as below n): the other
+    /// encoding plain ECDSA accepts. Used to normalise, and by tests to build the
+    /// high-S twin of a valid signature.
+    pub fn s_twin(&self) -> Signature {
+        let mut out = self.0;
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let mut d = i16::from(ORDER[i]) - i16::from(self.0[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            if d < 0 {
+                d += 256;
+            }
+            out[32 + i] = d as u8;
+        }
+        Signature(out)
+    }
 }
 
 impl fmt::Debug for Signature {
@@ -205,6 +256,53 @@ mod tests {
         assert_eq!(IdentityKey::from_secret_b64(&key.to_secret_b64()).unwrap().public_key(), public);
         // RFC 6979: the same key and transcript always give the same signature.
         assert_eq!(key.sign(b"hello"), sig);
+    }
+
+    #[test]
+    fn signing_is_low_s_and_the_high_s_twin_is_refused() {
+        let mut high_before_normalising = 0;
+        for i in 0..64u8 {
+            let key = IdentityKey::from_secret_bytes(&[i.wrapping_add(1); 32]).unwrap();
+            let msg = [i; 40];
+            let sig = key.sign(&msg);
+            assert!(sig.is_low_s(), "signature {i} is high-S");
+            assert!(key.public_key().verify(&msg, &sig).is_ok());
+            let twin = sig.s_twin();
+            assert!(!twin.is_low_s());
+            assert_eq!(twin.s_twin(), sig);
+            // The twin is a valid plain-ECDSA signature (p256 alone accepts it) ...
+            let ecdsa = EcdsaSignature::from_slice(&twin.0).unwrap();
+            assert!(key.public_key().verifying.verify(&msg, &ecdsa).is_ok());
+            // ... and this protocol refuses it.
+            assert_eq!(key.public_key().verify(&msg, &twin), Err(KeyError::HighS));
+            // Does p256 itself normalise? Count what it produced before `sign` fixed it.
+            let raw: EcdsaSignature = key.signing.sign(&msg);
+            let mut raw_bytes = [0u8; 64];
+            raw_bytes.copy_from_slice(&raw.to_bytes());
+            if !Signature(raw_bytes).is_low_s() {
+                high_before_normalising += 1;
+            }
+        }
+        // p256 0.14 does not normalise on its own (about half come out high-S), which is
+        // why `sign` does.
+        assert!(high_before_normalising > 0, "p256 now normalises: the normalisation step is redundant");
+    }
+
+    #[test]
+    fn low_s_edges() {
+        let with_s = |s: [u8; 32]| {
+            let mut b = [1u8; 64];
+            b[32..].copy_from_slice(&s);
+            Signature(b)
+        };
+        assert!(with_s(HALF_ORDER).is_low_s());
+        let mut above = HALF_ORDER;
+        above[31] += 1;
+        assert!(!with_s(above).is_low_s());
+        assert!(with_s([0; 32]).is_low_s());
+        assert!(!with_s(ORDER).is_low_s());
+        // n − ⌊n/2⌋ = ⌊n/2⌋ + 1 (n is odd): the twin of the largest low s is the smallest high one.
+        assert_eq!(with_s(HALF_ORDER).s_twin(), with_s(above));
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! - [`whisper`]: pairwise keys for messages only two members read.
 //! - [`keys_file`]: the passphrase-encrypted export of everything a browser knows.
 //! - [`objects`]: documents: padding, convergent keys, chunk encryption, upload types.
+//! - [`names`]: shared file names made safe to show and save (no bidi tricks, no paths).
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
@@ -42,6 +43,7 @@ pub mod key_wrap;
 pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
+pub mod names;
 pub mod objects;
 pub mod room_guard;
 pub mod room_state;

@@ -277,7 +277,8 @@ mod tests {
         let f = fixture();
         let mut g = RoomGuard::new(f.room.clone(), 0);
         let server_key = IdentityKey::from_secret_bytes(&[5; 32]).unwrap();
-        let evil = key_wrap::wrap(&server_key, &f.me.public_key(), &f.room, 1, &ContentKey::from_bytes([3; 32]), [1; 12]);
+        let evil =
+            key_wrap::wrap(&server_key, &f.me.public_key(), &f.room, 1, &ContentKey::from_bytes([3; 32]), [1; 12]);
         let out = g.check(&f.me, &f.frame(Some(f.signed(2, 1))), &[evil], &f.held());
         assert_eq!(out.threats, vec![Threat::ForeignWrap { epoch: 1 }]);
         assert!(out.new_keys.is_empty());

@@ -234,7 +234,8 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
             return Err("invite vector: the derived invite key differs".into());
         }
         let member = key(&i.member_secret)?.public_key();
-        if InviteProof::make(&i.room, &content(&i.content_key)?, &member) != i.proof || !i.proof.verifies(&i.room, &member)
+        if InviteProof::make(&i.room, &content(&i.content_key)?, &member) != i.proof
+            || !i.proof.verifies(&i.room, &member)
         {
             return Err("invite vector: the proof differs or does not verify".into());
         }
@@ -249,7 +250,8 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
             return Err(format!("state vector v{}: signature differs", s.state.version));
         }
         s.state.verify(&s.state.room, &owner.public_key()).map_err(|e| e.to_string())?;
-        if let (Some(text), Some(k), Some(motd_iv), Some(sealed)) = (&s.motd_text, &s.motd_key, &s.motd_iv, &s.state.motd)
+        if let (Some(text), Some(k), Some(motd_iv), Some(sealed)) =
+            (&s.motd_text, &s.motd_key, &s.motd_iv, &s.state.motd)
         {
             let resealed = SealedMotd::seal(&s.state.room, s.state.epoch, &content(k)?, text, iv(motd_iv)?);
             if resealed != *sealed || sealed.open(&s.state.room, s.state.epoch, &content(k)?).as_deref() != Ok(text) {
@@ -265,7 +267,10 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
         let nonce = unb64_array::<16>(&r.nonce_bytes).map_err(|e| e.to_string())?;
         let auth = RequestAuth::sign(&who, &target, r.timestamp_ms, nonce);
         let same = auth.key == r.key && auth.nonce == r.nonce && auth.sig == r.sig;
-        if !same || hex(&auth.transcript(&target)) != r.transcript_hex || r.key.verify(&auth.transcript(&target), &r.sig).is_err() {
+        if !same
+            || hex(&auth.transcript(&target)) != r.transcript_hex
+            || r.key.verify(&auth.transcript(&target), &r.sig).is_err()
+        {
             return Err("signed request vector differs".into());
         }
         checks += 1;
@@ -292,7 +297,8 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
     }
     for w in &v.wraps {
         let (owner, member) = (key(&w.owner_secret)?, key(&w.member_secret)?);
-        let wrapped = key_wrap::wrap(&owner, &member.public_key(), &w.room, w.epoch, &content(&w.content_key)?, iv(&w.iv)?);
+        let wrapped =
+            key_wrap::wrap(&owner, &member.public_key(), &w.room, w.epoch, &content(&w.content_key)?, iv(&w.iv)?);
         let opened = key_wrap::unwrap(&member, &w.wrapped, &w.room).map_err(|e| e.to_string())?;
         if wrapped != w.wrapped || opened.to_b64() != w.content_key {
             return Err("wrap vector differs".into());

@@ -17,6 +17,7 @@
 //! - [`connection`]: per-connection state (join challenge, proven key, rate bucket).
 //! - [`inbound`]: the state-independent checks of a frame (shape, size, signature),
 //!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
+//! - [`transfer`]: backups out and in, and the bounds an imported backup must respect.
 //! - [`effects`]: what a batch of events produces, and the socket interface.
 //! - [`room`]: the state machine itself: connections, messages, history, the commit;
 //!   with admission and access changes (`access.rs`), signed requests (`signed.rs`), the
@@ -31,7 +32,7 @@ pub mod room;
 pub mod schema;
 mod signed;
 pub mod storage;
-mod transfer;
+pub mod transfer;
 
 pub use effects::{ConnId, Effects, Sockets};
 pub use room::{Reader, Room, RoomConfig};

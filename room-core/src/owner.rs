@@ -8,15 +8,15 @@
 use protocol::api::{
     BudgetView, DEFAULT_ALLOWANCE_DIVISOR, IssuedToken, MemberView, MembersView, OwnerCall, Rekey, RoomSettings,
 };
-use protocol::room_state::SignedState;
-use protocol::storage_token::TokenScope;
 use protocol::backup::MemberStatus;
 use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::key_wrap::WrappedKey;
+use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::storage_token;
+use protocol::storage_token::TokenScope;
 use serde::Serialize;
 
 use crate::connection::ConnState;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use protocol::PROTOCOL_VERSION;
 use protocol::api::{HistoryPage, MAX_ROOM_CAPACITY};
-use protocol::room_state::SignedState;
 use protocol::backup::MemberStatus;
 use protocol::envelope::{B64Bytes, Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
@@ -23,6 +22,7 @@ use protocol::identity::PublicKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
 use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
+use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 
 use crate::connection::ConnState;

@@ -18,9 +18,9 @@
 
 use protocol::backup::MemberStatus;
 use protocol::identity::PublicKey;
+use protocol::ids::ClientMessageId;
 use protocol::invite::InviteProof;
 use protocol::room_state::SignedState;
-use protocol::ids::ClientMessageId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

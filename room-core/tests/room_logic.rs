@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use cloakroom_room_core::effects::QueueFull;
 use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets};
-use protocol::invite::InviteProof;
-use protocol::room_state::{SignedState, StateFields};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, MessageBody, SealInput};
 use protocol::error::ErrorCode;
 use protocol::frames::{ClientFrame, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::invite::InviteProof;
+use protocol::room_state::{SignedState, StateFields};
 use protocol::transcript;
 
 #[derive(Default)]

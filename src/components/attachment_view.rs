@@ -2,6 +2,7 @@
 //! opens the viewer. The thumbnail travels inside the message, so it shows at once.
 
 use leptos::prelude::*;
+use protocol::names::safe_file_name;
 use protocol::objects::FileHandle;
 
 use crate::components::image_viewer::{ViewImage, use_viewer};
@@ -14,7 +15,8 @@ fn FileCard(file: FileHandle) -> impl IntoView {
     let transfers = use_transfers();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let name = file.name.clone();
+    // Untrusted text from the uploader: shown as it will be saved (no bidi tricks).
+    let name = safe_file_name(&file.name);
     let size = human_size(file.size);
     let download = move |_| {
         let file = file.clone();
@@ -49,7 +51,7 @@ pub fn AttachmentView(attachment: Attachment) -> impl IntoView {
         Attachment::File(file) => view! { <div class="attachment"><FileCard file=file /></div> }.into_any(),
         Attachment::Image { full, preview, thumbnail, width, height } => {
             let viewer = use_viewer();
-            let alt = format!("Image {} ({width}×{height}, {})", full.name, human_size(full.size));
+            let alt = format!("Image {} ({width}×{height}, {})", safe_file_name(&full.name), human_size(full.size));
             let target = ViewImage { full, preview, thumbnail: thumbnail.clone(), alt: alt.clone() };
             view! {
                 <div class="attachment">

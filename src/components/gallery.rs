@@ -20,7 +20,7 @@ pub fn Gallery(session: RoomSession) -> impl IntoView {
                         full: full.clone(),
                         preview: preview.clone(),
                         thumbnail: thumbnail.clone(),
-                        alt: format!("Image {} shared by {}", full.name, m.alias),
+                        alt: format!("Image {} shared by {}", protocol::names::safe_file_name(&full.name), m.alias),
                     }),
                     _ => None,
                 })

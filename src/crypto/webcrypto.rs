@@ -66,7 +66,12 @@ async fn verify_key(subtle: &SubtleCrypto, key: &PublicKey) -> Result<CryptoKey,
 }
 
 /// Verifies an ECDSA P-256 / SHA-256 signature (64-byte `r ‖ s`, WebCrypto's format).
+/// A high-S signature is refused here, before WebCrypto (which accepts both forms) sees
+/// it, like every other verifier of the protocol.
 pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Result<bool, WebCryptoError> {
+    if !protocol::identity::Signature(*signature).is_low_s() {
+        return Ok(false);
+    }
     let subtle = subtle()?;
     let crypto_key = verify_key(&subtle, key).await?;
     let algorithm = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]);

@@ -118,12 +118,10 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     web_sys::Blob::new_with_blob_sequence_and_options(&kept, &options).map_err(|_| "cannot assemble the file".into())
 }
 
-/// A name safe to save under (no path separators or control characters).
+/// A name safe to save under: no bidi or other format characters, control characters or
+/// path separators, bounded (`protocol::names::safe_file_name`).
 pub fn safe_name(name: &str) -> String {
-    let cleaned: String =
-        name.chars().map(|c| if c.is_control() || matches!(c, '/' | '\\') { '_' } else { c }).collect();
-    let trimmed = cleaned.trim().trim_start_matches('.');
-    if trimmed.is_empty() { "download".into() } else { trimmed.chars().take(200).collect() }
+    protocol::names::safe_file_name(name)
 }
 
 /// Offers `blob` as a download named `name`.

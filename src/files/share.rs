@@ -23,7 +23,8 @@ pub fn is_picture(mime: &str) -> bool {
 /// Uploads `file` and posts it in the room (or whispers it to `to`). Failures end up in
 /// the transfer list, where the user sees them.
 pub async fn share(session: RoomSession, transfers: Transfers, file: web_sys::File, to: Option<PublicKey>) {
-    let name = file.name();
+    // The name travels to every member: send it already cleaned (they clean it again).
+    let name = protocol::names::safe_file_name(&file.name());
     let mime = match file.type_() {
         t if t.is_empty() => UNKNOWN_TYPE.to_owned(),
         t => t,

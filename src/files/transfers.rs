@@ -72,15 +72,16 @@ pub struct TransferHandle {
 }
 
 impl Transfers {
-    /// Adds a transfer of `total` bytes.
+    /// Adds a transfer of `total` bytes (`name` is shown as `safe_file_name` makes it).
     pub fn start(&self, name: &str, upload: bool, total: u64) -> TransferHandle {
+        let name = protocol::names::safe_file_name(name);
         let id = NEXT.with(|n| {
             let mut n = n.borrow_mut();
             *n += 1;
             *n
         });
         let status = if upload { TransferStatus::Preparing } else { TransferStatus::Running };
-        let t = Transfer { id, name: name.to_owned(), upload, total, done: 0, started_ms: js_sys::Date::now(), status };
+        let t = Transfer { id, name, upload, total, done: 0, started_ms: js_sys::Date::now(), status };
         self.0.update(|l| l.push(t));
         TransferHandle { id, list: *self }
     }

@@ -3,15 +3,14 @@
 
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use protocol::api::{
-    InfoResponse,
-    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, IssuedToken, LastMessageTimesRequest,
-    LastMessageTimesResponse,
+    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, IssuedToken,
+    LastMessageTimesRequest, LastMessageTimesResponse,
 };
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
 use protocol::identity::IdentityKey;
-use protocol::room_state::SignedState;
 use protocol::ids::RoomId;
 use protocol::objects::{Manifest, UploadRequest, UploadState};
+use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -23,8 +23,8 @@ use protocol::envelope::{Envelope, StoredMessage};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
-use protocol::invite::InviteProof;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
 
 use crate::crypto;

@@ -54,8 +54,14 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 .into_any();
         }
     };
-    let session =
-        RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name(), record.state_version);
+    let session = RoomSession::start(
+        keys.room,
+        keys.identity,
+        keys.keys,
+        keys.alias,
+        record.display_name(),
+        record.state_version,
+    );
     let link_conflict = RwSignal::new(record.link_conflict.clone());
     let conflict_room = record.room.clone();
     on_cleanup(move || session.stop());

@@ -3,13 +3,13 @@
 
 use leptos::prelude::*;
 use protocol::api::{BudgetView, IssuedToken, MAX_MOTD_CHARS, MemberView, MembersView, Rekey, RoomSettings};
-use protocol::content_key::ContentKey;
-use protocol::invite;
-use protocol::room_state::{SealedMotd, SignedState, StateFields};
 use protocol::backup::MemberStatus;
+use protocol::content_key::ContentKey;
 use protocol::error::ErrorBody;
 use protocol::identity::PublicKey;
+use protocol::invite;
 use protocol::key_wrap::{self, WrappedKey};
+use protocol::room_state::{SealedMotd, SignedState, StateFields};
 use serde_json::json;
 
 use crate::crypto::{new_content_key, random_bytes};
@@ -107,7 +107,9 @@ impl RoomSession {
 
     pub async fn admin_set_allowance(&self, allowance: u64) -> Result<RoomSettings, String> {
         let body = json!({ "allowance": allowance });
-        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "allowance", Some(&body)).await.map_err(readable)
+        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "allowance", Some(&body))
+            .await
+            .map_err(readable)
     }
 
     /// The members of `members` this browser has reason to give a room key: those whose
@@ -120,9 +122,11 @@ impl RoomSession {
         let invites: Vec<PublicKey> =
             self.inner().ring.keys.borrow().values().map(|k| invite::invite_key(&room, k).public_key()).collect();
         members.iter().filter(|m| m.key != me).map(|m| m.key).partition(|key| {
-            members.iter().find(|m| m.key == *key).and_then(|m| m.invite.as_ref()).is_some_and(|proof| {
-                invites.contains(&proof.invite) && proof.verifies(&room, key)
-            })
+            members
+                .iter()
+                .find(|m| m.key == *key)
+                .and_then(|m| m.invite.as_ref())
+                .is_some_and(|proof| invites.contains(&proof.invite) && proof.verifies(&room, key))
         })
     }
 

@@ -7,16 +7,16 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::Mutex;
 
 use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage};
-use protocol::invite::InviteProof;
-use protocol::room_state::{SignedState, StateFields};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput, StoredMessage};
 use protocol::error::HttpError;
 use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
+use protocol::room_state::{SignedState, StateFields};
 use protocol::transcript;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -144,8 +144,12 @@ impl TestRoom {
 
     /// The body of `POST /api/rooms` for this room.
     pub fn creation_body(&self, auth: CreateAuthorization) -> Vec<u8> {
-        let req =
-            CreateRoomRequest { room: self.id.clone(), owner: self.owner.public_key(), auth, state: self.first_state() };
+        let req = CreateRoomRequest {
+            room: self.id.clone(),
+            owner: self.owner.public_key(),
+            auth,
+            state: self.first_state(),
+        };
         serde_json::to_vec(&req).expect("JSON")
     }
 

@@ -149,7 +149,11 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 async fn relay(stream: TcpStream, upstream: &str, state: Arc<Mutex<Shared>>) -> Result<(), String> {
     let head = peek_head(&stream).await.map_err(|e| e.to_string())?;
     let websocket = header(&head, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if websocket { relay_socket(stream, upstream, &head, state).await } else { relay_http(stream, upstream, state).await }
+    if websocket {
+        relay_socket(stream, upstream, &head, state).await
+    } else {
+        relay_http(stream, upstream, state).await
+    }
 }
 
 async fn relay_socket(stream: TcpStream, upstream: &str, head: &str, state: Arc<Mutex<Shared>>) -> Result<(), String> {
@@ -213,7 +217,11 @@ async fn relay_http(mut stream: TcpStream, upstream: &str, state: Arc<Mutex<Shar
     stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
     let mut first = head.lines().next().unwrap_or_default().split_whitespace();
     let (method, path) = (first.next().unwrap_or("GET").to_owned(), first.next().unwrap_or("/").to_owned());
-    state.lock().unwrap().requests.push(RecordedRequest { method: method.clone(), path: path.clone(), body: body.clone() });
+    state.lock().unwrap().requests.push(RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        body: body.clone(),
+    });
 
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let mut req = client.request(method.parse().map_err(|_| "bad method")?, format!("http://{upstream}{path}"));
