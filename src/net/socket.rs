@@ -58,7 +58,7 @@ pub enum SocketEvent {
     /// The room and this connection's access (from `welcome` or `room` frames), with the
     /// room keys wrapped to this identity.
     Access {
-        state: RoomState,
+        state: Box<RoomState>,
         access: Access,
         keys: Vec<WrappedKey>,
     },
@@ -273,7 +273,7 @@ impl Driver {
                                 reading = false;
                                 self.report(SocketEvent::Status(ConnectionStatus::Waiting));
                             }
-                            self.report(SocketEvent::Access { state, access, keys });
+                            self.report(SocketEvent::Access { state: Box::new(state), access, keys });
                         }
                         ServerFrame::Backlog { messages, more } => {
                             self.report(SocketEvent::Messages { messages, backlog: true, more });

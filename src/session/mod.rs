@@ -238,7 +238,7 @@ impl RoomSession {
     fn on_event(&self, event: SocketEvent) {
         match event {
             SocketEvent::Status(s) => self.status.set(s),
-            SocketEvent::Access { state, access, keys } => self.on_access(state, access, keys),
+            SocketEvent::Access { state, access, keys } => self.on_access(*state, access, keys),
             SocketEvent::Messages { messages, backlog, more } => {
                 if backlog {
                     self.more_history.set(more);
