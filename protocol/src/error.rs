@@ -94,6 +94,8 @@ pub enum ErrorCode {
     BadChunk,
     /// An upload whose declared shape is invalid or contradicts what is stored.
     BadManifest,
+    /// Opening an upload without the proof that derives its file id (`read_check`).
+    BadReadProof,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
     /// An unexpected server-side failure; nothing was changed.
@@ -145,6 +147,7 @@ impl ErrorCode {
             Self::HashMismatch => "hash_mismatch",
             Self::BadChunk => "bad_chunk",
             Self::BadManifest => "bad_manifest",
+            Self::BadReadProof => "bad_read_proof",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -173,7 +176,7 @@ impl ErrorCode {
             | Self::BadManifest => 400,
             Self::Unauthorized | Self::StaleRequest => 401,
             Self::TokenTooSmall | Self::TokenRequired => 402,
-            Self::OriginNotAllowed | Self::Forbidden | Self::NotAccepted => 403,
+            Self::OriginNotAllowed | Self::Forbidden | Self::NotAccepted | Self::BadReadProof => 403,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
             Self::BudgetExhausted => 507,
@@ -215,7 +218,8 @@ impl ErrorCode {
             | Self::TokenRequired
             | Self::HashMismatch
             | Self::BadChunk
-            | Self::BadManifest => None,
+            | Self::BadManifest
+            | Self::BadReadProof => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),
             Self::BodyTooLarge => Some(1009),
             Self::BadChallengeResponse | Self::BadKey | Self::Unauthorized => Some(4401),

@@ -21,6 +21,8 @@
 //! - [`whisper`]: pairwise keys for messages only two members read.
 //! - [`keys_file`]: the passphrase-encrypted export of everything a browser knows.
 //! - [`objects`]: documents: padding, convergent keys, chunk encryption, upload types.
+//! - [`object_proofs`]: the document store's read proofs and put secrets.
+//! - [`object_vectors`]: the v2 object vectors, with their inputs.
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
@@ -38,6 +40,8 @@ pub mod key_wrap;
 pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
+pub mod object_proofs;
+pub mod object_vectors;
 pub mod objects;
 pub mod signed_request;
 pub mod storage_token;
