@@ -291,7 +291,8 @@ async fn the_cache_pages_and_searches_one_room() {
     shared.attachment = Some(cloakroom::session::timeline::Attachment::File(protocol::objects::FileHandle {
         file_id: "f".into(),
         key: "k".into(),
-        verification: "v".into(),
+        read: Some("r".into()),
+        verification: None,
         size: 10,
         padded: 4096,
         name: "Quarterly-Budget.xlsx".into(),
@@ -331,7 +332,9 @@ async fn browser_file_chunks_match_the_protocol_vectors_and_damage_is_caught() {
         let plain = v.plaintext();
         assert_eq!(objects::padded_size(v.len), Some(v.padded));
         let source = Source::buffer(js_sys::Uint8Array::from(plain.as_slice()));
-        let keys = upload::content_keys(&source, v.padded, &Watch::NONE).await.unwrap();
+        // v1 files: the same content hash, the v1 derivation (files stored before v2).
+        let hash = upload::content_hash(&source, v.padded, &Watch::NONE).await.unwrap();
+        let keys = objects::derive_v1(&hash);
         assert_eq!((keys.file_id.as_str(), keys.key.to_b64()), (v.file_id.as_str(), v.key.clone()));
         let key = webcrypto::aes_key(keys.key.as_bytes()).await.unwrap();
         let count = objects::chunk_count(v.padded);
@@ -383,4 +386,52 @@ async fn transfers_retry_what_passes_and_stop_at_what_does_not() {
     calls.set(0);
     let stopped = retry::with_retries(&|| true, answer(ErrorCode::Unavailable, u32::MAX)).await.unwrap_err();
     assert_eq!((stopped.code, calls.get()), (ErrorCode::Unavailable, 1));
+}
+
+#[wasm_bindgen_test]
+async fn browser_v2_objects_match_their_vectors_with_inputs() {
+    use cloakroom::files::download;
+    use cloakroom::files::source::Source;
+    use cloakroom::files::upload::{self, Watch};
+    use protocol::encoding::b64;
+    use protocol::object_proofs::{PutSecret, ReadProof};
+    use protocol::objects;
+    let vectors = protocol::object_vectors::load();
+    assert_eq!(
+        protocol::object_vectors::check_all(&vectors).unwrap(),
+        vectors.objects.len() * 2 + vectors.put_checks.len()
+    );
+    for v in &vectors.objects {
+        let plain = v.plain();
+        assert_eq!(objects::padded_size(v.len), Some(v.padded), "{}", v.name);
+        // The browser's own pipeline: WebCrypto chunk hashes → h → read, read_check, id, key.
+        let source = Source::buffer(js_sys::Uint8Array::from(plain.as_slice()));
+        let hash = upload::content_hash(&source, v.padded, &Watch::NONE).await.unwrap();
+        assert_eq!(b64(&hash), v.content_hash, "{}", v.name);
+        let read = ReadProof::derive(&hash);
+        assert_eq!((read.to_b64(), b64(&read.check())), (v.read.clone(), v.read_check.clone()), "{}", v.name);
+        let keys = upload::content_keys(&source, v.padded, &Watch::NONE).await.unwrap();
+        assert_eq!((keys.file_id.as_str(), keys.key.to_b64()), (v.file_id.as_str(), v.file_key.clone()), "{}", v.name);
+        assert_eq!(read.file_id(), v.file_id);
+        let key = webcrypto::aes_key(keys.key.as_bytes()).await.unwrap();
+        let count = objects::chunk_count(v.padded);
+        assert_eq!(b64(&objects::chunk_aad(&keys.file_id, 0, count)), v.chunk0_aad);
+        for index in 0..count {
+            let part = source.padded_chunk(v.padded, index).await.unwrap();
+            let (id, sealed) = upload::seal_chunk(&key, &keys.file_id, index, count, &part).await.unwrap();
+            assert_eq!(
+                id, v.chunk_ids[index as usize],
+                "{} chunk {index}: WebCrypto encrypts like the protocol",
+                v.name
+            );
+            if let Some(full) = v.chunks.get(index as usize) {
+                assert_eq!(&b64(&sealed.to_vec()), full, "{} chunk {index}: the ciphertext itself", v.name);
+            }
+            let opened = download::open_chunk(&key, &keys.file_id, index, count, &id, &sealed).await.unwrap();
+            assert_eq!(opened.to_vec(), part.to_vec());
+        }
+    }
+    for p in &vectors.put_checks {
+        assert_eq!(b64(&PutSecret::parse(&p.put_secret).unwrap().check()), p.put_check);
+    }
 }

@@ -89,7 +89,8 @@ fn file_handle() -> FileHandle {
     FileHandle {
         file_id: keys.file_id.clone(),
         key: keys.key.to_b64(),
-        verification: b64(&[3; 32]),
+        read: Some(b64(&[3; 32])),
+        verification: None,
         size: 19,
         padded,
         name: "notes.txt".into(),
@@ -328,7 +329,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let h = file_handle();
             let (keys, padded, chunks) = objects::encrypt_file(b"a small shared file").expect("small");
             vec![
-                tagged(0, &UploadRequest { file: keys.file_id.clone(), size: padded, token: Some(b64(&[4; 32])) }),
+                tagged(
+                    0,
+                    &UploadRequest {
+                        file: keys.file_id.clone(),
+                        size: padded,
+                        read_check: Some(b64(&[5; 32])),
+                        put_check: Some(b64(&[6; 32])),
+                        token: Some(b64(&[4; 32])),
+                    },
+                ),
                 tagged(
                     1,
                     &UploadState {
@@ -337,7 +347,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                         chunks: 1,
                         status: UploadStatus::Open,
                         missing: vec![0],
-                        verification: None,
+                        stored: vec![None],
+                        payer: false,
                     },
                 ),
                 tagged(

@@ -3,28 +3,31 @@
 //!
 //! | call | what |
 //! |---|---|
-//! | `POST /api/uploads` `{file, size, token?}` | find or open (pay for) the upload of a file |
-//! | `PUT /api/uploads/{file}/chunks/{index}/{id}` | store one encrypted chunk, checked against `id` |
-//! | `GET /api/files/{file}?v=` | the manifest of a complete file |
-//! | `GET /api/files/{file}/chunks/{index}?v=` | one encrypted chunk |
+//! | `POST /api/uploads` `{file, size, read_check, put_check?, token?}` | find the upload of a file, or pay to be its (next) payer |
+//! | `PUT /api/uploads/{file}/chunks/{index}/{id}` + `x-cloakroom-put` | store one encrypted chunk, checked against `id` |
+//! | `GET /api/files/{file}` + `x-cloakroom-read` (v1: `?v=`) | the manifest of a complete file |
+//! | `GET /api/files/{file}/chunks/{index}` + the same proof | one encrypted chunk |
 //!
-//! Reads of a missing file and reads with a wrong verification token get the same answer
-//! after the same delay.
+//! Reads of a missing file and reads with a wrong proof get the same answer after the same
+//! delay; an upload opened without the right `read_check` is refused before anything is
+//! looked up.
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use protocol::encoding::unb64_array;
 use protocol::error::{ErrorBody, ErrorCode};
+use protocol::object_proofs::{PUT_HEADER, READ_HEADER};
 use protocol::objects::{Manifest, UploadRequest, UploadState};
 use protocol::storage_token;
 use serde::Deserialize;
 
 use crate::clock::now_micros;
 use crate::http_error::{ApiError, JsonBody, RawBody};
-use crate::object_store::Opened;
+use crate::object_store::{ObjectStore, Opened, Paid, ReadProofGiven};
 use crate::state::AppState;
 
 /// Every read answers after at least this long, found or not (no timing oracle).
@@ -42,14 +45,28 @@ pub async fn open_upload(
     State(st): State<AppState>,
     JsonBody(req): JsonBody<UploadRequest>,
 ) -> Result<Json<UploadState>, ApiError> {
+    // The read check first: without it nothing is looked up, so nothing is learnt.
+    ObjectStore::check_request(&req.file, req.size, req.read_check.as_deref())?;
+    let put_check = match &req.put_check {
+        Some(c) => Some(
+            unb64_array::<32>(c)
+                .map_err(|_| ApiError::new(ErrorCode::MalformedRequest, "put_check must be base64url of 32 bytes"))?,
+        ),
+        None => None,
+    };
+    if req.token.is_some() && put_check.is_none() {
+        return Err(ApiError::new(ErrorCode::MalformedRequest, "paying for an upload needs a put_check"));
+    }
     let objects = st.objects.clone();
     let (file, size) = (req.file.clone(), req.size);
-    let found = blocking(move || objects.find(&file, size)).await?;
+    let found = blocking(move || objects.find(&file, size, put_check.as_ref())).await?;
     let needed = match found {
-        Opened::Existing(state) => return Ok(Json(state)),
+        // Already a payer, or only looking: nothing to pay.
+        Opened::Existing(state) if state.payer || req.token.is_none() => return Ok(Json(state)),
+        Opened::Existing(state) => protocol::objects::stored_size(state.size),
         Opened::NeedsPayment(needed) => needed,
     };
-    let Some(token) = req.token else {
+    let (Some(token), Some(put_check)) = (req.token, put_check) else {
         return Err(ApiError(
             ErrorBody::new(
                 ErrorCode::TokenRequired,
@@ -63,9 +80,15 @@ pub async fn open_upload(
     let file = req.file.clone();
     let state = blocking(move || {
         ledger.spend(&hash, needed, &format!("object:{file}"), now_micros())?;
-        let (state, created) = objects.create(&file, size, &hash, now_micros())?;
-        if !created {
-            // Someone opened the same upload meanwhile: this token was not needed.
+        let (state, paid) = match objects.pay(&file, size, &put_check, &hash, now_micros()) {
+            Ok(done) => done,
+            Err(e) => {
+                ledger.refund(&hash)?;
+                return Err(e);
+            }
+        };
+        if paid == Paid::AlreadyPayer {
+            // A retried request: this put check pays already, the token was not needed.
             ledger.refund(&hash)?;
         }
         Ok(state)
@@ -78,16 +101,36 @@ pub async fn open_upload(
 pub async fn put_chunk(
     State(st): State<AppState>,
     Path((file, index, id)): Path<(String, u32, String)>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<UploadState>, ApiError> {
     let objects = st.objects.clone();
-    let state = blocking(move || objects.put_chunk(&file, index, &id, &body)).await?;
+    let secret = header_text(&headers, PUT_HEADER);
+    let state = blocking(move || objects.put_chunk(&file, index, &id, secret.as_deref(), &body)).await?;
     Ok(Json(state))
 }
 
+/// v1 reads: `?v=<verification>`.
 #[derive(Deserialize)]
 pub struct Verification {
     v: Option<String>,
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The proof a read presents: the `x-cloakroom-read` header (v2), else `?v=` (v1), else
+/// an empty proof that reads nothing.
+fn read_proof(headers: &HeaderMap, q: Verification) -> (bool, String) {
+    match header_text(headers, READ_HEADER) {
+        Some(read) => (true, read),
+        None => (false, q.v.unwrap_or_default()),
+    }
+}
+
+fn given(proof: &(bool, String)) -> ReadProofGiven<'_> {
+    if proof.0 { ReadProofGiven::Read(&proof.1) } else { ReadProofGiven::Verification(&proof.1) }
 }
 
 async fn floored<T>(started: Instant, result: Result<T, ApiError>) -> Result<T, ApiError> {
@@ -102,12 +145,13 @@ async fn floored<T>(started: Instant, result: Result<T, ApiError>) -> Result<T, 
 pub async fn manifest(
     State(st): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<Verification>,
 ) -> Result<Json<Manifest>, ApiError> {
     let started = Instant::now();
     let objects = st.objects.clone();
-    let v = q.v.unwrap_or_default();
-    let result = blocking(move || objects.manifest(&file, &v)).await.map(Json);
+    let proof = read_proof(&headers, q);
+    let result = blocking(move || objects.manifest(&file, &given(&proof))).await.map(Json);
     floored(started, result).await
 }
 
@@ -115,12 +159,13 @@ pub async fn manifest(
 pub async fn chunk(
     State(st): State<AppState>,
     Path((file, index)): Path<(String, u32)>,
+    headers: HeaderMap,
     Query(q): Query<Verification>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let objects = st.objects.clone();
-    let v = q.v.unwrap_or_default();
-    let result = blocking(move || objects.chunk(&file, index, &v))
+    let proof = read_proof(&headers, q);
+    let result = blocking(move || objects.chunk(&file, index, &given(&proof)))
         .await
         .map(|bytes| ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     floored(started, result).await

@@ -107,6 +107,8 @@ pub enum ErrorCode {
     /// Too many connections at once (`limit`): of one key to a room (the room closes the
     /// new one with 4429), or of one client address (refused before the upgrade).
     TooManyConnections,
+    /// Opening an upload without the proof that derives its file id (`read_check`).
+    BadReadProof,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
     /// Too many heavy requests (room restores) are running; retry after the HTTP
@@ -166,6 +168,7 @@ impl ErrorCode {
             Self::TokenWrongScope => "token_wrong_scope",
             Self::AllowanceExhausted => "allowance_exhausted",
             Self::TooManyConnections => "too_many_connections",
+            Self::BadReadProof => "bad_read_proof",
             Self::Unavailable => "unavailable",
             Self::Busy => "busy",
             Self::Internal => "internal",
@@ -200,7 +203,8 @@ impl ErrorCode {
             | Self::Forbidden
             | Self::NotAccepted
             | Self::InviteRequired
-            | Self::TokenWrongScope => 403,
+            | Self::TokenWrongScope
+            | Self::BadReadProof => 403,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
             Self::BudgetExhausted | Self::AllowanceExhausted => 507,
@@ -246,6 +250,7 @@ impl ErrorCode {
             | Self::BadState
             | Self::TokenWrongScope
             | Self::AllowanceExhausted
+            | Self::BadReadProof
             // HTTP-only refusals (before any upgrade).
             | Self::Busy => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),

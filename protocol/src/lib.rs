@@ -25,6 +25,8 @@
 //! - [`keys_file`]: the passphrase-encrypted export of everything a browser knows.
 //! - [`objects`]: documents: padding, convergent keys, chunk encryption, upload types.
 //! - [`names`]: shared file names made safe to show and save (no bidi tricks, no paths).
+//! - [`object_proofs`]: the document store's read proofs and put secrets.
+//! - [`object_vectors`]: the v2 object vectors, with their inputs.
 //! - [`api`]: the HTTP request and response bodies.
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
@@ -44,6 +46,8 @@ pub mod keys_file;
 pub mod ledger_link;
 pub mod limits;
 pub mod names;
+pub mod object_proofs;
+pub mod object_vectors;
 pub mod objects;
 pub mod room_guard;
 pub mod room_state;

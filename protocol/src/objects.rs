@@ -8,9 +8,11 @@
 //!    length as a big-endian `u64`, so the server learns only the bucket.
 //! 2. **Derive** from the content hash `h` ([`content_hash`]: SHA-256 over a label, the
 //!    chunk count and the SHA-256 of each padded plaintext chunk, so that the chunks can be
-//!    hashed independently, in parallel, with WebCrypto's one-shot digest) ([`derive`]): the file id
-//!    `HKDF(h, "file-id")` (the name the server knows it by) and the file key
-//!    `HKDF(h, "file-key")`. Identical files give identical ids and keys ("convergent"
+//!    hashed independently, in parallel, with WebCrypto's one-shot digest) ([`derive`]): the
+//!    read proof `read = HKDF(h, "read")` and from it the file id (the name the server knows
+//!    it by, see [`crate::object_proofs`]), and the file key `HKDF(h, "file-key")`, all
+//!    with the v2 salt. v1 files (id `HKDF(h, "file-id")`, v1 salt, [`derive_v1`]) stay
+//!    readable. Identical files give identical ids and keys ("convergent"
 //!    encryption), which is what lets the server deduplicate without reading them; the
 //!    price, inherent to deduplication, is that the server can tell two uploads of the same
 //!    file apart from two different ones.
@@ -30,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::content_key::ContentKey;
 use crate::encoding::{b64, unb64_array};
+use crate::object_proofs::{ReadProof, SALT_V2};
 
 /// Plaintext bytes per chunk (the last chunk may be shorter).
 pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
@@ -42,7 +45,7 @@ pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 pub const MIN_PADDED_BYTES: u64 = 4 * 1024;
 /// Bytes of the length trailer at the end of the padding.
 const TRAILER: u64 = 8;
-const SALT: &[u8] = b"cloakroom/v1/object";
+const SALT_V1: &[u8] = b"cloakroom/v1/object";
 const AAD_LABEL: &[u8] = b"cloakroom/v1/chunk\0";
 const HASH_LABEL: &[u8] = b"cloakroom/v1/content\0";
 
@@ -136,14 +139,31 @@ pub fn content_hash_of(padded: &[u8]) -> [u8; 32] {
     content_hash(&hashes)
 }
 
-/// Derives the file id and key from the content hash ([`content_hash`]).
+/// Derives the (v2) file id and key from the content hash ([`content_hash`]): the id is
+/// named by the read proof ([`ReadProof::derive`]), the key is `HKDF(salt
+/// "cloakroom/v2/object", h, "file-key")`.
 pub fn derive(content_hash: &[u8; 32]) -> ObjectKeys {
-    let hk = Hkdf::<Sha256>::new(Some(SALT), content_hash);
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(SALT_V2), content_hash).expand(b"file-key", &mut key).expect("32 bytes");
+    ObjectKeys { file_id: ReadProof::derive(content_hash).file_id(), key: ContentKey::from_bytes(key) }
+}
+
+/// The v1 file id and key of a content hash (files stored before v2; read-only).
+pub fn derive_v1(content_hash: &[u8; 32]) -> ObjectKeys {
+    let hk = Hkdf::<Sha256>::new(Some(SALT_V1), content_hash);
     let mut id = [0u8; 32];
     let mut key = [0u8; 32];
     hk.expand(b"file-id", &mut id).expect("32 bytes");
     hk.expand(b"file-key", &mut key).expect("32 bytes");
     ObjectKeys { file_id: b64(&id), key: ContentKey::from_bytes(key) }
+}
+
+impl ObjectKeys {
+    /// Whether these keys are what the content hash `h` derives (v2, or v1 for old files):
+    /// the end-to-end check of a whole downloaded file.
+    pub fn derived_from(&self, content_hash: &[u8; 32]) -> bool {
+        derive(content_hash) == *self || derive_v1(content_hash) == *self
+    }
 }
 
 /// The AES-GCM nonce of chunk `index` (unique per key: each file has its own key).
@@ -203,11 +223,31 @@ pub fn valid_file_id(text: &str) -> bool {
 /// Encrypts a whole (small) file: the chunks' ciphertexts and the keys. Browsers stream
 /// instead; this is the reference and what native tests and tools use.
 pub fn encrypt_file(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)> {
+    encrypt_file_with(plaintext, derive)
+}
+
+/// The same under the v1 scheme (only to build v1 files in tests and tools).
+pub fn encrypt_file_v1(plaintext: &[u8]) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)> {
+    encrypt_file_with(plaintext, derive_v1)
+}
+
+/// The padded bytes of a (small) file in memory.
+pub fn pad(plaintext: &[u8]) -> Option<Vec<u8>> {
     let len = plaintext.len() as u64;
-    let padded_len = padded_size(len)?;
     let mut padded = plaintext.to_vec();
-    padded.extend(padding(len, padded_len));
-    let keys = derive(&content_hash_of(&padded));
+    padded.extend(padding(len, padded_size(len)?));
+    Some(padded)
+}
+
+/// The read proof of a (small) file in memory.
+pub fn read_proof_of(plaintext: &[u8]) -> Option<ReadProof> {
+    Some(ReadProof::derive(&content_hash_of(&pad(plaintext)?)))
+}
+
+fn encrypt_file_with(plaintext: &[u8], scheme: fn(&[u8; 32]) -> ObjectKeys) -> Option<(ObjectKeys, u64, Vec<Vec<u8>>)> {
+    let padded = pad(plaintext)?;
+    let padded_len = padded.len() as u64;
+    let keys = scheme(&content_hash_of(&padded));
     let count = chunk_count(padded_len);
     let chunks = (0..count)
         .map(|i| {
@@ -234,7 +274,7 @@ pub fn decrypt_file(keys: &ObjectKeys, padded_len: u64, chunks: &[Vec<u8>]) -> R
     for (i, c) in chunks.iter().enumerate() {
         padded.extend(decrypt_chunk(keys, i as u32, count, c)?);
     }
-    if padded.len() as u64 != padded_len || derive(&content_hash_of(&padded)) != *keys {
+    if padded.len() as u64 != padded_len || !keys.derived_from(&content_hash_of(&padded)) {
         return Err(DamagedChunk(count));
     }
     let len = unpadded_len(&padded[padded.len() - TRAILER as usize..], padded_len).ok_or(DamagedChunk(count))?;
@@ -249,8 +289,12 @@ pub struct FileHandle {
     pub file_id: String,
     /// The file key (base64url).
     pub key: String,
-    /// Needed to read the file from the server.
-    pub verification: String,
+    /// v2 files: the read proof (base64url), sent as `x-cloakroom-read` to read the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
+    /// v1 files: the verification token the server handed out, sent as `?v=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
     /// Original size in bytes.
     pub size: u64,
     /// Padded size in bytes (how the file is stored).
@@ -265,6 +309,25 @@ impl FileHandle {
     pub fn keys(&self) -> Option<ObjectKeys> {
         ContentKey::parse(&self.key).ok().map(|key| ObjectKeys { file_id: self.file_id.clone(), key })
     }
+
+    /// What this handle presents to read the file: its read proof (v2), else its
+    /// verification token (v1); `None` if it has neither or a malformed proof.
+    pub fn access(&self) -> Option<ReadAccess> {
+        match (&self.read, &self.verification) {
+            (Some(read), _) => ReadProof::parse(read).map(ReadAccess::Proof),
+            (None, Some(v)) => Some(ReadAccess::Verification(v.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// How a reader proves it may read a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAccess {
+    /// v2: the read proof, in the `x-cloakroom-read` header.
+    Proof(ReadProof),
+    /// v1: the verification token, as the `v` query parameter.
+    Verification(String),
 }
 
 /// `POST /api/uploads`: open (or find) the upload of a file.
@@ -273,8 +336,17 @@ pub struct UploadRequest {
     pub file: String,
     /// Padded size (must be a bucket size).
     pub size: u64,
-    /// A one-use storage token worth at least the stored size; not needed (and not spent)
-    /// when the file is already stored or being uploaded.
+    /// base64url of `read_check` ([`ReadProof::check`]); it must name `file`, else the
+    /// request is refused (`bad_read_proof`) before anything is looked up.
+    #[serde(default)]
+    pub read_check: Option<String>,
+    /// base64url of `put_check = SHA-256(put secret)` ([`crate::object_proofs::PutSecret`]);
+    /// required with `token`; also tells whether the sender already is a payer.
+    #[serde(default)]
+    pub put_check: Option<String>,
+    /// A one-use storage token worth at least the stored size: spent to become a payer
+    /// (the first, or another one that may replace chunks earlier payers sent). Not
+    /// needed to find an existing upload, and not spent when `put_check` already pays.
     #[serde(default)]
     pub token: Option<String>,
 }
@@ -285,7 +357,7 @@ pub struct UploadRequest {
 pub enum UploadStatus {
     /// Paid for; chunks are missing.
     Open,
-    /// Every chunk is stored; readable with the verification token.
+    /// Every chunk is stored; readable with the read proof.
     Complete,
 }
 
@@ -298,11 +370,14 @@ pub struct UploadState {
     pub status: UploadStatus,
     /// Chunk indexes not stored yet.
     pub missing: Vec<u32>,
-    /// Present once complete.
-    pub verification: Option<String>,
+    /// The id of each stored chunk (`null` where missing), so that an uploader can
+    /// compare them with its own before trusting them.
+    pub stored: Vec<Option<String>>,
+    /// Whether the request's `put_check` is one of this upload's payers (may PUT chunks).
+    pub payer: bool,
 }
 
-/// `GET /api/files/{file}?v=<verification>`: what a reader needs to fetch the chunks.
+/// `GET /api/files/{file}` (with the read proof): what a reader needs to fetch the chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub file: String,

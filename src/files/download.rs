@@ -1,7 +1,8 @@
 //! Downloading a shared file: fetch each chunk (two at a time, [`lanes`]), check it
 //! against the manifest, decrypt it (WebCrypto AES-GCM: a flipped byte, a swapped or
 //! missing chunk fails), then check the whole file against its key (the key is derived
-//! from the content) and its size. Decrypted chunks go straight into per-chunk Blobs, so
+//! from the content) and its size. Reads present the handle's read proof in a header (v1
+//! handles: their verification token). Decrypted chunks go straight into per-chunk Blobs, so
 //! the JS heap holds only the chunks in flight, never the whole file; only a file that
 //! passes every check is assembled (without copying) into the Blob that is saved. A
 //! damaged one is reported and never saved.
@@ -46,11 +47,15 @@ pub async fn open_chunk(
 /// Fetches, checks and decrypts the file of `handle`.
 pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::Blob, String> {
     let keys = handle.keys().ok_or(DAMAGED)?;
-    let manifest = retry::with_retries(&|| t.cancelled(), || api::manifest(&handle.file_id, &handle.verification))
-        .await
-        .map_err(|e| match retry::is_transient(&e) {
-            true => e.message,
-            false => "This file is not available on this server (or the link to it is wrong).".to_owned(),
+    // The read proof (v2), or the verification token of a v1 file.
+    let access = handle.access().ok_or(DAMAGED)?;
+    let access = &access;
+    let manifest =
+        retry::with_retries(&|| t.cancelled(), || api::manifest(&handle.file_id, access)).await.map_err(|e| {
+            match retry::is_transient(&e) {
+                true => e.message,
+                false => "This file is not available on this server (or the link to it is wrong).".to_owned(),
+            }
         })?;
     let count = objects::chunk_count(handle.padded);
     if manifest.size != handle.padded || manifest.chunks.len() != count as usize || handle.size >= handle.padded {
@@ -73,7 +78,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
                 if t.cancelled() {
                     return Err("cancelled".to_owned());
                 }
-                let fetch = || api::chunk(&handle.file_id, index, &handle.verification);
+                let fetch = || api::chunk(&handle.file_id, index, access);
                 let sealed = retry::with_retries(&|| t.cancelled(), fetch).await.map_err(|e| {
                     if t.cancelled() {
                         "cancelled".to_owned()
@@ -107,7 +112,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     .await?;
     // The whole file must give back the key it was shared with, and its own length.
     if opened.get() != count
-        || objects::derive(&objects::content_hash(&hashes.into_inner())) != keys
+        || !keys.derived_from(&objects::content_hash(&hashes.into_inner()))
         || objects::unpadded_len(&tail.into_inner(), handle.padded) != Some(handle.size)
     {
         return Err(DAMAGED.into());

@@ -7,12 +7,14 @@
 //!   canvas, re-encoded as JPEG (which also drops metadata such as location).
 //! - [`source`] and [`lanes`]: the padded content chunk by chunk, and the two lanes that
 //!   process chunks concurrently.
+//! - [`put_secrets`]: the secrets that bind this page's chunk uploads to the payer.
 //! - [`share`]: the user's two actions, share and download, end to end.
 //! - [`transfers`]: the reactive list of running uploads and downloads the views show.
 
 pub mod download;
 pub mod images;
 pub mod lanes;
+pub mod put_secrets;
 pub mod share;
 pub mod source;
 pub mod transfers;

@@ -1,12 +1,20 @@
-//! Uploading a file: one pass to hash it (the convergent key and id come from its
-//! content), then, for each chunk the server does not have yet, read → encrypt
-//! (WebCrypto AES-GCM) → name (SHA-256) → upload, two chunks at a time ([`lanes`]). At
-//! most two chunks are in memory at once. An upload that stops (network, reload, cancel)
-//! resumes: the server says which chunks are missing, and the token already paid for it.
-//! A dropped connection is retried for about 30 s ([`retry`]) before the upload fails.
+//! Uploading a file: one pass to hash it (the convergent key, the read proof and the id
+//! come from its content), then, for each chunk the server does not have yet, read →
+//! encrypt (WebCrypto AES-GCM) → name (SHA-256) → upload with this page's put secret, two
+//! chunks at a time ([`lanes`]). At most two chunks are in memory at once.
+//!
+//! When the server already has the upload (complete, or stopped part way), the chunks it
+//! holds are not trusted blindly: a verify pass encrypts them again (without sending) and
+//! compares their ids with the stored ones. If any differ (someone else filled them with
+//! other bytes), this browser pays once more, with a fresh put secret, to become the
+//! upload's latest payer and sends its own chunks over them. An upload that stops
+//! (network, cancel) resumes in the same page: the server says which chunks are missing,
+//! and the put secret that paid still pays ([`put_secrets`]). A dropped connection is
+//! retried for about 30 s ([`retry`]) before the upload fails.
 //!
 //! [`retry`]: crate::net::retry
 //! [`lanes`]: crate::files::lanes
+//! [`put_secrets`]: crate::files::put_secrets
 
 use std::cell::{Cell, RefCell};
 
@@ -15,10 +23,12 @@ use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
-use protocol::objects::{self, FileHandle, ObjectKeys, UploadStatus};
+use protocol::object_proofs::{PutSecret, ReadProof};
+use protocol::objects::{self, FileHandle, ObjectKeys, UploadState, UploadStatus};
 
 use crate::crypto::webcrypto;
 use crate::files::lanes::{self, Queue};
+use crate::files::put_secrets;
 use crate::files::source::Source;
 use crate::files::transfers::TransferHandle;
 use crate::net::{api, retry};
@@ -82,9 +92,14 @@ impl Watch<'_> {
     pub const NONE: Watch<'static> = Watch { cancelled: &|| false, progress: &|_| () };
 }
 
-/// The first pass: hashes each chunk of the padded content (two lanes) and derives the
-/// file's id and key from the chunk hashes.
+/// The first pass, as the file's (v2) id and key.
 pub async fn content_keys(source: &Source, padded: u64, watch: &Watch<'_>) -> Result<ObjectKeys, UploadError> {
+    Ok(objects::derive(&content_hash(source, padded, watch).await?))
+}
+
+/// The first pass: hashes each chunk of the padded content (two lanes) and combines the
+/// chunk hashes into the content hash, from which the file's id, key and read proof derive.
+pub async fn content_hash(source: &Source, padded: u64, watch: &Watch<'_>) -> Result<[u8; 32], UploadError> {
     let count = objects::chunk_count(padded);
     let queue = Queue::new((0..count).collect());
     let hashes = RefCell::new(vec![[0u8; 32]; count as usize]);
@@ -106,7 +121,7 @@ pub async fn content_keys(source: &Source, padded: u64, watch: &Watch<'_>) -> Re
         }
     })
     .await?;
-    Ok(objects::derive(&objects::content_hash(&hashes.into_inner())))
+    Ok(objects::content_hash(&hashes.into_inner()))
 }
 
 /// The second pass: reads, seals and names each chunk of `indexes` (two lanes) and hands
@@ -150,6 +165,36 @@ pub struct Payer<'a> {
     pub member: &'a IdentityKey,
 }
 
+/// What one upload works with.
+struct Upload<'a> {
+    keys: ObjectKeys,
+    read: ReadProof,
+    padded: u64,
+    payer: &'a Payer<'a>,
+    t: &'a TransferHandle,
+}
+
+impl Upload<'_> {
+    /// Pays (a token for the stored size) to make `put` a payer of this upload.
+    async fn pay(&self, put: &PutSecret, cost: u64) -> Result<UploadState, UploadError> {
+        let t = self.t;
+        let token = api::member_token(self.payer.room, self.payer.member, cost).await.map_err(|e| match e.code {
+            ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
+            ErrorCode::AllowanceExhausted => {
+                failed(format!("you have used your share of this room's storage: {}", e.message))
+            }
+            _ => failed(e.message),
+        })?;
+        // Safe to repeat: a put check that already pays is not charged again.
+        let paid = || api::open_upload(&self.keys.file_id, self.padded, &self.read, put, Some(token.token.clone()));
+        let state = retry::with_retries(&|| t.cancelled(), paid).await.map_err(|e| stopped(t, e))?;
+        if !state.payer {
+            return Err(failed("the server did not register this upload's payment; try again"));
+        }
+        Ok(state)
+    }
+}
+
 /// Stores `file` encrypted and returns the handle to share.
 pub async fn upload(
     file: &web_sys::Blob,
@@ -163,41 +208,67 @@ pub async fn upload(
     let padded = objects::padded_size(size)
         .ok_or_else(|| failed(format!("files are limited to {}", super::human_size(objects::MAX_FILE_BYTES))))?;
 
-    // 1. The content decides the id and the key.
+    // 1. The content decides the id, the key and the read proof.
     let watch = Watch { cancelled: &|| t.cancelled(), progress: &|done| t.preparing(done) };
-    let keys = content_keys(&source, padded, &watch).await?;
+    let hash = content_hash(&source, padded, &watch).await?;
+    let up = Upload { keys: objects::derive(&hash), read: ReadProof::derive(&hash), padded, payer, t };
+    let keys = &up.keys;
 
-    // 2. Find the file (stored already: nothing to pay, nothing to send) or pay for it.
-    let find = || api::open_upload(&keys.file_id, padded, None);
-    let state = match retry::with_retries(&|| t.cancelled(), find).await {
+    // 2. Find the file (stored already, or part way) or pay for it.
+    let mut put = put_secrets::current(&keys.file_id);
+    let find = || api::open_upload(&keys.file_id, padded, &up.read, &put, None);
+    let mut state = match retry::with_retries(&|| t.cancelled(), find).await {
         Ok(state) => state,
         Err(e) if e.code == ErrorCode::TokenRequired => {
-            let cost = e.limit.unwrap_or(objects::stored_size(padded));
-            let token = api::member_token(payer.room, payer.member, cost).await.map_err(|e| match e.code {
-                ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
-                ErrorCode::AllowanceExhausted => {
-                    failed(format!("you have used your share of this room's storage: {}", e.message))
-                }
-                _ => failed(e.message),
-            })?;
-            // Safe to repeat: an upload opened by a first attempt is found, not paid again.
-            let paid = || api::open_upload(&keys.file_id, padded, Some(token.token.clone()));
-            retry::with_retries(&|| t.cancelled(), paid).await.map_err(|e| stopped(t, e))?
+            up.pay(&put, e.limit.unwrap_or(objects::stored_size(padded))).await?
         }
         Err(e) => return Err(stopped(t, e)),
     };
 
-    // 3. Send what is missing.
-    let missing = state.missing.clone();
-    let done = Cell::new(padded - missing.iter().map(|i| objects::chunk_len(padded, *i)).sum::<u64>());
+    // 3. Trust no stored chunk blindly: encrypt each again (without sending it) and
+    //    compare its id with the stored one.
+    let stored: Vec<u32> =
+        (0..state.chunks).filter(|i| state.stored.get(*i as usize).is_some_and(Option::is_some)).collect();
+    let differ = RefCell::new(Vec::new());
+    let checked = Cell::new(0u64);
+    let watch = Watch { cancelled: &|| t.cancelled(), progress: &|_| () };
+    let expected = &state.stored;
+    seal_chunks(&source, padded, keys, stored, &watch, |index, id, _sealed| {
+        let (differ, checked) = (&differ, &checked);
+        async move {
+            if expected[index as usize].as_deref() != Some(id.as_str()) {
+                differ.borrow_mut().push(index);
+            } else {
+                checked.set(checked.get() + objects::chunk_len(padded, index));
+                t.progress(checked.get().min(size));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    let differ = differ.into_inner();
+    let mut send: Vec<u32> = state.missing.iter().copied().chain(differ.iter().copied()).collect();
+    send.sort_unstable();
+    if !differ.is_empty() {
+        // Other bytes under our chunks: pay again as the latest payer, which may replace
+        // what every earlier payer sent.
+        put = put_secrets::renew(&keys.file_id);
+        state = up.pay(&put, objects::stored_size(padded)).await?;
+    } else if !send.is_empty() && !state.payer {
+        // Part way, but not paid by this page (another browser, or a reload): pay to send.
+        state = up.pay(&put, objects::stored_size(padded)).await?;
+    }
+
+    // 4. Send what is missing or differs.
+    let done = Cell::new(padded - send.iter().map(|i| objects::chunk_len(padded, *i)).sum::<u64>());
     t.progress(done.get().min(size));
     let last = RefCell::new(state);
-    let watch = Watch { cancelled: &|| t.cancelled(), progress: &|_| () };
-    seal_chunks(&source, padded, &keys, missing, &watch, |index, id, sealed| {
-        let (keys, done, last) = (&keys, &done, &last);
+    let put = &put;
+    seal_chunks(&source, padded, keys, send, &watch, |index, id, sealed| {
+        let (done, last) = (&done, &last);
         async move {
-            let put = || api::put_chunk(&keys.file_id, index, &id, &sealed);
-            let state = retry::with_retries(&|| t.cancelled(), put).await.map_err(|e| stopped(t, e))?;
+            let send = || api::put_chunk(&keys.file_id, index, &id, put, &sealed);
+            let state = retry::with_retries(&|| t.cancelled(), send).await.map_err(|e| stopped(t, e))?;
             done.set(done.get() + objects::chunk_len(padded, index));
             t.progress(done.get().min(size));
             // Chunks finish out of order: keep the answer that knows the most.
@@ -210,14 +281,15 @@ pub async fn upload(
     })
     .await?;
     let state = last.into_inner();
+    // (Each accepted PUT means the server holds this browser's chunk at its index.)
     if state.status != UploadStatus::Complete {
         return Err(failed("the server did not confirm every chunk; try again to resume"));
     }
-    let verification = state.verification.ok_or_else(|| failed("the server gave no verification token"))?;
     Ok(FileHandle {
-        file_id: keys.file_id,
+        file_id: keys.file_id.clone(),
         key: keys.key.to_b64(),
-        verification,
+        read: Some(up.read.to_b64()),
+        verification: None,
         size,
         padded,
         name: name.to_owned(),

@@ -6,10 +6,12 @@ use protocol::api::{
     CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, IssuedToken,
     LastMessageTimesRequest, LastMessageTimesResponse,
 };
+use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
-use protocol::objects::{Manifest, UploadRequest, UploadState};
+use protocol::object_proofs::{PUT_HEADER, PutSecret, READ_HEADER, ReadProof};
+use protocol::objects::{Manifest, ReadAccess, UploadRequest, UploadState};
 use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use serde::Serialize;
@@ -133,36 +135,63 @@ pub async fn owner_call<T: DeserializeOwned>(
     decode(request.send().await.map_err(network_error)?).await
 }
 
-/// `POST /api/uploads`: finds the upload of a file, or opens it (paid with `token`).
-pub async fn open_upload(file: &str, size: u64, token: Option<String>) -> Result<UploadState, ErrorBody> {
-    let body = UploadRequest { file: file.to_owned(), size, token };
+/// `POST /api/uploads`: finds the upload of a file (proving the content with its read
+/// check), or pays with `token` to become a payer holding `put`.
+pub async fn open_upload(
+    file: &str,
+    size: u64,
+    read: &ReadProof,
+    put: &PutSecret,
+    token: Option<String>,
+) -> Result<UploadState, ErrorBody> {
+    let body = UploadRequest {
+        file: file.to_owned(),
+        size,
+        read_check: Some(b64(&read.check())),
+        put_check: Some(b64(&put.check())),
+        token,
+    };
     let request = Request::post("/api/uploads").json(&body).map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }
 
-/// `PUT /api/uploads/{file}/chunks/{index}/{id}`: stores one encrypted chunk.
-pub async fn put_chunk(file: &str, index: u32, id: &str, bytes: &js_sys::Uint8Array) -> Result<UploadState, ErrorBody> {
+/// `PUT /api/uploads/{file}/chunks/{index}/{id}`: stores one encrypted chunk, as the payer
+/// holding `put`.
+pub async fn put_chunk(
+    file: &str,
+    index: u32,
+    id: &str,
+    put: &PutSecret,
+    bytes: &js_sys::Uint8Array,
+) -> Result<UploadState, ErrorBody> {
     let request = RequestBuilder::new(&format!("/api/uploads/{file}/chunks/{index}/{id}"))
         .method(Method::PUT)
         .header("content-type", "application/octet-stream")
+        .header(PUT_HEADER, &put.to_b64())
         .body(bytes.clone())
         .map_err(network_error)?;
     decode(request.send().await.map_err(network_error)?).await
 }
 
-/// `GET /api/files/{file}?v=`: a stored file's manifest.
-pub async fn manifest(file: &str, verification: &str) -> Result<Manifest, ErrorBody> {
-    let request = Request::get(&format!("/api/files/{file}")).query([("v", verification)]);
+/// A read of `path` presenting `access`: the read proof in its header (v2), or the v1
+/// verification token as `?v=`.
+fn read_request(path: &str, access: &ReadAccess) -> RequestBuilder {
+    match access {
+        ReadAccess::Proof(read) => Request::get(path).header(READ_HEADER, &read.to_b64()),
+        ReadAccess::Verification(v) => Request::get(path).query([("v", v.as_str())]),
+    }
+}
+
+/// `GET /api/files/{file}`: a stored file's manifest.
+pub async fn manifest(file: &str, access: &ReadAccess) -> Result<Manifest, ErrorBody> {
+    let request = read_request(&format!("/api/files/{file}"), access);
     decode(request.send().await.map_err(network_error)?).await
 }
 
-/// `GET /api/files/{file}/chunks/{index}?v=`: one encrypted chunk.
-pub async fn chunk(file: &str, index: u32, verification: &str) -> Result<js_sys::Uint8Array, ErrorBody> {
-    let response = Request::get(&format!("/api/files/{file}/chunks/{index}"))
-        .query([("v", verification)])
-        .send()
-        .await
-        .map_err(network_error)?;
+/// `GET /api/files/{file}/chunks/{index}`: one encrypted chunk.
+pub async fn chunk(file: &str, index: u32, access: &ReadAccess) -> Result<js_sys::Uint8Array, ErrorBody> {
+    let response =
+        read_request(&format!("/api/files/{file}/chunks/{index}"), access).send().await.map_err(network_error)?;
     if !response.ok() {
         return Err(decode::<serde_json::Value>(response)
             .await

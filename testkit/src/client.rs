@@ -482,31 +482,39 @@ pub async fn member_token(http_base: &str, room: &RoomId, member: &IdentityKey, 
     send_signed(http_base, "POST", &path, &body, &auth).await
 }
 
-/// Encrypts `plain` and stores it through the document API, paid by a token `member` asks
-/// `room` for; with `complete = false` only the first chunk is sent (an abandoned upload).
-/// Returns the file's keys and, when complete, its verification token.
+/// Encrypts `plain` and stores it through the document API (v2: the read check opens the
+/// upload, a fresh put secret binds its chunk PUTs), paid by a token `member` asks `room`
+/// for; with `complete = false` only the first chunk is sent (an abandoned upload).
+/// Returns the file's keys and, when complete, the read proof that reads it.
 pub async fn upload_file(
     http_base: &str,
     room: &RoomId,
     member: &IdentityKey,
     plain: &[u8],
     complete: bool,
-) -> (protocol::objects::ObjectKeys, Option<String>) {
+) -> (protocol::objects::ObjectKeys, Option<protocol::object_proofs::ReadProof>) {
+    use protocol::object_proofs::{PUT_HEADER, PutSecret};
     use protocol::objects;
     let (keys, padded, chunks) = objects::encrypt_file(plain).expect("a small file");
+    let read = objects::read_proof_of(plain).expect("a small file");
+    let put = PutSecret::from_bytes(random_bytes::<32>());
     let client = reqwest::Client::new();
     let cost = objects::stored_size(padded);
     let token = member_token(http_base, room, member, cost).await.expect("a storage token");
-    let body = serde_json::json!({ "file": keys.file_id, "size": padded, "token": token["token"] });
+    let body = serde_json::json!({
+        "file": keys.file_id, "size": padded, "token": token["token"],
+        "read_check": protocol::encoding::b64(&read.check()), "put_check": protocol::encoding::b64(&put.check()),
+    });
     let resp = client.post(format!("{http_base}/api/uploads")).json(&body).send().await.expect("open upload");
     assert!(resp.status().is_success(), "open upload: {}", resp.text().await.unwrap_or_default());
-    let mut verification = None;
+    let mut status = objects::UploadStatus::Open;
     let send = if complete { chunks.len() } else { 1 };
     for (i, c) in chunks.iter().enumerate().take(send) {
         let url = format!("{http_base}/api/uploads/{}/chunks/{i}/{}", keys.file_id, objects::chunk_id(c));
-        let state: objects::UploadState =
-            client.put(url).body(c.clone()).send().await.expect("chunk").json().await.expect("state");
-        verification = state.verification;
+        let resp = client.put(url).header(PUT_HEADER, put.to_b64()).body(c.clone()).send().await.expect("chunk");
+        assert!(resp.status().is_success(), "chunk {i}: {}", resp.status());
+        let state: objects::UploadState = resp.json().await.expect("state");
+        status = state.status;
     }
-    (keys, verification)
+    (keys, (status == objects::UploadStatus::Complete).then_some(read))
 }
