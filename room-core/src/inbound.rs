@@ -43,7 +43,7 @@ impl Verifier for PortableVerifier {
 #[derive(Debug, Clone)]
 pub enum Inbound {
     /// A join answer (checked by the room, which knows the challenge).
-    Hello { v: u32, key: PublicKey, sig: Signature, invite: Option<InviteProof> },
+    Hello { v: u32, key: PublicKey, sig: Signature, invite: Option<Box<InviteProof>> },
     /// A message whose shape, size and signature are valid.
     Send(Box<Envelope>),
     /// Refused before reaching the room's state.
@@ -61,7 +61,7 @@ pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier, hello_sent:
     }
     match serde_json::from_str::<ClientFrame>(text) {
         Err(e) => Inbound::Refused(ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}"))),
-        Ok(ClientFrame::Hello { v, key, sig, invite }) => Inbound::Hello { v, key, sig, invite },
+        Ok(ClientFrame::Hello { v, key, sig, invite }) => Inbound::Hello { v, key, sig, invite: invite.map(Box::new) },
         Ok(ClientFrame::Send { .. }) if !hello_sent => {
             Inbound::Refused(ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"))
         }

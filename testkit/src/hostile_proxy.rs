@@ -17,7 +17,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 /// Rewrites one server → client text frame; `None` keeps it as it is.
 pub type FrameRewrite = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -159,9 +158,7 @@ async fn relay(stream: TcpStream, upstream: &str, state: Arc<Mutex<Shared>>) -> 
 async fn relay_socket(stream: TcpStream, upstream: &str, head: &str, state: Arc<Mutex<Shared>>) -> Result<(), String> {
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let origin = header(head, "origin").map(str::to_owned);
-    let browser = tokio_tungstenite::accept_hdr_async(stream, |_: &Request, resp: Response| Ok(resp))
-        .await
-        .map_err(|e| format!("browser handshake: {e}"))?;
+    let browser = tokio_tungstenite::accept_async(stream).await.map_err(|e| format!("browser handshake: {e}"))?;
     let mut request = format!("ws://{upstream}{path}").into_client_request().map_err(|e| e.to_string())?;
     if let Some(origin) = origin {
         request.headers_mut().insert("origin", origin.parse().map_err(|_| "bad origin")?);
