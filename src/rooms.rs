@@ -125,6 +125,8 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
         owner: true,
         state_version: 1,
         invite_epoch: Some(0),
+        signed_state: Some(state.clone()),
+        trusted_epochs: [0].into(),
         ..RoomRecord::default()
     };
     store::save_room(&record).map_err(|e| e.to_string())?;

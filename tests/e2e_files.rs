@@ -48,7 +48,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// The owner's view of the room's budget: (bytes remaining, tokens issued), freshly loaded.
+/// The owner's view of the room's budget as far as files go, freshly loaded: (bytes not
+/// paid out in storage tokens, tokens issued). Stored messages are charged to the budget
+/// too (the message that shares a file among them), so what they used is added back.
 async fn budget(owner: &Client) -> (u64, u64) {
     click(owner, "#admin-toggle").await;
     let line = wait_for(owner, "#budget-line[data-issued]").await;
@@ -56,7 +58,7 @@ async fn budget(owner: &Client) -> (u64, u64) {
         let line = line.clone();
         async move { line.attr(name).await.unwrap().unwrap().parse::<u64>().unwrap() }
     };
-    let out = (read("data-remaining").await, read("data-issued").await);
+    let out = (read("data-remaining").await + read("data-message-bytes").await, read("data-issued").await);
     click(owner, "#admin-toggle").await;
     out
 }

@@ -51,7 +51,8 @@ pub fn check_inbound(data: &[u8]) {
                 assert!(env.stored_len() as u64 <= limits.max_message_bytes, "an oversized message passed");
                 assert!(verifier.verify(&env.sender, &env.signature_transcript(), &env.sig));
             }
-            (Ok(ClientFrame::Send { env }), Inbound::Refused(e)) => match e.code {
+            (Ok(ClientFrame::Send { env }), Inbound::RefusedMessage(e, cid)) => match e.code {
+                _ if *cid != env.cid => panic!("the refusal names another message"),
                 ErrorCode::UnsupportedVersion => assert_ne!(env.v, ENVELOPE_VERSION),
                 ErrorCode::MalformedFrame => assert!(env.iv.0.len() != 12 || env.ct.0.len() < 16),
                 ErrorCode::MessageTooLarge => assert!(env.stored_len() as u64 > limits.max_message_bytes),

@@ -185,6 +185,19 @@ async fn a_send_before_hello_is_refused_unverified_and_signed_reads_are_single_u
     assert!(matches!(frames.first(), Some(ServerFrame::Error { error, .. }) if error.code == ErrorCode::NotJoined));
     assert_eq!(close, Some(4400));
 
+    // Every refusal of one message names it: here a bad signature from a joined member.
+    let mut member = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    let mut forged = seal_text(&room.id, &member.identity, &room.key, "forged-1", "x", "y");
+    forged.sig.0[7] ^= 1;
+    member.send_envelope(forged).await;
+    match member.next().await {
+        Some(ServerFrame::Error { error, cid }) => {
+            assert_eq!(error.code, ErrorCode::BadSignature);
+            assert_eq!(cid.as_ref().map(|c| c.as_str()), Some("forged-1"), "the refusal carries the message's cid");
+        }
+        other => panic!("{other:?}"),
+    }
+
     // In a locked room, a signed history read works once; its replay is refused.
     let wraps = json!([key_wrap::wrap(
         &room.owner,

@@ -78,6 +78,20 @@ impl RoomGuard {
         RoomGuard { room, owner: None, state: None, seen_version, trusted: BTreeSet::new() }
     }
 
+    /// A guard that starts from what this browser verified before (kept in its own
+    /// storage), so the room keeps working offline after a reload: the last trusted
+    /// state and the epochs whose keys it trusts.
+    pub fn restore(room: RoomId, seen_version: u64, state: Option<SignedState>, trusted: BTreeSet<u32>) -> Self {
+        let state = state.filter(|s| s.room == room);
+        let seen_version = seen_version.max(state.as_ref().map_or(0, |s| s.version));
+        RoomGuard { room, owner: None, state, seen_version, trusted }
+    }
+
+    /// The epochs whose held keys are trusted (to store).
+    pub fn trusted_epochs(&self) -> &BTreeSet<u32> {
+        &self.trusted
+    }
+
     /// The owner key, once verified against the room id.
     pub fn owner(&self) -> Option<&PublicKey> {
         self.owner.as_ref()
@@ -310,6 +324,20 @@ mod tests {
         );
         let mut fresh = RoomGuard::new(f.room.clone(), 3);
         assert_eq!(fresh.check(&f.me, &f.frame(None), &[], &f.held()).threats, vec![Threat::StateStripped]);
+    }
+
+    #[test]
+    fn a_restored_guard_trusts_what_was_verified_before() {
+        let f = fixture();
+        let mut g = RoomGuard::new(f.room.clone(), 0);
+        g.check(&f.me, &f.frame(Some(f.signed(2, 0))), &[], &f.held());
+        let offline =
+            RoomGuard::restore(f.room.clone(), g.seen_version(), g.state().cloned(), g.trusted_epochs().clone());
+        assert_eq!((offline.epoch(), offline.is_trusted(0), offline.seen_version()), (0, true, 2));
+        // A rollback is still refused after the restore.
+        let mut offline = offline;
+        let out = offline.check(&f.me, &f.frame(Some(f.signed(1, 0))), &[], &f.held());
+        assert_eq!(out.threats, vec![Threat::Rollback { seen: 2, got: 1 }]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use protocol::envelope::Envelope;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::ClientFrame;
 use protocol::identity::{PublicKey, Signature};
+use protocol::ids::ClientMessageId;
 use protocol::invite::InviteProof;
 use protocol::limits::Limits;
 
@@ -48,6 +49,8 @@ pub enum Inbound {
     Send(Box<Envelope>),
     /// Refused before reaching the room's state.
     Refused(ErrorBody),
+    /// A message refused before reaching the room's state (the refusal names its `cid`).
+    RefusedMessage(ErrorBody, ClientMessageId),
 }
 
 /// Runs the checks that need no room state. `hello_sent` says whether this connection
@@ -67,7 +70,7 @@ pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier, hello_sent:
         }
         Ok(ClientFrame::Send { env }) => match check_envelope(&env, text.len(), limits, verifier) {
             Ok(()) => Inbound::Send(Box::new(env)),
-            Err(e) => Inbound::Refused(e),
+            Err(e) => Inbound::RefusedMessage(e, env.cid),
         },
     }
 }

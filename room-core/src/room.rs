@@ -271,6 +271,7 @@ impl Room {
         }
         match frame {
             Inbound::Refused(e) => self.refuse(conn, e, None),
+            Inbound::RefusedMessage(e, cid) => self.refuse(conn, e, Some(cid)),
             Inbound::Hello { v, key, sig, invite } => self.hello(conn, v, key, sig, invite.map(|i| *i), now, store),
             Inbound::Send(env) => self.submit(conn, *env, now, store),
         }

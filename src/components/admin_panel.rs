@@ -185,7 +185,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             <h3>"Storage budget"</h3>
             <p id="allowance-line" class="hint">{move || allowance.get().map(|a| format!("Each member may use up to {} of it for files (you have no limit).", mib(a))).unwrap_or_default()}</p>
             <p id="budget-line" data-remaining=move || budget.get().map(|b| b.remaining.to_string())
-                data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} issued)", mib(b.remaining), mib(b.total), match b.tokens_issued { 1 => "1 token".to_owned(), n => format!("{n} tokens") })).unwrap_or_else(|| "…".into())}</p>
+                data-issued=move || budget.get().map(|b| b.tokens_issued.to_string())
+                data-message-bytes=move || budget.get().map(|b| b.message_bytes.to_string())>{move || budget.get().map(|b| format!("{} of {} left ({} issued)", mib(b.remaining), mib(b.total), match b.tokens_issued { 1 => "1 token".to_owned(), n => format!("{n} tokens") })).unwrap_or_else(|| "…".into())}</p>
             <form class="row-form" on:submit=issue_token>
                 <label for="token-size">"Issue a storage token (funds a new room, or pays for files elsewhere)"</label>
                 <select id="token-size" on:change=move |ev| {

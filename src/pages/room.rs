@@ -19,7 +19,7 @@ use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
 use crate::components::transfer_list::TransferList;
 use crate::rooms::{self, RoomAccess};
-use crate::session::RoomSession;
+use crate::session::{RoomSession, Trusted};
 use crate::store::{self, RoomRecord};
 
 fn current_fragment() -> String {
@@ -54,14 +54,12 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 .into_any();
         }
     };
-    let session = RoomSession::start(
-        keys.room,
-        keys.identity,
-        keys.keys,
-        keys.alias,
-        record.display_name(),
-        record.state_version,
-    );
+    let trusted = Trusted {
+        seen_version: record.state_version,
+        state: record.signed_state.clone(),
+        epochs: record.trusted_epochs.clone(),
+    };
+    let session = RoomSession::start(keys.room, keys.identity, keys.keys, keys.alias, record.display_name(), trusted);
     let link_conflict = RwSignal::new(record.link_conflict.clone());
     let conflict_room = record.room.clone();
     on_cleanup(move || session.stop());

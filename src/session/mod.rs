@@ -70,6 +70,13 @@ struct Inner {
     listeners: std::cell::RefCell<Vec<Listener>>,
 }
 
+/// What this browser verified about the room on earlier visits (see [`RoomGuard::restore`]).
+pub struct Trusted {
+    pub seen_version: u64,
+    pub state: Option<SignedState>,
+    pub epochs: std::collections::BTreeSet<u32>,
+}
+
 fn roles(state: &Option<RoomState>) -> Roles {
     Roles { owner: state.as_ref().map(|s| s.owner), guest: state.as_ref().and_then(|s| s.guest) }
 }
@@ -82,7 +89,7 @@ impl RoomSession {
         keys: BTreeMap<u32, ContentKey>,
         alias: String,
         name: String,
-        seen_version: u64,
+        trusted: Trusted,
     ) -> Self {
         // The proof that this browser holds the invite link (a newcomer's key needs it).
         let invite = keys.iter().next_back().map(|(_, k)| InviteProof::make(&room, k, &identity.public_key()));
@@ -98,7 +105,12 @@ impl RoomSession {
             warnings: RwSignal::new(Vec::new()),
             motd: RwSignal::new(None),
             inner: StoredValue::new_local(Rc::new(Inner {
-                guard: std::cell::RefCell::new(RoomGuard::new(room.clone(), seen_version)),
+                guard: std::cell::RefCell::new(RoomGuard::restore(
+                    room.clone(),
+                    trusted.seen_version,
+                    trusted.state,
+                    trusted.epochs,
+                )),
                 ring: Keyring::new(room.clone(), identity.clone(), keys),
                 alias,
                 name,
@@ -204,7 +216,11 @@ impl RoomSession {
     /// Marks a key this browser made itself (the owner's new epochs) as trusted.
     pub fn trust_own_key(&self, epoch: u32, key: ContentKey) {
         self.remember_key(epoch, key);
-        self.inner().guard.borrow_mut().trust(epoch);
+        let inner = self.inner();
+        inner.guard.borrow_mut().trust(epoch);
+        let _ = store::update_room(inner.ring.room.as_str(), |r| {
+            r.trusted_epochs.insert(epoch);
+        });
     }
 
     fn warn(&self, message: String) {
@@ -308,11 +324,14 @@ impl RoomSession {
             self.motd.set(motd.filter(|m| !m.is_empty()));
         }
         let seen = inner.guard.borrow().seen_version();
+        let trusted = inner.guard.borrow().trusted_epochs().clone();
         let _ = store::update_room(inner.ring.room.as_str(), |r| {
             r.owner = state.owner == inner.ring.me;
             r.state_version = r.state_version.max(seen);
+            r.trusted_epochs.extend(trusted.iter().copied());
             if let Some(signed) = &signed {
                 r.invite_epoch = Some(signed.invite_epoch);
+                r.signed_state = Some(signed.clone());
             }
             if let Some(latest) = &state.latest {
                 r.last_activity = Some(latest.to_string());

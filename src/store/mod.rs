@@ -60,6 +60,12 @@ pub struct RoomRecord {
     /// The epoch whose key the invite link carries (from the owner-signed state).
     #[serde(default)]
     pub invite_epoch: Option<u32>,
+    /// The last owner-signed state this browser verified, and the epochs whose keys it
+    /// knows come from the owner: the room opens with them offline.
+    #[serde(default)]
+    pub signed_state: Option<protocol::room_state::SignedState>,
+    #[serde(default)]
+    pub trusted_epochs: std::collections::BTreeSet<u32>,
     /// A link opened here carried another key for an epoch than the one held: (epoch, the
     /// link's key). The held key stays in use until the user decides.
     #[serde(default)]
