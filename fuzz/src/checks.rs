@@ -100,7 +100,7 @@ fn open_as_client(env: &Envelope, key: &ContentKey) {
             assert!(envelope::nonce_of(env).is_ok());
             round_trip(&body);
         }
-        Err(OpenError::UnsupportedVersion(v)) => assert_ne!(v, protocol::PROTOCOL_VERSION),
+        Err(OpenError::UnsupportedVersion(v)) => assert_ne!(v, protocol::ENVELOPE_VERSION),
         Err(OpenError::BadSignature) => assert!(env.verify_signature().is_err()),
         Err(OpenError::DecryptFailed | OpenError::BadBody) => assert!(env.verify_signature().is_ok()),
     }

@@ -34,6 +34,18 @@ fn envelope() {
     smoke("envelope", checks::check_envelope, 500);
 }
 
+/// Found by the `envelope` target: an envelope of another format version (here the
+/// protocol's own number, 2, which is not the envelope format's) is refused, not opened.
+#[test]
+fn envelope_of_another_format_version() {
+    let v = protocol::vectors::load();
+    let mut env = serde_json::to_value(&v.messages[1].envelope).unwrap();
+    for version in [0, 2, 9] {
+        env["v"] = serde_json::json!(version);
+        checks::check_envelope(env.to_string().as_bytes());
+    }
+}
+
 #[test]
 fn message_body() {
     smoke("message_body", checks::check_message_body, 3000);
