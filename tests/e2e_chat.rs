@@ -9,7 +9,8 @@ use protocol::envelope::{self, Content};
 use protocol::ids::RoomId;
 use testkit::app::{self, SECRET, parse_link, say, start_server};
 use testkit::browser::{
-    ChromeDriver, click, csp_violations, fill, texts, wait_for, wait_for_attr, wait_for_text, with_browsers,
+    ChromeDriver, click, csp_violations, fill, in_viewport, texts, wait_for, wait_for_attr, wait_for_text,
+    with_browsers,
 };
 use testkit::client::{self, Member};
 use testkit::scan;
@@ -190,4 +191,99 @@ async fn the_page_runs_its_own_code_and_nothing_injected() {
         a.execute("sessionStorage.clear()", vec![]).await.unwrap();
     })
     .await;
+}
+
+/// The digits of a safety number as shown (`#safety-number`), without separators.
+async fn shown_safety_number(c: &Client) -> String {
+    let shown = wait_for(c, "#safety-number").await.text().await.unwrap();
+    shown.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Opens the member card of whoever wrote the message containing `needle`; returns
+/// their key (the row's `data-sender`).
+async fn open_member_card(c: &Client, needle: &str) -> String {
+    wait_for_text(c, ".message", needle).await;
+    for row in c.find_all(fantoccini::Locator::Css(".message")).await.unwrap() {
+        if row.text().await.unwrap().contains(needle) {
+            let key = row.attr("data-sender").await.unwrap().expect("rows name their sender");
+            row.find(fantoccini::Locator::Css(".message-alias")).await.unwrap().click().await.unwrap();
+            wait_for(c, "#safety-number").await;
+            return key;
+        }
+    }
+    unreachable!("wait_for_text found the row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_numbers_match_on_both_screens_and_a_new_key_under_a_verified_name_is_flagged() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let ws_base = server.ws_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let invite = create_room(a, &base, "Alice-sn").await;
+        join_room(b, &invite, "Carol").await;
+        say(a, "hello from alice-sn").await;
+        say(b, "hello from carol-sn").await;
+
+        // Each opens the other's card: both see the same 60 digits, and they are the
+        // number the protocol crate computes for the two keys the rows name.
+        let carol_key = open_member_card(a, "hello from carol-sn").await;
+        let alice_key = open_member_card(b, "hello from alice-sn").await;
+        let on_a = shown_safety_number(a).await;
+        let on_b = shown_safety_number(b).await;
+        assert_eq!(on_a.len(), protocol::safety_number::SAFETY_NUMBER_DIGITS, "{on_a}");
+        assert_eq!(on_a, on_b, "both screens show the same number");
+        let (room, _) = parse_link(&invite);
+        let expected = protocol::safety_number::SafetyNumber::of(
+            &room,
+            &protocol::identity::PublicKey::parse(&alice_key).unwrap(),
+            &protocol::identity::PublicKey::parse(&carol_key).unwrap(),
+        );
+        assert_eq!(on_a, expected.digits(), "the browser computes the documented number");
+
+        // A number read out wrong says so and cannot be marked verified; the right one
+        // (as Carol's screen shows it, with its spaces) matches.
+        let mut wrong = on_b.clone();
+        wrong.replace_range(0..1, if wrong.starts_with('9') { "8" } else { "9" });
+        fill(a, "#safety-compare", &wrong).await;
+        wait_for_text(a, "#safety-compare-result", "differ").await;
+        assert!(
+            !wait_for(a, "#toggle-verified").await.is_enabled().await.unwrap(),
+            "a mismatch cannot be marked verified"
+        );
+        fill(a, "#safety-compare", &expected.to_string()).await;
+        wait_for_text(a, "#safety-compare-result", "match").await;
+        click(a, "#toggle-verified").await;
+        wait_for(a, "#verified-badge").await;
+        click(a, "#contact-save").await;
+        wait_for_text(a, ".message .verified-tag", "verified").await;
+
+        // Someone else (a new key: another device, or a key the server slipped in) now
+        // writes as "carol" in the room: Alice is warned, on screen, and that message
+        // carries no verified tag.
+        let mut stranger = Member::join(&ws_base, &room, client::new_identity()).await.expect("second key joins");
+        let (_, key) = parse_link(&invite);
+        stranger
+            .send_envelope(client::seal_text(&room, &stranger.identity, &key, "imp-1", " carol ", "it's me, new phone"))
+            .await;
+        wait_for_text(a, ".message", "it's me, new phone").await;
+        let warning = wait_for_text(a, "#verification-warning", "Carol").await;
+        assert!(warning.contains("not verified"), "{warning}");
+        assert!(in_viewport(a, "#verification-warning").await, "the warning is on screen");
+        let impostor_row = wait_for_text(a, ".message", "it's me, new phone").await;
+        assert!(impostor_row.contains("not the Carol you verified"), "{impostor_row}");
+        assert!(!impostor_row.contains("✓ verified"), "{impostor_row}");
+
+        // The verification survives a reload; the warning comes back with the history.
+        a.refresh().await.unwrap();
+        wait_for_attr(a, "#connection-status", "data-status", "connected").await;
+        wait_for_text(a, "#verification-warning", "Carol").await;
+        wait_for_text(a, ".message .verified-tag", "verified").await;
+        assert!(csp_violations(a).await.unwrap().is_empty());
+    })
+    .await;
+    server.stop();
 }

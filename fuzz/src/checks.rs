@@ -469,7 +469,7 @@ pub fn check_keys_file(data: &[u8]) {
             try_open(&file);
         }
         Err(KeysFileError::UnsupportedVersion(v)) => {
-            assert_ne!(v, keys_file::VERSION, "refused the supported version as unsupported");
+            assert_ne!(v, u64::from(keys_file::VERSION), "refused the supported version as unsupported");
         }
         Err(KeysFileError::Corrupt(_)) => {}
         Err(KeysFileError::WrongPassphrase) => panic!("parse does not know the passphrase"),
@@ -484,7 +484,7 @@ pub fn check_keys_file(data: &[u8]) {
                 assert_eq!(parsed, file);
                 try_open(&parsed);
             }
-            Err(KeysFileError::UnsupportedVersion(v)) => assert_ne!(v, keys_file::VERSION),
+            Err(KeysFileError::UnsupportedVersion(v)) => assert_ne!(v, u64::from(keys_file::VERSION)),
             Err(e) => assert!(!params_valid(&file), "parse refused a valid file ({e}): {repaired}"),
         }
     }

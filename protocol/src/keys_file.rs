@@ -84,8 +84,24 @@ pub struct KeysBundle {
     pub rooms: Vec<RoomEntry>,
     /// Local names of other members, by public key.
     pub contacts: BTreeMap<String, String>,
+    /// Members whose safety number this browser's user compared, by public key. Absent
+    /// in files made before safety numbers existed (and when nobody was verified).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verified: BTreeMap<String, VerifiedContact>,
     /// When it was exported, ms since the Unix epoch.
     pub exported_at: u64,
+}
+
+/// A member whose safety number was compared and found equal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedContact {
+    /// The room the key belongs to (identities are per room).
+    pub room: String,
+    /// The alias the member used when verified: another key using it in that room is
+    /// flagged as not the verified person.
+    pub alias: String,
+    /// When it was verified, ms since the Unix epoch.
+    pub at: u64,
 }
 
 /// Why a file cannot be imported.
@@ -94,7 +110,7 @@ pub enum KeysFileError {
     #[error("this is not a Cloakroom keys file, or it is damaged: {0}")]
     Corrupt(String),
     #[error("this keys file was made by a newer version (format {0})")]
-    UnsupportedVersion(u32),
+    UnsupportedVersion(u64),
     #[error("the passphrase is wrong")]
     WrongPassphrase,
 }
@@ -138,7 +154,7 @@ pub fn parse(text: &str) -> Result<KeysFile, KeysFileError> {
     }
     match value.get("v").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(VERSION) => {}
-        Some(v) => return Err(KeysFileError::UnsupportedVersion(v as u32)),
+        Some(v) => return Err(KeysFileError::UnsupportedVersion(v)),
         None => return Err(KeysFileError::Corrupt("it has no version".into())),
     }
     let file: KeysFile = serde_json::from_value(value).map_err(|e| KeysFileError::Corrupt(e.to_string()))?;
@@ -186,6 +202,10 @@ mod tests {
                 last_seen: None,
             }],
             contacts: BTreeMap::from([("pk".to_owned(), "Bob".to_owned())]),
+            verified: BTreeMap::from([(
+                "pk".to_owned(),
+                VerifiedContact { room: "r".into(), alias: "Bob".into(), at: 4 },
+            )]),
             exported_at: 5,
         }
     }
@@ -210,5 +230,8 @@ mod tests {
         assert!(matches!(parse(&text[..text.len() / 2]), Err(KeysFileError::Corrupt(_))));
         let newer = text.replace("\"v\":1", "\"v\":2");
         assert_eq!(parse(&newer), Err(KeysFileError::UnsupportedVersion(2)));
+        // A version past u32 is reported as itself, not truncated to a supported one.
+        let huge = text.replace("\"v\":1", "\"v\":4294967297");
+        assert_eq!(parse(&huge), Err(KeysFileError::UnsupportedVersion(4_294_967_297)));
     }
 }

@@ -17,6 +17,7 @@
 //! - [`invite`]: invite keys derived from the link, and newcomers' proofs of holding it.
 //! - [`room_state`]: the owner-signed room state (epoch, lock, capacity, invite, sealed MOTD).
 //! - [`room_guard`]: what a client checks before trusting a state or key the server sent.
+//! - [`safety_number`]: the digits two members compare to check each other's keys.
 //! - [`key_wrap`]: room keys wrapped to one member (ECDH → HKDF → AES-GCM).
 //! - [`storage_token`]: storage token sizes and hashes.
 //! - [`ledger_link`]: token-to-room links sealed to the offline ledger key.
@@ -51,6 +52,7 @@ pub mod object_vectors;
 pub mod objects;
 pub mod room_guard;
 pub mod room_state;
+pub mod safety_number;
 pub mod signed_request;
 pub mod storage_token;
 pub mod transcript;

@@ -17,6 +17,7 @@ const LEDGER_LINK: &[u8] = b"cloakroom/v1/ledger-link\0";
 const INVITE: &[u8] = b"cloakroom/v2/invite\0";
 const ROOM_STATE: &[u8] = b"cloakroom/v2/room-state\0";
 const MOTD: &[u8] = b"cloakroom/v2/motd\0";
+const SAFETY_NUMBER: &[u8] = b"cloakroom/v2/safety-number\0";
 
 /// Accumulates a transcript.
 struct Transcript(Vec<u8>);
@@ -124,6 +125,11 @@ pub fn join(room: &RoomId, challenge: &[u8]) -> Vec<u8> {
 /// What an invite key signs to admit `member` to `room`.
 pub fn invite(room: &RoomId, member: &PublicKey) -> Vec<u8> {
     Transcript::new(INVITE).field(room.as_str().as_bytes()).field(&member.to_sec1_uncompressed()).0
+}
+
+/// What a member's safety-number fingerprint hashes: the room and the member's key.
+pub fn safety_number(room: &RoomId, key: &PublicKey) -> Vec<u8> {
+    Transcript::new(SAFETY_NUMBER).field(room.as_str().as_bytes()).field(&key.to_sec1_uncompressed()).0
 }
 
 /// Associated data of the sealed message of the day of `epoch`.

@@ -310,6 +310,7 @@ pub fn generate() -> Vectors {
             last_seen: None,
         }],
         contacts: std::collections::BTreeMap::from([(guest.public_key().to_b64(), "Bob".to_owned())]),
+        verified: std::collections::BTreeMap::new(),
         exported_at: 1_700_000_000_000,
     };
     let kdfs = vec![KdfVector {

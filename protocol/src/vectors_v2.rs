@@ -1,8 +1,8 @@
 //! Test vectors for what protocol v2 added, with every input spelled out so an outside
 //! implementation can recompute each byte: invite keys and proofs, the owner-signed room
 //! state (its transcript in hex and its signature), the sealed message of the day, signed
-//! requests (transcript in hex), a whisper sealed under the pair key, and a wrapped key
-//! with its room id.
+//! requests (transcript in hex), a whisper sealed under the pair key, a wrapped key
+//! with its room id, and safety numbers (transcript, both fingerprints, the number).
 //!
 //! `vectors/v2.json` is checked by the native tests of this crate and, in headless
 //! Chromium, by the SPA's wasm-bindgen tests. `cargo run -p cloakroom-protocol --example
@@ -19,6 +19,7 @@ use crate::ids::{ClientMessageId, RoomId};
 use crate::invite::{InviteProof, invite_key};
 use crate::key_wrap::{self, WrappedKey};
 use crate::room_state::{SealedMotd, SignedState, StateFields};
+use crate::safety_number::{Fingerprint, SafetyNumber};
 use crate::signed_request::{RequestAuth, RequestTarget};
 use crate::whisper;
 
@@ -94,6 +95,20 @@ pub struct RoomWrapVector {
     pub wrapped: WrappedKey,
 }
 
+/// The safety number of two members of a room, with both fingerprints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SafetyNumberVector {
+    pub room: RoomId,
+    pub a_secret: String,
+    pub b_secret: String,
+    /// The fingerprint transcript of `a` (hex), then both 30-digit fingerprints.
+    pub a_transcript_hex: String,
+    pub a_fingerprint: String,
+    pub b_fingerprint: String,
+    /// The 60 digits both members see.
+    pub safety_number: String,
+}
+
 /// Every v2 vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorsV2 {
@@ -103,6 +118,7 @@ pub struct VectorsV2 {
     pub signed_requests: Vec<SignedRequestVector>,
     pub whispers: Vec<WhisperEnvelopeVector>,
     pub wraps: Vec<RoomWrapVector>,
+    pub safety_numbers: Vec<SafetyNumberVector>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -222,7 +238,19 @@ pub fn generate() -> VectorsV2 {
         iv: b64(&wrap_iv),
         wrapped: key_wrap::wrap(&owner, &member.public_key(), &room, 2, &epoch_key, wrap_iv),
     }];
-    VectorsV2 { version: crate::PROTOCOL_VERSION, invites, states, signed_requests, whispers, wraps }
+    let safety_numbers = [&member, &IdentityKey::from_secret_bytes(&[0x29; 32]).expect("fixed key")]
+        .into_iter()
+        .map(|b| SafetyNumberVector {
+            room: room.clone(),
+            a_secret: owner.to_secret_b64(),
+            b_secret: b.to_secret_b64(),
+            a_transcript_hex: hex(&crate::transcript::safety_number(&room, &owner.public_key())),
+            a_fingerprint: Fingerprint::of(&room, &owner.public_key()).digits().into(),
+            b_fingerprint: Fingerprint::of(&room, &b.public_key()).digits().into(),
+            safety_number: SafetyNumber::of(&room, &owner.public_key(), &b.public_key()).digits().into(),
+        })
+        .collect();
+    VectorsV2 { version: crate::PROTOCOL_VERSION, invites, states, signed_requests, whispers, wraps, safety_numbers }
 }
 
 /// Recomputes every vector from its inputs; the number of checks that passed.
@@ -305,6 +333,19 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
         }
         checks += 2;
     }
+    for n in &v.safety_numbers {
+        let (a, b) = (key(&n.a_secret)?.public_key(), key(&n.b_secret)?.public_key());
+        let number = SafetyNumber::of(&n.room, &a, &b);
+        if hex(&crate::transcript::safety_number(&n.room, &a)) != n.a_transcript_hex
+            || Fingerprint::of(&n.room, &a).digits() != n.a_fingerprint
+            || Fingerprint::of(&n.room, &b).digits() != n.b_fingerprint
+            || number.digits() != n.safety_number
+            || SafetyNumber::of(&n.room, &b, &a) != number
+        {
+            return Err("safety number vector differs".into());
+        }
+        checks += 1;
+    }
     Ok(checks)
 }
 
@@ -316,7 +357,7 @@ mod tests {
     fn committed_v2_vectors_hold_and_match_generation() {
         let committed = load();
         assert_eq!(committed.version, crate::PROTOCOL_VERSION);
-        assert_eq!(check_all(&committed), Ok(2 + 5 + 1 + 2 + 2));
+        assert_eq!(check_all(&committed), Ok(2 + 5 + 1 + 2 + 2 + 2));
         assert_eq!(generate(), committed, "vectors/v2.json is stale: regenerate it with the gen_vectors example");
     }
 
@@ -327,6 +368,9 @@ mod tests {
         assert!(check_all(&v).is_err());
         let mut v = load();
         v.signed_requests[0].transcript_hex.replace_range(0..2, "ff");
+        assert!(check_all(&v).is_err());
+        let mut v = load();
+        v.safety_numbers[1].safety_number.replace_range(0..1, "x");
         assert!(check_all(&v).is_err());
     }
 }

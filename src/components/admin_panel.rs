@@ -155,6 +155,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 <For each=member_rows key=|m| (m.key.to_b64(), m.status) children=move |m| {
                     let key = m.key;
                     let label = contacts.name(&key.to_b64(), &session.alias_of(&key.to_b64()));
+                    let verified = contacts.is_verified(&key.to_b64());
+                    let impostor = contacts.impostor_of(session.room_id().as_str(), &key.to_b64(), &session.alias_of(&key.to_b64()));
                     let status = format!("{:?}", m.status).to_lowercase();
                     let pending = m.status == MemberStatus::Pending;
                     let active = matches!(m.status, MemberStatus::Member | MemberStatus::Accepted);
@@ -169,6 +171,8 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                             <span class="member-key" title=key.to_b64()>{format!("{}…", &key.to_b64()[..10])}</span>
                             <span class="tag">{status.clone()}</span>
                             {m.online.then(|| view! { <span class="tag online-tag">"online"</span> })}
+                            {verified.then(|| view! { <span class="tag verified-tag">"✓ verified"</span> })}
+                            {impostor.map(|name| view! { <span class="tag impostor-tag">{format!("⚠ not the {name} you verified")}</span> })}
                             {unvouched.then(|| view! { <span class="tag warning-tag" title="This key did not prove it holds the invite link: it gets no room key from you">"no invite proof"</span> })}
                             {(spent > 0).then(|| view! { <span class="tag spent-tag" data-spent=spent.to_string()>{format!("used {}", mib(spent))}</span> })}
                             {pending.then(|| view! {

@@ -69,8 +69,8 @@ pub fn ImportKeys() -> impl IntoView {
                 contacts.reload();
                 plan.set(None);
                 message.set(Some(format!(
-                    "Imported: {} room(s) added, {} completed, {} replaced, {} contact name(s).",
-                    s.added, s.completed, s.replaced, s.contacts
+                    "Imported: {} room(s) added, {} completed, {} replaced, {} contact name(s), {} verified member(s).",
+                    s.added, s.completed, s.replaced, s.contacts, s.verified
                 )));
             }
             Err(e) => message.set(Some(e.to_string())),
@@ -90,7 +90,7 @@ pub fn ImportKeys() -> impl IntoView {
         </form>
         {move || plan.get().map(|p| {
             let nothing = p.add.is_empty() && p.complete.is_empty() && p.conflicts.is_empty()
-                && p.new_contacts.is_empty() && p.renamed_contacts.is_empty();
+                && p.new_contacts.is_empty() && p.renamed_contacts.is_empty() && p.new_verified.is_empty();
             view! {
                 <section class="card merge-plan" aria-labelledby="plan-heading">
                     <h2 id="plan-heading">"What this import will do"</h2>
@@ -117,6 +117,7 @@ pub fn ImportKeys() -> impl IntoView {
                         }).collect_view()}</ul>
                     })}
                     {(!p.new_contacts.is_empty()).then(|| view! { <p>{format!("Add {} contact name(s).", p.new_contacts.len())}</p> })}
+                    {(!p.new_verified.is_empty()).then(|| view! { <p>{format!("Add {} safety-number verification(s).", p.new_verified.len())}</p> })}
                     {(!p.renamed_contacts.is_empty()).then(|| view! {
                         <p>
                             <input type="checkbox" id="rename-contacts" on:change=move |ev| rename_contacts.set(event_target_checked(&ev)) />

@@ -43,6 +43,15 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
     let sender = m.sender.clone();
     let alias = m.alias.clone();
     let tampered = matches!(m.trust, Trust::Tampered(_));
+    let mine = m.mine;
+    let verified = {
+        let sender = sender.clone();
+        move || !mine && !tampered && contacts.is_verified(&sender)
+    };
+    let impostor = {
+        let (sender, alias, room) = (sender.clone(), alias.clone(), session.room_id().to_string());
+        move || if mine || tampered { None } else { contacts.impostor_of(&room, &sender, &alias) }
+    };
     let name = {
         let (sender, alias) = (sender.clone(), alias.clone());
         move || if tampered { "Unverified sender".to_owned() } else { contacts.name(&sender, &alias) }
@@ -100,6 +109,8 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
                     on:click=rename disabled=m.mine || tampered>{name}</button>
                 {move || from_owner.get().then(|| view! { <span class="tag owner-tag">"owner"</span> })}
                 {move || (from_guest.get() && !from_owner.get()).then(|| view! { <span class="tag guest-tag">"verified guest"</span> })}
+                {move || verified().then(|| view! { <span class="tag verified-tag" title="You compared this member's safety number">"✓ verified"</span> })}
+                {move || impostor().map(|name| view! { <span class="tag impostor-tag" role="note">{format!("⚠ not the {name} you verified")}</span> })}
                 {whisper_note.map(|note| view! { <span class="tag whisper-tag">{note}</span> })}
                 <time class="message-time" title=time.map(clock::full).unwrap_or_default()>
                     {move || time.map(|t| clock::relative(t, now.get())).unwrap_or_default()}

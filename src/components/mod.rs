@@ -19,3 +19,4 @@ pub mod search_panel;
 pub mod security_warnings;
 pub mod share_dialog;
 pub mod transfer_list;
+pub mod verification_warning;

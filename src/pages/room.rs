@@ -18,6 +18,7 @@ use crate::components::search_panel::SearchPanel;
 use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
 use crate::components::transfer_list::TransferList;
+use crate::components::verification_warning::VerificationWarning;
 use crate::rooms::{self, RoomAccess};
 use crate::session::{RoomSession, Trusted};
 use crate::store::{self, RoomRecord};
@@ -141,6 +142,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 </p>
             </Show>
             <SecurityWarnings session=session />
+            <VerificationWarning session=session />
             {move || link_conflict.get().map(|(epoch, _)| {
                 let keep_room = conflict_room.clone();
                 let adopt_room = conflict_room.clone();
@@ -158,7 +160,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             })}
             {move || session.notice.get().map(|n| view! { <p class="notice error" role="alert">{n}</p> })}
             <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
-            <NameDialog target=renaming />
+            <NameDialog target=renaming session=session />
             <TransferList />
             <Composer session=session />
             <ImageViewer />

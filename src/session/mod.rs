@@ -183,6 +183,14 @@ impl RoomSession {
         self.inner().ring.room.clone()
     }
 
+    /// The safety number of this browser's identity and `member` (a base64url key) in
+    /// this room, to compare out of band; `None` if `member` is not a valid key.
+    pub fn safety_number_with(&self, member: &str) -> Option<protocol::safety_number::SafetyNumber> {
+        let theirs = PublicKey::parse(member).ok()?;
+        let inner = self.inner();
+        Some(protocol::safety_number::SafetyNumber::of(&inner.ring.room, &inner.ring.me, &theirs))
+    }
+
     /// The content key of the owner-signed current epoch, if this browser holds it and
     /// knows it comes from the owner (never a key the server or a crafted link slipped in).
     pub fn current_key(&self) -> Option<(u32, ContentKey)> {

@@ -46,6 +46,7 @@ pub fn bundle_now() -> KeysBundle {
     KeysBundle {
         rooms: store::list_rooms().iter().map(entry_of).collect(),
         contacts: store::contacts(),
+        verified: store::verified(),
         exported_at: js_sys::Date::now() as u64,
     }
 }
@@ -90,6 +91,9 @@ pub struct MergePlan {
     pub new_contacts: BTreeMap<String, String>,
     /// Contacts named differently here: (key, name here, name in the file).
     pub renamed_contacts: Vec<(String, String, String)>,
+    /// Safety-number verifications this browser does not have (always added: each is a
+    /// comparison the user made).
+    pub new_verified: BTreeMap<String, protocol::keys_file::VerifiedContact>,
 }
 
 fn completes(local: &RoomRecord, incoming: &RoomEntry) -> bool {
@@ -128,6 +132,13 @@ pub fn plan(bundle: &KeysBundle) -> MergePlan {
             Some(_) => {}
         }
     }
+    let verified = store::verified();
+    plan.new_verified = bundle
+        .verified
+        .iter()
+        .filter(|(key, _)| !verified.contains_key(*key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     plan
 }
 
@@ -138,6 +149,7 @@ pub struct MergeSummary {
     pub completed: usize,
     pub replaced: usize,
     pub contacts: usize,
+    pub verified: usize,
 }
 
 /// Applies a plan: adds and completes always; replaces only the rooms in `replace`;
@@ -177,5 +189,11 @@ pub fn apply(plan: &MergePlan, replace: &BTreeSet<String>, rename_contacts: bool
         }
     }
     store::save_contacts(&contacts)?;
+    if !plan.new_verified.is_empty() {
+        let mut verified = store::verified();
+        verified.extend(plan.new_verified.iter().map(|(k, v)| (k.clone(), v.clone())));
+        store::save_verified(&verified)?;
+        summary.verified = plan.new_verified.len();
+    }
     Ok(summary)
 }

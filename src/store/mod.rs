@@ -5,6 +5,8 @@
 //! - `cloakroom.v2.room.<room id>` → [`RoomRecord`]: content keys by epoch, this browser's
 //!   identity secret for the room, alias, local name, owner flag, read marker;
 //! - `cloakroom.v2.contacts` → `{public key: local name}`;
+//! - `cloakroom.v2.verified` → `{public key: VerifiedContact}`: members whose safety
+//!   number the user compared (room, the alias they used then, when);
 //! - `cloakroom.v2.outbox.<room id>` → [`OutboxEntry`] list: messages written but not yet
 //!   acknowledged (they survive a reload while offline and are resent).
 //!
@@ -26,6 +28,7 @@ pub const LAYOUT_VERSION: u32 = 2;
 const LAYOUT_KEY: &str = "cloakroom.layout";
 const ROOM_PREFIX: &str = "cloakroom.v2.room.";
 const CONTACTS_KEY: &str = "cloakroom.v2.contacts";
+const VERIFIED_KEY: &str = "cloakroom.v2.verified";
 const OUTBOX_PREFIX: &str = "cloakroom.v2.outbox.";
 const V1_ROOM_PREFIX: &str = "cloakroom.v1.room.";
 
@@ -205,6 +208,15 @@ pub fn contacts() -> BTreeMap<String, String> {
 
 pub fn save_contacts(contacts: &BTreeMap<String, String>) -> Result<(), StoreError> {
     LocalStorage::set(CONTACTS_KEY, contacts).map_err(|e| StoreError(e.to_string()))
+}
+
+/// Members whose safety number was compared, by public key.
+pub fn verified() -> BTreeMap<String, protocol::keys_file::VerifiedContact> {
+    LocalStorage::get(VERIFIED_KEY).unwrap_or_default()
+}
+
+pub fn save_verified(verified: &BTreeMap<String, protocol::keys_file::VerifiedContact>) -> Result<(), StoreError> {
+    LocalStorage::set(VERIFIED_KEY, verified).map_err(|e| StoreError(e.to_string()))
 }
 
 /// Messages of `room` waiting for their acknowledgement.

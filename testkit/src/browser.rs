@@ -331,6 +331,19 @@ pub async fn accessibility_violations(client: &Client) -> Vec<String> {
         .collect()
 }
 
+/// Whether the first element matching `css` is shown to the user: rendered (not
+/// `display: none` or `visibility: hidden`), with some area, and inside the viewport.
+pub async fn in_viewport(client: &Client, css: &str) -> bool {
+    let script = "const el = document.querySelector(arguments[0]);
+        if (!el) return false;
+        const style = getComputedStyle(el);
+        if (style.display === 'none' || style.visibility === 'hidden') return false;
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0
+            && r.top < window.innerHeight && r.left < window.innerWidth;";
+    client.execute(script, vec![serde_json::json!(css)]).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
 /// Waits (up to `timeout`) until at least `n` elements match `css`.
 pub async fn wait_for_count(client: &Client, css: &str, n: usize, timeout: Duration) {
     let deadline = Instant::now() + timeout;
