@@ -327,7 +327,11 @@ impl Room {
     }
 
     fn keys_with(&self, status: MemberStatus) -> Vec<PublicKey> {
-        self.members.iter().filter(|(_, m)| m.status == status).map(|(k, _)| *k).collect()
+        let mut keys: Vec<PublicKey> =
+            self.members.iter().filter(|(_, m)| m.status == status).map(|(k, _)| *k).collect();
+        // The member map is only looked up; what is iterated is put in a fixed order.
+        keys.sort_by_cached_key(PublicKey::to_b64);
+        keys
     }
 
     fn turn_away(&mut self, key: PublicKey, now: u64) -> Result<(), ErrorBody> {
@@ -409,7 +413,7 @@ impl Room {
 
     fn members_view(&self) -> MembersView {
         let mut members: Vec<MemberView> = self.members.keys().map(|k| self.member_view(k)).collect();
-        members.sort_by_key(|m| m.first_joined);
+        members.sort_by_cached_key(|m| (m.first_joined, m.key.to_b64()));
         MembersView { members }
     }
 

@@ -9,7 +9,7 @@
 //! Admission and access changes live in `access.rs`, signed requests in `signed.rs`,
 //! owner calls in `owner.rs`, backups in `transfer.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use protocol::PROTOCOL_VERSION;
@@ -51,18 +51,20 @@ impl std::fmt::Debug for RoomConfig {
     }
 }
 
-/// What the current batch staged and later events of the same batch must see.
+/// What the current batch staged and later events of the same batch must see. The hash
+/// maps here are only looked up, never iterated; what is iterated is ordered.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     pub(crate) messages: Vec<StoredMessage>,
     pub(crate) cids: HashMap<String, MessageKey>,
     pub(crate) nonces: HashSet<String>,
-    pub(crate) wrapped: HashMap<String, WrappedKey>,
+    pub(crate) wrapped: BTreeMap<String, WrappedKey>,
     /// Messages of this batch were charged to the budget: store it with the commit.
     pub(crate) budget_charged: bool,
 }
 
-/// One live room.
+/// One live room. Members and connections are ordered maps, so the order of broadcasts,
+/// timeouts and member lists is the same in every run and on every host.
 #[derive(Debug)]
 pub struct Room {
     pub(crate) id: RoomId,
@@ -70,7 +72,7 @@ pub struct Room {
     pub(crate) budget: BudgetRecord,
     pub(crate) last_ts: Option<Timestamp>,
     pub(crate) members: HashMap<PublicKey, MemberRecord>,
-    pub(crate) conns: HashMap<ConnId, ConnState>,
+    pub(crate) conns: BTreeMap<ConnId, ConnState>,
     pub(crate) config: RoomConfig,
     pub(crate) pending: Pending,
     pub(crate) fx: Effects,
@@ -178,7 +180,7 @@ impl Room {
             budget,
             last_ts,
             members,
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             config,
             pending: Pending::default(),
             fx: Effects::default(),
