@@ -5,12 +5,15 @@
 //! The loop takes whatever commands are waiting (up to [`MAX_BATCH`]), applies them to the
 //! room, and calls [`Room::finish_batch`]: one SQLite transaction for the whole batch,
 //! then acks and broadcasts. Under load this is a group commit; when idle a batch is one
-//! command.
+//! command. Between batches it sleeps until the next command or the room's
+//! [`Room::next_deadline`] (a join timeout), or, with no sockets left, until the room has
+//! been idle long enough to unload: there is no periodic tick.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use protocol::api::{CreateRoomResponse, HistoryPage, OwnerCall};
 use protocol::backup::RoomBackup;
@@ -82,7 +85,8 @@ pub enum RoomCommand {
     Disconnect {
         conn: ConnId,
     },
-    Tick,
+    /// The actor's alarm: a deadline of the room (or its idle time) may have passed.
+    Wake,
     History {
         before: Option<String>,
         limit: Option<usize>,
@@ -152,8 +156,8 @@ pub struct ActorContext {
     pub ledger: Arc<Ledger>,
     /// Budget of rooms created with the admin secret, in bytes.
     pub initial_budget: u64,
-    /// Idle ticks (one per second) before an unused room unloads.
-    pub idle_ticks: u32,
+    /// How long a room with no sockets and no calls stays loaded.
+    pub idle: Duration,
 }
 
 impl ActorContext {
@@ -184,7 +188,9 @@ pub struct RoomActor {
     ctx: ActorContext,
     loaded: Option<Loaded>,
     sockets: ActorSockets,
-    idle_ticks: u32,
+    /// The last command that was not a socket's frame or close (those need sockets,
+    /// which keep the room loaded anyway).
+    last_activity: Instant,
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
 }
@@ -196,7 +202,7 @@ impl RoomActor {
             ctx,
             loaded: None,
             sockets: ActorSockets::default(),
-            idle_ticks: 0,
+            last_activity: Instant::now(),
             replies: HashMap::new(),
             next_reply: 0,
         };
@@ -252,7 +258,26 @@ impl RoomActor {
 
     /// True when the room has no connections and has been idle for long enough.
     pub fn is_idle(&self) -> bool {
-        self.sockets.conns.is_empty() && self.idle_ticks >= self.ctx.idle_ticks
+        self.sockets.conns.is_empty() && self.last_activity.elapsed() >= self.ctx.idle
+    }
+
+    /// When the actor must wake without a command: the room's next deadline, or (with no
+    /// sockets) the moment it becomes idle enough to unload.
+    fn wake_at(&self) -> Option<Instant> {
+        let room = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.room.next_deadline())
+            .map(|deadline| Instant::now() + Duration::from_micros(deadline.saturating_sub(now_micros())));
+        let unload = self.sockets.conns.is_empty().then(|| self.last_activity + self.ctx.idle);
+        room.into_iter().chain(unload).min()
+    }
+
+    /// The room's deadline (or the idle time) passed.
+    fn on_timeout(&mut self) {
+        if let Some(l) = &mut self.loaded {
+            l.room.handle_timeout(now_micros());
+        }
     }
 
     /// Applies one command (its effects wait for [`RoomActor::finish`]).
@@ -260,7 +285,7 @@ impl RoomActor {
         let now = now_micros();
         match cmd {
             RoomCommand::Connect { conn, outbox } => {
-                self.idle_ticks = 0;
+                self.last_activity = Instant::now();
                 self.sockets.conns.insert(conn, outbox);
                 match &mut self.loaded {
                     Some(l) => l.room.connect(conn, random_bytes::<32>(), now),
@@ -277,22 +302,15 @@ impl RoomActor {
                     l.room.binary_frame(conn);
                 }
             }
+            RoomCommand::Wake => self.on_timeout(),
             RoomCommand::Disconnect { conn } => {
                 self.sockets.conns.remove(&conn);
                 if let Some(l) = &mut self.loaded {
                     l.room.disconnect(conn);
                 }
             }
-            RoomCommand::Tick => {
-                if self.sockets.conns.is_empty() {
-                    self.idle_ticks = self.idle_ticks.saturating_add(1);
-                }
-                if let Some(l) = &mut self.loaded {
-                    l.room.tick(now);
-                }
-            }
             RoomCommand::History { before, limit, signed, reply } => {
-                self.idle_ticks = 0;
+                self.last_activity = Instant::now();
                 let reader = match &signed {
                     Some(s) => Reader::Signed { auth: &s.auth, target: &s.target },
                     None => Reader::Anonymous,
@@ -304,7 +322,7 @@ impl RoomActor {
                 let _ = reply.send(answer);
             }
             RoomCommand::Create { owner, state, funding, reply } => {
-                self.idle_ticks = 0;
+                self.last_activity = Instant::now();
                 let created = self.fund(&funding, now, |actor, budget| {
                     let batch = Room::creation_batch(&actor.id, &owner, budget, &state, now, &actor.ctx.config)?;
                     actor.install(batch, "created")
@@ -312,7 +330,7 @@ impl RoomActor {
                 let _ = reply.send(created);
             }
             RoomCommand::Restore { backup, funding, reply } => {
-                self.idle_ticks = 0;
+                self.last_activity = Instant::now();
                 let restored = self.fund(&funding, now, |actor, budget| {
                     let batch = Room::import_batch(&backup, budget, now, &actor.ctx.config)?;
                     let created = actor.install(batch, "restored from a backup")?;
@@ -346,7 +364,7 @@ impl RoomActor {
     /// Keeps `reply` until the room answers the call it belongs to, and hands out the
     /// loaded room with the reply's id; with no room loaded, answers `unknown_room` now.
     fn park_reply(&mut self, reply: oneshot::Sender<Reply>) -> Option<(ReplyId, &mut Loaded)> {
-        self.idle_ticks = 0;
+        self.last_activity = Instant::now();
         if self.loaded.is_none() {
             let _ = reply.send(Err(unknown_room()));
             return None;
@@ -452,8 +470,17 @@ impl RoomActor {
     }
 
     /// Runs the actor on the current thread until `rx` closes or `retire` agrees to unload.
-    pub fn run(mut self, mut rx: mpsc::Receiver<RoomCommand>, retire: impl Fn(&mpsc::Receiver<RoomCommand>) -> bool) {
+    /// `alarm` wakes it (through `rx`) at its next deadline, on the runtime's timer.
+    pub fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RoomCommand>,
+        mut alarm: Alarm,
+        retire: impl Fn(&mpsc::Receiver<RoomCommand>) -> bool,
+    ) {
         while let Some(first) = rx.blocking_recv() {
+            if matches!(first, RoomCommand::Wake) {
+                alarm.rang();
+            }
             self.handle(first);
             let mut taken = 1;
             while taken < MAX_BATCH {
@@ -469,6 +496,52 @@ impl RoomActor {
             if self.is_idle() && retire(&rx) {
                 break;
             }
+            alarm.set(self.wake_at());
         }
+        alarm.set(None);
+    }
+}
+
+/// One pending wake-up of a room actor: a task on the runtime that sends
+/// [`RoomCommand::Wake`] at the set time. Setting a later time keeps the earlier alarm (a
+/// wake-up with nothing due is harmless), so a busy room does not re-arm every batch.
+pub struct Alarm {
+    runtime: tokio::runtime::Handle,
+    room: mpsc::WeakSender<RoomCommand>,
+    armed: Option<(Instant, tokio::task::AbortHandle)>,
+}
+
+impl Alarm {
+    pub fn new(runtime: tokio::runtime::Handle, room: mpsc::WeakSender<RoomCommand>) -> Self {
+        Self { runtime, room, armed: None }
+    }
+
+    /// The alarm went off.
+    fn rang(&mut self) {
+        self.armed = None;
+    }
+
+    /// Wakes the actor at `at` (or never).
+    fn set(&mut self, at: Option<Instant>) {
+        let Some(at) = at else {
+            if let Some((_, task)) = self.armed.take() {
+                task.abort();
+            }
+            return;
+        };
+        if self.armed.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+            return;
+        }
+        if let Some((_, task)) = self.armed.take() {
+            task.abort();
+        }
+        let room = self.room.clone();
+        let task = self.runtime.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            if let Some(tx) = room.upgrade() {
+                let _ = tx.try_send(RoomCommand::Wake);
+            }
+        });
+        self.armed = Some((at, task.abort_handle()));
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
@@ -59,10 +58,11 @@ impl Rooms {
         let actor = RoomActor::new(id.clone(), self.ctx.clone());
         let registry = Arc::clone(self);
         let room = id.clone();
+        let alarm = crate::room_actor::Alarm::new(tokio::runtime::Handle::current(), tx.downgrade());
         std::thread::Builder::new()
             .name(format!("room-{}", &id.as_str()[..8]))
             .stack_size(512 * 1024)
-            .spawn(move || actor.run(rx, |rx| registry.retire(&room, generation, rx)))
+            .spawn(move || actor.run(rx, alarm, |rx| registry.retire(&room, generation, rx)))
             .map_err(|e| ErrorBody::new(ErrorCode::Unavailable, format!("cannot start the room worker: {e}")))?;
         live.insert(id.clone(), Entry { generation, tx: tx.clone() });
         Ok((generation, tx))
@@ -109,24 +109,5 @@ impl Rooms {
             }
         }
         Err(ErrorBody::new(ErrorCode::Unavailable, "the room worker is restarting; retry"))
-    }
-
-    /// Sends a clock tick to every live room once a second (join timeouts, unloading).
-    pub fn spawn_ticker(self: &Arc<Self>) {
-        let rooms = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                interval.tick().await;
-                let Some(rooms) = rooms.upgrade() else { break };
-                let senders: Vec<_> = match rooms.live.lock() {
-                    Ok(live) => live.values().map(|e| e.tx.clone()).collect(),
-                    Err(_) => break,
-                };
-                for tx in senders {
-                    let _ = tx.try_send(RoomCommand::Tick);
-                }
-            }
-        });
     }
 }

@@ -34,10 +34,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         global: global.clone(),
         ledger: ledger.clone(),
         initial_budget: config.initial_budget,
-        idle_ticks: u32::try_from(config.room_idle_secs).unwrap_or(u32::MAX),
+        idle: std::time::Duration::from_secs(config.room_idle_secs),
     };
     let rooms = Rooms::new(ctx);
-    rooms.spawn_ticker();
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -220,3 +220,34 @@ async fn a_slow_reader_is_dropped_and_never_slows_the_room() {
     assert_eq!(full_history(&srv.http_base(), &room.id, 500).await.len(), 1000);
     assert!(kv_rows(data.path(), &room.id) > 1000);
 }
+
+/// Room actor threads of process `pid` (they are named `room-<id prefix>`).
+fn room_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("list threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("room-"))
+        .count()
+}
+
+#[tokio::test]
+async fn an_idle_room_unloads_when_its_idle_time_is_up_and_loads_again_on_the_next_join() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &["--room-idle-secs", "2"]);
+    let pid = srv.pid().unwrap();
+    let room = create_room(&srv.http_base(), SECRET).await;
+    let member = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    assert_eq!(room_threads(pid), 1);
+    drop(member);
+    let left = Instant::now();
+    // No tick drives this: the actor's own alarm fires when the idle time is up.
+    while room_threads(pid) > 0 {
+        assert!(left.elapsed() < Duration::from_secs(6), "the idle room never unloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(left.elapsed() >= Duration::from_millis(1900), "unloaded before its idle time: {:?}", left.elapsed());
+    let mut again = Member::join(&srv.ws_base(), &room.id, new_identity()).await.unwrap();
+    again.say(&room.key, "after-unload", "the room loads again").await;
+    assert!(matches!(again.next_within(Duration::from_secs(5)).await, Some(ServerFrame::Ack { .. })));
+    assert_eq!(room_threads(pid), 1);
+}

@@ -292,12 +292,12 @@ impl Room {
     /// Puts a proven connection into the state its access allows; a reader gets the backlog.
     fn enter(&mut self, conn: ConnId, key: PublicKey, access: Access, now: u64, store: &dyn KvStore) {
         if access == Access::Pending {
-            self.conns.insert(conn, ConnState::Waiting { key });
+            self.set_conn(conn, ConnState::Waiting { key });
             return;
         }
         let limits = self.limits();
         let bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst, now);
-        self.conns.insert(conn, ConnState::Joined { key, bucket });
+        self.set_conn(conn, ConnState::Joined { key, bucket });
         match self.backlog(store) {
             Ok((messages, more)) => self.send(conn, &ServerFrame::Backlog { messages, more }),
             Err(e) => self.refuse(conn, storage_error(e), None),

@@ -2,14 +2,16 @@
 //!
 //! One [`Room`] per room id. The adapter calls the event methods ([`Room::connect`],
 //! [`Room::text_frame`] / [`Room::frame`], [`Room::binary_frame`], [`Room::disconnect`],
-//! [`Room::tick`], [`Room::owner_call`]) with the current time in µs, as many as it likes,
-//! then [`Room::finish_batch`] once: that commits the staged writes in one transaction
-//! and only then delivers frames and answers.
+//! [`Room::handle_timeout`], [`Room::owner_call`]) with the current time in µs, as many
+//! as it likes, then [`Room::finish_batch`] once: that commits the staged writes in one
+//! transaction and only then delivers frames and answers. [`Room::next_deadline`] says
+//! when to call back without an event; [`Room::take_changed_snapshots`] and
+//! [`Room::resume_connection`] carry connections across a host's eviction.
 //!
 //! Admission and access changes live in `access.rs`, signed requests in `signed.rs`,
 //! owner calls in `owner.rs`, backups in `transfer.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use protocol::PROTOCOL_VERSION;
@@ -25,7 +27,7 @@ use protocol::limits::Limits;
 use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 
-use crate::connection::ConnState;
+use crate::connection::{ConnSnapshot, ConnState, SnapshotError};
 use crate::effects::{Committed, ConnId, Effects, Outgoing, Sockets};
 use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
 use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
@@ -73,6 +75,8 @@ pub struct Room {
     pub(crate) last_ts: Option<Timestamp>,
     pub(crate) members: HashMap<PublicKey, MemberRecord>,
     pub(crate) conns: BTreeMap<ConnId, ConnState>,
+    /// Connections whose state changed since the host last took their snapshots.
+    pub(crate) changed: BTreeSet<ConnId>,
     pub(crate) config: RoomConfig,
     pub(crate) pending: Pending,
     pub(crate) fx: Effects,
@@ -181,6 +185,7 @@ impl Room {
             last_ts,
             members,
             conns: BTreeMap::new(),
+            changed: BTreeSet::new(),
             config,
             pending: Pending::default(),
             fx: Effects::default(),
@@ -218,6 +223,12 @@ impl Room {
         &self.config.limits
     }
 
+    /// Puts `conn` in `state` (and remembers that its snapshot changed).
+    pub(crate) fn set_conn(&mut self, conn: ConnId, state: ConnState) {
+        self.conns.insert(conn, state);
+        self.changed.insert(conn);
+    }
+
     pub(crate) fn send(&mut self, conn: ConnId, frame: &ServerFrame) {
         self.fx.outgoing.push(Outgoing::Send { conn, text: frame_text(frame) });
     }
@@ -229,7 +240,7 @@ impl Room {
         self.send(conn, &ServerFrame::Error { error, cid });
         if let Some(code) = fatal {
             self.fx.outgoing.push(Outgoing::Close { conn, code, reason });
-            self.conns.insert(conn, ConnState::Closing);
+            self.set_conn(conn, ConnState::Closing);
         }
     }
 
@@ -238,7 +249,7 @@ impl Room {
     /// A socket opened. `challenge` must be fresh random bytes.
     pub fn connect(&mut self, conn: ConnId, challenge: [u8; 32], now: u64) {
         let deadline = now + u64::from(self.limits().join_timeout_secs) * 1_000_000;
-        self.conns.insert(conn, ConnState::AwaitingHello { challenge, deadline });
+        self.set_conn(conn, ConnState::AwaitingHello { challenge, deadline });
         let frame =
             ServerFrame::Challenge { v: PROTOCOL_VERSION, room: self.id.clone(), nonce: B64Bytes(challenge.to_vec()) };
         self.send(conn, &frame);
@@ -247,6 +258,53 @@ impl Room {
     /// A socket closed (by the peer, the network or the adapter).
     pub fn disconnect(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
+        self.changed.remove(&conn);
+    }
+
+    // ----- hibernation -----
+
+    /// The state of `conn` for the host to keep with its socket, if the room knows it.
+    pub fn connection_snapshot(&self, conn: ConnId) -> Option<ConnSnapshot> {
+        self.conns.get(&conn).map(ConnSnapshot::of)
+    }
+
+    /// The connections whose state changed since the last call, with their new
+    /// snapshots, in connection order. A host that may be evicted stores each with its
+    /// socket after every [`Room::finish_batch`] (a joined connection's rate bucket
+    /// changes with every message it sends).
+    pub fn take_changed_snapshots(&mut self) -> Vec<(ConnId, ConnSnapshot)> {
+        let changed = std::mem::take(&mut self.changed);
+        changed.into_iter().filter_map(|c| self.connection_snapshot(c).map(|s| (c, s))).collect()
+    }
+
+    /// Rebuilds a connection of a room that was just [`Room::load`]ed, from the snapshot
+    /// the host kept with its socket; nothing is sent. Resume every surviving socket
+    /// before feeding the room any event. A connection whose key the room no longer
+    /// admits, or a damaged snapshot, is refused: the host closes that socket (the client
+    /// reconnects and joins again).
+    pub fn resume_connection(&mut self, conn: ConnId, snapshot: &ConnSnapshot) -> Result<(), SnapshotError> {
+        if self.conns.contains_key(&conn) {
+            return Err(SnapshotError::AlreadyConnected(conn));
+        }
+        let state = snapshot.state()?;
+        if let Some(key) = state.key() {
+            let admitted =
+                *key == self.meta.owner || self.members.get(key).is_some_and(|m| m.status != MemberStatus::Denied);
+            if !admitted {
+                return Err(SnapshotError::NotAdmitted);
+            }
+        }
+        self.conns.insert(conn, state);
+        Ok(())
+    }
+
+    // ----- time -----
+
+    /// When the host must call [`Room::handle_timeout`] next (µs since the Unix epoch),
+    /// or `None` if nothing is due without an event. Ask after every batch: mock-server
+    /// sleeps until then, a Durable Object sets its one alarm to it.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.conns.values().filter_map(ConnState::deadline).min()
     }
 
     /// A binary frame arrived: not part of the protocol.
@@ -279,8 +337,9 @@ impl Room {
         }
     }
 
-    /// Time passed: close connections that did not answer the challenge in time.
-    pub fn tick(&mut self, now: u64) {
+    /// The deadline passed (call at or after [`Room::next_deadline`]; calling early or
+    /// twice is harmless): closes connections that did not answer the challenge in time.
+    pub fn handle_timeout(&mut self, now: u64) {
         let late: Vec<ConnId> = self
             .conns
             .iter()
@@ -314,7 +373,9 @@ impl Room {
         let cid = Some(env.cid.clone());
         let key = match self.conns.get_mut(&conn) {
             Some(ConnState::Joined { key, bucket }) => {
-                if !bucket.try_take(now) {
+                let allowed = bucket.try_take(now);
+                self.changed.insert(conn);
+                if !allowed {
                     let limits = &self.config.limits;
                     let e = ErrorBody::new(
                         ErrorCode::RateLimited,
@@ -498,6 +559,7 @@ impl Room {
                 sockets.drop_now(*conn, ErrorCode::Internal.close_code().unwrap_or(1011), "internal");
             }
             self.conns.clear();
+            self.changed.clear();
             return Err(e);
         }
         let mut dropped = Vec::new();
@@ -522,6 +584,7 @@ impl Room {
         }
         for conn in &dropped {
             self.conns.remove(conn);
+            self.changed.remove(conn);
         }
         Ok(Committed { replicate: fx.replicate, replies: fx.replies, tokens: fx.tokens, dropped, writes })
     }

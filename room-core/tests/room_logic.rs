@@ -421,10 +421,107 @@ fn a_slow_reader_is_dropped_without_holding_up_the_room() {
 fn unanswered_challenges_time_out() {
     let mut w = world(RoomConfig::default());
     w.room.connect(1, [1; 32], w.now);
-    w.room.tick(w.now + 9_000_000);
+    assert_eq!(w.room.next_deadline(), Some(w.now + 10_000_000), "the join deadline is the room's next deadline");
+    w.room.handle_timeout(w.now + 9_000_000);
     w.flush();
     assert!(w.sockets.closed.is_empty());
-    w.room.tick(w.now + 10_000_000);
+    w.room.handle_timeout(w.now + 10_000_000);
     w.flush();
     assert_eq!(w.sockets.closed.get(&1), Some(&4408));
+    w.room.disconnect(1);
+    assert_eq!(w.room.next_deadline(), None, "nothing is due without connections");
+}
+
+#[test]
+fn a_room_rebuilt_from_storage_and_snapshots_continues_without_loss_duplication_or_reordering() {
+    use cloakroom_room_core::connection::{ConnSnapshot, MAX_SNAPSHOT_BYTES, SnapshotError};
+    let mut w = world(RoomConfig::default());
+    let (owner, guest, late) = (w.owner.clone(), identity(2), identity(3));
+    w.join(1, &owner);
+    w.join(2, &guest);
+    // A third socket got its challenge but has not answered when the host is evicted.
+    w.room.connect(3, [3; 32], w.now);
+    w.flush();
+    let challenge = match &w.sockets.take(3)[..] {
+        [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
+        other => panic!("expected a challenge, got {other:?}"),
+    };
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        for (conn, who, cid) in [(1, &owner, format!("a{i}")), (2, &guest, format!("b{i}"))] {
+            let env = w.envelope(who, &cid, "before");
+            w.frame(conn, &ClientFrame::Send { env });
+        }
+        w.now += 1_000;
+    }
+    w.flush();
+    for conn in [1, 2] {
+        for f in w.sockets.take(conn) {
+            if let ServerFrame::Ack { cid, key } = f {
+                acked.push((cid.to_string(), key));
+            }
+        }
+    }
+    assert_eq!(acked.len(), 10);
+    // What the host keeps with each socket: every connection changed, each snapshot small.
+    let snapshots = w.room.take_changed_snapshots();
+    assert_eq!(snapshots.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(snapshots.iter().all(|(_, s)| s.0.len() <= MAX_SNAPSHOT_BYTES), "{snapshots:?}");
+    assert!(w.room.take_changed_snapshots().is_empty(), "taken once");
+
+    // Eviction: the Room is dropped; the host rebuilds it from KV_local and the snapshots.
+    let id = w.room.id().clone();
+    w.room = Room::load(id, &w.store, RoomConfig::default()).unwrap().unwrap();
+    w.sockets = TestSockets::default();
+    for (conn, snapshot) in &snapshots {
+        w.room.resume_connection(*conn, snapshot).unwrap();
+    }
+    assert_eq!(w.room.connection_count(), 3);
+    assert_eq!(w.room.resume_connection(1, &snapshots[0].1), Err(SnapshotError::AlreadyConnected(1)));
+    assert!(w.room.next_deadline().is_some(), "the unanswered challenge still has its deadline");
+
+    // The guest never saw its last ack and resends: the original key, nothing stored twice.
+    let resend = w.envelope(&guest, "b4", "before");
+    w.frame(2, &ClientFrame::Send { env: resend });
+    // The owner goes on: the new message is ordered after everything before the eviction
+    // and reaches the guest.
+    let env = w.envelope(&owner, "after-1", "after");
+    w.frame(1, &ClientFrame::Send { env });
+    // The third socket answers the challenge it got before the eviction.
+    let hello = w.hello(&late, &challenge);
+    w.frame(3, &hello);
+    w.flush();
+    let to_guest = w.sockets.take(2);
+    let original = acked.iter().find(|(c, _)| c == "b4").map(|(_, k)| k.clone()).unwrap();
+    assert!(
+        to_guest.iter().any(|f| matches!(f, ServerFrame::Ack { cid, key } if cid.as_str() == "b4" && *key == original))
+    );
+    let after_key = w.sockets.take(1).into_iter().find_map(|f| match f {
+        ServerFrame::Ack { cid, key } if cid.as_str() == "after-1" => Some(key),
+        _ => None,
+    });
+    let after_key = after_key.expect("the owner's new message is acknowledged");
+    assert!(acked.iter().all(|(_, k)| k.as_str() < after_key.as_str()), "ordered after the messages before");
+    assert!(to_guest.iter().any(|f| matches!(f, ServerFrame::Msg { m } if m.key == after_key)));
+    let late_frames = w.sockets.take(3);
+    assert!(matches!(&late_frames[0], ServerFrame::Welcome { .. }), "{late_frames:?}");
+    match &late_frames[1] {
+        ServerFrame::Backlog { messages, .. } => {
+            let cids: Vec<&str> = messages.iter().map(|m| m.env.cid.as_str()).collect();
+            assert_eq!(cids.len(), 11, "every message once: {cids:?}");
+            assert_eq!(cids.last(), Some(&"after-1"));
+        }
+        other => panic!("expected the backlog, got {other:?}"),
+    }
+    assert_eq!(w.room.next_deadline(), None);
+    let stored = w.stored_messages();
+    assert_eq!(stored.len(), 11, "nothing lost, nothing twice");
+    assert!(stored.windows(2).all(|p| p[0] < p[1]));
+
+    // A snapshot of a key the room turned away (or a damaged one) is refused.
+    let mut fresh = Room::load(w.room.id().clone(), &w.store, RoomConfig::default()).unwrap().unwrap();
+    let stranger = format!(r#"{{"v":1,"state":{{"s":"waiting","key":"{}"}}}}"#, identity(40).public_key());
+    assert_eq!(fresh.resume_connection(9, &ConnSnapshot(stranger.into_bytes())), Err(SnapshotError::NotAdmitted));
+    assert!(matches!(fresh.resume_connection(9, &ConnSnapshot(b"[]".to_vec())), Err(SnapshotError::Malformed(_))));
+    assert_eq!(fresh.connection_count(), 0);
 }
