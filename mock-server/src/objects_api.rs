@@ -25,6 +25,8 @@ use protocol::objects::{Manifest, UploadRequest, UploadState};
 use protocol::storage_token;
 use serde::Deserialize;
 
+use room_core::funding::{self, Payment, Used};
+
 use crate::clock::now_micros;
 use crate::http_error::{ApiError, JsonBody, RawBody};
 use crate::object_store::{ObjectStore, Opened, Paid, ReadProofGiven};
@@ -78,20 +80,23 @@ pub async fn open_upload(
     let hash = storage_token::token_hash(&storage_token::parse_token(&token)?);
     let (objects, ledger) = (st.objects.clone(), st.ledger.clone());
     let file = req.file.clone();
+    // Spend, pay, and give the token back if paying failed or was not needed (a retried
+    // request whose put check pays already): room_core::funding's rule.
     let state = blocking(move || {
-        ledger.spend(&hash, needed, &format!("object:{file}"), now_micros())?;
-        let (state, paid) = match objects.pay(&file, size, &put_check, &hash, now_micros()) {
-            Ok(done) => done,
-            Err(e) => {
-                ledger.refund(&hash)?;
-                return Err(e);
-            }
-        };
-        if paid == Paid::AlreadyPayer {
-            // A retried request: this put check pays already, the token was not needed.
-            ledger.refund(&hash)?;
+        let payer = hash.clone();
+        let (paid, refund_failed) = funding::run_sync(
+            Payment::object(&file, hash, needed),
+            |hash, min, purpose| ledger.spend(hash, min, purpose, now_micros()),
+            |_| {
+                let (state, paid) = objects.pay(&file, size, &put_check, &payer, now_micros())?;
+                Ok((state, if paid == Paid::AlreadyPayer { Used::NotNeeded } else { Used::Yes }))
+            },
+            |hash| ledger.refund(hash),
+        );
+        if refund_failed {
+            tracing::error!(file = %file, "could not refund a token after a failed or unneeded upload payment");
         }
-        Ok(state)
+        paid
     })
     .await?;
     Ok(Json(state))

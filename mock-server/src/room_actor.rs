@@ -21,10 +21,10 @@ use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::ids::RoomId;
 use protocol::signed_request::{RequestAuth, RequestTarget};
-use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
-use room_core::effects::{QueueFull, Reply, ReplyId};
+use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
+use room_core::funding::{self, Payment, Used};
 use room_core::inbound::Inbound;
-use room_core::storage::{KvStore, ListQuery};
+use room_core::storage::KvStore;
 use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -229,7 +229,8 @@ impl RoomActor {
         }
     }
 
-    /// Re-copies to KV_global the messages its asynchronous copy may have lost in a crash.
+    /// Re-copies to KV_global the messages its asynchronous copy may have lost in a crash
+    /// (what to copy is the room's rule: [`Room::messages_after`]).
     fn repair_global_copy(&self) {
         let Some(loaded) = &self.loaded else { return };
         let since = match self.ctx.global.latest_message_key(&self.id) {
@@ -238,9 +239,7 @@ impl RoomActor {
         };
         let mut cursor = since.map(|k| k.to_string());
         loop {
-            let mut q = ListQuery::forwards(self.id.as_str(), 1000);
-            q.cursor = cursor.clone();
-            let rows = match loaded.store.list(&q) {
+            let rows = match loaded.room.messages_after(&loaded.store, cursor.as_deref(), 1000) {
                 Ok(rows) => rows,
                 Err(e) => return tracing::warn!("cannot list room for KV_global repair: {e}"),
             };
@@ -323,7 +322,7 @@ impl RoomActor {
             }
             RoomCommand::Create { owner, state, funding, reply } => {
                 self.last_activity = Instant::now();
-                let created = self.fund(&funding, now, |actor, budget| {
+                let created = self.fund(&funding, |actor, budget| {
                     let batch = Room::creation_batch(&actor.id, &owner, budget, &state, now, &actor.ctx.config)?;
                     actor.install(batch, "created")
                 });
@@ -331,7 +330,7 @@ impl RoomActor {
             }
             RoomCommand::Restore { backup, funding, reply } => {
                 self.last_activity = Instant::now();
-                let restored = self.fund(&funding, now, |actor, budget| {
+                let restored = self.fund(&funding, |actor, budget| {
                     let batch = Room::import_batch(&backup, budget, now, &actor.ctx.config)?;
                     let created = actor.install(batch, "restored from a backup")?;
                     actor.repair_global_copy();
@@ -353,12 +352,11 @@ impl RoomActor {
     }
 
     fn refuse_socket(&mut self, conn: ConnId, error: ErrorBody) {
-        let code = error.code.close_code().unwrap_or(4400);
-        let reason = error.code.as_str().to_owned();
-        let frame = protocol::frames::ServerFrame::Error { error, cid: None };
-        let text: Arc<str> = serde_json::to_string(&frame).expect("frames serialise").into();
-        let _ = self.sockets.send(conn, text);
-        self.sockets.close(conn, code, &reason);
+        let refusal = Refusal::closing(error, 4400);
+        let _ = self.sockets.send(conn, refusal.frame);
+        if let Some((code, reason)) = refusal.close {
+            self.sockets.close(conn, code, reason);
+        }
     }
 
     /// Keeps `reply` until the room answers the call it belongs to, and hands out the
@@ -375,31 +373,32 @@ impl RoomActor {
         self.loaded.as_mut().map(|l| (id, l))
     }
 
-    /// Pays for a new room (refusing first if it exists), runs `make` with its budget,
-    /// and gives a spent token back if `make` fails.
+    /// Pays for a new room (refusing first if it exists) and runs `make` with its budget;
+    /// the rule (spend, make, give a spent token back if making failed) is
+    /// [`room_core::funding`]'s.
     fn fund(
         &mut self,
         funding: &Funding,
-        now: u64,
         make: impl FnOnce(&mut Self, u64) -> Result<CreateRoomResponse, ErrorBody>,
     ) -> Result<CreateRoomResponse, ErrorBody> {
         if self.loaded.is_some() {
             return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
         }
-        match funding {
-            Funding::AdminSecret => make(self, self.ctx.initial_budget),
-            Funding::Token { hash } => {
-                let purpose = format!("{}{}", protocol::storage_token::ROOM_PURPOSE_PREFIX, self.id);
-                let budget = self.ctx.ledger.spend(hash, MIN_ROOM_FUNDING_BYTES, &purpose, now)?;
-                let made = make(self, budget);
-                if made.is_err()
-                    && let Err(e) = self.ctx.ledger.refund(hash)
-                {
-                    tracing::error!(room = %self.id, "could not refund a token after a failed creation: {e}");
-                }
-                made
-            }
+        let payment = match funding {
+            Funding::AdminSecret => Payment::Granted { bytes: self.ctx.initial_budget },
+            Funding::Token { hash } => Payment::room(&self.id, hash.clone()),
+        };
+        let ledger = self.ctx.ledger.clone();
+        let (made, refund_failed) = funding::run_sync(
+            payment,
+            |hash, min, purpose| ledger.spend(hash, min, purpose, now_micros()),
+            |budget| make(self, budget).map(|made| (made, Used::Yes)),
+            |hash| ledger.refund(hash),
+        );
+        if refund_failed {
+            tracing::error!(room = %self.id, "could not refund a token after a failed creation");
         }
+        made
     }
 
     /// Writes a new room's first batch into a fresh database and loads it.
@@ -434,25 +433,23 @@ impl RoomActor {
     pub fn finish(&mut self) {
         let Some(l) = &mut self.loaded else { return };
         match l.room.finish_batch(&mut l.store, &mut self.sockets) {
-            Ok(committed) => {
+            Ok(mut committed) => {
                 for conn in &committed.dropped {
                     tracing::info!(room = %self.id, conn, "dropped a slow reader");
                     self.sockets.conns.remove(conn);
                 }
-                self.ctx.global.replicate(committed.replicate);
-                let mut refused = std::collections::HashSet::new();
+                self.ctx.global.replicate(std::mem::take(&mut committed.replicate));
+                let mut unrecorded = std::collections::BTreeSet::new();
                 let issuer = format!("room:{}", self.id);
-                for token in committed.tokens {
+                for token in &committed.tokens {
                     if let Err(e) =
                         self.ctx.ledger.record_issue(&token.hash, token.size, &issuer, token.scope, now_micros())
                     {
                         tracing::error!(room = %self.id, "a token was debited but not recorded: {e:?}");
-                        refused.insert(token.reply);
+                        unrecorded.insert(token.reply);
                     }
                 }
-                for (id, answer) in committed.replies {
-                    let answer =
-                        if refused.contains(&id) { Err(internal("cannot record the token", "ledger")) } else { answer };
+                for (id, answer) in committed.answers(&unrecorded) {
                     if let Some(reply) = self.replies.remove(&id) {
                         let _ = reply.send(answer);
                     }

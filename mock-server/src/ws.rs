@@ -23,13 +23,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::frames::ServerFrame;
 use protocol::ids::RoomId;
 use tokio::sync::{mpsc, watch};
 
 use crate::http_error::ApiError;
 use crate::room_actor::{ConnOutbox, Outbound, RoomCommand};
 use crate::state::AppState;
+use room_core::effects::Refusal;
 use room_core::inbound;
 
 /// Frames written before one flush, when several are queued.
@@ -93,10 +93,6 @@ pub async fn upgrade(
         })
 }
 
-fn frame_message(frame: &ServerFrame) -> Message {
-    Message::Text(serde_json::to_string(frame).expect("frames serialise").into())
-}
-
 fn close_message(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
 }
@@ -120,12 +116,12 @@ where
     .await;
 }
 
-/// Sends an error frame and the close code that goes with it.
+/// Sends an error frame and the close code that goes with it ([`Refusal`]).
 async fn refuse(mut socket: WebSocket, error: ErrorBody) {
-    let code = error.code.close_code().unwrap_or(4400);
-    let reason = error.code.as_str().to_owned();
-    let _ = socket.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
-    let _ = socket.send(close_message(code, &reason)).await;
+    let refusal = Refusal::closing(error, 4400);
+    let (code, reason) = refusal.close.unwrap_or((4400, "refused"));
+    let _ = socket.send(Message::Text(refusal.frame.as_ref().into())).await;
+    let _ = socket.send(close_message(code, reason)).await;
     linger(&mut socket).await;
 }
 
@@ -191,7 +187,9 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
                         if matches!(e.into_inner().downcast_ref::<tungstenite_error::Error>(), Some(tungstenite_error::Error::Capacity(_))) {
                             let error = ErrorBody::new(ErrorCode::FrameTooLarge, "frame exceeds the transport limit")
                                 .with_limit(limits.max_frame_bytes);
-                            let _ = sink.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
+                            // The transport's own cap closes with 1009 (message too big).
+                            let refusal = Refusal::closing(error, 1009);
+                            let _ = sink.send(Message::Text(refusal.frame.as_ref().into())).await;
                             let _ = sink.send(close_message(1009, ErrorCode::FrameTooLarge.as_str())).await;
                         } else {
                             we_closed = false;
@@ -257,8 +255,10 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
             _ = ping.tick() => {
                 if last_heard.elapsed() >= idle {
                     let error = ErrorBody::new(ErrorCode::IdleTimeout, "no frames or pongs for too long");
-                    let _ = sink.send(frame_message(&ServerFrame::Error { error, cid: None })).await;
-                    let _ = sink.send(close_message(4408, ErrorCode::IdleTimeout.as_str())).await;
+                    let refusal = Refusal::closing(error, 4408);
+                    let (code, reason) = refusal.close.unwrap_or((4408, "idle_timeout"));
+                    let _ = sink.send(Message::Text(refusal.frame.as_ref().into())).await;
+                    let _ = sink.send(close_message(code, reason)).await;
                     break;
                 }
                 if sink.send(Message::Ping(Bytes::new())).await.is_err() {

@@ -34,6 +34,34 @@ pub trait Sockets {
     fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str);
 }
 
+/// "An error frame, then (for fatal codes) the close code that goes with it": the one
+/// encoding every host uses to turn a connection away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The `error` frame's text.
+    pub frame: Arc<str>,
+    /// The close code and reason to send after it, if the error ends the connection.
+    pub close: Option<(u16, &'static str)>,
+}
+
+impl Refusal {
+    pub fn new(error: ErrorBody, cid: Option<protocol::ids::ClientMessageId>) -> Self {
+        let close = error.code.close_code().map(|code| (code, error.code.as_str()));
+        let frame = crate::room::frame_text(&protocol::frames::ServerFrame::Error { error, cid });
+        Refusal { frame, close }
+    }
+
+    /// A refusal that always closes: fatal codes keep their close code, others close
+    /// with `fallback` (a connection the host cannot hand to any room).
+    pub fn closing(error: ErrorBody, fallback: u16) -> Self {
+        let code = error.code.close_code().unwrap_or(fallback);
+        let reason = error.code.as_str();
+        let mut refusal = Refusal::new(error, None);
+        refusal.close = Some((code, reason));
+        refusal
+    }
+}
+
 /// One outgoing socket action, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
@@ -77,4 +105,52 @@ pub struct Committed {
     pub dropped: Vec<ConnId>,
     /// Number of KV_local writes committed.
     pub writes: usize,
+}
+
+impl Committed {
+    /// The answers to send, once the host tried to record every token of
+    /// [`Committed::tokens`] in the ledger; `unrecorded` are the answers whose token it
+    /// could not record. Those are refused (`internal`): a token the ledger does not know
+    /// could never be spent, so it must not leave.
+    pub fn answers(&mut self, unrecorded: &std::collections::BTreeSet<ReplyId>) -> Vec<(ReplyId, Reply)> {
+        std::mem::take(&mut self.replies)
+            .into_iter()
+            .map(|(id, answer)| {
+                if unrecorded.contains(&id) {
+                    let e = protocol::error::ErrorCode::Internal;
+                    (id, Err(ErrorBody::new(e, "the token could not be recorded in the ledger; try again")))
+                } else {
+                    (id, answer)
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::error::ErrorCode;
+
+    #[test]
+    fn an_answer_whose_token_was_not_recorded_is_refused_and_the_others_leave() {
+        let mut committed = Committed {
+            replies: vec![(1, Ok(serde_json::json!({"token": "a"}))), (2, Ok(serde_json::json!({"token": "b"})))],
+            ..Committed::default()
+        };
+        let answers = committed.answers(&std::collections::BTreeSet::from([2]));
+        assert_eq!(answers[0], (1, Ok(serde_json::json!({"token": "a"}))));
+        assert!(matches!(&answers[1], (2, Err(e)) if e.code == ErrorCode::Internal));
+        assert!(committed.answers(&Default::default()).is_empty(), "answers are taken once");
+    }
+
+    #[test]
+    fn a_refusal_is_the_error_frame_then_its_close_code() {
+        let fatal = Refusal::new(ErrorBody::new(ErrorCode::JoinTimeout, "late"), None);
+        assert!(fatal.frame.contains(r#""code":"join_timeout""#), "{}", fatal.frame);
+        assert_eq!(fatal.close, Some((4408, "join_timeout")));
+        let per_message = ErrorBody::new(ErrorCode::RateLimited, "slow down");
+        assert_eq!(Refusal::new(per_message.clone(), None).close, None, "a per-message refusal keeps the socket");
+        assert_eq!(Refusal::closing(per_message, 4400).close, Some((4400, "rate_limited")));
+    }
 }

@@ -19,6 +19,8 @@
 //!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
 //! - [`transfer`]: backups out and in, and the bounds an imported backup must respect.
 //! - [`effects`]: what a batch of events produces, and the socket interface.
+//! - [`funding`]: paying with a storage token (spend, do, give back on failure) as steps
+//!   the host performs.
 //! - [`room`]: the state machine itself: connections, messages, history, the commit;
 //!   with admission and access changes (`access.rs`), signed requests (`signed.rs`), the
 //!   owner's calls (`owner.rs`) and backups (`transfer.rs`) as further `impl Room` blocks.
@@ -26,6 +28,7 @@
 mod access;
 pub mod connection;
 pub mod effects;
+pub mod funding;
 pub mod inbound;
 mod owner;
 pub mod room;

@@ -58,29 +58,17 @@ impl Room {
         let answer = self.authorize_owner(auth, target, now, store).and_then(|()| {
             // A failed call must leave nothing behind: it runs on top of the staged state,
             // which is put back as it was if anything fails.
-            let writes_before = self.fx.writes.len();
-            let tokens_before = self.fx.tokens.len();
-            let snapshot = (self.meta.clone(), self.budget.clone(), self.members.clone(), self.pending.wrapped.clone());
-            let result = self.run_owner_call(reply, call, now, random, store).and_then(|outcome| {
-                self.consume_nonce(auth, now, store)?;
+            let (value, change) = self.transaction(|room| {
+                let outcome = room.run_owner_call(reply, call, now, random, store)?;
+                room.consume_nonce(auth, now, store)?;
                 Ok(outcome)
-            });
-            match result {
-                Ok((value, change)) => {
-                    match change {
-                        Change::Nothing => {}
-                        Change::Members => self.refresh_connections(now, store, false),
-                        Change::Settings => self.refresh_connections(now, store, true),
-                    }
-                    Ok(value)
-                }
-                Err(e) => {
-                    self.fx.writes.truncate(writes_before);
-                    self.fx.tokens.truncate(tokens_before);
-                    (self.meta, self.budget, self.members, self.pending.wrapped) = snapshot;
-                    Err(e)
-                }
+            })?;
+            match change {
+                Change::Nothing => {}
+                Change::Members => self.refresh_connections(now, store, false),
+                Change::Settings => self.refresh_connections(now, store, true),
             }
+            Ok(value)
         });
         self.fx.replies.push((reply, answer));
     }
@@ -280,27 +268,14 @@ impl Room {
                 _ => {}
             }
             self.check_nonce(auth, store)?;
-            let (writes, tokens, budget) = (self.fx.writes.len(), self.fx.tokens.len(), self.budget.clone());
-            let members = self.members.clone();
             // The budget first (if the room cannot pay, that is the answer), then the
-            // member's share of it.
-            let issued = self
-                .issue_token(reply, size, TokenScope::Uploads, random)
-                .and_then(|t| {
-                    self.charge_allowance(&auth.key, size)?;
-                    Ok(t)
-                })
-                .and_then(|t| {
-                    self.consume_nonce(auth, now, store)?;
-                    Ok(t)
-                });
-            if issued.is_err() {
-                self.fx.writes.truncate(writes);
-                self.fx.tokens.truncate(tokens);
-                self.budget = budget;
-                self.members = members;
-            }
-            issued
+            // member's share of it; a refusal changes nothing.
+            self.transaction(|room| {
+                let token = room.issue_token(reply, size, TokenScope::Uploads, random)?;
+                room.charge_allowance(&auth.key, size)?;
+                room.consume_nonce(auth, now, store)?;
+                Ok(token)
+            })
         })();
         self.fx.replies.push((reply, answer.map(json)));
     }

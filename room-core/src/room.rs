@@ -28,7 +28,7 @@ use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 
 use crate::connection::{ConnSnapshot, ConnState, SnapshotError};
-use crate::effects::{Committed, ConnId, Effects, Outgoing, Sockets};
+use crate::effects::{Committed, ConnId, Effects, Outgoing, Refusal, Sockets};
 use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
 use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
 use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch, list_all};
@@ -235,13 +235,34 @@ impl Room {
 
     /// Sends an error frame; fatal codes also close the connection.
     pub(crate) fn refuse(&mut self, conn: ConnId, error: ErrorBody, cid: Option<ClientMessageId>) {
-        let fatal = error.code.close_code();
-        let reason = error.code.as_str().to_owned();
-        self.send(conn, &ServerFrame::Error { error, cid });
-        if let Some(code) = fatal {
-            self.fx.outgoing.push(Outgoing::Close { conn, code, reason });
+        let refusal = Refusal::new(error, cid);
+        self.fx.outgoing.push(Outgoing::Send { conn, text: refusal.frame });
+        if let Some((code, reason)) = refusal.close {
+            self.fx.outgoing.push(Outgoing::Close { conn, code, reason: reason.to_owned() });
             self.set_conn(conn, ConnState::Closing);
         }
+    }
+
+    /// Runs `change` so that it either succeeds completely or leaves the room as it was:
+    /// on an error, the room's records and everything staged since (writes, frames,
+    /// tokens, answers, wrapped keys, nonces) are put back.
+    pub(crate) fn transaction<T>(
+        &mut self,
+        change: impl FnOnce(&mut Room) -> Result<T, ErrorBody>,
+    ) -> Result<T, ErrorBody> {
+        let marks = (self.fx.writes.len(), self.fx.outgoing.len(), self.fx.tokens.len(), self.fx.replies.len());
+        let records = (self.meta.clone(), self.budget.clone(), self.members.clone());
+        let staged = (self.pending.wrapped.clone(), self.pending.nonces.clone(), self.pending.budget_charged);
+        let result = change(self);
+        if result.is_err() {
+            self.fx.writes.truncate(marks.0);
+            self.fx.outgoing.truncate(marks.1);
+            self.fx.tokens.truncate(marks.2);
+            self.fx.replies.truncate(marks.3);
+            (self.meta, self.budget, self.members) = records;
+            (self.pending.wrapped, self.pending.nonces, self.pending.budget_charged) = staged;
+        }
+        result
     }
 
     // ----- events -----
@@ -525,6 +546,21 @@ impl Room {
             .map_err(storage_error)?;
         messages.reverse();
         Ok(HistoryPage { messages, more })
+    }
+
+    /// Up to `page` committed messages after the key `since` (oldest first; from the start
+    /// without one), as `(key, stored JSON)`. After a load the host copies, page by page,
+    /// what KV_global lacks after the newest key it holds: an asynchronous copy lost in a
+    /// crash is repaired (copying a message twice is harmless; it is keyed).
+    pub fn messages_after(
+        &self,
+        store: &dyn KvStore,
+        since: Option<&str>,
+        page: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut query = ListQuery::forwards(self.id.as_str(), page);
+        query.cursor = since.map(str::to_owned);
+        store.list(&query)
     }
 
     /// The status the room records for `key`, if it knows the key.
