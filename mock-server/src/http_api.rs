@@ -78,7 +78,7 @@ pub async fn history(
 ) -> Result<Json<HistoryPage>, ApiError> {
     let room = parse_room(&room)?;
     // Locked rooms answer only signed requests by the owner or accepted members.
-    let signed = signed_request(&headers, &method, &uri, b"")?.map(Box::new);
+    let signed = signed_request(&st, &headers, &method, &uri, b"")?.map(Box::new);
     let limit = match q.limit.as_deref() {
         None => None,
         Some(text) => Some(text.parse::<usize>().map_err(|_| {

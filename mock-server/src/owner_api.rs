@@ -11,13 +11,14 @@ use protocol::error::{ErrorBody, ErrorCode};
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::storage_token::{self, MIN_ROOM_FUNDING_BYTES};
 use room_core::transfer;
+use room_core::verified::VerifiedRequest;
 use tokio::sync::oneshot;
 
 use crate::admin_secret::secrets_match;
 use crate::clock::now_micros;
 use crate::http_api::{AUTH_FAILURE_DELAY, parse_room};
 use crate::http_error::ApiError;
-use crate::room_actor::{Funding, RoomCommand, Signed};
+use crate::room_actor::{Funding, RoomCommand};
 use crate::state::AppState;
 
 /// Largest owner-call body (a lock or re-key carries one wrapped key per member).
@@ -25,23 +26,37 @@ pub const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
 /// Largest backup upload.
 pub const MAX_RESTORE_BODY: usize = 256 * 1024 * 1024;
 
-/// The signed-request headers of a request, if it carries any. `uri` must be the
-/// original URI (axum strips the `/api` prefix from nested routes' `Uri`).
-pub fn signed_request(
+/// The signed-request headers of a request and what they sign, if it carries any.
+/// `uri` must be the original URI (axum strips the `/api` prefix from nested routes'
+/// `Uri`).
+fn request_parts(
     headers: &HeaderMap,
     method: &Method,
     uri: &Uri,
     body: &[u8],
-) -> Result<Option<Signed>, ApiError> {
+) -> Result<Option<(RequestAuth, RequestTarget)>, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let Some(auth) = RequestAuth::from_headers(header)? else { return Ok(None) };
     let target = RequestTarget::new(method.as_str(), uri.path(), uri.query().unwrap_or(""), body);
-    Ok(Some(Signed { auth, target }))
+    Ok(Some((auth, target)))
+}
+
+/// A request's signature, if it carries one, verified here (the room checks freshness,
+/// the nonce and the key's role).
+pub fn signed_request(
+    st: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Option<VerifiedRequest>, ApiError> {
+    let Some((auth, target)) = request_parts(headers, method, uri, body)? else { return Ok(None) };
+    Ok(Some(VerifiedRequest::check(auth, target, st.verifier.as_ref())?))
 }
 
 /// Checks, before anything else is read or parsed, that a request is signed by the owner
-/// key of `room` (which the room id itself names: no room needs to be loaded) and fresh.
-/// The room re-checks the signature and spends the nonce.
+/// key of `room` (which the room id itself names: no room needs to be loaded) and fresh;
+/// the cheap checks first, the signature last. The room spends the nonce.
 pub fn verify_owner_request(
     st: &AppState,
     room: &protocol::ids::RoomId,
@@ -49,18 +64,15 @@ pub fn verify_owner_request(
     method: &Method,
     uri: &Uri,
     body: &[u8],
-) -> Result<Signed, ApiError> {
-    let Some(signed) = signed_request(headers, method, uri, body)? else {
+) -> Result<VerifiedRequest, ApiError> {
+    let Some((auth, target)) = request_parts(headers, method, uri, body)? else {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this call must be signed by the room's owner key"));
     };
-    if !room.is_owned_by(&signed.auth.key) {
+    if !room.is_owned_by(&auth.key) {
         return Err(ApiError::new(ErrorCode::Forbidden, "only the room's owner may do this"));
     }
-    signed.auth.check_freshness(crate::clock::now_micros() / 1000)?;
-    if !st.verifier.verify(&signed.auth.key, &signed.auth.transcript(&signed.target), &signed.auth.sig) {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "the request signature does not verify"));
-    }
-    Ok(signed)
+    auth.check_freshness(crate::clock::now_micros() / 1000)?;
+    Ok(VerifiedRequest::check(auth, target, st.verifier.as_ref())?)
 }
 
 /// Checks a creation's (or restore's) authorisation before anything is started for it:
@@ -129,7 +141,7 @@ pub async fn owner(
     let signed = verify_owner_request(&st, &room, &headers, &method, &uri, &body)?;
     let call = owner_call(&method, &name, &body)?;
     let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::Owner { signed: Box::new(signed), call, reply }, false).await?;
+    st.rooms.send(&room, RoomCommand::Owner { request: Box::new(signed), call, reply }, false).await?;
     let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(value))
 }
@@ -151,11 +163,11 @@ pub async fn member_token(
     let room = parse_room(&room)?;
     let req: TokenRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))?;
-    let Some(signed) = signed_request(&headers, &method, &uri, &body)? else {
+    let Some(request) = signed_request(&st, &headers, &method, &uri, &body)? else {
         return Err(ApiError::new(ErrorCode::Unauthorized, "storage requests must be signed by a member's key"));
     };
     let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::MemberToken { signed: Box::new(signed), size: req.size, reply }, false).await?;
+    st.rooms.send(&room, RoomCommand::MemberToken { request: Box::new(request), size: req.size, reply }, false).await?;
     let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
     Ok(Json(value))
 }

@@ -20,11 +20,11 @@ use protocol::backup::RoomBackup;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::ids::RoomId;
-use protocol::signed_request::{RequestAuth, RequestTarget};
 use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
 use room_core::funding::{self, Payment, Used};
 use room_core::inbound::Inbound;
 use room_core::storage::KvStore;
+use room_core::verified::VerifiedRequest;
 use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -62,12 +62,6 @@ pub enum Funding {
     Token { hash: String },
 }
 
-/// A signed HTTP request, as the room needs it.
-pub struct Signed {
-    pub auth: RequestAuth,
-    pub target: RequestTarget,
-}
-
 /// Everything that reaches a room.
 pub enum RoomCommand {
     Connect {
@@ -90,7 +84,7 @@ pub enum RoomCommand {
     History {
         before: Option<String>,
         limit: Option<usize>,
-        signed: Option<Box<Signed>>,
+        signed: Option<Box<VerifiedRequest>>,
         reply: oneshot::Sender<Result<HistoryPage, ErrorBody>>,
     },
     Create {
@@ -106,12 +100,12 @@ pub enum RoomCommand {
         reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
     },
     Owner {
-        signed: Box<Signed>,
+        request: Box<VerifiedRequest>,
         call: OwnerCall,
         reply: oneshot::Sender<Reply>,
     },
     MemberToken {
-        signed: Box<Signed>,
+        request: Box<VerifiedRequest>,
         size: u64,
         reply: oneshot::Sender<Reply>,
     },
@@ -311,7 +305,7 @@ impl RoomActor {
             RoomCommand::History { before, limit, signed, reply } => {
                 self.last_activity = Instant::now();
                 let reader = match &signed {
-                    Some(s) => Reader::Signed { auth: &s.auth, target: &s.target },
+                    Some(s) => Reader::Signed(s),
                     None => Reader::Anonymous,
                 };
                 let answer = match &mut self.loaded {
@@ -338,14 +332,14 @@ impl RoomActor {
                 });
                 let _ = reply.send(restored);
             }
-            RoomCommand::Owner { signed, call, reply } => {
+            RoomCommand::Owner { request, call, reply } => {
                 if let Some((id, l)) = self.park_reply(reply) {
-                    l.room.owner_call(id, &signed.auth, &signed.target, call, now, random_bytes::<32>(), &l.store);
+                    l.room.owner_call(id, &request, call, now, random_bytes::<32>(), &l.store);
                 }
             }
-            RoomCommand::MemberToken { signed, size, reply } => {
+            RoomCommand::MemberToken { request, size, reply } => {
                 if let Some((id, l)) = self.park_reply(reply) {
-                    l.room.member_token(id, &signed.auth, &signed.target, size, now, random_bytes::<32>(), &l.store);
+                    l.room.member_token(id, &request, size, now, random_bytes::<32>(), &l.store);
                 }
             }
         }

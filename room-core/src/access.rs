@@ -13,16 +13,16 @@ use protocol::PROTOCOL_VERSION;
 use protocol::backup::MemberStatus;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::{Access, RoomState, ServerFrame};
-use protocol::identity::{PublicKey, Signature};
+use protocol::identity::PublicKey;
 use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
-use protocol::transcript;
 
 use crate::connection::{ConnState, TokenBucket};
 use crate::effects::ConnId;
 use crate::room::{Room, storage_error};
 use crate::schema::{self, MemberRecord};
 use crate::storage::{KvStore, StorageError, list_all};
+use crate::verified::VerifiedHello;
 
 /// Statuses that read the room (and hold a seat).
 fn reads(status: MemberStatus) -> bool {
@@ -122,36 +122,16 @@ impl Room {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn hello(
-        &mut self,
-        conn: ConnId,
-        v: u32,
-        key: PublicKey,
-        sig: Signature,
-        invite: Option<InviteProof>,
-        now: u64,
-        store: &dyn KvStore,
-    ) {
-        let challenge = match self.conns.get(&conn) {
-            Some(ConnState::AwaitingHello { challenge, .. }) => *challenge,
-            Some(ConnState::Joined { .. } | ConnState::Waiting { .. }) => {
-                let e = ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined");
-                return self.refuse(conn, e, None);
-            }
-            _ => return,
-        };
+    /// A join answer whose signatures verified (see [`crate::verified`]).
+    pub(crate) fn hello(&mut self, conn: ConnId, hello: VerifiedHello, now: u64, store: &dyn KvStore) {
+        if !self.awaits_hello(conn) {
+            return;
+        }
+        let VerifiedHello { v, key, invite } = hello;
         if v != PROTOCOL_VERSION {
             let e = ErrorBody::new(
                 ErrorCode::BadChallengeResponse,
                 format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
-            );
-            return self.refuse(conn, e, None);
-        }
-        if !self.config.verifier.verify(&key, &transcript::join(&self.id, &challenge), &sig) {
-            let e = ErrorBody::new(
-                ErrorCode::BadChallengeResponse,
-                "the signature does not answer this connection's challenge",
             );
             return self.refuse(conn, e, None);
         }
@@ -171,7 +151,7 @@ impl Room {
         }
         let known = self.members.contains_key(&key);
         if access != Access::Owner && !known {
-            if let Err(e) = self.check_invite(&key, invite.as_ref()) {
+            if let Err(e) = self.check_invite(invite.as_ref()) {
                 return self.refuse(conn, e, None);
             }
             if let Err(e) = self.check_room_for(access) {
@@ -223,7 +203,7 @@ impl Room {
     /// invite key of the owner-signed state. (Rooms created before protocol v2 have no
     /// signed state until their owner's browser signs one; until then they admit any key,
     /// as they did.)
-    fn check_invite(&self, key: &PublicKey, proof: Option<&InviteProof>) -> Result<(), ErrorBody> {
+    fn check_invite(&self, proof: Option<&InviteProof>) -> Result<(), ErrorBody> {
         let Some(state) = &self.meta.state else { return Ok(()) };
         let Some(proof) = proof else {
             return Err(ErrorBody::new(
@@ -231,9 +211,9 @@ impl Room {
                 "a new key must prove it holds the room's invite link",
             ));
         };
-        let valid = proof.invite == state.invite
-            && self.config.verifier.verify(&proof.invite, &transcript::invite(&self.id, key), &proof.sig);
-        if !valid {
+        // The proof's signature was verified with the join answer; it must be by the
+        // invite key the owner signed.
+        if proof.invite != state.invite {
             return Err(ErrorBody::new(
                 ErrorCode::InviteRequired,
                 "this invite link does not admit new members any more: ask the owner for a new one",

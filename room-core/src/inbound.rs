@@ -3,15 +3,21 @@
 //!
 //! They are a pure function ([`prepare`]) so an adapter can run them wherever it has
 //! spare cores (mock-server runs them in each connection's task, in parallel) and hand
-//! the room only what passed. [`crate::Room::text_frame`] runs them inline for adapters
-//! that do not care. A `send` on a connection that has not sent its `hello` yet is refused
-//! (`not_joined`) before its signature is looked at, so an unjoined socket cannot make the
-//! server verify signatures. The room itself still refuses a `send` from a connection
-//! that has not completed the join.
+//! the room only what passed: a message whose signature verified ([`Inbound::Send`]).
+//! [`crate::Room::text_frame`] runs them inline for adapters that do not care. A `send`
+//! on a connection that has not sent its `hello` yet is refused (`not_joined`) before its
+//! signature is looked at, so an unjoined socket cannot make the server verify signatures;
+//! the room itself refuses a `send` from a connection that has not completed the join.
+//!
+//! A `hello` is only parsed here ([`Inbound::Hello`]): its signature covers the
+//! connection's challenge, which the room holds. The host verifies it with
+//! [`crate::verified::verify_hello`] (giving [`Inbound::VerifiedHello`]), or leaves it to
+//! the room, which then verifies it with the configured verifier.
 //!
 //! Signature verification goes through [`Verifier`], so an adapter can plug in a faster
-//! implementation (mock-server uses `ring`; a Worker could use WebCrypto) while the
-//! portable default uses the `p256` code of `protocol`.
+//! implementation (mock-server uses `ring`) while the portable default uses the `p256`
+//! code of `protocol`; an asynchronous one (WebCrypto) verifies before calling the room
+//! (see [`crate::verified`]).
 
 use protocol::ENVELOPE_VERSION;
 use protocol::envelope::Envelope;
@@ -43,8 +49,11 @@ impl Verifier for PortableVerifier {
 /// A frame after the state-independent checks.
 #[derive(Debug, Clone)]
 pub enum Inbound {
-    /// A join answer (checked by the room, which knows the challenge).
+    /// A join answer, parsed but not verified (its signature covers the connection's
+    /// challenge, which the room holds).
     Hello { v: u32, key: PublicKey, sig: Signature, invite: Option<Box<InviteProof>> },
+    /// A join answer whose signatures the host verified.
+    VerifiedHello(Box<crate::verified::VerifiedHello>),
     /// A message whose shape, size and signature are valid.
     Send(Box<Envelope>),
     /// Refused before reaching the room's state.

@@ -17,6 +17,8 @@
 //! - [`connection`]: per-connection state (join challenge, proven key, rate bucket).
 //! - [`inbound`]: the state-independent checks of a frame (shape, size, signature),
 //!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
+//! - [`verified`]: inputs whose signatures the host checked its own way (signed requests,
+//!   join answers), and what each check covers.
 //! - [`transfer`]: backups out and in, and the bounds an imported backup must respect.
 //! - [`effects`]: what a batch of events produces, and the socket interface.
 //! - [`funding`]: paying with a storage token (spend, do, give back on failure) as steps
@@ -36,6 +38,7 @@ pub mod schema;
 mod signed;
 pub mod storage;
 pub mod transfer;
+pub mod verified;
 
 pub use effects::{ConnId, Effects, Sockets};
 pub use room::{Reader, Room, RoomConfig};

@@ -14,7 +14,7 @@ use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::PublicKey;
 use protocol::key_wrap::WrappedKey;
 use protocol::room_state::SignedState;
-use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::signed_request::RequestAuth;
 use protocol::storage_token;
 use protocol::storage_token::TokenScope;
 use serde::Serialize;
@@ -24,6 +24,7 @@ use crate::effects::{ReplyId, TokenIssued};
 use crate::room::{Room, storage_error};
 use crate::schema;
 use crate::storage::KvStore;
+use crate::verified::VerifiedRequest;
 
 /// What an owner call changed, for the connections.
 enum Change {
@@ -48,14 +49,14 @@ impl Room {
     pub fn owner_call(
         &mut self,
         reply: ReplyId,
-        auth: &RequestAuth,
-        target: &RequestTarget,
+        request: &VerifiedRequest,
         call: OwnerCall,
         now: u64,
         random: [u8; 32],
         store: &dyn KvStore,
     ) {
-        let answer = self.authorize_owner(auth, target, now, store).and_then(|()| {
+        let auth = request.auth();
+        let answer = self.authorize_owner(auth, now, store).and_then(|()| {
             // A failed call must leave nothing behind: it runs on top of the staged state,
             // which is put back as it was if anything fails.
             let (value, change) = self.transaction(|room| {
@@ -73,14 +74,8 @@ impl Room {
         self.fx.replies.push((reply, answer));
     }
 
-    fn authorize_owner(
-        &self,
-        auth: &RequestAuth,
-        target: &RequestTarget,
-        now: u64,
-        store: &dyn KvStore,
-    ) -> Result<(), ErrorBody> {
-        self.verify_signed(auth, target, now)?;
+    fn authorize_owner(&self, auth: &RequestAuth, now: u64, store: &dyn KvStore) -> Result<(), ErrorBody> {
+        self.check_fresh(auth, now)?;
         if auth.key != self.meta.owner {
             return Err(ErrorBody::new(ErrorCode::Forbidden, "only the room's owner may do this"));
         }
@@ -249,15 +244,15 @@ impl Room {
     pub fn member_token(
         &mut self,
         reply: ReplyId,
-        auth: &RequestAuth,
-        target: &RequestTarget,
+        request: &VerifiedRequest,
         size: u64,
         now: u64,
         random: [u8; 32],
         store: &dyn KvStore,
     ) {
+        let auth = request.auth();
         let answer = (|| {
-            self.verify_signed(auth, target, now)?;
+            self.check_fresh(auth, now)?;
             match self.access_of(&auth.key)? {
                 protocol::frames::Access::Pending => {
                     return Err(ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key"));

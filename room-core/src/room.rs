@@ -25,13 +25,13 @@ use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
 use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
 use protocol::room_state::SignedState;
-use protocol::signed_request::{RequestAuth, RequestTarget};
 
 use crate::connection::{ConnSnapshot, ConnState, SnapshotError};
 use crate::effects::{Committed, ConnId, Effects, Outgoing, Refusal, Sockets};
 use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
 use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
 use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch, list_all};
+use crate::verified::{self, VerifiedRequest};
 
 /// Settings the adapter runs rooms with.
 #[derive(Clone)]
@@ -115,7 +115,7 @@ pub(crate) fn check_signed_state(
 #[derive(Debug, Clone, Copy)]
 pub enum Reader<'a> {
     Anonymous,
-    Signed { auth: &'a RequestAuth, target: &'a RequestTarget },
+    Signed(&'a VerifiedRequest),
 }
 
 impl Room {
@@ -282,6 +282,31 @@ impl Room {
         self.changed.remove(&conn);
     }
 
+    /// The challenge connection `conn` was sent, while it has not answered: what a host
+    /// that verifies join answers itself checks the signature against.
+    pub fn challenge(&self, conn: ConnId) -> Option<[u8; 32]> {
+        match self.conns.get(&conn) {
+            Some(ConnState::AwaitingHello { challenge, .. }) => Some(*challenge),
+            _ => None,
+        }
+    }
+
+    /// Whether `conn` may answer a challenge now; refuses a second `hello`.
+    pub(crate) fn awaits_hello(&mut self, conn: ConnId) -> bool {
+        if self.challenge(conn).is_some() {
+            return true;
+        }
+        self.hello_out_of_turn(conn);
+        false
+    }
+
+    fn hello_out_of_turn(&mut self, conn: ConnId) {
+        if matches!(self.conns.get(&conn), Some(ConnState::Joined { .. } | ConnState::Waiting { .. })) {
+            let e = ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined");
+            self.refuse(conn, e, None);
+        }
+    }
+
     // ----- hibernation -----
 
     /// The state of `conn` for the host to keep with its socket, if the room knows it.
@@ -353,7 +378,14 @@ impl Room {
         match frame {
             Inbound::Refused(e) => self.refuse(conn, e, None),
             Inbound::RefusedMessage(e, cid) => self.refuse(conn, e, Some(cid)),
-            Inbound::Hello { v, key, sig, invite } => self.hello(conn, v, key, sig, invite.map(|i| *i), now, store),
+            Inbound::Hello { .. } => {
+                // Not verified by the host: the room verifies it against the challenge
+                // (after checking this connection awaits one, so nothing else costs a check).
+                let Some(challenge) = self.challenge(conn) else { return self.hello_out_of_turn(conn) };
+                let verified = verified::verify_hello(&self.id, &challenge, frame, self.config.verifier.as_ref());
+                self.frame(conn, verified, now, store)
+            }
+            Inbound::VerifiedHello(hello) => self.hello(conn, *hello, now, store),
             Inbound::Send(env) => self.submit(conn, *env, now, store),
         }
     }
@@ -508,10 +540,11 @@ impl Room {
         now: u64,
     ) -> Result<HistoryPage, ErrorBody> {
         if self.meta.locked {
-            let Reader::Signed { auth, target } = reader else {
+            let Reader::Signed(request) = reader else {
                 return Err(ErrorBody::new(ErrorCode::Unauthorized, "this room is locked: sign the request"));
             };
-            self.verify_signed(auth, target, now)?;
+            let auth = request.auth();
+            self.check_fresh(auth, now)?;
             match self.access_of(&auth.key) {
                 Ok(Access::Owner | Access::Accepted) => {}
                 Ok(_) => return Err(ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key")),

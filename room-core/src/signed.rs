@@ -1,11 +1,12 @@
-//! Signed HTTP requests inside the room: freshness, signature, and single-use nonces.
+//! Signed HTTP requests inside the room: freshness and single-use nonces (the signature
+//! was checked before: [`crate::verified::VerifiedRequest`]).
 //!
 //! A used nonce is kept in KV_local until its request could no longer be fresh
 //! (`timestamp + MAX_CLOCK_SKEW_MS`, with a second index ordered by expiry so old
 //! nonces are purged a few at a time by later requests).
 
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::signed_request::{MAX_CLOCK_SKEW_MS, RequestAuth, RequestTarget};
+use protocol::signed_request::{MAX_CLOCK_SKEW_MS, RequestAuth};
 
 use crate::room::{Room, storage_error};
 use crate::schema;
@@ -15,12 +16,9 @@ use crate::storage::{KvStore, ListQuery};
 const PURGE_PER_REQUEST: usize = 16;
 
 impl Room {
-    /// Checks that `auth` signs `target` and is fresh at `now` (µs).
-    pub(crate) fn verify_signed(&self, auth: &RequestAuth, target: &RequestTarget, now: u64) -> Result<(), ErrorBody> {
+    /// Checks that a (verified) request is fresh at `now` (µs).
+    pub(crate) fn check_fresh(&self, auth: &RequestAuth, now: u64) -> Result<(), ErrorBody> {
         auth.check_freshness(now / 1000)?;
-        if !self.config.verifier.verify(&auth.key, &auth.transcript(target), &auth.sig) {
-            return Err(ErrorBody::new(ErrorCode::Unauthorized, "the request signature does not verify"));
-        }
         Ok(())
     }
 

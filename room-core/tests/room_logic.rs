@@ -13,6 +13,7 @@ use protocol::frames::{ClientFrame, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
 use protocol::invite::InviteProof;
+use protocol::limits::Limits;
 use protocol::room_state::{SignedState, StateFields};
 use protocol::transcript;
 
@@ -524,4 +525,62 @@ fn a_room_rebuilt_from_storage_and_snapshots_continues_without_loss_duplication_
     assert_eq!(fresh.resume_connection(9, &ConnSnapshot(stranger.into_bytes())), Err(SnapshotError::NotAdmitted));
     assert!(matches!(fresh.resume_connection(9, &ConnSnapshot(b"[]".to_vec())), Err(SnapshotError::Malformed(_))));
     assert_eq!(fresh.connection_count(), 0);
+}
+
+/// A verifier that accepts nothing: whatever the room still verifies itself fails.
+struct RefuseAll;
+
+impl cloakroom_room_core::inbound::Verifier for RefuseAll {
+    fn verify(&self, _: &protocol::identity::PublicKey, _: &[u8], _: &protocol::identity::Signature) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_not() {
+    use cloakroom_room_core::inbound::{self, Inbound, PortableVerifier};
+    use cloakroom_room_core::verified::{self, VerifiedHello};
+    // The room's own verifier refuses everything, so only host-verified answers get in.
+    let mut w = world(RoomConfig::default());
+    let refuse_all = RoomConfig { verifier: Arc::new(RefuseAll), ..RoomConfig::default() };
+    w.room = Room::load(w.room.id().clone(), &w.store, refuse_all).unwrap().unwrap();
+    let (owner, guest) = (w.owner.clone(), identity(2));
+    for conn in [1, 2, 3] {
+        w.room.connect(conn, [conn as u8; 32], w.now);
+    }
+    w.flush();
+    for conn in [1, 2, 3] {
+        w.sockets.take(conn);
+    }
+    let answer = |w: &mut World, conn: ConnId, who: &IdentityKey| {
+        let challenge = w.room.challenge(conn).expect("awaiting its answer");
+        let text = serde_json::to_string(&w.hello(who, &challenge)).unwrap();
+        (challenge, inbound::prepare(&text, &Limits::default(), &PortableVerifier, false))
+    };
+    // 1: left to the room, whose verifier refuses it.
+    let (_, hello) = answer(&mut w, 1, &owner);
+    w.room.frame(1, hello, w.now, &w.store);
+    // 2: verified by the host (as an async host would, from the transcripts it is given).
+    let (challenge, hello) = answer(&mut w, 2, &guest);
+    let Inbound::Hello { v, key, sig, invite } = hello else { panic!("a hello") };
+    let [join, proof] = verified::hello_checks(w.room.id(), &challenge, &key, &sig, invite.as_deref());
+    let ok = |c: Option<(&protocol::identity::PublicKey, Vec<u8>, &protocol::identity::Signature)>| {
+        c.is_some_and(|(k, m, s)| k.verify(&m, s).is_ok())
+    };
+    let (join_ok, proof_ok) = (ok(join), ok(proof));
+    let verified = VerifiedHello::from_host_check(v, key, invite.map(|i| *i), join_ok, proof_ok).unwrap();
+    w.room.frame(2, Inbound::VerifiedHello(Box::new(verified)), w.now, &w.store);
+    // 3: a host that found the signature wrong.
+    let refused = VerifiedHello::from_host_check(2, identity(3).public_key(), None, false, false);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::BadChallengeResponse);
+    w.flush();
+    assert_eq!(error_code(&w.sockets.take(1)), Some(ErrorCode::BadChallengeResponse));
+    assert!(matches!(&w.sockets.take(2)[0], ServerFrame::Welcome { .. }));
+    assert_eq!(w.room.challenge(2), None, "joined: no challenge left to answer");
+    assert!(w.room.challenge(3).is_some());
+    // A signed request whose host check failed never becomes a verified one.
+    let target = protocol::signed_request::RequestTarget::new("GET", "/x", "", b"");
+    let auth = protocol::signed_request::RequestAuth::sign(&owner, &target, 1, [0; 16]);
+    let refused = cloakroom_room_core::verified::VerifiedRequest::from_host_check(auth, target, false);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::Unauthorized);
 }
