@@ -15,7 +15,6 @@ use room_core::verified::VerifiedRequest;
 use tokio::sync::oneshot;
 
 use crate::admin_secret::secrets_match;
-use crate::clock::now_micros;
 use crate::http_api::{AUTH_FAILURE_DELAY, parse_room};
 use crate::http_error::ApiError;
 use crate::room_actor::{Funding, RoomCommand};
@@ -307,7 +306,7 @@ pub async fn restore(
         let request: RestoreRequest = serde_json::from_slice(&buf)
             .map_err(|e| ErrorBody::new(ErrorCode::BadBackup, format!("not a restore request: {e}")))?;
         drop(buf);
-        transfer::check_bounds(&request.backup.backup, now_micros())?;
+        transfer::check_bounds(&request.backup.backup, crate::clock::now())?;
         request.backup.validate(|key, message, sig| verifier.verify(key, message, sig))?;
         Ok(request)
     })

@@ -28,7 +28,7 @@ use room_core::verified::VerifiedRequest;
 use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::clock::{now_micros, random_bytes};
+use crate::clock::{self, now_micros, random_bytes};
 use crate::global_store::GlobalStore;
 use crate::ledger::Ledger;
 use crate::sqlite_kv::{Durability, SqliteKv};
@@ -257,11 +257,8 @@ impl RoomActor {
     /// When the actor must wake without a command: the room's next deadline, or (with no
     /// sockets) the moment it becomes idle enough to unload.
     fn wake_at(&self) -> Option<Instant> {
-        let room = self
-            .loaded
-            .as_ref()
-            .and_then(|l| l.room.next_deadline())
-            .map(|deadline| Instant::now() + Duration::from_micros(deadline.saturating_sub(now_micros())));
+        let room = self.loaded.as_ref().and_then(|l| l.room.next_deadline());
+        let room = room.map(|deadline| Instant::now() + deadline.since(clock::now()));
         let unload = self.sockets.conns.is_empty().then(|| self.last_activity + self.ctx.idle);
         room.into_iter().chain(unload).min()
     }
@@ -269,13 +266,13 @@ impl RoomActor {
     /// The room's deadline (or the idle time) passed.
     fn on_timeout(&mut self) {
         if let Some(l) = &mut self.loaded {
-            l.room.handle_timeout(now_micros());
+            l.room.handle_timeout(clock::now());
         }
     }
 
     /// Applies one command (its effects wait for [`RoomActor::finish`]).
     pub fn handle(&mut self, cmd: RoomCommand) {
-        let now = now_micros();
+        let now = clock::now();
         match cmd {
             RoomCommand::Connect { conn, outbox } => {
                 self.last_activity = Instant::now();

@@ -22,6 +22,7 @@ use crate::effects::ConnId;
 use crate::room::{Room, storage_error};
 use crate::schema::{self, MemberRecord};
 use crate::storage::{KvStore, StorageError, list_all};
+use crate::time::UnixMicros;
 use crate::verified::VerifiedHello;
 
 /// Statuses that read the room (and hold a seat).
@@ -101,10 +102,15 @@ impl Room {
     }
 
     /// Records a member status (in memory and staged for the commit).
-    pub(crate) fn set_status(&mut self, key: PublicKey, status: MemberStatus, now: u64) -> Result<(), ErrorBody> {
+    pub(crate) fn set_status(
+        &mut self,
+        key: PublicKey,
+        status: MemberStatus,
+        now: UnixMicros,
+    ) -> Result<(), ErrorBody> {
         let record = self.members.get(&key).cloned().unwrap_or(MemberRecord {
             status,
-            first_joined: now,
+            first_joined: now.as_micros(),
             invite: None,
             spent: 0,
         });
@@ -123,7 +129,7 @@ impl Room {
     }
 
     /// A join answer whose signatures verified (see [`crate::verified`]).
-    pub(crate) fn hello(&mut self, conn: ConnId, hello: VerifiedHello, now: u64, store: &dyn KvStore) {
+    pub(crate) fn hello(&mut self, conn: ConnId, hello: VerifiedHello, now: UnixMicros, store: &dyn KvStore) {
         if !self.awaits_hello(conn) {
             return;
         }
@@ -270,7 +276,7 @@ impl Room {
     }
 
     /// Puts a proven connection into the state its access allows; a reader gets the backlog.
-    fn enter(&mut self, conn: ConnId, key: PublicKey, access: Access, now: u64, store: &dyn KvStore) {
+    fn enter(&mut self, conn: ConnId, key: PublicKey, access: Access, now: UnixMicros, store: &dyn KvStore) {
         if access == Access::Pending {
             self.set_conn(conn, ConnState::Waiting { key });
             return;
@@ -288,7 +294,7 @@ impl Room {
     /// their keys, lets newly accepted ones read (with a backlog), stops newly pending
     /// ones, and closes turned-away ones. Waiting connections hear only of changes to
     /// themselves or to the room's settings (`settings_changed`), not of other members.
-    pub(crate) fn refresh_connections(&mut self, now: u64, store: &dyn KvStore, settings_changed: bool) {
+    pub(crate) fn refresh_connections(&mut self, now: UnixMicros, store: &dyn KvStore, settings_changed: bool) {
         let proven: Vec<(ConnId, PublicKey, bool)> = self
             .conns
             .iter()

@@ -6,6 +6,7 @@
 //! socket and rebuild the room from KV_local and those snapshots
 //! ([`crate::Room::connection_snapshot`], [`crate::Room::resume_connection`]).
 
+use crate::time::UnixMicros;
 use protocol::identity::PublicKey;
 use serde::{Deserialize, Serialize};
 
@@ -74,13 +75,19 @@ const MICRO: u64 = 1_000_000;
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn new(rate_per_second: u32, burst: u32, now: u64) -> Self {
+    pub fn new(rate_per_second: u32, burst: u32, now: UnixMicros) -> Self {
         let burst = u64::from(burst.max(1));
-        Self { micro_tokens: burst * MICRO, last_refill: now, rate_per_second: u64::from(rate_per_second), burst }
+        Self {
+            micro_tokens: burst * MICRO,
+            last_refill: now.as_micros(),
+            rate_per_second: u64::from(rate_per_second),
+            burst,
+        }
     }
 
     /// Takes one token if available.
-    pub fn try_take(&mut self, now: u64) -> bool {
+    pub fn try_take(&mut self, now: UnixMicros) -> bool {
+        let now = now.as_micros();
         let elapsed = now.saturating_sub(self.last_refill);
         self.last_refill = self.last_refill.max(now);
         let refill = elapsed.saturating_mul(self.rate_per_second);
@@ -98,8 +105,8 @@ impl TokenBucket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "s", rename_all = "snake_case")]
 pub enum ConnState {
-    /// Sent the challenge; waiting for `hello` until `deadline` (µs).
-    AwaitingHello { challenge: [u8; 32], deadline: u64 },
+    /// Sent the challenge; waiting for `hello` until `deadline`.
+    AwaitingHello { challenge: [u8; 32], deadline: UnixMicros },
     /// Proved possession of `key` and may read and write.
     Joined { key: PublicKey, bucket: TokenBucket },
     /// Proved possession of `key` but waits for the owner (locked room): gets nothing.
@@ -110,7 +117,7 @@ pub enum ConnState {
 
 impl ConnState {
     /// When the room must act on this connection without an event (the join deadline).
-    pub fn deadline(&self) -> Option<u64> {
+    pub fn deadline(&self) -> Option<UnixMicros> {
         match self {
             ConnState::AwaitingHello { deadline, .. } => Some(*deadline),
             _ => None,
@@ -132,24 +139,28 @@ mod tests {
 
     #[test]
     fn bucket_allows_burst_then_refills_at_rate() {
-        let mut b = TokenBucket::new(10, 3, 0);
-        assert!(b.try_take(0) && b.try_take(0) && b.try_take(0));
-        assert!(!b.try_take(0));
-        assert!(!b.try_take(50_000)); // half a token after 50 ms at 10/s
-        assert!(b.try_take(100_000));
-        assert!(!b.try_take(100_000));
+        let mut b = TokenBucket::new(10, 3, UnixMicros(0));
+        assert!(b.try_take(UnixMicros(0)) && b.try_take(UnixMicros(0)) && b.try_take(UnixMicros(0)));
+        assert!(!b.try_take(UnixMicros(0)));
+        assert!(!b.try_take(UnixMicros(50_000))); // half a token after 50 ms at 10/s
+        assert!(b.try_take(UnixMicros(100_000)));
+        assert!(!b.try_take(UnixMicros(100_000)));
         // Refill never exceeds the burst.
-        assert!(b.try_take(100_000_000) && b.try_take(100_000_000) && b.try_take(100_000_000));
-        assert!(!b.try_take(100_000_000));
+        assert!(
+            b.try_take(UnixMicros(100_000_000))
+                && b.try_take(UnixMicros(100_000_000))
+                && b.try_take(UnixMicros(100_000_000))
+        );
+        assert!(!b.try_take(UnixMicros(100_000_000)));
     }
 
     #[test]
     fn every_state_survives_a_snapshot_and_stays_small() {
         let key = protocol::identity::IdentityKey::from_secret_bytes(&[3; 32]).unwrap().public_key();
-        let mut bucket = TokenBucket::new(10, 20, 5);
-        bucket.try_take(7);
+        let mut bucket = TokenBucket::new(10, 20, UnixMicros(5));
+        bucket.try_take(UnixMicros(7));
         for state in [
-            ConnState::AwaitingHello { challenge: [255; 32], deadline: u64::MAX },
+            ConnState::AwaitingHello { challenge: [255; 32], deadline: UnixMicros(u64::MAX) },
             ConnState::Joined { key, bucket },
             ConnState::Waiting { key },
             ConnState::Closing,

@@ -19,6 +19,7 @@
 //!   runnable outside the room, with a pluggable signature [`inbound::Verifier`].
 //! - [`verified`]: inputs whose signatures the host checked its own way (signed requests,
 //!   join answers), and what each check covers.
+//! - [`time`]: [`UnixMicros`], the time the host passes with every event.
 //! - [`transfer`]: backups out and in, and the bounds an imported backup must respect.
 //! - [`effects`]: what a batch of events produces, and the socket interface.
 //! - [`funding`]: paying with a storage token (spend, do, give back on failure) as steps
@@ -37,9 +38,11 @@ pub mod room;
 pub mod schema;
 mod signed;
 pub mod storage;
+pub mod time;
 pub mod transfer;
 pub mod verified;
 
 pub use effects::{ConnId, Effects, Sockets};
 pub use room::{Reader, Room, RoomConfig};
 pub use storage::{KvStore, ListQuery, MemoryKv, StorageError, WriteBatch};
+pub use time::UnixMicros;

@@ -24,6 +24,7 @@ use crate::effects::{ReplyId, TokenIssued};
 use crate::room::{Room, storage_error};
 use crate::schema;
 use crate::storage::KvStore;
+use crate::time::UnixMicros;
 use crate::verified::VerifiedRequest;
 
 /// What an owner call changed, for the connections.
@@ -51,7 +52,7 @@ impl Room {
         reply: ReplyId,
         request: &VerifiedRequest,
         call: OwnerCall,
-        now: u64,
+        now: UnixMicros,
         random: [u8; 32],
         store: &dyn KvStore,
     ) {
@@ -74,7 +75,7 @@ impl Room {
         self.fx.replies.push((reply, answer));
     }
 
-    fn authorize_owner(&self, auth: &RequestAuth, now: u64, store: &dyn KvStore) -> Result<(), ErrorBody> {
+    fn authorize_owner(&self, auth: &RequestAuth, now: UnixMicros, store: &dyn KvStore) -> Result<(), ErrorBody> {
         self.check_fresh(auth, now)?;
         if auth.key != self.meta.owner {
             return Err(ErrorBody::new(ErrorCode::Forbidden, "only the room's owner may do this"));
@@ -135,7 +136,7 @@ impl Room {
         &mut self,
         reply: ReplyId,
         call: OwnerCall,
-        now: u64,
+        now: UnixMicros,
         random: [u8; 32],
         store: &dyn KvStore,
     ) -> Result<(serde_json::Value, Change), ErrorBody> {
@@ -246,7 +247,7 @@ impl Room {
         reply: ReplyId,
         request: &VerifiedRequest,
         size: u64,
-        now: u64,
+        now: UnixMicros,
         random: [u8; 32],
         store: &dyn KvStore,
     ) {
@@ -304,7 +305,7 @@ impl Room {
         keys
     }
 
-    fn turn_away(&mut self, key: PublicKey, now: u64) -> Result<(), ErrorBody> {
+    fn turn_away(&mut self, key: PublicKey, now: UnixMicros) -> Result<(), ErrorBody> {
         if key == self.meta.owner {
             return Err(bad("the owner cannot turn itself away"));
         }
@@ -330,7 +331,7 @@ impl Room {
 
     /// Moves the room to key epoch `epoch` (exactly the next one): the keys' recipients
     /// (besides the owner) become accepted, every other reader waits for acceptance.
-    fn start_epoch(&mut self, epoch: u32, keys: Vec<WrappedKey>, now: u64) -> Result<(), ErrorBody> {
+    fn start_epoch(&mut self, epoch: u32, keys: Vec<WrappedKey>, now: UnixMicros) -> Result<(), ErrorBody> {
         let next = self.meta.epoch + 1;
         if epoch != next {
             return Err(bad(format!("the next key epoch is {next}")).with_limit(u64::from(next)));

@@ -31,6 +31,7 @@ use crate::effects::{Committed, ConnId, Effects, Outgoing, Refusal, Sockets};
 use crate::inbound::{self, Inbound, PortableVerifier, Verifier};
 use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
 use crate::storage::{KvStore, ListQuery, StorageError, WriteBatch, list_all};
+use crate::time::UnixMicros;
 use crate::verified::{self, VerifiedRequest};
 
 /// Settings the adapter runs rooms with.
@@ -129,7 +130,7 @@ impl Room {
         owner: &PublicKey,
         budget: u64,
         state: &SignedState,
-        now: u64,
+        now: UnixMicros,
         config: &RoomConfig,
     ) -> Result<WriteBatch, ErrorBody> {
         if !id.is_owned_by(owner) {
@@ -145,7 +146,7 @@ impl Room {
             motd: String::new(),
             locked: false,
             capacity: state.capacity,
-            created: now,
+            created: now.as_micros(),
             epoch: 0,
             state: Some(state.clone()),
             allowance: None,
@@ -268,8 +269,8 @@ impl Room {
     // ----- events -----
 
     /// A socket opened. `challenge` must be fresh random bytes.
-    pub fn connect(&mut self, conn: ConnId, challenge: [u8; 32], now: u64) {
-        let deadline = now + u64::from(self.limits().join_timeout_secs) * 1_000_000;
+    pub fn connect(&mut self, conn: ConnId, challenge: [u8; 32], now: UnixMicros) {
+        let deadline = now.plus(std::time::Duration::from_secs(u64::from(self.limits().join_timeout_secs)));
         self.set_conn(conn, ConnState::AwaitingHello { challenge, deadline });
         let frame =
             ServerFrame::Challenge { v: PROTOCOL_VERSION, room: self.id.clone(), nonce: B64Bytes(challenge.to_vec()) };
@@ -346,10 +347,10 @@ impl Room {
 
     // ----- time -----
 
-    /// When the host must call [`Room::handle_timeout`] next (µs since the Unix epoch),
+    /// When the host must call [`Room::handle_timeout`] next,
     /// or `None` if nothing is due without an event. Ask after every batch: mock-server
     /// sleeps until then, a Durable Object sets its one alarm to it.
-    pub fn next_deadline(&self) -> Option<u64> {
+    pub fn next_deadline(&self) -> Option<UnixMicros> {
         self.conns.values().filter_map(ConnState::deadline).min()
     }
 
@@ -363,7 +364,7 @@ impl Room {
     }
 
     /// A text frame arrived: runs [`inbound::prepare`] here, then [`Room::frame`].
-    pub fn text_frame(&mut self, conn: ConnId, text: &str, now: u64, store: &dyn KvStore) {
+    pub fn text_frame(&mut self, conn: ConnId, text: &str, now: UnixMicros, store: &dyn KvStore) {
         let hello_sent = self.conns.get(&conn).is_some_and(|c| c.key().is_some());
         let prepared = inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref(), hello_sent);
         self.frame(conn, prepared, now, store);
@@ -371,7 +372,7 @@ impl Room {
 
     /// A frame that went through [`inbound::prepare`]. `store` serves the reads the
     /// frame needs (backlog, dedup, wrapped keys).
-    pub fn frame(&mut self, conn: ConnId, frame: Inbound, now: u64, store: &dyn KvStore) {
+    pub fn frame(&mut self, conn: ConnId, frame: Inbound, now: UnixMicros, store: &dyn KvStore) {
         if matches!(self.conns.get(&conn), Some(ConnState::Closing) | None) {
             return;
         }
@@ -392,7 +393,7 @@ impl Room {
 
     /// The deadline passed (call at or after [`Room::next_deadline`]; calling early or
     /// twice is harmless): closes connections that did not answer the challenge in time.
-    pub fn handle_timeout(&mut self, now: u64) {
+    pub fn handle_timeout(&mut self, now: UnixMicros) {
         let late: Vec<ConnId> = self
             .conns
             .iter()
@@ -422,7 +423,7 @@ impl Room {
         Ok((messages, more))
     }
 
-    fn submit(&mut self, conn: ConnId, env: Envelope, now: u64, store: &dyn KvStore) {
+    fn submit(&mut self, conn: ConnId, env: Envelope, now: UnixMicros, store: &dyn KvStore) {
         let cid = Some(env.cid.clone());
         let key = match self.conns.get_mut(&conn) {
             Some(ConnState::Joined { key, bucket }) => {
@@ -472,7 +473,7 @@ impl Room {
             .with_limit(u64::from(self.meta.epoch));
             return self.refuse(conn, e, cid);
         }
-        let ts = Timestamp::next_after(self.last_ts, now);
+        let ts = Timestamp::next_after(self.last_ts, now.as_micros());
         let msg_key = MessageKey::new(&self.id, ts);
         let stored = StoredMessage { key: msg_key.clone(), env };
         let bytes = schema::encode(&stored);
@@ -537,7 +538,7 @@ impl Room {
         before: Option<&str>,
         limit: Option<usize>,
         reader: Reader<'_>,
-        now: u64,
+        now: UnixMicros,
     ) -> Result<HistoryPage, ErrorBody> {
         if self.meta.locked {
             let Reader::Signed(request) = reader else {

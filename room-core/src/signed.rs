@@ -11,14 +11,15 @@ use protocol::signed_request::{MAX_CLOCK_SKEW_MS, RequestAuth};
 use crate::room::{Room, storage_error};
 use crate::schema;
 use crate::storage::{KvStore, ListQuery};
+use crate::time::UnixMicros;
 
 /// Expired nonces removed per signed request.
 const PURGE_PER_REQUEST: usize = 16;
 
 impl Room {
     /// Checks that a (verified) request is fresh at `now` (µs).
-    pub(crate) fn check_fresh(&self, auth: &RequestAuth, now: u64) -> Result<(), ErrorBody> {
-        auth.check_freshness(now / 1000)?;
+    pub(crate) fn check_fresh(&self, auth: &RequestAuth, now: UnixMicros) -> Result<(), ErrorBody> {
+        auth.check_freshness(now.as_millis())?;
         Ok(())
     }
 
@@ -32,13 +33,18 @@ impl Room {
     }
 
     /// Records the nonce as used and purges a few expired ones.
-    pub(crate) fn consume_nonce(&mut self, auth: &RequestAuth, now: u64, store: &dyn KvStore) -> Result<(), ErrorBody> {
+    pub(crate) fn consume_nonce(
+        &mut self,
+        auth: &RequestAuth,
+        now: UnixMicros,
+        store: &dyn KvStore,
+    ) -> Result<(), ErrorBody> {
         let expiry = auth.timestamp_ms.saturating_add(MAX_CLOCK_SKEW_MS);
         let key = schema::nonce_key(&auth.nonce);
         self.fx.writes.put(key.clone(), expiry.to_string().into_bytes()).map_err(storage_error)?;
         self.fx.writes.put(schema::nonce_expiry_key(expiry, &auth.nonce), Vec::new()).map_err(storage_error)?;
         self.pending.nonces.insert(key);
-        let now_ms = now / 1000;
+        let now_ms = now.as_millis();
         let old =
             store.list(&ListQuery::forwards(schema::NONCE_EXPIRY_PREFIX, PURGE_PER_REQUEST)).map_err(storage_error)?;
         for (index_key, _) in old {

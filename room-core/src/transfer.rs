@@ -17,6 +17,7 @@ use protocol::key_wrap::WrappedKey;
 use crate::room::{Room, RoomConfig, storage_error};
 use crate::schema::{self, BudgetRecord, MemberRecord, RoomMeta};
 use crate::storage::{KvStore, WriteBatch, list_all};
+use crate::time::UnixMicros;
 
 /// How far in the future (by the importing server's clock) a backup's timestamps may
 /// lie: clocks of two servers disagree a little. 5 minutes, in µs.
@@ -26,8 +27,8 @@ pub const MAX_BACKUP_CLOCK_SKEW_MICROS: u64 = 5 * 60 * 1_000_000;
 /// would never have produced: a timestamp (room creation, a member's first join, a
 /// message key, the export time) after `now + MAX_BACKUP_CLOCK_SKEW_MICROS`, a capacity
 /// above `MAX_ROOM_CAPACITY`, or a message of the day above `MAX_MOTD_CHARS` characters.
-pub fn check_bounds(backup: &RoomBackup, now: u64) -> Result<(), ErrorBody> {
-    let latest = now.saturating_add(MAX_BACKUP_CLOCK_SKEW_MICROS);
+pub fn check_bounds(backup: &RoomBackup, now: UnixMicros) -> Result<(), ErrorBody> {
+    let latest = now.as_micros().saturating_add(MAX_BACKUP_CLOCK_SKEW_MICROS);
     let late = |what: &str, ts: u64| {
         (ts > latest).then(|| {
             ErrorBody::new(
@@ -69,7 +70,7 @@ pub fn check_bounds(backup: &RoomBackup, now: u64) -> Result<(), ErrorBody> {
 
 impl Room {
     /// The whole room as committed: settings, members, wrapped keys, every message.
-    pub(crate) fn export(&self, store: &dyn KvStore, now: u64) -> Result<RoomBackup, ErrorBody> {
+    pub(crate) fn export(&self, store: &dyn KvStore, now: UnixMicros) -> Result<RoomBackup, ErrorBody> {
         let messages = list_all(store, self.id.as_str())
             .map_err(storage_error)?
             .into_iter()
@@ -110,7 +111,7 @@ impl Room {
             wrapped_keys,
             messages,
             budget: BackupBudget { total: self.budget.total, remaining: self.budget.remaining },
-            exported_at: now,
+            exported_at: now.as_micros(),
         })
     }
 
@@ -121,7 +122,7 @@ impl Room {
     pub fn import_batch(
         backup: &RoomBackup,
         budget: u64,
-        now: u64,
+        now: UnixMicros,
         config: &RoomConfig,
     ) -> Result<WriteBatch, ErrorBody> {
         check_bounds(backup, now)?;
@@ -169,8 +170,9 @@ mod tests {
     use protocol::identity::IdentityKey;
     use protocol::ids::{ClientMessageId, MessageKey, RoomId, Timestamp};
 
-    const NOW: u64 = 1_800_000_000_000_000;
-    const LATEST: u64 = NOW + MAX_BACKUP_CLOCK_SKEW_MICROS;
+    const NOW_US: u64 = 1_800_000_000_000_000;
+    const NOW: UnixMicros = UnixMicros(NOW_US);
+    const LATEST: u64 = NOW_US + MAX_BACKUP_CLOCK_SKEW_MICROS;
 
     fn backup() -> RoomBackup {
         let owner = IdentityKey::from_secret_bytes(&[7; 32]).unwrap();
@@ -193,19 +195,19 @@ mod tests {
                 locked: false,
                 capacity: 50,
                 epoch: 0,
-                created: NOW,
+                created: NOW_US,
                 signed: None,
             },
             members: vec![BackupMember {
                 key: owner.public_key(),
                 status: MemberStatus::Member,
-                first_joined: NOW,
+                first_joined: NOW_US,
                 invite: None,
             }],
             wrapped_keys: vec![],
-            messages: vec![StoredMessage { key: MessageKey::new(&room, Timestamp(NOW)), env }],
+            messages: vec![StoredMessage { key: MessageKey::new(&room, Timestamp(NOW_US)), env }],
             budget: BackupBudget { total: 1, remaining: 1 },
-            exported_at: NOW,
+            exported_at: NOW_US,
         }
     }
 

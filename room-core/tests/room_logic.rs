@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cloakroom_room_core::effects::QueueFull;
-use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets};
+use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets, UnixMicros};
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, MessageBody, SealInput};
 use protocol::error::ErrorCode;
@@ -70,7 +70,9 @@ fn world(config: RoomConfig) -> World {
     let mut store = MemoryKv::default();
     let key = ContentKey::from_bytes([9; 32]);
     let state = first_state(&owner, &id, &key, config.limits.default_room_capacity);
-    store.commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, &state, 1, &config).unwrap()).unwrap();
+    store
+        .commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, &state, UnixMicros(1), &config).unwrap())
+        .unwrap();
     let room = Room::load(id, &store, config).unwrap().unwrap();
     World { room, store, sockets: TestSockets::default(), owner, key, now: 1_000_000 }
 }
@@ -105,12 +107,12 @@ impl World {
 
     fn frame(&mut self, conn: ConnId, frame: &ClientFrame) {
         let text = serde_json::to_string(frame).unwrap();
-        self.room.text_frame(conn, &text, self.now, &self.store);
+        self.room.text_frame(conn, &text, UnixMicros(self.now), &self.store);
     }
 
     /// Connects and joins `who` on `conn`; returns the frames after the challenge.
     fn join(&mut self, conn: ConnId, who: &IdentityKey) -> Vec<ServerFrame> {
-        self.room.connect(conn, [conn as u8; 32], self.now);
+        self.room.connect(conn, [conn as u8; 32], UnixMicros(self.now));
         self.flush();
         let challenge = match &self.sockets.take(conn)[..] {
             [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
@@ -163,7 +165,7 @@ fn join_with_proof_gets_welcome_and_backlog() {
 fn a_signature_over_another_challenge_is_refused() {
     let mut w = world(RoomConfig::default());
     let guest = identity(2);
-    w.room.connect(7, [7; 32], w.now);
+    w.room.connect(7, [7; 32], UnixMicros(w.now));
     w.flush();
     w.sockets.take(7);
     // Answer computed for a different (replayed) challenge.
@@ -261,7 +263,7 @@ fn a_new_joiner_in_the_same_batch_sees_staged_messages_exactly_once() {
     let mut w = world(RoomConfig::default());
     let (owner, guest) = (w.owner.clone(), identity(2));
     w.join(1, &owner);
-    w.room.connect(2, [2; 32], w.now);
+    w.room.connect(2, [2; 32], UnixMicros(w.now));
     w.flush();
     let challenge = match &w.sockets.take(2)[..] {
         [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
@@ -343,7 +345,8 @@ fn history_pages_backwards_exactly_once() {
     let mut seen: Vec<String> = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = w.room.history(&w.store, before.as_deref(), Some(100), Reader::Anonymous, w.now).unwrap();
+        let page =
+            w.room.history(&w.store, before.as_deref(), Some(100), Reader::Anonymous, UnixMicros(w.now)).unwrap();
         let mut keys: Vec<String> = page.messages.iter().map(|m| m.key.to_string()).collect();
         before = keys.first().cloned();
         keys.extend(seen);
@@ -355,11 +358,11 @@ fn history_pages_backwards_exactly_once() {
     assert_eq!(seen, w.stored_messages());
     assert_eq!(seen.len(), 1234);
     assert_eq!(
-        w.room.history(&w.store, None, Some(0), Reader::Anonymous, w.now).unwrap_err().code,
+        w.room.history(&w.store, None, Some(0), Reader::Anonymous, UnixMicros(w.now)).unwrap_err().code,
         ErrorCode::BadLimit
     );
     assert_eq!(
-        w.room.history(&w.store, Some("nope"), None, Reader::Anonymous, w.now).unwrap_err().code,
+        w.room.history(&w.store, Some("nope"), None, Reader::Anonymous, UnixMicros(w.now)).unwrap_err().code,
         ErrorCode::BadCursor
     );
 }
@@ -391,7 +394,7 @@ fn bad_frames_get_typed_errors_and_change_nothing() {
         let conn = 100 + i as u64;
         w.join(conn, &owner);
         let members_before = w.store.len();
-        w.room.text_frame(conn, &text, w.now, &w.store);
+        w.room.text_frame(conn, &text, UnixMicros(w.now), &w.store);
         w.flush();
         assert_eq!(error_code(&w.sockets.take(conn)), Some(code), "case {i}");
         assert_eq!(w.store.len(), members_before, "case {i} stored something");
@@ -421,12 +424,16 @@ fn a_slow_reader_is_dropped_without_holding_up_the_room() {
 #[test]
 fn unanswered_challenges_time_out() {
     let mut w = world(RoomConfig::default());
-    w.room.connect(1, [1; 32], w.now);
-    assert_eq!(w.room.next_deadline(), Some(w.now + 10_000_000), "the join deadline is the room's next deadline");
-    w.room.handle_timeout(w.now + 9_000_000);
+    w.room.connect(1, [1; 32], UnixMicros(w.now));
+    assert_eq!(
+        w.room.next_deadline(),
+        Some(UnixMicros(w.now + 10_000_000)),
+        "the join deadline is the room's next deadline"
+    );
+    w.room.handle_timeout(UnixMicros(w.now + 9_000_000));
     w.flush();
     assert!(w.sockets.closed.is_empty());
-    w.room.handle_timeout(w.now + 10_000_000);
+    w.room.handle_timeout(UnixMicros(w.now + 10_000_000));
     w.flush();
     assert_eq!(w.sockets.closed.get(&1), Some(&4408));
     w.room.disconnect(1);
@@ -441,7 +448,7 @@ fn a_room_rebuilt_from_storage_and_snapshots_continues_without_loss_duplication_
     w.join(1, &owner);
     w.join(2, &guest);
     // A third socket got its challenge but has not answered when the host is evicted.
-    w.room.connect(3, [3; 32], w.now);
+    w.room.connect(3, [3; 32], UnixMicros(w.now));
     w.flush();
     let challenge = match &w.sockets.take(3)[..] {
         [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
@@ -546,7 +553,7 @@ fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_no
     w.room = Room::load(w.room.id().clone(), &w.store, refuse_all).unwrap().unwrap();
     let (owner, guest) = (w.owner.clone(), identity(2));
     for conn in [1, 2, 3] {
-        w.room.connect(conn, [conn as u8; 32], w.now);
+        w.room.connect(conn, [conn as u8; 32], UnixMicros(w.now));
     }
     w.flush();
     for conn in [1, 2, 3] {
@@ -559,7 +566,7 @@ fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_no
     };
     // 1: left to the room, whose verifier refuses it.
     let (_, hello) = answer(&mut w, 1, &owner);
-    w.room.frame(1, hello, w.now, &w.store);
+    w.room.frame(1, hello, UnixMicros(w.now), &w.store);
     // 2: verified by the host (as an async host would, from the transcripts it is given).
     let (challenge, hello) = answer(&mut w, 2, &guest);
     let Inbound::Hello { v, key, sig, invite } = hello else { panic!("a hello") };
@@ -569,7 +576,7 @@ fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_no
     };
     let (join_ok, proof_ok) = (ok(join), ok(proof));
     let verified = VerifiedHello::from_host_check(v, key, invite.map(|i| *i), join_ok, proof_ok).unwrap();
-    w.room.frame(2, Inbound::VerifiedHello(Box::new(verified)), w.now, &w.store);
+    w.room.frame(2, Inbound::VerifiedHello(Box::new(verified)), UnixMicros(w.now), &w.store);
     // 3: a host that found the signature wrong.
     let refused = VerifiedHello::from_host_check(2, identity(3).public_key(), None, false, false);
     assert_eq!(refused.unwrap_err().code, ErrorCode::BadChallengeResponse);
