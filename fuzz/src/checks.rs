@@ -263,26 +263,18 @@ pub fn check_signed_request(data: &[u8]) {
 /// Owner calls: `(name, method, serde tag)`, the table mock-server's router uses.
 pub use protocol::api::OWNER_CALLS;
 
-/// How the server reads an owner call's body: a JSON object (empty body = `{}`) with the
-/// call's tag added. Mirrors `owner_call` in `mock-server/src/owner_api.rs`.
-pub fn decode_owner_call(tag: &str, body: &[u8]) -> Option<OwnerCall> {
-    let mut value: Value =
-        if body.is_empty() { Value::Object(Default::default()) } else { serde_json::from_slice(body).ok()? };
-    value.as_object_mut()?.insert("call".into(), tag.into());
-    serde_json::from_value(value).ok()
-}
-
-/// Byte 0 picks the owner call; the rest is its JSON body.
+/// Byte 0 picks the owner call; the rest is its JSON body, read as the server reads it
+/// ([`OwnerCall::from_request`]).
 pub fn check_owner_call(data: &[u8]) {
     let Some((&pick, body)) = data.split_first() else { return };
-    let (_, _, tag) = OWNER_CALLS[usize::from(pick) % OWNER_CALLS.len()];
-    let Some(call) = decode_owner_call(tag, body) else { return };
+    let (name, method, tag) = OWNER_CALLS[usize::from(pick) % OWNER_CALLS.len()];
+    let Ok(call) = OwnerCall::from_request(method, name, body) else { return };
     round_trip(&call);
-    let mut value = serde_json::to_value(&call).expect("serialises");
-    let object = value.as_object_mut().expect("an owner call is an object");
-    assert_eq!(object.remove("call"), Some(Value::from(tag)), "the body decoded as another call");
-    let body_again = serde_json::to_vec(&value).expect("serialises");
-    assert_eq!(decode_owner_call(tag, &body_again).as_ref(), Some(&call), "the re-encoded body decodes differently");
+    assert_eq!((call.name(), call.method()), (name, method), "the body decoded as another call");
+    let tagged = serde_json::to_value(&call).expect("serialises");
+    assert_eq!(tagged["call"], Value::from(tag), "the call's tag is its row's");
+    let again = OwnerCall::from_request(method, name, &call.body());
+    assert_eq!(again.as_ref(), Ok(&call), "the call's own body decodes differently");
     let wrapped = match &call {
         OwnerCall::Lock { keys, .. } | OwnerCall::Rekey(protocol::api::Rekey { keys, .. }) => keys.iter().collect(),
         OwnerCall::PutState { state } | OwnerCall::Unlock { state } => {

@@ -104,28 +104,6 @@ pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Fundin
     }
 }
 
-/// Maps `{call}` and the method to an [`OwnerCall`] built from the JSON body.
-fn owner_call(method: &Method, name: &str, body: &[u8]) -> Result<OwnerCall, ApiError> {
-    let Some((expected, tag)) = protocol::api::owner_call_route(name) else {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no owner call named {name:?}")));
-    };
-    if method.as_str() != expected {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("the owner call {name} takes {expected}")));
-    }
-    let mut value: serde_json::Value = if body.is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))?
-    };
-    let Some(object) = value.as_object_mut() else {
-        return Err(ApiError::new(ErrorCode::MalformedRequest, "the body must be a JSON object"));
-    };
-    object.insert("call".into(), tag.into());
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("invalid {name} call: {e}")))
-}
-
 /// `GET|PUT|POST /api/rooms/{room}/owner/{call}`, signed by the owner.
 pub async fn owner(
     State(st): State<AppState>,
@@ -138,7 +116,7 @@ pub async fn owner(
     let room = parse_room(&room)?;
     // The signature is checked before the (up to 4 MiB) body is parsed.
     let signed = verify_owner_request(&st, &room, &headers, &method, &uri, &body)?;
-    let call = owner_call(&method, &name, &body)?;
+    let call = OwnerCall::from_request(method.as_str(), &name, &body)?;
     let (reply, answer) = oneshot::channel();
     st.rooms.send(&room, RoomCommand::Owner { request: Box::new(signed), call, reply }, false).await?;
     let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;

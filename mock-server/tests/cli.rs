@@ -2,6 +2,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -10,7 +11,7 @@ use protocol::ids::RoomId;
 use protocol::room_state::SealedMotd;
 use serde_json::{Value, json};
 use support::SECRET;
-use testkit::client::{Member, TestRoom, create_room, full_history, new_identity, owner_call};
+use testkit::client::{Member, TestRoom, create_room, full_history, new_identity, owner};
 use testkit::server::{ServerOptions, ServerProcess, mock_server_bin};
 
 fn cli(args: &[&str]) -> Output {
@@ -66,9 +67,8 @@ async fn init_mint_info_audit_backup_restore_on_a_real_data_dir() {
     m.send_burst(&room.key, "cli", 7, 7).await;
     let motd = SealedMotd::seal(&room.id, 0, &room.key, "TOP-SECRET-MOTD", testkit::random_bytes());
     let state = room.next_state(|f| f.motd = Some(motd));
-    owner_call(&http, &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state }))).await.unwrap();
-    let token =
-        owner_call(&http, &room.id, &room.owner, "POST", "tokens", Some(json!({"size": 40 << 20}))).await.unwrap();
+    owner(&http, &room.id, &room.owner, &OwnerCall::PutState { state: state.clone() }).await.unwrap();
+    let token = owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size: 40 << 20 }).await.unwrap();
     let funded = TestRoom::fresh()
         .register(&http, CreateAuthorization::StorageToken { token: token["token"].as_str().unwrap().into() })
         .await;

@@ -7,6 +7,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,7 @@ use protocol::ids::RoomId;
 use protocol::transcript;
 use serde_json::json;
 use support::{SECRET, room_files, server};
-use testkit::client::{
-    Member, create_room, new_identity, next_frame, open_socket, owner_call, read_until_close, seal_text,
-};
+use testkit::client::{Member, create_room, new_identity, next_frame, open_socket, owner, read_until_close, seal_text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -398,14 +397,12 @@ async fn room_creation_with_random_tokens_starts_no_thread_and_no_file() {
 
     // A real token still funds a room; spent, it is refused before anything starts.
     let funder = create_room(&http, SECRET).await;
-    let issued =
-        owner_call(&http, &funder.id, &funder.owner, "POST", "tokens", Some(json!({"size": 32 * MIB}))).await.unwrap();
+    let issued = owner(&http, &funder.id, &funder.owner, &OwnerCall::IssueToken { size: 32 * MIB }).await.unwrap();
     let token = CreateAuthorization::StorageToken { token: issued["token"].as_str().unwrap().to_owned() };
     let (status, _) = create(token.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(create(token).await, (409, Some(ErrorCode::TokenSpent)));
-    let small =
-        owner_call(&http, &funder.id, &funder.owner, "POST", "tokens", Some(json!({"size": MIB}))).await.unwrap();
+    let small = owner(&http, &funder.id, &funder.owner, &OwnerCall::IssueToken { size: MIB }).await.unwrap();
     let small = CreateAuthorization::StorageToken { token: small["token"].as_str().unwrap().to_owned() };
     assert_eq!(create(small).await, (402, Some(ErrorCode::TokenTooSmall)));
     assert_eq!(room_files(data.path()), 2, "only the funder's room and the funded one");

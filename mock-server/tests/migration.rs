@@ -4,6 +4,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use protocol::api::{CreateAuthorization, RestoreRequest};
 use protocol::backup::{RoomBackup, SignedBackup};
 use protocol::error::{ErrorCode, HttpError};
@@ -13,7 +14,7 @@ use protocol::room_state::SealedMotd;
 use serde_json::json;
 use support::{SECRET, room_files, server};
 use testkit::client::{
-    Member, create_room, new_content_key, new_identity, now_ms, open_text, owner_call, seal_text_at, send_signed,
+    self, Member, create_room, new_content_key, new_identity, now_ms, open_text, owner_call, seal_text_at, send_signed,
     sign_request,
 };
 
@@ -60,7 +61,7 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
     .unwrap();
     let motd = SealedMotd::seal(&room.id, 1, &k1, "moved here", testkit::random_bytes());
     let state = room.next_state(|f| f.motd = Some(motd));
-    owner_call(&s1.http_base(), &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state }))).await.unwrap();
+    client::owner(&s1.http_base(), &room.id, &room.owner, &OwnerCall::PutState { state: state.clone() }).await.unwrap();
     owner.send_envelope(seal_text_at(&room.id, &room.owner, &k1, 1, "o-locked", "o", "after the lock")).await;
     loop {
         match owner.next().await {
@@ -72,7 +73,7 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
     }
     let original = {
         // The owner reads the locked room's history through the backup itself.
-        let raw = owner_call(&s1.http_base(), &room.id, &room.owner, "GET", "backup", None).await.unwrap();
+        let raw = client::owner(&s1.http_base(), &room.id, &room.owner, &OwnerCall::Backup).await.unwrap();
         serde_json::from_value::<RoomBackup>(raw).unwrap()
     };
     assert_eq!(original.messages.len(), 51);
@@ -109,7 +110,7 @@ async fn a_signed_backup_moves_the_room_and_tampering_is_refused() {
     let k1_there = key_wrap::unwrap(&guest, there.keys.last().unwrap(), &room.id).unwrap();
     assert_eq!(k1_there, k1);
     assert_eq!(open_text(&there.backlog.last().unwrap().env, &k1_there).unwrap(), "after the lock");
-    let reread = owner_call(&s2.http_base(), &room.id, &room.owner, "GET", "backup", None).await.unwrap();
+    let reread = client::owner(&s2.http_base(), &room.id, &room.owner, &OwnerCall::Backup).await.unwrap();
     let reread: RoomBackup = serde_json::from_value(reread).unwrap();
     assert_eq!(reread.messages, original.messages, "the same messages, byte for byte, in the same order");
     assert_eq!(reread.members.len(), original.members.len());

@@ -6,6 +6,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use std::time::{Duration, Instant};
 
 use protocol::encoding::b64;
@@ -15,7 +16,7 @@ use protocol::objects::{self, CHUNK_BYTES, Manifest, ObjectKeys, UploadState, Up
 use serde_json::{Value, json};
 use support::{SECRET, server};
 use testkit::client::{
-    ApiResult, Member, TestRoom, create_room, new_identity, now_ms, owner_call, send_signed, sign_request,
+    ApiResult, Member, TestRoom, create_room, new_identity, now_ms, owner, send_signed, sign_request,
 };
 
 /// A test file: its keys, read proof, padded size and encrypted chunks.
@@ -132,7 +133,7 @@ fn snapshot(data: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
 }
 
 async fn remaining(http: &str, room: &TestRoom) -> u64 {
-    owner_call(http, &room.id, &room.owner, "GET", "budget", None).await.unwrap()["remaining"].as_u64().unwrap()
+    owner(http, &room.id, &room.owner, &OwnerCall::Budget).await.unwrap()["remaining"].as_u64().unwrap()
 }
 
 /// A room with one joined member, and a token issuer for it.
@@ -167,7 +168,7 @@ async fn upload_dedup_resume_and_verified_reads() {
     let cost = err.error.limit.unwrap();
     assert_eq!(cost, objects::stored_size(f.padded));
     let budget_before =
-        owner_call(&http, &room.id, &room.owner, "GET", "budget", None).await.unwrap()["remaining"].as_u64().unwrap();
+        owner(&http, &room.id, &room.owner, &OwnerCall::Budget).await.unwrap()["remaining"].as_u64().unwrap();
     let token = member_token(&http, &room, &member, cost).await.unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
     let state: UploadState = serde_json::from_value(open_upload(&http, &f, &put, Some(&token)).await.unwrap()).unwrap();
@@ -176,7 +177,7 @@ async fn upload_dedup_resume_and_verified_reads() {
     let retried = state_of(open_upload(&http, &f, &put, Some(&token)).await);
     assert!(retried.payer);
     let budget_after =
-        owner_call(&http, &room.id, &room.owner, "GET", "budget", None).await.unwrap()["remaining"].as_u64().unwrap();
+        owner(&http, &room.id, &room.owner, &OwnerCall::Budget).await.unwrap()["remaining"].as_u64().unwrap();
     assert!(budget_before - budget_after >= cost, "the budget is debited by what is stored");
 
     // Chunks in any order; a resend is free and changes nothing.

@@ -4,6 +4,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use protocol::api::RoomSettings;
 use protocol::envelope::B64Bytes;
 use protocol::error::ErrorCode;
@@ -281,9 +282,7 @@ async fn bad_owner_calls_are_refused_and_change_nothing() {
     }
     // A refused call does not burn its nonce... but a later valid call still works.
     let state = room.next_state(|f| f.motd = Some(sealed(&room, 0, "ok")));
-    testkit::client::owner_call(&http, &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state })))
-        .await
-        .unwrap();
+    testkit::client::owner(&http, &room.id, &room.owner, &OwnerCall::PutState { state: state.clone() }).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

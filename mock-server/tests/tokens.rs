@@ -3,11 +3,11 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use protocol::api::{CreateAuthorization, CreateRoomResponse};
 use protocol::error::{ErrorCode, HttpError};
-use serde_json::json;
 use support::{SECRET, kv_rows, room_files, server};
-use testkit::client::{TestRoom, create_room, owner_call};
+use testkit::client::{TestRoom, create_room, owner};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -28,7 +28,7 @@ async fn tokens_come_out_of_the_budget_and_are_spent_exactly_once() {
     let room = create_room(&http, SECRET).await;
     let issue = |size: u64| {
         let (http, room) = (http.clone(), &room);
-        async move { owner_call(&http, &room.id, &room.owner, "POST", "tokens", Some(json!({ "size": size }))).await }
+        async move { owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size }).await }
     };
 
     let token = issue(40 * MIB).await.unwrap();
@@ -39,7 +39,7 @@ async fn tokens_come_out_of_the_budget_and_are_spent_exactly_once() {
     let (status, err) = issue(70 * MIB).await.unwrap_err();
     assert_eq!((status, err.error.code, err.error.limit), (507, ErrorCode::BudgetExhausted, Some(60 * MIB)));
     assert_eq!(kv_rows(data.path(), &room.id), rows);
-    let budget = owner_call(&http, &room.id, &room.owner, "GET", "budget", None).await.unwrap();
+    let budget = owner(&http, &room.id, &room.owner, &OwnerCall::Budget).await.unwrap();
     assert_eq!((budget["remaining"].as_u64(), budget["tokens_issued"].as_u64()), (Some(60 * MIB), Some(1)));
 
     // 50 concurrent room creations funded by the same token: exactly one wins.

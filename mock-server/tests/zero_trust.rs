@@ -6,6 +6,7 @@
 
 mod support;
 
+use protocol::api::OwnerCall;
 use std::time::Duration;
 
 use protocol::api::CreateAuthorization;
@@ -16,8 +17,8 @@ use protocol::room_state::SealedMotd;
 use serde_json::json;
 use support::{SECRET, kv_rows, message_rows, room_files, server};
 use testkit::client::{
-    self, Member, TestRoom, create_room, member_token, new_content_key, new_identity, now_ms, open_socket, owner_call,
-    read_until_close, seal_text, send_signed, sign_request,
+    self, Member, TestRoom, create_room, member_token, new_content_key, new_identity, now_ms, open_socket, owner,
+    owner_call, read_until_close, seal_text, send_signed, sign_request,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -32,7 +33,7 @@ async fn a_member_cannot_carry_the_budget_off() {
     let _m = Member::join(&srv.ws_base(), &room.id, member.clone()).await.unwrap();
 
     // The default allowance is a quarter of the budget: 100 MiB.
-    let settings = owner_call(&http, &room.id, &room.owner, "GET", "settings", None).await.unwrap();
+    let settings = owner(&http, &room.id, &room.owner, &OwnerCall::Settings).await.unwrap();
     assert_eq!(settings["allowance"], 100 * MIB);
     let rows = kv_rows(data.path(), &room.id);
     let (status, err) = member_token(&http, &room.id, &member, 101 * MIB).await.unwrap_err();
@@ -56,15 +57,15 @@ async fn a_member_cannot_carry_the_budget_off() {
     assert!(done.is_some(), "a member's token paid for its upload");
 
     // The owner sees who drew what, and can change the allowance; the owner has none.
-    let members = owner_call(&http, &room.id, &room.owner, "GET", "members", None).await.unwrap();
+    let members = owner(&http, &room.id, &room.owner, &OwnerCall::Members).await.unwrap();
     let row = members["members"].as_array().unwrap().iter().find(|m| m["key"] == member.public_key().to_b64()).cloned();
     assert!(row.unwrap()["spent"].as_u64().unwrap() >= 40 * MIB);
-    owner_call(&http, &room.id, &room.owner, "PUT", "allowance", Some(json!({"allowance": 0}))).await.unwrap();
+    owner(&http, &room.id, &room.owner, &OwnerCall::SetAllowance { allowance: 0 }).await.unwrap();
     let (_, err) = member_token(&http, &room.id, &member, 32 * 1024).await.unwrap_err();
     assert_eq!(err.error.code, ErrorCode::AllowanceExhausted);
     member_token(&http, &room.id, &room.owner, 200 * MIB).await.expect("the owner has no allowance");
     // Tokens the owner issues still fund rooms.
-    let owners = owner_call(&http, &room.id, &room.owner, "POST", "tokens", Some(json!({"size": 32 * MIB}))).await;
+    let owners = owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size: 32 * MIB }).await;
     let owners = owners.unwrap();
     TestRoom::fresh()
         .register(&http, CreateAuthorization::StorageToken { token: owners["token"].as_str().unwrap().into() })
@@ -83,7 +84,7 @@ async fn waiting_keys_cannot_fill_a_room_and_learn_nothing() {
     // A sealed message of the day: members can open it, the server cannot.
     let motd = SealedMotd::seal(&room.id, 0, &room.key, "MOTD-only-members-read-7c1e", testkit::random_bytes());
     let state = room.next_state(|f| f.motd = Some(motd));
-    owner_call(&http, &room.id, &room.owner, "PUT", "state", Some(json!({ "state": state }))).await.unwrap();
+    owner(&http, &room.id, &room.owner, &OwnerCall::PutState { state: state.clone() }).await.unwrap();
     let k1 = new_content_key();
     let wraps = json!([
         key_wrap::wrap(&room.owner, &room.owner.public_key(), &room.id, 1, &k1, testkit::random_bytes()),
@@ -161,7 +162,7 @@ async fn stored_messages_are_paid_for_out_of_the_budget() {
     assert_eq!(cid, Some(env.cid), "the refusal names the message");
     assert!(stored >= 2, "messages were stored until the budget ran out ({stored})");
     assert_eq!(message_rows(data.path(), &room.id), stored, "nothing stored past the budget");
-    let budget = owner_call(&srv.http_base(), &room.id, &room.owner, "GET", "budget", None).await.unwrap();
+    let budget = owner(&srv.http_base(), &room.id, &room.owner, &OwnerCall::Budget).await.unwrap();
     assert!(budget["remaining"].as_u64().unwrap() < 1000);
     assert!(budget["message_bytes"].as_u64().unwrap() > 2000);
 }

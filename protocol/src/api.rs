@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::backup::{MemberStatus, SignedBackup};
 use crate::envelope::StoredMessage;
+use crate::error::{ErrorBody, ErrorCode};
 use crate::identity::PublicKey;
 use crate::ids::{MessageKey, RoomId};
 use crate::invite::InviteProof;
@@ -125,6 +126,74 @@ pub fn owner_call_route(name: &str) -> Option<(&'static str, &'static str)> {
     OWNER_CALLS.iter().find(|(n, _, _)| *n == name).map(|(_, method, tag)| (*method, *tag))
 }
 
+impl OwnerCall {
+    fn tagged(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("owner calls serialise")
+    }
+
+    /// The row of [`OWNER_CALLS`] this call is.
+    fn route(&self) -> (&'static str, &'static str) {
+        let tagged = self.tagged();
+        let tag = tagged["call"].as_str().expect("owner calls carry their tag");
+        OWNER_CALLS
+            .iter()
+            .find(|(_, _, t)| *t == tag)
+            .map(|(name, method, _)| (*name, *method))
+            .expect("every owner call is in OWNER_CALLS")
+    }
+
+    /// The call's name in the path (`…/owner/<name>`).
+    pub fn name(&self) -> &'static str {
+        self.route().0
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &'static str {
+        self.route().1
+    }
+
+    /// The request path for `room`.
+    pub fn path(&self, room: &RoomId) -> String {
+        format!("/api/rooms/{room}/owner/{}", self.name())
+    }
+
+    /// The request body: the call's fields as compact JSON (no tag: the path names the
+    /// call), or nothing for a `GET`.
+    pub fn body(&self) -> Vec<u8> {
+        if self.method() == "GET" {
+            return Vec::new();
+        }
+        let mut tagged = self.tagged();
+        if let Some(object) = tagged.as_object_mut() {
+            object.remove("call");
+        }
+        serde_json::to_vec(&tagged).expect("JSON serialises")
+    }
+
+    /// Reads the call a server received: `name` from the path, `method`, and the body
+    /// (a JSON object of the call's fields; empty for a `GET`).
+    pub fn from_request(method: &str, name: &str, body: &[u8]) -> Result<OwnerCall, ErrorBody> {
+        let Some((expected, tag)) = owner_call_route(name) else {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("no owner call named {name:?}")));
+        };
+        if method != expected {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("the owner call {name} takes {expected}")));
+        }
+        let mut value: serde_json::Value = if body.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ErrorBody::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))?
+        };
+        let Some(object) = value.as_object_mut() else {
+            return Err(ErrorBody::new(ErrorCode::MalformedRequest, "the body must be a JSON object"));
+        };
+        object.insert("call".into(), tag.into());
+        serde_json::from_value(value)
+            .map_err(|e| ErrorBody::new(ErrorCode::MalformedRequest, format!("invalid {name} call: {e}")))
+    }
+}
+
 /// A new key epoch, its key wrapped to each member that keeps access, and the owner-signed
 /// state that names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,4 +284,46 @@ pub struct LastMessageTimesRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastMessageTimesResponse {
     pub rooms: BTreeMap<RoomId, Option<MessageKey>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_owner_call_knows_its_route_and_reads_back_from_its_request() {
+        let owner = crate::identity::IdentityKey::from_secret_bytes(&[1; 32]).unwrap();
+        let room = RoomId::from_owner_key(&owner.public_key());
+        let key = owner.public_key();
+        let state = crate::vectors_v2::load().states[0].state.clone();
+        let wrapped = crate::vectors_v2::load().wraps[0].wrapped.clone();
+        let rekey = Rekey { epoch: 1, keys: vec![wrapped.clone()], state: state.clone() };
+        let calls = vec![
+            OwnerCall::Settings,
+            OwnerCall::PutState { state: state.clone() },
+            OwnerCall::Members,
+            OwnerCall::Lock { epoch: 1, keys: vec![wrapped.clone()], state: state.clone() },
+            OwnerCall::Unlock { state: state.clone() },
+            OwnerCall::SetAllowance { allowance: 5 },
+            OwnerCall::Accept { key, wrapped: wrapped.clone() },
+            OwnerCall::Deny { key },
+            OwnerCall::Remove { key, rekey: Some(rekey.clone()) },
+            OwnerCall::Rekey(rekey),
+            OwnerCall::Budget,
+            OwnerCall::IssueToken { size: 7 },
+            OwnerCall::Backup,
+        ];
+        let names: std::collections::BTreeSet<&str> = calls.iter().map(OwnerCall::name).collect();
+        assert_eq!(names.len(), OWNER_CALLS.len(), "one call per row of the table");
+        for call in calls {
+            let (name, method) = (call.name(), call.method());
+            assert!(call.path(&room).ends_with(&format!("/owner/{name}")));
+            assert_eq!(method == "GET", call.body().is_empty(), "{name}");
+            assert_eq!(OwnerCall::from_request(method, name, &call.body()), Ok(call.clone()), "{name}");
+            let wrong = if method == "GET" { "POST" } else { "GET" };
+            assert_eq!(OwnerCall::from_request(wrong, name, &call.body()).unwrap_err().code, ErrorCode::NotFound);
+        }
+        assert_eq!(OwnerCall::from_request("GET", "nope", b"").unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(OwnerCall::from_request("PUT", "allowance", b"[]").unwrap_err().code, ErrorCode::MalformedRequest);
+    }
 }

@@ -4,7 +4,7 @@
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use protocol::api::{
     CreateAuthorization, CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, IssuedToken,
-    LastMessageTimesRequest, LastMessageTimesResponse,
+    LastMessageTimesRequest, LastMessageTimesResponse, OwnerCall,
 };
 use protocol::encoding::b64;
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
@@ -14,7 +14,6 @@ use protocol::object_proofs::{PUT_HEADER, PutSecret, READ_HEADER, ReadProof};
 use protocol::objects::{Manifest, ReadAccess, UploadRequest, UploadState};
 use protocol::room_state::SignedState;
 use protocol::signed_request::{RequestAuth, RequestTarget};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::crypto::random_bytes;
@@ -111,20 +110,21 @@ pub async fn last_message_times(rooms: Vec<RoomId>) -> Result<LastMessageTimesRe
     decode(request.send().await.map_err(network_error)?).await
 }
 
-/// An owner call, signed by the owner key: `method /api/rooms/{room}/owner/{name}`.
+/// An owner call, signed by the owner key: its method, path and body all come from the
+/// call itself ([`OwnerCall::method`], [`OwnerCall::path`], [`OwnerCall::body`]).
 pub async fn owner_call<T: DeserializeOwned>(
     room: &RoomId,
     owner: &IdentityKey,
-    method: Method,
-    name: &str,
-    body: Option<&impl Serialize>,
+    call: &OwnerCall,
 ) -> Result<T, ErrorBody> {
-    let path = format!("/api/rooms/{room}/owner/{name}");
-    let bytes = match body {
-        Some(b) => serde_json::to_vec(b).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?,
-        None => Vec::new(),
+    let path = call.path(room);
+    let bytes = call.body();
+    let method = match call.method() {
+        "GET" => Method::GET,
+        "PUT" => Method::PUT,
+        _ => Method::POST,
     };
-    let builder = sign(RequestBuilder::new(&path).method(method.clone()), owner, method.as_ref(), &path, "", &bytes);
+    let builder = sign(RequestBuilder::new(&path).method(method), owner, call.method(), &path, "", &bytes);
     let request = if bytes.is_empty() {
         builder.build()
     } else {

@@ -2,7 +2,7 @@
 //! key work (new epoch keys, wrapping them to members) happens here, not in the views.
 
 use leptos::prelude::*;
-use protocol::api::{BudgetView, IssuedToken, MAX_MOTD_CHARS, MemberView, MembersView, Rekey, RoomSettings};
+use protocol::api::{BudgetView, IssuedToken, MAX_MOTD_CHARS, MemberView, MembersView, OwnerCall, Rekey, RoomSettings};
 use protocol::backup::MemberStatus;
 use protocol::content_key::ContentKey;
 use protocol::error::ErrorBody;
@@ -10,35 +10,37 @@ use protocol::identity::PublicKey;
 use protocol::invite;
 use protocol::key_wrap::{self, WrappedKey};
 use protocol::room_state::{SealedMotd, SignedState, StateFields};
-use serde_json::json;
 
 use crate::crypto::{new_content_key, random_bytes};
 use crate::net::api;
 use crate::session::RoomSession;
-use gloo_net::http::Method;
 
 fn readable(e: ErrorBody) -> String {
     e.message
 }
 
 impl RoomSession {
+    /// Sends an owner call signed by this browser's identity.
+    async fn owner<T: serde::de::DeserializeOwned>(&self, call: &OwnerCall) -> Result<T, String> {
+        api::owner_call(&self.room_id(), &self.identity(), call).await.map_err(readable)
+    }
+
     pub async fn admin_settings(&self) -> Result<RoomSettings, String> {
-        api::owner_call(&self.room_id(), &self.identity(), Method::GET, "settings", None::<&()>).await.map_err(readable)
+        self.owner(&OwnerCall::Settings).await
     }
 
     pub async fn admin_members(&self) -> Result<MembersView, String> {
-        api::owner_call(&self.room_id(), &self.identity(), Method::GET, "members", None::<&()>).await.map_err(readable)
+        self.owner(&OwnerCall::Members).await
     }
 
     pub async fn admin_budget(&self) -> Result<BudgetView, String> {
-        api::owner_call(&self.room_id(), &self.identity(), Method::GET, "budget", None::<&()>).await.map_err(readable)
+        self.owner(&OwnerCall::Budget).await
     }
 
     /// A one-use storage token worth `size` bytes (rounded up to its bucket) out of the
     /// room's budget: it funds a new room or pays for stored files.
     pub async fn admin_issue_token(&self, size: u64) -> Result<IssuedToken, String> {
-        let body = json!({ "size": size });
-        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "tokens", Some(&body)).await.map_err(readable)
+        self.owner(&OwnerCall::IssueToken { size }).await
     }
 
     /// The next owner-signed state: the one in force with `change` applied and the
@@ -58,8 +60,7 @@ impl RoomSession {
     }
 
     async fn put_state(&self, state: SignedState) -> Result<RoomSettings, String> {
-        let body = json!({ "state": state });
-        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "state", Some(&body)).await.map_err(readable)
+        self.owner(&OwnerCall::PutState { state }).await
     }
 
     /// A room created before protocol v2 has no owner-signed state: its owner's browser
@@ -106,10 +107,7 @@ impl RoomSession {
     }
 
     pub async fn admin_set_allowance(&self, allowance: u64) -> Result<RoomSettings, String> {
-        let body = json!({ "allowance": allowance });
-        api::owner_call(&self.room_id(), &self.identity(), Method::PUT, "allowance", Some(&body))
-            .await
-            .map_err(readable)
+        self.owner(&OwnerCall::SetAllowance { allowance }).await
     }
 
     /// The members of `members` this browser has reason to give a room key: those whose
@@ -157,38 +155,25 @@ impl RoomSession {
             f.locked = true;
             f.motd = motd;
         })?;
-        let body = json!({ "epoch": epoch, "keys": keys, "state": state });
-        let settings = api::owner_call(&self.room_id(), &self.identity(), Method::POST, "lock", Some(&body))
-            .await
-            .map_err(readable)?;
+        let settings = self.owner(&OwnerCall::Lock { epoch, keys, state }).await?;
         self.trust_own_key(epoch, key);
         Ok(settings)
     }
 
     pub async fn admin_unlock(&self) -> Result<RoomSettings, String> {
         let state = self.next_state(|f| f.locked = false)?;
-        api::owner_call(&self.room_id(), &self.identity(), Method::POST, "unlock", Some(&json!({ "state": state })))
-            .await
-            .map_err(readable)
+        self.owner(&OwnerCall::Unlock { state }).await
     }
 
     /// Lets a waiting key in, with the current epoch's key wrapped to it.
     pub async fn admin_accept(&self, member: PublicKey) -> Result<(), String> {
         let (epoch, key) = self.current_key().ok_or("this browser does not hold the room's current key")?;
         let wrapped = key_wrap::wrap(&self.identity(), &member, &self.room_id(), epoch, &key, random_bytes::<12>());
-        let body = json!({ "key": member, "wrapped": wrapped });
-        api::owner_call::<serde_json::Value>(&self.room_id(), &self.identity(), Method::POST, "accept", Some(&body))
-            .await
-            .map(|_| ())
-            .map_err(readable)
+        self.owner::<serde_json::Value>(&OwnerCall::Accept { key: member, wrapped }).await.map(|_| ())
     }
 
     pub async fn admin_deny(&self, member: PublicKey) -> Result<(), String> {
-        let body = json!({ "key": member });
-        api::owner_call::<serde_json::Value>(&self.room_id(), &self.identity(), Method::POST, "deny", Some(&body))
-            .await
-            .map(|_| ())
-            .map_err(readable)
+        self.owner::<serde_json::Value>(&OwnerCall::Deny { key: member }).await.map(|_| ())
     }
 
     /// Removes a member, re-keys the room for everyone who stays (with a valid invite
@@ -210,10 +195,8 @@ impl RoomSession {
             f.invite_epoch = epoch;
             f.motd = motd;
         })?;
-        let body = json!({ "key": member, "rekey": Rekey { epoch, keys, state } });
-        api::owner_call::<serde_json::Value>(&self.room_id(), &self.identity(), Method::POST, "remove", Some(&body))
-            .await
-            .map_err(readable)?;
+        let rekey = Some(Rekey { epoch, keys, state });
+        self.owner::<serde_json::Value>(&OwnerCall::Remove { key: member, rekey }).await?;
         self.trust_own_key(epoch, key);
         Ok(())
     }
