@@ -1,156 +1,20 @@
 //! Unit-level tests of the room state machine over the in-memory store: join proof,
 //! ack-after-commit, dedup, ordering, limits and history paging.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use cloakroom_room_core::effects::QueueFull;
-use cloakroom_room_core::{ConnId, KvStore, ListQuery, MemoryKv, Reader, Room, RoomConfig, Sockets, UnixMicros};
-use protocol::content_key::ContentKey;
-use protocol::envelope::{self, Content, MessageBody, SealInput};
+use cloakroom_room_core::{ConnId, KvStore, Reader, Room, RoomConfig, UnixMicros};
 use protocol::error::ErrorCode;
 use protocol::frames::{ClientFrame, ServerFrame};
 use protocol::identity::IdentityKey;
-use protocol::ids::{ClientMessageId, MessageKey, RoomId};
+use protocol::ids::MessageKey;
 use protocol::invite::InviteProof;
 use protocol::limits::Limits;
-use protocol::room_state::{SignedState, StateFields};
 use protocol::transcript;
 
-#[derive(Default)]
-struct TestSockets {
-    frames: HashMap<ConnId, Vec<ServerFrame>>,
-    closed: HashMap<ConnId, u16>,
-    /// A connection whose queue holds at most this many frames.
-    slow: Option<(ConnId, usize)>,
-}
+mod support;
 
-impl Sockets for TestSockets {
-    fn send(&mut self, conn: ConnId, text: Arc<str>) -> Result<(), QueueFull> {
-        let q = self.frames.entry(conn).or_default();
-        if self.slow.is_some_and(|(c, cap)| c == conn && q.len() >= cap) {
-            return Err(QueueFull);
-        }
-        q.push(serde_json::from_str(&text).unwrap());
-        Ok(())
-    }
-    fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
-        self.closed.insert(conn, code);
-    }
-    fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str) {
-        self.close(conn, code, reason);
-    }
-}
-
-impl TestSockets {
-    /// The frames sent to `conn`, without `room` updates (which may come at any time,
-    /// e.g. when the room gets its verified guest).
-    fn take(&mut self, conn: ConnId) -> Vec<ServerFrame> {
-        let frames = self.frames.remove(&conn).unwrap_or_default();
-        frames.into_iter().filter(|f| !matches!(f, ServerFrame::Room { .. })).collect()
-    }
-}
-
-struct World {
-    room: Room,
-    store: MemoryKv,
-    sockets: TestSockets,
-    owner: IdentityKey,
-    key: ContentKey,
-    now: u64,
-}
-
-fn identity(seed: u8) -> IdentityKey {
-    IdentityKey::from_secret_bytes(&[seed; 32]).unwrap()
-}
-
-fn world(config: RoomConfig) -> World {
-    let owner = identity(1);
-    let id = RoomId::from_owner_key(&owner.public_key());
-    let mut store = MemoryKv::default();
-    let key = ContentKey::from_bytes([9; 32]);
-    let state = first_state(&owner, &id, &key, config.limits.default_room_capacity);
-    store
-        .commit(Room::creation_batch(&id, &owner.public_key(), 1 << 30, &state, UnixMicros(1), &config).unwrap())
-        .unwrap();
-    let room = Room::load(id, &store, config).unwrap().unwrap();
-    World { room, store, sockets: TestSockets::default(), owner, key, now: 1_000_000 }
-}
-
-/// The owner-signed first state of a room whose invite link carries `key`.
-fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacity: u32) -> SignedState {
-    let fields = StateFields {
-        version: 1,
-        epoch: 0,
-        locked: false,
-        capacity,
-        invite: protocol::invite::invite_key(room, key).public_key(),
-        invite_epoch: 0,
-        motd: None,
-    };
-    SignedState::sign(owner, room, fields)
-}
-
-impl World {
-    /// The hello of `who` answering `challenge`, with the invite link's proof.
-    fn hello(&self, who: &IdentityKey, challenge: &[u8]) -> ClientFrame {
-        let sig = who.sign(&transcript::join(self.room.id(), challenge));
-        let invite = Some(InviteProof::make(self.room.id(), &self.key, &who.public_key()));
-        ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: who.public_key(), sig, invite }
-    }
-}
-
-impl World {
-    fn flush(&mut self) {
-        self.room.finish_batch(&mut self.store, &mut self.sockets).unwrap();
-    }
-
-    fn frame(&mut self, conn: ConnId, frame: &ClientFrame) {
-        let text = serde_json::to_string(frame).unwrap();
-        self.room.text_frame(conn, &text, UnixMicros(self.now), &self.store);
-    }
-
-    /// Connects and joins `who` on `conn`; returns the frames after the challenge.
-    fn join(&mut self, conn: ConnId, who: &IdentityKey) -> Vec<ServerFrame> {
-        self.room.connect(conn, [conn as u8; 32], UnixMicros(self.now));
-        self.flush();
-        let challenge = match &self.sockets.take(conn)[..] {
-            [ServerFrame::Challenge { nonce, .. }] => nonce.0.clone(),
-            other => panic!("expected a challenge, got {other:?}"),
-        };
-        let hello = self.hello(who, &challenge);
-        self.frame(conn, &hello);
-        self.flush();
-        self.sockets.take(conn)
-    }
-
-    fn envelope(&self, who: &IdentityKey, cid: &str, text: &str) -> protocol::envelope::Envelope {
-        let body = MessageBody { alias: "x".into(), content: Content::Text { text: text.into() } };
-        let cid = ClientMessageId::parse(cid).unwrap();
-        envelope::seal(
-            &SealInput { room: self.room.id(), epoch: 0, cid: &cid, to: None, body: &body },
-            &self.key,
-            who,
-            [3; 12],
-        )
-    }
-
-    fn stored_messages(&self) -> Vec<String> {
-        self.store
-            .list(&ListQuery::forwards(self.room.id().as_str(), 100_000))
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
-    }
-}
-
-fn error_code(frames: &[ServerFrame]) -> Option<ErrorCode> {
-    frames.iter().find_map(|f| match f {
-        ServerFrame::Error { error, .. } => Some(error.code),
-        _ => None,
-    })
-}
+use support::*;
 
 #[test]
 fn join_with_proof_gets_welcome_and_backlog() {
