@@ -268,6 +268,23 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// Whether the refusal may go away by itself, so the same request (or message) can be
+    /// retried unchanged after a pause: the server is restarting or busy, or asked to slow
+    /// down. Everything else is final for that request.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Unavailable | Self::RateLimited | Self::Busy)
+    }
+}
+
+/// Whether a WebSocket closed with `code` must not be reconnected: the proof was refused
+/// (4401), the key was turned away or lacks the invite (4403), the room does not exist
+/// (4404) or is full (4409). Any other close (a restart, a lost network, a slow reader,
+/// an idle or join timeout) is retried with backoff.
+pub fn is_final_close(code: u16) -> bool {
+    matches!(code, 4401 | 4403 | 4404 | 4409)
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use protocol::error::{ErrorBody, ErrorCode};
+use protocol::error::ErrorBody;
 
 /// Waits between attempts: 0.5 s doubling to 8 s, about 30 s in all before giving up.
 const DELAYS_MS: [u64; 7] = [500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000];
@@ -15,9 +15,9 @@ const DELAYS_MS: [u64; 7] = [500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000];
 /// What to tell the user when the connection did not come back in time.
 pub const GAVE_UP: &str = "The connection dropped and did not come back within 30 seconds.";
 
-/// Whether `e` may go away by itself.
+/// Whether `e` may go away by itself ([`protocol::error::ErrorCode::is_transient`]).
 pub fn is_transient(e: &ErrorBody) -> bool {
-    matches!(e.code, ErrorCode::Unavailable | ErrorCode::RateLimited)
+    e.code.is_transient()
 }
 
 /// How often a wait checks whether to stop.

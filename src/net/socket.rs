@@ -1,39 +1,28 @@
-//! The room WebSocket: join with proof of possession, send, resend, reconnect.
-//!
-//! One driver task per open room. It answers the server's challenge with the identity
-//! key, reports the room's state and this key's access, the backlog and live messages, and
-//! forwards our envelopes. Every envelope stays in `unacked` until the room acknowledges
-//! it; after a reconnect all of them are resent with their original client ids (the room
-//! deduplicates), so nothing is lost or doubled. Lost connections are retried with capped
-//! exponential backoff and full jitter, at once when the browser says the network is back;
-//! refusals that retrying cannot fix (unknown or full room, refused proof, turned away)
-//! stop the driver.
+//! The room WebSocket's driver: one task per open room that pumps the socket, the
+//! session's commands and timers into [`RoomClient`] (`room-client`, the sans-IO protocol
+//! core) and reports its events. Every rule (the join answer, the outbox and its resend
+//! after each join with the original client ids, which refusals wait, which closes are
+//! final, the reconnect backoff) is the core's; this file only does IO. A lost connection
+//! is retried after the core's delay, at once when the browser says the network is back.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
-use futures::future::FusedFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::sleep;
-use protocol::PROTOCOL_VERSION;
 use protocol::envelope::{Envelope, StoredMessage};
-use protocol::error::{ErrorBody, ErrorCode};
-use protocol::frames::{Access, ClientFrame, RoomState, ServerFrame};
+use protocol::error::ErrorBody;
+use protocol::frames::{Access, RoomState};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
 use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
+use room_client::{ClientEvent, Closed, RoomClient};
 
 use crate::crypto;
-
-/// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF`].
-const BASE_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Delay before resending messages the room refused as rate-limited.
-const RATE_LIMIT_RETRY: Duration = Duration::from_millis(1500);
 
 /// What the connection is doing, for the status indicator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,48 +117,49 @@ pub fn spawn(
     on_event: Rc<dyn Fn(SocketEvent)>,
 ) -> SocketHandle {
     let (commands, rx) = unbounded();
-    let driver = Driver { room, identity, invite, on_event, unacked: queued, last_error: None };
-    leptos::task::spawn_local(drive(driver, rx));
+    let client = RoomClient::new(room.clone(), identity, invite, queued.into_iter().map(|e| (e, ())).collect());
+    leptos::task::spawn_local(drive(Driver { room, client, on_event }, rx));
     SocketHandle { commands }
 }
 
 /// How one connection ended.
 enum Ended {
     Stopped,
-    Lost(String),
-    Fatal(String),
+    Closed(Closed),
 }
 
 struct Driver {
     room: RoomId,
-    identity: IdentityKey,
-    invite: Option<InviteProof>,
+    client: RoomClient<()>,
     on_event: Rc<dyn Fn(SocketEvent)>,
-    unacked: Vec<Envelope>,
-    /// The last refusal that concerned the connection, to explain a final close.
-    last_error: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A number in [0, 1] for the reconnect jitter.
+fn jitter() -> f64 {
+    f64::from(u16::from_le_bytes(crypto::random_bytes::<2>())) / f64::from(u16::MAX)
 }
 
 async fn drive(mut driver: Driver, mut rx: UnboundedReceiver<Command>) {
-    let mut failures: u32 = 0;
     loop {
         driver.report(SocketEvent::Status(ConnectionStatus::Connecting));
-        match driver.connect_and_serve(&mut rx, &mut failures).await {
+        match driver.connect_and_serve(&mut rx).await {
             Ended::Stopped => {
                 driver.report(SocketEvent::Status(ConnectionStatus::Closed));
                 return;
             }
-            Ended::Fatal(reason) => {
+            Ended::Closed(Closed::Final(reason)) => {
                 driver.report(SocketEvent::Status(ConnectionStatus::Failed(reason)));
                 return;
             }
-            Ended::Lost(reason) => {
+            Ended::Closed(Closed::Reconnect { after, reason }) => {
                 leptos::logging::warn!("room connection lost: {reason}");
-                failures = failures.saturating_add(1);
-                let delay = backoff(failures);
-                let retry_in_ms = delay.as_millis() as u64;
+                let retry_in_ms = after.as_millis() as u64;
                 driver.report(SocketEvent::Status(ConnectionStatus::Reconnecting { retry_in_ms }));
-                if !driver.wait(&mut rx, delay).await {
+                if !driver.wait(&mut rx, after).await {
                     driver.report(SocketEvent::Status(ConnectionStatus::Closed));
                     return;
                 }
@@ -178,26 +168,37 @@ async fn drive(mut driver: Driver, mut rx: UnboundedReceiver<Command>) {
     }
 }
 
-/// Full-jitter exponential backoff: a random delay in [d/2, d] with d = base·2^(n-1), capped.
-fn backoff(failures: u32) -> Duration {
-    let exp = BASE_BACKOFF.saturating_mul(1u32 << failures.saturating_sub(1).min(10));
-    let capped = exp.min(MAX_BACKOFF);
-    let jitter = f64::from(u16::from_le_bytes(crypto::random_bytes::<2>())) / f64::from(u16::MAX);
-    capped.mul_f64(0.5 + 0.5 * jitter)
-}
-
-fn is_fatal(code: u16) -> bool {
-    // Refused proof, turned away, unknown room, full room: retrying cannot help.
-    matches!(code, 4401 | 4403 | 4404 | 4409)
-}
-
-fn encode(frame: &ClientFrame) -> Message {
-    Message::Text(serde_json::to_string(frame).expect("client frames serialise"))
-}
-
 impl Driver {
     fn report(&self, event: SocketEvent) {
         (self.on_event)(event);
+    }
+
+    /// Reports the core's events.
+    fn report_events(&mut self) {
+        while let Some(event) = self.client.poll_event() {
+            let event = match event {
+                ClientEvent::Access { state, access, keys } => SocketEvent::Access { state, access, keys },
+                ClientEvent::Messages { messages, backlog, more } => SocketEvent::Messages { messages, backlog, more },
+                ClientEvent::Acked { cid, key } => SocketEvent::Acked { cid, key },
+                ClientEvent::Refused { cid, error } => SocketEvent::Refused { cid, error },
+                ClientEvent::JoinRequest => SocketEvent::JoinRequest,
+                ClientEvent::Connected => SocketEvent::Status(ConnectionStatus::Connected),
+                ClientEvent::Waiting => SocketEvent::Status(ConnectionStatus::Waiting),
+            };
+            self.report(event);
+        }
+    }
+
+    fn command(&mut self, cmd: Option<Command>) -> Option<Ended> {
+        match cmd {
+            Some(Command::Send(env)) => self.client.send(*env, ()),
+            Some(Command::Discard(cid)) => {
+                self.client.discard(&cid);
+            }
+            Some(Command::Wake) => {}
+            Some(Command::Stop) | None => return Some(Ended::Stopped),
+        }
+        None
     }
 
     /// Waits `delay` while still accepting commands; false if told to stop.
@@ -206,144 +207,64 @@ impl Driver {
         loop {
             futures::select! {
                 _ = timer => return true,
-                cmd = rx.next() => match cmd {
-                    Some(Command::Send(env)) => self.unacked.push(*env),
-                    Some(Command::Discard(cid)) => self.unacked.retain(|e| e.cid != cid),
-                    Some(Command::Wake) => return true,
-                    Some(Command::Stop) | None => return false,
-                },
+                cmd = rx.next() => {
+                    if matches!(cmd, Some(Command::Wake)) {
+                        return true;
+                    }
+                    if self.command(cmd).is_some() {
+                        return false;
+                    }
+                }
             }
         }
     }
 
-    async fn connect_and_serve(&mut self, rx: &mut UnboundedReceiver<Command>, failures: &mut u32) -> Ended {
+    async fn connect_and_serve(&mut self, rx: &mut UnboundedReceiver<Command>) -> Ended {
         let url = super::room_socket_url(self.room.as_str());
         let socket = match WebSocket::open(&url) {
             Ok(s) => s,
-            Err(e) => return Ended::Lost(format!("cannot open the socket: {e}")),
+            Err(e) => {
+                return Ended::Closed(self.client.closed(None, &format!("cannot open the socket: {e}"), jitter()));
+            }
         };
         let (mut sink, mut stream) = socket.split();
-        // True once this connection may read and write (after the backlog).
-        let mut reading = false;
-        // Set when the room refused a send as temporary: resend the unacknowledged
-        // envelopes when it fires.
-        let mut retry = futures::future::Fuse::terminated();
+        self.client.opened();
         loop {
+            // Whatever the core wants written goes out first, then its events.
+            while let Some(text) = self.client.poll_transmit() {
+                if sink.send(Message::Text(text)).await.is_err() {
+                    return Ended::Closed(self.client.closed(None, "send failed", jitter()));
+                }
+            }
+            self.report_events();
+            let mut timer = match self.client.poll_timeout() {
+                Some(at) => sleep(Duration::from_millis(at.saturating_sub(now_ms()))).fuse(),
+                None => futures::future::Fuse::terminated(),
+            };
             futures::select! {
-                _ = retry => {
-                    if reading && !self.send_all(&mut sink).await {
-                        return Ended::Lost("send failed".into());
-                    }
-                }
-                incoming = stream.next().fuse() => {
-                    let text = match incoming {
-                        Some(Ok(Message::Text(text))) => text,
-                        Some(Ok(Message::Bytes(_))) => continue,
-                        Some(Err(WebSocketError::ConnectionClose(close))) => {
-                            let reason = match self.last_error.take() {
-                                Some(message) => message,
-                                None if close.reason.is_empty() => format!("closed ({})", close.code),
-                                None => close.reason.clone(),
-                            };
-                            return if is_fatal(close.code) { Ended::Fatal(reason) } else { Ended::Lost(reason) };
-                        }
-                        Some(Err(e)) => return Ended::Lost(e.to_string()),
-                        None => return Ended::Lost("the connection ended".into()),
-                    };
-                    let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
-                    match frame {
-                        ServerFrame::Challenge { room, nonce, .. } => {
-                            if room != self.room {
-                                return Ended::Fatal("the server answered for another room".into());
-                            }
-                            let sig = crypto::answer_challenge(&self.identity, &self.room, &nonce.0);
-                            let hello = ClientFrame::Hello {
-                                v: PROTOCOL_VERSION,
-                                key: self.identity.public_key(),
-                                sig,
-                                invite: self.invite.clone(),
-                            };
-                            if sink.send(encode(&hello)).await.is_err() {
-                                return Ended::Lost("send failed".into());
-                            }
-                        }
-                        ServerFrame::Welcome { state, access, keys, .. } | ServerFrame::Room { state, access, keys } => {
-                            *failures = 0;
-                            if access == Access::Pending {
-                                reading = false;
-                                self.report(SocketEvent::Status(ConnectionStatus::Waiting));
-                            }
-                            self.report(SocketEvent::Access { state: Box::new(state), access, keys });
-                        }
-                        ServerFrame::Backlog { messages, more } => {
-                            self.report(SocketEvent::Messages { messages, backlog: true, more });
-                            reading = true;
-                            if !self.send_all(&mut sink).await {
-                                return Ended::Lost("send failed".into());
-                            }
-                            self.report(SocketEvent::Status(ConnectionStatus::Connected));
-                        }
-                        ServerFrame::Msg { m } => {
-                            self.report(SocketEvent::Messages { messages: vec![m], backlog: false, more: false });
-                        }
-                        ServerFrame::JoinRequest { .. } => self.report(SocketEvent::JoinRequest),
-                        ServerFrame::Ack { cid, key } => {
-                            self.unacked.retain(|e| e.cid != cid);
-                            self.report(SocketEvent::Acked { cid, key });
-                        }
-                        ServerFrame::Error { error, cid } => {
-                            if cid.is_none() {
-                                self.last_error = Some(error.message.clone());
-                            }
-                            if self.refused(error, cid) && retry.is_terminated() {
-                                retry = sleep(RATE_LIMIT_RETRY).fuse();
-                            }
+                _ = timer => self.client.handle_timeout(now_ms()),
+                incoming = stream.next().fuse() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(closed) = self.client.handle_frame(&text, now_ms()) {
+                            let _ = sink.close().await;
+                            return Ended::Closed(closed);
                         }
                     }
-                }
-                cmd = rx.next() => match cmd {
-                    Some(Command::Send(env)) => {
-                        self.unacked.push((*env).clone());
-                        if reading && sink.send(encode(&ClientFrame::Send { env: *env })).await.is_err() {
-                            return Ended::Lost("send failed".into());
-                        }
+                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(Err(WebSocketError::ConnectionClose(close))) => {
+                        self.report_events();
+                        return Ended::Closed(self.client.closed(Some(close.code), &close.reason, jitter()));
                     }
-                    Some(Command::Discard(cid)) => self.unacked.retain(|e| e.cid != cid),
-                    Some(Command::Wake) => {}
-                    Some(Command::Stop) | None => {
-                        let _ = sink.close().await;
-                        return Ended::Stopped;
-                    }
+                    Some(Err(e)) => return Ended::Closed(self.client.closed(None, &e.to_string(), jitter())),
+                    None => return Ended::Closed(self.client.closed(None, "", jitter())),
                 },
+                cmd = rx.next() => {
+                    if let Some(ended) = self.command(cmd) {
+                        let _ = sink.close().await;
+                        return ended;
+                    }
+                }
             }
         }
-    }
-
-    /// Sends every unacknowledged envelope, in order; false if the socket failed.
-    async fn send_all<S>(&self, sink: &mut S) -> bool
-    where
-        S: futures::Sink<Message> + Unpin,
-    {
-        for env in self.unacked.clone() {
-            if sink.send(encode(&ClientFrame::Send { env })).await.is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// A refusal of one message: keep it for a retry if the refusal is temporary
-    /// (returns true), otherwise report it as failed.
-    fn refused(&mut self, error: ErrorBody, cid: Option<ClientMessageId>) -> bool {
-        let Some(cid) = cid else { return false };
-        if matches!(
-            error.code,
-            ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::NotAccepted
-        ) {
-            return true;
-        }
-        self.unacked.retain(|e| e.cid != cid);
-        self.report(SocketEvent::Refused { cid, error });
-        false
     }
 }

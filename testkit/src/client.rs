@@ -17,7 +17,6 @@ use protocol::invite::InviteProof;
 use protocol::key_wrap::WrappedKey;
 use protocol::limits::Limits;
 use protocol::room_state::{SignedState, StateFields};
-use protocol::transcript;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -295,17 +294,24 @@ impl Member {
             .await
             .map_err(|_| JoinRefused { frames: Vec::new(), close: None })?;
         let t = Duration::from_secs(10);
-        let nonce = match next_frame(&mut ws, t).await {
-            Some(ServerFrame::Challenge { nonce, .. }) => nonce.0,
+        // The join answer is the client core's (as in the browser).
+        let mut core: room_client::RoomClient<()> =
+            room_client::RoomClient::new(room.clone(), identity.clone(), invite, vec![]);
+        core.opened();
+        match next_frame(&mut ws, t).await {
+            Some(challenge @ ServerFrame::Challenge { .. }) => {
+                if core.handle_frame(&serde_json::to_string(&challenge).unwrap(), now_ms()).is_some() {
+                    return Err(JoinRefused { frames: vec![challenge], close: None });
+                }
+            }
             other => {
                 let (mut frames, close) = read_until_close(&mut ws, t).await;
                 frames.extend(other);
                 return Err(JoinRefused { frames, close });
             }
-        };
-        let sig = identity.sign(&transcript::join(room, &nonce));
-        let hello = ClientFrame::Hello { v: protocol::PROTOCOL_VERSION, key: identity.public_key(), sig, invite };
-        if ws.send(Message::Text(serde_json::to_string(&hello).unwrap().into())).await.is_err() {
+        }
+        let hello = core.poll_transmit().expect("the core answers a challenge");
+        if ws.send(Message::Text(hello.into())).await.is_err() {
             return Err(JoinRefused { frames: Vec::new(), close: None });
         }
         let (state, limits, access, keys) = match next_frame(&mut ws, t).await {
