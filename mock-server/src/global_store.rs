@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex};
 use protocol::ids::{MessageKey, RoomId};
 use room_core::storage::{KvStore, ListQuery, StorageError, WriteBatch};
 
-use crate::sqlite_kv::{Durability, SqliteKv};
+use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
-/// Table holding the copy of every message, keyed by message key.
-pub const MESSAGES_TABLE: &str = "messages";
+pub use crate::db_schema::MESSAGES_TABLE;
 
 enum WriterCommand {
     Put(Vec<(String, Vec<u8>)>),
@@ -34,8 +33,8 @@ pub struct GlobalStore {
 impl GlobalStore {
     /// Opens (creating) the database and starts the writer thread.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let mut writer_kv = SqliteKv::open(path, MESSAGES_TABLE, Durability::Normal, true)?;
-        let reader = SqliteKv::open(path, MESSAGES_TABLE, Durability::Normal, false)?;
+        let mut writer_kv = SqliteKv::open(path, Database::Global, Durability::Normal, true)?;
+        let reader = SqliteKv::open(path, Database::Global, Durability::Normal, false)?;
         let (tx, rx) = mpsc::channel::<WriterCommand>();
         std::thread::Builder::new()
             .name("kv-global-writer".into())

@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::db_schema::{Database, Durability};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ledger_link::{self, SealedLink};
@@ -65,12 +66,7 @@ pub fn seal_link(ledger: &PublicKey, payload: &str) -> SealedLink {
 impl Ledger {
     /// Opens the ledger table in the KV_global database at `path`.
     pub fn open(path: &Path, key: PublicKey) -> Result<Self, String> {
-        let conn = Connection::open(path).map_err(|e| e.to_string())?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;",
-        )
-        .map_err(|e| e.to_string())?;
+        let conn = crate::db_schema::open(path, Database::Global, Durability::Full, true).map_err(|e| e.to_string())?;
         Ok(Self { conn: Mutex::new(conn), key })
     }
 

@@ -2,30 +2,26 @@
 //!
 //! - Addressable workers: one [`room_actor`] thread per live room running the pure
 //!   `room-core` logic over its own SQLite database (KV_local), found via [`rooms`].
-//! - Non-addressable worker: the [`http_api`] handlers that read [`global_store`]
-//!   (KV_global) directly.
-//! - [`ws`]: WebSocket transport for room connections.
-//! - [`app`]: the router, which also serves the built SPA.
+//! - Non-addressable worker: the [`http`] handlers, which read [`global_store`]
+//!   (KV_global), the [`ledger`] and the [`object_store`] directly, and the WebSocket
+//!   transport for room connections ([`http::ws`]); [`http::router`] also serves the
+//!   built SPA.
 
 pub mod admin_secret;
-pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod csp;
 pub mod data_lock;
+pub mod db_schema;
 pub mod global_store;
-pub mod http_api;
-pub mod http_error;
+pub mod http;
 pub mod ledger;
 pub mod ledger_key;
 pub mod object_store;
-pub mod objects_api;
-pub mod owner_api;
 pub mod room_actor;
 pub mod rooms;
 pub mod server;
 pub mod sqlite_kv;
 pub mod state;
 pub mod verifier;
-pub mod ws;

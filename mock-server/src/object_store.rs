@@ -23,6 +23,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::db_schema::{Database, Durability};
 use protocol::encoding::{b64, unb64_array};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::object_proofs::{self, PutSecret, ReadProof};
@@ -151,13 +152,8 @@ pub enum Opened {
 
 impl ObjectStore {
     pub fn open(path: &Path) -> Result<Self, String> {
-        let conn = Connection::open(path).map_err(|e| e.to_string())?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS uploads (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;",
-        )
-        .map_err(|e| e.to_string())?;
+        let conn =
+            crate::db_schema::open(path, Database::Global, Durability::Normal, true).map_err(|e| e.to_string())?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 

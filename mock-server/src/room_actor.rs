@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::{self, now_micros, random_bytes};
 use crate::global_store::GlobalStore;
 use crate::ledger::Ledger;
-use crate::sqlite_kv::{Durability, SqliteKv};
+use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
 /// Most commands folded into one commit.
 pub const MAX_BATCH: usize = 512;
@@ -210,7 +210,7 @@ impl RoomActor {
         if !path.exists() {
             return;
         }
-        let result = SqliteKv::open(&path, "kv", Durability::Full, false).and_then(|store| {
+        let result = SqliteKv::open(&path, Database::Room, Durability::Full, false).and_then(|store| {
             Room::load(self.id.clone(), &store, self.ctx.config.clone())
                 .map(|room| room.map(|room| Loaded { store, room }))
         });
@@ -401,8 +401,8 @@ impl RoomActor {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        let mut store =
-            SqliteKv::open(&path, "kv", Durability::Full, true).map_err(|e| internal("cannot create the room", e))?;
+        let mut store = SqliteKv::open(&path, Database::Room, Durability::Full, true)
+            .map_err(|e| internal("cannot create the room", e))?;
         if let Err(e) = store.commit(batch) {
             drop(store);
             for suffix in ["", "-wal", "-shm"] {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::room_actor::{ActorContext, RoomActor, RoomCommand};
 
@@ -86,6 +86,19 @@ impl Rooms {
         {
             live.remove(id);
         }
+    }
+
+    /// Sends the command `make` builds around a reply channel and waits for the room's
+    /// answer; a room worker that stopped before answering is an `internal` error.
+    pub async fn call<T>(
+        self: &Arc<Self>,
+        id: &RoomId,
+        may_create: bool,
+        make: impl FnOnce(oneshot::Sender<Result<T, ErrorBody>>) -> RoomCommand,
+    ) -> Result<T, ErrorBody> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, make(reply), may_create).await?;
+        answer.await.map_err(|_| ErrorBody::new(ErrorCode::Internal, "the room worker stopped"))?
     }
 
     /// Delivers `cmd` to the room's actor (starting it if the room exists, or if

@@ -44,7 +44,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     let stores = Stores { global: global.clone(), ledger, objects };
     let mut origins = config.own_origins(addr);
     origins.extend(config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()));
-    let app = crate::app::router(AppState::new(config, rooms, stores, verifier, origins));
+    let app = crate::http::router::router(AppState::new(config, rooms, stores, verifier, origins));
     // Tests and scripts read this first line to find the port.
     println!("Cloakroom mock-server listening on http://{addr}");
     if !serves_app {

@@ -13,17 +13,9 @@ use std::path::Path;
 
 use room_core::storage::{KvStore, ListQuery, StorageError, WriteBatch, WriteOp, check_value_size};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-/// How hard a store pushes its commits to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// `synchronous=FULL`: committed means on stable storage.
-    Full,
-    /// `synchronous=NORMAL`: committed survives a process crash; the last commits may be
-    /// lost on power failure.
-    Normal,
-}
+pub use crate::db_schema::{Database, Durability};
 
 /// A key-value table in a SQLite database.
 pub struct SqliteKv {
@@ -48,22 +40,14 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 impl SqliteKv {
-    /// Opens (creating if `create`) the database at `path` and the table `table`.
-    pub fn open(path: &Path, table: &'static str, durability: Durability, create: bool) -> Result<Self, StorageError> {
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if create {
-            flags |= OpenFlags::SQLITE_OPEN_CREATE;
-        }
-        let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
-        let sync = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
+    /// Opens (creating if `create`) the database at `path` as `db` (see
+    /// [`crate::db_schema`]); the store is that database's key-value table.
+    pub fn open(path: &Path, db: Database, durability: Durability, create: bool) -> Result<Self, StorageError> {
+        let conn = crate::db_schema::open(path, db, durability, create).map_err(backend)?;
+        let table = match db {
+            Database::Room => crate::db_schema::ROOM_TABLE,
+            Database::Global => crate::db_schema::MESSAGES_TABLE,
         };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;"
-        ))
-        .map_err(backend)?;
         Ok(Self { conn, table })
     }
 }
@@ -129,12 +113,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.sqlite");
         {
-            let mut kv = SqliteKv::open(&path, "kv", Durability::Full, true).unwrap();
+            let mut kv = SqliteKv::open(&path, Database::Room, Durability::Full, true).unwrap();
             room_core::storage::conformance::check_store(&mut kv);
         }
-        let kv = SqliteKv::open(&path, "kv", Durability::Full, false).unwrap();
+        let kv = SqliteKv::open(&path, Database::Room, Durability::Full, false).unwrap();
         assert_eq!(kv.get("b/1").unwrap(), Some(b"b/1".to_vec()));
-        assert!(SqliteKv::open(&dir.path().join("missing.sqlite"), "kv", Durability::Full, false).is_err());
+        assert!(SqliteKv::open(&dir.path().join("missing.sqlite"), Database::Room, Durability::Full, false).is_err());
     }
 
     #[test]

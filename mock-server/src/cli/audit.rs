@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{CliError, open_data_dir};
 use crate::ledger::Ledger;
 use crate::ledger_key;
-use crate::sqlite_kv::{Durability, SqliteKv};
+use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
 /// One issuer's line in the audit.
 #[derive(Debug, Default, Serialize)]
@@ -88,8 +88,8 @@ pub fn run(data_dir: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
         let Some(room) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".sqlite")) else {
             continue;
         };
-        let store =
-            SqliteKv::open(&path, "kv", Durability::Full, false).map_err(|e| CliError::invalid(e.to_string()))?;
+        let store = SqliteKv::open(&path, Database::Room, Durability::Full, false)
+            .map_err(|e| CliError::invalid(e.to_string()))?;
         let budget: BudgetRecord = match store.get(schema::BUDGET_KEY).map_err(|e| CliError::invalid(e.to_string()))? {
             Some(b) => schema::decode("budget", &b).map_err(|e| CliError::invalid(e.to_string()))?,
             None => BudgetRecord::default(),

@@ -5,11 +5,13 @@
 //! 3 the data directory is in use, 4 something named does not exist, 5 the data is
 //! invalid or a check failed.
 
+pub mod args;
 pub mod audit;
 pub mod backup;
 pub mod gc;
 pub mod init;
 pub mod room_info;
+pub mod run;
 pub mod tokens;
 
 use std::path::Path;

@@ -10,7 +10,7 @@ use room_core::storage::{KvStore, ListQuery, list_all};
 use serde::Serialize;
 
 use crate::cli::{CliError, open_data_dir};
-use crate::sqlite_kv::{Durability, SqliteKv};
+use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
 /// What `room-info` prints.
 #[derive(Debug, Serialize)]
@@ -51,7 +51,7 @@ pub fn read(data_dir: &Path, room: &str) -> Result<RoomInfo, CliError> {
     if !path.is_file() {
         return Err(CliError::not_found(format!("no room {room} in {}", data_dir.display())));
     }
-    let store = SqliteKv::open(&path, "kv", Durability::Full, false).map_err(corrupt)?;
+    let store = SqliteKv::open(&path, Database::Room, Durability::Full, false).map_err(corrupt)?;
     let meta: RoomMeta =
         schema::decode("meta", &store.get(schema::META_KEY).map_err(corrupt)?.ok_or_else(|| corrupt("no meta"))?)
             .map_err(corrupt)?;

@@ -26,7 +26,7 @@ use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
 use tokio::sync::{mpsc, watch};
 
-use crate::http_error::ApiError;
+use crate::http::error::ApiError;
 use crate::room_actor::{ConnOutbox, Outbound, RoomCommand};
 use crate::state::AppState;
 use room_core::effects::Refusal;

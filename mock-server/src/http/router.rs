@@ -13,11 +13,8 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::csp::ContentSecurityPolicy;
+use crate::http::{api, extract, objects, owner, ws};
 use crate::state::AppState;
-use crate::{http_api, objects_api, owner_api, ws};
-
-/// Largest JSON body accepted by the API.
-pub const MAX_API_BODY: usize = 64 * 1024;
 
 /// A 408 after `secs` (the request must have arrived and been answered by then).
 fn timeout(secs: u64) -> tower_http::timeout::TimeoutLayer {
@@ -30,30 +27,24 @@ pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route(
             "/uploads/{file}/chunks/{index}/{id}",
-            put(objects_api::put_chunk).layer(DefaultBodyLimit::max(objects_api::MAX_CHUNK_BODY)),
+            put(objects::put_chunk).layer(DefaultBodyLimit::max(extract::MAX_CHUNK_BODY)),
         )
-        .route(
-            "/rooms/{room}/restore",
-            post(owner_api::restore).layer(DefaultBodyLimit::max(owner_api::MAX_RESTORE_BODY)),
-        )
+        .route("/rooms/{room}/restore", post(owner::restore).layer(DefaultBodyLimit::max(extract::MAX_RESTORE_BODY)))
         .layer(timeout(config.upload_timeout_secs));
     let api = Router::new()
-        .route("/info", get(http_api::info))
-        .route("/rooms", post(http_api::create_room))
-        .route("/rooms/{room}/history", get(http_api::history))
-        .route("/last-message-times", post(http_api::last_message_times))
-        .route(
-            "/rooms/{room}/owner/{call}",
-            any(owner_api::owner).layer(DefaultBodyLimit::max(owner_api::MAX_OWNER_BODY)),
-        )
-        .route("/rooms/{room}/tokens", post(owner_api::member_token))
-        .route("/uploads", post(objects_api::open_upload))
-        .route("/files/{file}", get(objects_api::manifest))
-        .route("/files/{file}/chunks/{index}", get(objects_api::chunk))
-        .fallback(any(http_api::not_found))
+        .route("/info", get(api::info))
+        .route("/rooms", post(api::create_room))
+        .route("/rooms/{room}/history", get(api::history))
+        .route("/last-message-times", post(api::last_message_times))
+        .route("/rooms/{room}/owner/{call}", any(owner::owner).layer(DefaultBodyLimit::max(extract::MAX_OWNER_BODY)))
+        .route("/rooms/{room}/tokens", post(owner::member_token))
+        .route("/uploads", post(objects::open_upload))
+        .route("/files/{file}", get(objects::manifest))
+        .route("/files/{file}/chunks/{index}", get(objects::chunk))
+        .fallback(any(api::not_found))
         .layer(timeout(config.request_timeout_secs))
         .merge(uploads)
-        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(DefaultBodyLimit::max(extract::MAX_API_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let csp = Arc::new(ContentSecurityPolicy::new(config.static_dir.as_ref().map(|d| d.join("index.html"))));
     let mut app = Router::new()

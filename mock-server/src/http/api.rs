@@ -4,7 +4,6 @@
 //! (`last-message-times`) read KV_global only, like a non-addressable worker.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -13,22 +12,14 @@ use protocol::api::{
     CreateRoomRequest, CreateRoomResponse, HistoryPage, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse,
 };
 use protocol::error::ErrorCode;
-use protocol::ids::RoomId;
 use protocol::limits::MAX_ROOMS_PER_QUERY;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 
-use crate::http_error::{ApiError, JsonBody, JsonWithBytes};
-use crate::owner_api::{funding, signed_request, verify_owner_request};
+use crate::http::error::ApiError;
+use crate::http::extract::{JsonBody, JsonWithBytes};
+use crate::http::extract::{funding, parse_room, signed_request, verify_owner_request};
 use crate::room_actor::RoomCommand;
 use crate::state::AppState;
-
-/// Delay before answering a failed authorisation (slows down guessing).
-pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(50);
-
-pub fn parse_room(text: &str) -> Result<RoomId, ApiError> {
-    RoomId::parse(text).map_err(|e| ApiError::new(ErrorCode::UnknownRoom, format!("{e}")))
-}
 
 /// `GET /api/info`
 pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
@@ -54,10 +45,8 @@ pub async fn create_room(
     }
     verify_owner_request(&st, &req.room, &headers, &method, &uri, &body)?;
     let funding = funding(&st, &req.auth).await?;
-    let (reply, answer) = oneshot::channel();
-    let create = RoomCommand::Create { owner: req.owner, state: Box::new(req.state), funding, reply };
-    st.rooms.send(&req.room, create, true).await?;
-    let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    let (owner, state) = (req.owner, Box::new(req.state));
+    let created = st.rooms.call(&req.room, true, |reply| RoomCommand::Create { owner, state, funding, reply }).await?;
     Ok(Json(created))
 }
 
@@ -88,9 +77,8 @@ pub async fn history(
             )
         })?),
     };
-    let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::History { before: q.before, limit, signed, reply }, false).await?;
-    let page = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    let before = q.before;
+    let page = st.rooms.call(&room, false, |reply| RoomCommand::History { before, limit, signed, reply }).await?;
     Ok(Json(page))
 }
 

@@ -4,105 +4,16 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Method, header};
 use futures_util::StreamExt;
 use protocol::api::{CreateAuthorization, CreateRoomResponse, OwnerCall, RestoreRequest};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::signed_request::{RequestAuth, RequestTarget};
-use protocol::storage_token::{self, MIN_ROOM_FUNDING_BYTES};
 use room_core::transfer;
-use room_core::verified::VerifiedRequest;
-use tokio::sync::oneshot;
 
-use crate::admin_secret::secrets_match;
-use crate::http_api::{AUTH_FAILURE_DELAY, parse_room};
-use crate::http_error::ApiError;
-use crate::room_actor::{Funding, RoomCommand};
+use crate::http::error::ApiError;
+use crate::http::extract::{MAX_RESTORE_BODY, funding, parse_room, signed_request, verify_owner_request};
+use crate::room_actor::RoomCommand;
 use crate::state::AppState;
-
-/// Largest owner-call body (a lock or re-key carries one wrapped key per member).
-pub const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
-/// Largest backup upload.
-pub const MAX_RESTORE_BODY: usize = 256 * 1024 * 1024;
-
-/// The signed-request headers of a request and what they sign, if it carries any.
-/// `uri` must be the original URI (axum strips the `/api` prefix from nested routes'
-/// `Uri`).
-fn request_parts(
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<Option<(RequestAuth, RequestTarget)>, ApiError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let Some(auth) = RequestAuth::from_headers(header)? else { return Ok(None) };
-    let target = RequestTarget::new(method.as_str(), uri.path(), uri.query().unwrap_or(""), body);
-    Ok(Some((auth, target)))
-}
-
-/// A request's signature, if it carries one, verified here (the room checks freshness,
-/// the nonce and the key's role).
-pub fn signed_request(
-    st: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<Option<VerifiedRequest>, ApiError> {
-    let Some((auth, target)) = request_parts(headers, method, uri, body)? else { return Ok(None) };
-    Ok(Some(VerifiedRequest::check(auth, target, st.verifier.as_ref())?))
-}
-
-/// Checks, before anything else is read or parsed, that a request is signed by the owner
-/// key of `room` (which the room id itself names: no room needs to be loaded) and fresh;
-/// the cheap checks first, the signature last. The room spends the nonce.
-pub fn verify_owner_request(
-    st: &AppState,
-    room: &protocol::ids::RoomId,
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<VerifiedRequest, ApiError> {
-    let Some((auth, target)) = request_parts(headers, method, uri, body)? else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "this call must be signed by the room's owner key"));
-    };
-    if !room.is_owned_by(&auth.key) {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only the room's owner may do this"));
-    }
-    auth.check_freshness(crate::clock::now_micros() / 1000)?;
-    Ok(VerifiedRequest::check(auth, target, st.verifier.as_ref())?)
-}
-
-/// Checks a creation's (or restore's) authorisation before anything is started for it:
-/// the admin secret here (constant time, a failure answered after
-/// [`AUTH_FAILURE_DELAY`]); a token must exist in the ledger, unspent and worth at least
-/// `MIN_ROOM_FUNDING_BYTES` (`token_unknown`, `token_spent`, `token_too_small`). The
-/// token is only spent later, by the room worker, if the room can be created (the
-/// compare-and-set there still decides a race between two requests with one token).
-pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Funding, ApiError> {
-    match auth {
-        CreateAuthorization::AdminSecret { secret } => {
-            if !secrets_match(secret, &st.config.admin_secret) {
-                tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-                return Err(ApiError::new(ErrorCode::Unauthorized, "the admin secret is wrong"));
-            }
-            Ok(Funding::AdminSecret)
-        }
-        CreateAuthorization::StorageToken { token } => {
-            let token = storage_token::parse_token(token)?;
-            let hash = storage_token::token_hash(&token);
-            let ledger = st.ledger.clone();
-            let lookup = hash.clone();
-            let _permit =
-                st.ledger_lookups.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "closed"))?;
-            tokio::task::spawn_blocking(move || ledger.check(&lookup, MIN_ROOM_FUNDING_BYTES))
-                .await
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "the ledger lookup failed"))??;
-            Ok(Funding::Token { hash })
-        }
-    }
-}
 
 /// `GET|PUT|POST /api/rooms/{room}/owner/{call}`, signed by the owner.
 pub async fn owner(
@@ -117,9 +28,8 @@ pub async fn owner(
     // The signature is checked before the (up to 4 MiB) body is parsed.
     let signed = verify_owner_request(&st, &room, &headers, &method, &uri, &body)?;
     let call = OwnerCall::from_request(method.as_str(), &name, &body)?;
-    let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::Owner { request: Box::new(signed), call, reply }, false).await?;
-    let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    let request = Box::new(signed);
+    let value = st.rooms.call(&room, false, |reply| RoomCommand::Owner { request, call, reply }).await?;
     Ok(Json(value))
 }
 
@@ -143,9 +53,8 @@ pub async fn member_token(
     let Some(request) = signed_request(&st, &headers, &method, &uri, &body)? else {
         return Err(ApiError::new(ErrorCode::Unauthorized, "storage requests must be signed by a member's key"));
     };
-    let (reply, answer) = oneshot::channel();
-    st.rooms.send(&room, RoomCommand::MemberToken { request: Box::new(request), size: req.size, reply }, false).await?;
-    let value = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    let (request, size) = (Box::new(request), req.size);
+    let value = st.rooms.call(&room, false, |reply| RoomCommand::MemberToken { request, size, reply }).await?;
     Ok(Json(value))
 }
 
@@ -293,10 +202,8 @@ pub async fn restore(
     if request.backup.backup.room != room {
         return Err(ApiError::new(ErrorCode::BadBackup, "the backup is for another room id"));
     }
-    let (reply, answer) = oneshot::channel();
     let backup = Box::new(request.backup.backup);
-    st.rooms.send(&room, RoomCommand::Restore { backup, funding, reply }, true).await?;
-    let created = answer.await.map_err(|_| ApiError::new(ErrorCode::Internal, "the room worker stopped"))??;
+    let created = st.rooms.call(&room, true, |reply| RoomCommand::Restore { backup, funding, reply }).await?;
     Ok(Json(created))
 }
 

@@ -28,7 +28,8 @@ use serde::Deserialize;
 use room_core::funding::{self, Payment, Used};
 
 use crate::clock::now_micros;
-use crate::http_error::{ApiError, JsonBody, RawBody};
+use crate::http::error::ApiError;
+use crate::http::extract::{JsonBody, RawBody};
 use crate::object_store::{ObjectStore, Opened, Paid, ReadProofGiven};
 use crate::state::AppState;
 
@@ -175,6 +176,3 @@ pub async fn chunk(
         .map(|bytes| ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     floored(started, result).await
 }
-
-/// Chunk uploads are bounded by this body limit (one chunk plus its tag).
-pub const MAX_CHUNK_BODY: usize = crate::object_store::MAX_OBJECT_BYTES as usize;

@@ -1,0 +1,156 @@
+//! The command line: `mock-server serve` and the offline commands, as clap definitions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use protocol::limits::Limits;
+
+#[derive(Parser)]
+#[command(name = "mock-server", version, about = "Cloakroom worker API with embedded SQLite storage")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the API (and the built SPA) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Prepare a data directory: admin secret and ledger key pair (private half to --ledger-key, keep it offline).
+    Init {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Where to write the ledger's private key (must not exist yet).
+        #[arg(long, default_value = "ledger.key")]
+        ledger_key: PathBuf,
+        /// Use this admin secret instead of a random one.
+        #[arg(long)]
+        admin_secret: Option<String>,
+    },
+    /// Mint storage tokens offline; prints one token per line.
+    MintTokens {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// How many tokens.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Bytes each token is worth (rounded up to its bucket).
+        #[arg(long)]
+        size: u64,
+    },
+    /// Print a room's metadata (never its content).
+    RoomInfo {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The room id.
+        room: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit the ledger with the offline key: tokens issued, spent, unspent, per room.
+    Audit {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The ledger's private key (default: <data-dir>/ledger.key).
+        #[arg(long)]
+        ledger_key: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Garbage-collect the document store: abandoned uploads and unreferenced chunks.
+    Gc {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Remove unfinished uploads started more than this many days ago.
+        #[arg(long, default_value_t = 7)]
+        older_than_days: u64,
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Copy the whole data directory consistently into a new directory.
+    Backup {
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The new directory (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a backup and copy it into a new (empty) data directory.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Use port 0 to pick a free port (printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory holding the rooms' databases, KV_global and the admin secret.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Directory of the built SPA (Trunk's dist/) to serve at `/`.
+    #[arg(long)]
+    pub static_dir: Option<PathBuf>,
+    /// Admin secret authorising room creation. Default: <data-dir>/admin-secret, created on first start.
+    #[arg(long, env = "CLOAKROOM_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Extra origin allowed to open WebSockets (repeatable), e.g. http://127.0.0.1:8081 for `trunk serve`.
+    #[arg(long = "allow-origin")]
+    pub allow_origins: Vec<String>,
+    /// This server's public origin (repeatable), e.g. https://chat.example behind a TLS proxy. The listen
+    /// address's own origins are always allowed; the Host header never is.
+    #[arg(long = "public-origin")]
+    pub public_origins: Vec<String>,
+    /// Heavy requests (room restores) running at once; more get `busy` (503, Retry-After).
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_HEAVY_REQUESTS)]
+    pub max_heavy_requests: usize,
+    /// Concurrent WebSocket connections per client IP address; more get `too_many_connections` (429).
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
+    /// Sustained messages per second per connection.
+    #[arg(long, default_value_t = Limits::default().rate_per_second)]
+    pub rate_per_second: u32,
+    /// Burst of messages per connection.
+    #[arg(long, default_value_t = Limits::default().rate_burst)]
+    pub rate_burst: u32,
+    /// Member keys a new room accepts.
+    #[arg(long, default_value_t = Limits::default().default_room_capacity)]
+    pub default_capacity: u32,
+    /// Seconds without a frame or pong before a connection is closed.
+    #[arg(long, default_value_t = Limits::default().idle_timeout_secs)]
+    pub idle_timeout_secs: u32,
+    /// Seconds a new connection has to answer the join challenge.
+    #[arg(long, default_value_t = Limits::default().join_timeout_secs)]
+    pub join_timeout_secs: u32,
+    /// Bytes of frames that may wait for a slow reader before it is dropped.
+    #[arg(long, default_value_t = Limits::default().send_queue_bytes)]
+    pub send_queue_bytes: u64,
+    /// Storage budget of rooms created with the admin secret, in bytes.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub initial_budget: u64,
+    /// Seconds a room with no connections stays loaded.
+    #[arg(long, default_value_t = 30)]
+    pub room_idle_secs: u64,
+    /// Seconds an API request may take to arrive and be answered (then 408).
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Seconds a request carrying a file chunk or a room backup may take (then 408).
+    #[arg(long, default_value_t = 600)]
+    pub upload_timeout_secs: u64,
+}

@@ -1,0 +1,155 @@
+//! What each command does and prints (`main.rs` only parses and dispatches here).
+
+use protocol::limits::Limits;
+
+use crate::cli::args::{Command, ServeArgs};
+use crate::cli::{self, CliError};
+use crate::config::ServerConfig;
+
+/// Runs `command`.
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => serve(args),
+        other => offline(other),
+    }
+}
+
+fn json_out(value: &impl serde::Serialize) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| CliError::failed(e.to_string()))?);
+    Ok(())
+}
+
+/// The offline commands.
+fn offline(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(_) => unreachable!("handled by run"),
+        Command::Init { data_dir, ledger_key, admin_secret } => {
+            print!("{}", cli::init::run(&data_dir, &ledger_key, admin_secret.as_deref())?);
+        }
+        Command::MintTokens { data_dir, count, size } => {
+            let (tokens, size) = cli::tokens::mint(&data_dir, count, size)?;
+            for t in &tokens {
+                println!("{t}");
+            }
+            eprintln!("minted {} token(s) of {size} bytes", tokens.len());
+        }
+        Command::RoomInfo { data_dir, room, json } => {
+            let info = cli::room_info::read(&data_dir, &room)?;
+            if json {
+                json_out(&info)?;
+            } else {
+                let v = serde_json::to_value(&info).map_err(|e| CliError::failed(e.to_string()))?;
+                for (k, v) in v.as_object().into_iter().flatten() {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+        Command::Audit { data_dir, ledger_key, json } => {
+            let key = ledger_key.unwrap_or_else(|| data_dir.join("ledger.key"));
+            let audit = cli::audit::run(&data_dir, &key)?;
+            if json {
+                json_out(&audit)?;
+            } else {
+                println!(
+                    "{} tokens: {} bytes issued, {} spent, {} unspent; {} chunks ({} bytes) stored",
+                    audit.tokens,
+                    audit.bytes_issued,
+                    audit.bytes_spent,
+                    audit.bytes_unspent,
+                    audit.stored_chunks,
+                    audit.stored_bytes
+                );
+                for (kind, bytes) in &audit.spent_on {
+                    println!("  spent on {kind}: {bytes} bytes");
+                }
+                for (issuer, line) in &audit.issuers {
+                    println!("  {issuer}: {} tokens, {} bytes, {} spent", line.tokens, line.bytes, line.spent_tokens);
+                }
+            }
+            if !audit.mismatches.is_empty() {
+                return Err(CliError::invalid(format!(
+                    "the ledger disagrees with the rooms:\n{}",
+                    audit.mismatches.join("\n")
+                )));
+            }
+        }
+        Command::Gc { data_dir, older_than_days, dry_run } => {
+            let c = cli::gc::run(&data_dir, older_than_days, dry_run)?;
+            let verb = if c.dry_run { "would remove" } else { "removed" };
+            println!("{verb} {} abandoned upload(s), {} chunk(s), {} bytes", c.abandoned_uploads, c.chunks, c.bytes);
+        }
+        Command::Backup { data_dir, to } => {
+            let manifest = cli::backup::backup(&data_dir, &to)?;
+            println!("backed up {} file(s) to {}", manifest.files.len(), to.display());
+        }
+        Command::Restore { from, data_dir } => {
+            let manifest = cli::backup::restore(&from, &data_dir)?;
+            println!("restored {} file(s) into {}", manifest.files.len(), data_dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Lets the server hold as many sockets and room files as the system allows.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Runs the server until a shutdown signal.
+fn serve(args: ServeArgs) -> Result<(), CliError> {
+    raise_open_files_limit();
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
+    // Held until the process ends: keeps the offline CLI (and a second server) away.
+    let _lock = cli::open_data_dir(&args.data_dir)?;
+    let admin_secret = match args.admin_secret {
+        Some(secret) if !secret.trim().is_empty() => secret.trim().to_owned(),
+        _ => crate::admin_secret::load_or_create(&args.data_dir)
+            .map_err(|e| format!("cannot read or create the admin secret: {e}"))?,
+    };
+    if let Some(dir) = &args.static_dir
+        && !dir.join("index.html").is_file()
+    {
+        return Err(CliError::not_found(format!(
+            "{} has no index.html: build the SPA first (trunk build --release)",
+            dir.display()
+        )));
+    }
+    let limits = Limits {
+        rate_per_second: args.rate_per_second,
+        rate_burst: args.rate_burst,
+        default_room_capacity: args.default_capacity,
+        idle_timeout_secs: args.idle_timeout_secs,
+        join_timeout_secs: args.join_timeout_secs,
+        send_queue_bytes: args.send_queue_bytes.max(1),
+        ..Limits::default()
+    };
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        static_dir: args.static_dir,
+        admin_secret,
+        public_origins: args.public_origins,
+        allowed_origins: args.allow_origins,
+        max_heavy_requests: args.max_heavy_requests.max(1),
+        max_connections_per_ip: args.max_connections_per_ip.max(1),
+        limits,
+        initial_budget: args.initial_budget,
+        room_idle_secs: args.room_idle_secs,
+        request_timeout_secs: args.request_timeout_secs.max(1),
+        upload_timeout_secs: args.upload_timeout_secs.max(1),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    println!("Admin secret (needed to create rooms): {}", config.admin_secret);
+    runtime.block_on(crate::server::serve(config)).map_err(CliError::from)
+}
