@@ -22,6 +22,7 @@ pub mod object_store;
 pub mod room_actor;
 pub mod rooms;
 pub mod server;
+pub mod services;
 pub mod sqlite_kv;
 pub mod state;
 pub mod verifier;

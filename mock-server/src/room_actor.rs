@@ -29,8 +29,7 @@ use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{self, now_micros, random_bytes};
-use crate::global_store::GlobalStore;
-use crate::ledger::Ledger;
+use crate::services::{MessageIndex, TokenLedger};
 use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
 /// Most commands folded into one commit.
@@ -146,8 +145,8 @@ impl Sockets for ActorSockets {
 pub struct ActorContext {
     pub rooms_dir: PathBuf,
     pub config: RoomConfig,
-    pub global: GlobalStore,
-    pub ledger: Arc<Ledger>,
+    pub global: Arc<dyn MessageIndex>,
+    pub ledger: Arc<dyn TokenLedger>,
     /// Budget of rooms created with the admin secret, in bytes.
     pub initial_budget: u64,
     /// How long a room with no sockets and no calls stays loaded.

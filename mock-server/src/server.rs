@@ -14,6 +14,7 @@ use crate::ledger::Ledger;
 use crate::object_store::ObjectStore;
 use crate::room_actor::ActorContext;
 use crate::rooms::Rooms;
+use crate::services::{DocumentStore, MessageIndex, TokenLedger};
 use crate::state::{AppState, Stores};
 use crate::verifier::RingVerifier;
 
@@ -21,11 +22,12 @@ use crate::verifier::RingVerifier;
 pub async fn serve(config: ServerConfig) -> Result<(), String> {
     std::fs::create_dir_all(config.rooms_dir())
         .map_err(|e| format!("cannot create the data directory {}: {e}", config.rooms_dir().display()))?;
-    let global = GlobalStore::open(&config.global_db()).map_err(|e| format!("cannot open KV_global: {e}"))?;
+    let global: Arc<dyn MessageIndex> =
+        Arc::new(GlobalStore::open(&config.global_db()).map_err(|e| format!("cannot open KV_global: {e}"))?);
     let ledger_key = crate::ledger_key::load_or_create(&config.data_dir)?;
-    let ledger =
+    let ledger: Arc<dyn TokenLedger> =
         Arc::new(Ledger::open(&config.global_db(), ledger_key).map_err(|e| format!("cannot open the ledger: {e}"))?);
-    let objects =
+    let objects: Arc<dyn DocumentStore> =
         Arc::new(ObjectStore::open(&config.global_db()).map_err(|e| format!("cannot open the document store: {e}"))?);
     let verifier: Arc<dyn Verifier> = Arc::new(RingVerifier);
     let ctx = ActorContext {

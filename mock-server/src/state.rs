@@ -10,26 +10,24 @@ use tokio::sync::Semaphore;
 use room_core::inbound::Verifier;
 
 use crate::config::ServerConfig;
-use crate::global_store::GlobalStore;
-use crate::ledger::Ledger;
-use crate::object_store::ObjectStore;
 use crate::rooms::Rooms;
+use crate::services::{DocumentStore, MessageIndex, TokenLedger};
 
-/// The stores of KV_global.
+/// The stores of KV_global, behind their traits ([`crate::services`]).
 pub struct Stores {
-    pub global: GlobalStore,
-    pub ledger: Arc<Ledger>,
-    pub objects: Arc<ObjectStore>,
+    pub global: Arc<dyn MessageIndex>,
+    pub ledger: Arc<dyn TokenLedger>,
+    pub objects: Arc<dyn DocumentStore>,
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub rooms: Arc<Rooms>,
-    pub global: GlobalStore,
+    pub global: Arc<dyn MessageIndex>,
     pub verifier: Arc<dyn Verifier>,
-    pub ledger: Arc<Ledger>,
-    pub objects: Arc<ObjectStore>,
+    pub ledger: Arc<dyn TokenLedger>,
+    pub objects: Arc<dyn DocumentStore>,
     /// The origins allowed to open WebSockets: this server's own (from the bound address
     /// and `--public-origin`) and `--allow-origin`'s.
     pub origins: Arc<Vec<String>>,
