@@ -270,3 +270,60 @@ pub async fn idle_connections(t: &mut Target, n: usize) -> Memory {
     let total_kib = after.saturating_sub(before);
     Memory { total_kib, per_connection_kib: total_kib as f64 / n.max(1) as f64 }
 }
+
+/// What `--idle-rooms N` measures: many small rooms, one idle joined connection each.
+pub struct IdleRooms {
+    pub rooms: usize,
+    pub rss_per_room_kib: f64,
+    pub threads: u64,
+    pub fds_per_room: f64,
+    /// Ack latency of the first message into a room whose database was closed (ms).
+    pub reopen_p50_ms: f64,
+    pub reopen_p99_ms: f64,
+}
+
+/// Joins one connection to each of the target's rooms, lets the rooms go quiet (their
+/// databases close after `quiet`), then reads RSS, threads and file descriptors; then
+/// sends one message into each of `probes` quiet rooms, one at a time, timing its ack.
+pub async fn idle_rooms(t: &mut Target, before_kib: u64, quiet: Duration, probes: usize) -> IdleRooms {
+    let rooms = t.room_count();
+    let before_fds = t.open_fds();
+    let target = &*t;
+    let mut joins = futures_util::stream::iter(0..rooms)
+        .map(|i| async move {
+            let (ws, who) = target.connect(i).await;
+            (i, ws, who)
+        })
+        .buffer_unordered(32);
+    let mut sockets = Vec::with_capacity(rooms);
+    while let Some(joined) = joins.next().await {
+        sockets.push(joined);
+    }
+    tokio::time::sleep(quiet + Duration::from_secs(2)).await;
+    let (rss, threads, fds) = (t.status("VmRSS"), t.status("Threads"), t.open_fds());
+    let mut latencies = Vec::new();
+    for (i, ws, who) in sockets.iter_mut().take(probes) {
+        let frame = t.frame(*i, who, 0);
+        let start = Instant::now();
+        ws.send(Message::Text(frame.into())).await.expect("send");
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) if text.contains(r#""t":"ack""#) => break,
+                Some(Ok(_)) => continue,
+                other => panic!("no ack: {other:?}"),
+            }
+        }
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    drop(sockets);
+    IdleRooms {
+        rooms,
+        rss_per_room_kib: rss.saturating_sub(before_kib) as f64 / rooms.max(1) as f64,
+        threads,
+        fds_per_room: fds.saturating_sub(before_fds) as f64 / rooms.max(1) as f64,
+        reopen_p50_ms: pick(0.5),
+        reopen_p99_ms: pick(0.99),
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::load::{Stats, fanout, idle_connections, many_rooms, paced_latency};
+use crate::load::{Stats, fanout, idle_connections, idle_rooms, many_rooms, paced_latency};
 use crate::target::{Kind, Target};
 
 #[derive(Parser)]
@@ -27,6 +27,9 @@ struct Args {
     /// Idle sockets for the memory measurement.
     #[arg(long, default_value_t = 10_000)]
     idle_sockets: usize,
+    /// Also measure N live rooms with one idle joined connection each (0: skip).
+    #[arg(long, default_value_t = 0)]
+    idle_rooms: usize,
 }
 
 fn row(name: &str, worker: &Stats, base: &Stats) -> String {
@@ -108,6 +111,19 @@ async fn run(args: Args) {
         (w, b)
     };
 
+    let idle_rooms = if args.idle_rooms > 0 {
+        // The server's footprint before any room exists, then N rooms made and joined.
+        let mut t = Target::start_with(Kind::Worker, 0, &["--room-quiet-secs", "5"]).await;
+        let before = t.status("VmRSS");
+        t.stop();
+        let mut t = Target::start_with(Kind::Worker, args.idle_rooms, &["--room-quiet-secs", "5"]).await;
+        let r = idle_rooms(&mut t, before, Duration::from_secs(5), 200.min(args.idle_rooms)).await;
+        t.stop();
+        Some(r)
+    } else {
+        None
+    };
+
     println!("\n{}\n", lines.join("\n"));
     println!(
         "Idle sockets: {idle} joined connections; server RSS grew {:.1} MiB: {:.1} KiB per connection (baseline: {:.1} KiB).",
@@ -115,6 +131,14 @@ async fn run(args: Args) {
         w_mem.per_connection_kib,
         b_mem.per_connection_kib
     );
+    if let Some(r) = idle_rooms {
+        println!(
+            "Idle rooms: {} live rooms × 1 idle joined connection, databases closed after 5 s quiet: \
+             {:.1} KiB RSS per room, {} threads, {:.2} file descriptors per room; first message into a \
+             quiet room (reopening its database): ack p50 {:.1} ms, p99 {:.1} ms.",
+            r.rooms, r.rss_per_room_kib, r.threads, r.fds_per_room, r.reopen_p50_ms, r.reopen_p99_ms
+        );
+    }
 }
 
 fn raise_open_files_limit() {

@@ -42,16 +42,24 @@ const WORKER_ARGS: &[&str] = &[
     "268435456",
     "--idle-timeout-secs",
     "3600",
+    // Every bench client connects from 127.0.0.1.
+    "--max-connections-per-ip",
+    "1000000",
 ];
 
 impl Target {
     /// Starts a server with `rooms` rooms.
     pub async fn start(kind: Kind, rooms: usize) -> Target {
+        Self::start_with(kind, rooms, &[]).await
+    }
+
+    /// Starts a server with `rooms` rooms and `extra` worker arguments.
+    pub async fn start_with(kind: Kind, rooms: usize, extra: &[&str]) -> Target {
         match kind {
             Kind::Worker => {
                 let data = tempfile::tempdir().expect("temp dir");
                 let mut options = ServerOptions::new(data.path());
-                for a in WORKER_ARGS {
+                for a in WORKER_ARGS.iter().chain(extra) {
                     options = options.arg(*a);
                 }
                 let server = ServerProcess::start(options.clone());
@@ -119,6 +127,22 @@ impl Target {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// A field of the server's `/proc/<pid>/status` (`Threads`, `VmRSS` in KiB).
+    pub fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Open file descriptors of the server.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
     }
 
     pub fn stop(&mut self) {

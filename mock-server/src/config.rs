@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub initial_budget: u64,
     /// Seconds a room with no connections stays loaded.
     pub room_idle_secs: u64,
+    /// Seconds a room's database stays open without a command (its sockets stay joined).
+    pub room_quiet_secs: u64,
     /// Seconds an API request may take to arrive and be answered (408 after).
     pub request_timeout_secs: u64,
     /// The same for requests that carry a file chunk or a room backup: long enough for a
@@ -75,4 +77,11 @@ impl ServerConfig {
     pub fn global_db(&self) -> PathBuf {
         self.data_dir.join("global.sqlite")
     }
+}
+
+/// Threads of the blocking lane (rooms' batches, document-store calls) for `cores` cores:
+/// `4 × cores + 8`, so a few slow rooms never starve the rest and the count does not grow
+/// with the number of rooms.
+pub fn blocking_lane_threads(cores: usize) -> usize {
+    4 * cores + 8
 }

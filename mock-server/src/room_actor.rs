@@ -1,13 +1,19 @@
-//! The addressable worker: one thread per live room, owning that room's [`Room`] state
+//! The addressable worker: one tokio task per live room, owning that room's [`Room`] state
 //! and its KV_local database. Every socket and HTTP call of the room reaches it through
-//! one channel, so the room sees a single, totally ordered stream of events.
+//! one channel, so the room sees a single, totally ordered stream of events. An idle room
+//! holds no thread: its work (SQLite reads and the commit) runs batch by batch on the
+//! runtime's bounded blocking lane, so a slow room (a big commit, a long restore) holds one
+//! lane thread and never a runtime worker. A room that has been quiet for a while
+//! (`--room-quiet-secs`) also closes its database (file, WAL and shm) while its sockets
+//! stay joined, and reopens it with the next command.
 //!
 //! The loop takes whatever commands are waiting (up to [`MAX_BATCH`]), applies them to the
 //! room, and calls [`Room::finish_batch`]: one SQLite transaction for the whole batch,
 //! then acks and broadcasts. Under load this is a group commit; when idle a batch is one
-//! command. Between batches it sleeps until the next command or the room's
-//! [`Room::next_deadline`] (a join timeout), or, with no sockets left, until the room has
-//! been idle long enough to unload: there is no periodic tick.
+//! command. Between batches it sleeps until the next command, the room's
+//! [`Room::next_deadline`] (a join timeout), the moment its database has been quiet long
+//! enough to close, or (with no sockets left) the moment it may unload: there is no
+//! periodic tick.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -78,7 +84,8 @@ pub enum RoomCommand {
     Disconnect {
         conn: ConnId,
     },
-    /// The actor's alarm: a deadline of the room (or its idle time) may have passed.
+    /// The actor's own wake-up: a deadline of the room, its quiet time or its idle time
+    /// may have passed.
     Wake,
     History {
         before: Option<String>,
@@ -151,6 +158,8 @@ pub struct ActorContext {
     pub initial_budget: u64,
     /// How long a room with no sockets and no calls stays loaded.
     pub idle: Duration,
+    /// How long a room's database stays open without a command.
+    pub quiet: Duration,
 }
 
 impl ActorContext {
@@ -164,14 +173,39 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, format!("{what}; nothing was changed"))
 }
 
+/// The store to read from: the open database, or [`ClosedStore`].
+fn kv(store: &Option<SqliteKv>) -> &dyn KvStore {
+    match store {
+        Some(s) => s,
+        None => &ClosedStore,
+    }
+}
+
 fn unknown_room() -> ErrorBody {
     ErrorBody::new(ErrorCode::UnknownRoom, "no room with this id exists on this server")
 }
 
-/// The room's loaded state: its store and logic, or nothing if it does not exist (yet).
+/// The room's loaded state: its logic, and its store while the room is busy.
 struct Loaded {
-    store: SqliteKv,
+    /// Closed (`None`) after [`ActorContext::quiet`] without a command.
+    store: Option<SqliteKv>,
     room: Room,
+}
+
+/// The store of a room whose database is closed: only a batch of timeouts runs against
+/// it, which reads and writes nothing; anything else is a storage failure.
+struct ClosedStore;
+
+impl KvStore for ClosedStore {
+    fn get(&self, _: &str) -> Result<Option<Vec<u8>>, room_core::StorageError> {
+        Err(room_core::StorageError::Backend("the room's database is closed".into()))
+    }
+    fn list(&self, _: &room_core::ListQuery) -> Result<Vec<(String, Vec<u8>)>, room_core::StorageError> {
+        Err(room_core::StorageError::Backend("the room's database is closed".into()))
+    }
+    fn commit(&mut self, _: room_core::WriteBatch) -> Result<(), room_core::StorageError> {
+        Err(room_core::StorageError::Backend("the room's database is closed".into()))
+    }
 }
 
 /// One room's actor. `retire` is called (with the registry lock held by the callee) when
@@ -184,23 +218,31 @@ pub struct RoomActor {
     /// The last command that was not a socket's frame or close (those need sockets,
     /// which keep the room loaded anyway).
     last_activity: Instant,
+    /// The last command of any kind (the database closes `quiet` after it).
+    last_command: Instant,
+    /// Reopens of a closed database (for the log).
+    reopens: u64,
+    /// Whether the first batch tried to load the room.
+    tried_load: bool,
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
 }
 
 impl RoomActor {
+    /// An actor for room `id`; it loads the room (on the blocking lane) when it runs.
     pub fn new(id: RoomId, ctx: ActorContext) -> Self {
-        let mut actor = Self {
+        Self {
             id,
             ctx,
             loaded: None,
             sockets: ActorSockets::default(),
             last_activity: Instant::now(),
+            last_command: Instant::now(),
+            reopens: 0,
+            tried_load: false,
             replies: HashMap::new(),
             next_reply: 0,
-        };
-        actor.load();
-        actor
+        }
     }
 
     /// Opens the room's database if it exists and loads the room.
@@ -211,7 +253,7 @@ impl RoomActor {
         }
         let result = SqliteKv::open(&path, Database::Room, Durability::Full, false).and_then(|store| {
             Room::load(self.id.clone(), &store, self.ctx.config.clone())
-                .map(|room| room.map(|room| Loaded { store, room }))
+                .map(|room| room.map(|room| Loaded { store: Some(store), room }))
         });
         match result {
             Ok(loaded) => {
@@ -232,7 +274,7 @@ impl RoomActor {
         };
         let mut cursor = since.map(|k| k.to_string());
         loop {
-            let rows = match loaded.room.messages_after(&loaded.store, cursor.as_deref(), 1000) {
+            let rows = match loaded.room.messages_after(kv(&loaded.store), cursor.as_deref(), 1000) {
                 Ok(rows) => rows,
                 Err(e) => return tracing::warn!("cannot list room for KV_global repair: {e}"),
             };
@@ -259,7 +301,57 @@ impl RoomActor {
         let room = self.loaded.as_ref().and_then(|l| l.room.next_deadline());
         let room = room.map(|deadline| Instant::now() + deadline.since(clock::now()));
         let unload = self.sockets.conns.is_empty().then(|| self.last_activity + self.ctx.idle);
-        room.into_iter().chain(unload).min()
+        let close = self.loaded.as_ref().and_then(|l| l.store.as_ref()).map(|_| self.last_command + self.ctx.quiet);
+        room.into_iter().chain(unload).chain(close).min()
+    }
+
+    /// Opens the room's database again if it was closed for being quiet.
+    fn open_store(&mut self) {
+        self.last_command = Instant::now();
+        let Some(l) = &mut self.loaded else { return };
+        if l.store.is_some() {
+            return;
+        }
+        let path = self.ctx.room_path(&self.id);
+        match SqliteKv::open(&path, Database::Room, Durability::Full, false) {
+            Ok(store) => {
+                l.store = Some(store);
+                self.reopens += 1;
+                tracing::debug!(room = %self.id, reopens = self.reopens, "reopened the room's database");
+            }
+            Err(e) => tracing::error!(room = %self.id, "cannot reopen the room's database: {e}"),
+        }
+    }
+
+    /// Closes the room's database (file, WAL, shm) if no command came for `quiet`.
+    fn close_store_if_quiet(&mut self) {
+        if self.last_command.elapsed() < self.ctx.quiet {
+            return;
+        }
+        if let Some(l) = &mut self.loaded
+            && l.store.take().is_some()
+        {
+            tracing::debug!(room = %self.id, "closed the quiet room's database");
+        }
+    }
+
+    /// Applies a batch of commands and commits it (one step on the blocking lane).
+    fn process(&mut self, batch: Vec<RoomCommand>) {
+        if self.loaded.is_none() && !self.tried_load {
+            self.tried_load = true;
+            self.load();
+        }
+        let only_timeouts = batch.iter().all(|c| matches!(c, RoomCommand::Wake));
+        if !only_timeouts {
+            self.open_store();
+        }
+        for cmd in batch {
+            self.handle(cmd);
+        }
+        self.finish();
+        if only_timeouts {
+            self.close_store_if_quiet();
+        }
     }
 
     /// The room's deadline (or the idle time) passed.
@@ -283,7 +375,7 @@ impl RoomActor {
             }
             RoomCommand::Frame { conn, frame } => {
                 if let Some(l) = &mut self.loaded {
-                    l.room.frame(conn, frame, now, &l.store);
+                    l.room.frame(conn, frame, now, kv(&l.store));
                 }
             }
             RoomCommand::Binary { conn } => {
@@ -305,7 +397,7 @@ impl RoomActor {
                     None => Reader::Anonymous,
                 };
                 let answer = match &mut self.loaded {
-                    Some(l) => l.room.history(&l.store, before.as_deref(), limit, reader, now),
+                    Some(l) => l.room.history(kv(&l.store), before.as_deref(), limit, reader, now),
                     None => Err(unknown_room()),
                 };
                 let _ = reply.send(answer);
@@ -330,12 +422,12 @@ impl RoomActor {
             }
             RoomCommand::Owner { request, call, reply } => {
                 if let Some((id, l)) = self.park_reply(reply) {
-                    l.room.owner_call(id, &request, call, now, random_bytes::<32>(), &l.store);
+                    l.room.owner_call(id, &request, call, now, random_bytes::<32>(), kv(&l.store));
                 }
             }
             RoomCommand::MemberToken { request, size, reply } => {
                 if let Some((id, l)) = self.park_reply(reply) {
-                    l.room.member_token(id, &request, size, now, random_bytes::<32>(), &l.store);
+                    l.room.member_token(id, &request, size, now, random_bytes::<32>(), kv(&l.store));
                 }
             }
         }
@@ -414,7 +506,7 @@ impl RoomActor {
             .ok_or_else(|| internal("the new room vanished", "no meta"))?;
         let created =
             CreateRoomResponse { room: self.id.clone(), capacity: room.meta().capacity, budget: room.budget().total };
-        self.loaded = Some(Loaded { store, room });
+        self.loaded = Some(Loaded { store: Some(store), room });
         tracing::info!(room = %self.id, "room {what}");
         Ok(created)
     }
@@ -422,7 +514,12 @@ impl RoomActor {
     /// Commits the batch and delivers its frames (see [`Room::finish_batch`]).
     pub fn finish(&mut self) {
         let Some(l) = &mut self.loaded else { return };
-        match l.room.finish_batch(&mut l.store, &mut self.sockets) {
+        let mut closed = ClosedStore;
+        let store: &mut dyn KvStore = match &mut l.store {
+            Some(s) => s,
+            None => &mut closed,
+        };
+        match l.room.finish_batch(store, &mut self.sockets) {
             Ok(mut committed) => {
                 for conn in &committed.dropped {
                     tracing::info!(room = %self.id, conn, "dropped a slow reader");
@@ -456,79 +553,48 @@ impl RoomActor {
         }
     }
 
-    /// Runs the actor on the current thread until `rx` closes or `retire` agrees to unload.
-    /// `alarm` wakes it (through `rx`) at its next deadline, on the runtime's timer.
-    pub fn run(
+    /// Runs the actor as a task until `rx` closes or `retire` agrees to unload: it sleeps
+    /// until a command or its next wake-up, takes the waiting commands (up to
+    /// [`MAX_BATCH`]) and processes them on the blocking lane.
+    pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<RoomCommand>,
-        mut alarm: Alarm,
         retire: impl Fn(&mpsc::Receiver<RoomCommand>) -> bool,
     ) {
-        while let Some(first) = rx.blocking_recv() {
-            if matches!(first, RoomCommand::Wake) {
-                alarm.rang();
-            }
-            self.handle(first);
-            let mut taken = 1;
-            while taken < MAX_BATCH {
+        loop {
+            let first = match self.wake_at() {
+                Some(at) if self.tried_load => tokio::select! {
+                    cmd = rx.recv() => cmd,
+                    _ = tokio::time::sleep_until(at.into()) => Some(RoomCommand::Wake),
+                },
+                _ => rx.recv().await,
+            };
+            let Some(first) = first else { break };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(cmd) => {
-                        self.handle(cmd);
-                        taken += 1;
-                    }
+                    Ok(cmd) => batch.push(cmd),
                     Err(_) => break,
                 }
             }
-            self.finish();
+            let id = self.id.clone();
+            self = match tokio::task::spawn_blocking(move || {
+                self.process(batch);
+                self
+            })
+            .await
+            {
+                Ok(actor) => actor,
+                Err(e) => {
+                    // The room's state is gone with the panic: the next command starts a
+                    // fresh actor, which reloads it from its database.
+                    tracing::error!(room = %id, "the room worker failed: {e}");
+                    return;
+                }
+            };
             if self.is_idle() && retire(&rx) {
                 break;
             }
-            alarm.set(self.wake_at());
         }
-        alarm.set(None);
-    }
-}
-
-/// One pending wake-up of a room actor: a task on the runtime that sends
-/// [`RoomCommand::Wake`] at the set time. Setting a later time keeps the earlier alarm (a
-/// wake-up with nothing due is harmless), so a busy room does not re-arm every batch.
-pub struct Alarm {
-    runtime: tokio::runtime::Handle,
-    room: mpsc::WeakSender<RoomCommand>,
-    armed: Option<(Instant, tokio::task::AbortHandle)>,
-}
-
-impl Alarm {
-    pub fn new(runtime: tokio::runtime::Handle, room: mpsc::WeakSender<RoomCommand>) -> Self {
-        Self { runtime, room, armed: None }
-    }
-
-    /// The alarm went off.
-    fn rang(&mut self) {
-        self.armed = None;
-    }
-
-    /// Wakes the actor at `at` (or never).
-    fn set(&mut self, at: Option<Instant>) {
-        let Some(at) = at else {
-            if let Some((_, task)) = self.armed.take() {
-                task.abort();
-            }
-            return;
-        };
-        if self.armed.as_ref().is_some_and(|(armed, _)| *armed <= at) {
-            return;
-        }
-        if let Some((_, task)) = self.armed.take() {
-            task.abort();
-        }
-        let room = self.room.clone();
-        let task = self.runtime.spawn(async move {
-            tokio::time::sleep_until(at.into()).await;
-            if let Some(tx) = room.upgrade() {
-                let _ = tx.try_send(RoomCommand::Wake);
-            }
-        });
-        self.armed = Some((at, task.abort_handle()));
     }
 }

@@ -58,12 +58,9 @@ impl Rooms {
         let actor = RoomActor::new(id.clone(), self.ctx.clone());
         let registry = Arc::clone(self);
         let room = id.clone();
-        let alarm = crate::room_actor::Alarm::new(tokio::runtime::Handle::current(), tx.downgrade());
-        std::thread::Builder::new()
-            .name(format!("room-{}", &id.as_str()[..8]))
-            .stack_size(512 * 1024)
-            .spawn(move || actor.run(rx, alarm, |rx| registry.retire(&room, generation, rx)))
-            .map_err(|e| ErrorBody::new(ErrorCode::Unavailable, format!("cannot start the room worker: {e}")))?;
+        // A task, not a thread: an idle room holds none (its batches run on the blocking
+        // lane, see room_actor).
+        tokio::spawn(actor.run(rx, move |rx| registry.retire(&room, generation, rx)));
         live.insert(id.clone(), Entry { generation, tx: tx.clone() });
         Ok((generation, tx))
     }

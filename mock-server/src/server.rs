@@ -37,6 +37,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         ledger: ledger.clone(),
         initial_budget: config.initial_budget,
         idle: std::time::Duration::from_secs(config.room_idle_secs),
+        quiet: std::time::Duration::from_secs(config.room_quiet_secs),
     };
     let rooms = Rooms::new(ctx);
     let listener =

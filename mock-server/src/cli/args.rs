@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// Seconds a room with no connections stays loaded.
     #[arg(long, default_value_t = 30)]
     pub room_idle_secs: u64,
+    /// Seconds a room's database stays open without a command; then its file, WAL and shm
+    /// are closed (joined sockets stay) and reopened with the next command.
+    #[arg(long, default_value_t = 30)]
+    pub room_quiet_secs: u64,
     /// Seconds an API request may take to arrive and be answered (then 408).
     #[arg(long, default_value_t = 30)]
     pub request_timeout_secs: u64,

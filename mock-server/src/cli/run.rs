@@ -143,11 +143,16 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         limits,
         initial_budget: args.initial_budget,
         room_idle_secs: args.room_idle_secs,
+        room_quiet_secs: args.room_quiet_secs,
         request_timeout_secs: args.request_timeout_secs.max(1),
         upload_timeout_secs: args.upload_timeout_secs.max(1),
     };
+    // The blocking lane runs rooms' batches (SQLite reads and commits) and the document
+    // store's calls: bounded, so threads do not grow with the number of rooms.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(crate::config::blocking_lane_threads(cores))
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     println!("Admin secret (needed to create rooms): {}", config.admin_secret);

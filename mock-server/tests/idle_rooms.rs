@@ -1,0 +1,111 @@
+//! Many live rooms cost little while idle: rooms are tasks (the thread count does not grow
+//! with them), a quiet room closes its database while its sockets stay joined and reopens
+//! it with the next command without losing order, dedup or durability.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use protocol::frames::{ClientFrame, ServerFrame};
+use support::{SECRET, server};
+use testkit::client::{Member, TestRoom, create_room, full_history, new_identity};
+
+/// A field of `/proc/<pid>/status` (`Threads`).
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
+fn open_room_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list fds")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("/rooms/"))
+        .count()
+}
+
+/// Waits (up to `limit`) until `done` holds.
+async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what} did not happen within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const ROOMS: usize = 300;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_live_rooms_share_a_few_threads_and_quiet_rooms_close_their_databases() {
+    let data = tempfile::tempdir().unwrap();
+    let mut srv = server(data.path(), &["--room-quiet-secs", "1", "--max-connections-per-ip", "1000"]);
+    let (http, ws) = (srv.http_base(), srv.ws_base());
+    let pid = srv.pid().unwrap();
+    let mut rooms: Vec<(TestRoom, Member)> = Vec::new();
+    for _ in 0..ROOMS {
+        let room = create_room(&http, SECRET).await;
+        let member = Member::join(&ws, &room.id, new_identity()).await.unwrap();
+        rooms.push((room, member));
+    }
+    // Rooms are tasks: the threads are the runtime's and its bounded blocking lane's,
+    // whatever the number of rooms (300 threads before).
+    let threads = proc_status(pid, "Threads");
+    assert!(threads < 48, "{ROOMS} live rooms use {threads} threads");
+    // Quiet for a second: every room closed its database, the sockets stay joined.
+    eventually(Duration::from_secs(10), "closing the quiet rooms' databases", || open_room_files(pid) == 0).await;
+
+    // A room that closed its database delivers in order, without duplicates after a
+    // resend; the database reopens for it.
+    for (room, member) in rooms.iter_mut().take(5) {
+        let first = member.say(&room.key, "after-quiet-1", "one").await;
+        member.say(&room.key, "after-quiet-2", "two").await;
+        member.send_frame(&ClientFrame::Send { env: first }).await; // a resend
+        let mut acks = Vec::new();
+        while acks.len() < 3 {
+            match member.next_within(Duration::from_secs(10)).await {
+                Some(ServerFrame::Ack { cid, key }) => acks.push((cid.to_string(), key)),
+                Some(ServerFrame::Room { .. }) => {}
+                other => panic!("expected acks, got {other:?}"),
+            }
+        }
+        assert_eq!(acks[0].0, "after-quiet-1");
+        assert_eq!(acks[2], acks[0], "the resend is answered with the original key");
+        assert!(acks[0].1.as_str() < acks[1].1.as_str(), "in order");
+        let history = full_history(&http, &room.id, 100).await;
+        let cids: Vec<&str> = history.iter().map(|m| m.env.cid.as_str()).collect();
+        assert_eq!(cids, ["after-quiet-1", "after-quiet-2"], "each message once");
+    }
+    assert!(open_room_files(pid) > 0, "busy rooms reopened their databases");
+
+    // Everything quiet again; then a burst into many closed rooms, killed with SIGKILL
+    // while they reopen: every acknowledged message survives.
+    eventually(Duration::from_secs(10), "closing the databases again", || open_room_files(pid) == 0).await;
+    for (i, (room, member)) in rooms.iter_mut().enumerate().skip(5).take(100) {
+        member.say(&room.key, &format!("burst-{i}"), "burst").await;
+    }
+    let mut acked = Vec::new();
+    for (i, (room, member)) in rooms.iter_mut().enumerate().skip(5).take(100) {
+        if i == 30 {
+            srv.kill9();
+        }
+        match member.next_within(Duration::from_millis(300)).await {
+            Some(ServerFrame::Ack { cid, key }) => acked.push((room.id.clone(), cid.to_string(), key)),
+            _ => continue,
+        }
+    }
+    srv.restart();
+    let http = srv.http_base();
+    for (room, cid, key) in &acked {
+        let history = full_history(&http, room, 100).await;
+        assert!(
+            history.iter().any(|m| m.env.cid.as_str() == cid && m.key == *key),
+            "the acknowledged {cid} is stored under its key after the kill"
+        );
+    }
+    assert!(!acked.is_empty(), "some messages were acknowledged before the kill");
+}
