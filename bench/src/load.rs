@@ -283,11 +283,12 @@ pub struct IdleRooms {
 }
 
 /// Joins one connection to each of the target's rooms, lets the rooms go quiet (their
-/// databases close after `quiet`), then reads RSS, threads and file descriptors; then
+/// databases close after `quiet`), then reads RSS, threads and file descriptors against
+/// `before` (RSS in KiB and fds of a server without rooms); then
 /// sends one message into each of `probes` quiet rooms, one at a time, timing its ack.
-pub async fn idle_rooms(t: &mut Target, before_kib: u64, quiet: Duration, probes: usize) -> IdleRooms {
+pub async fn idle_rooms(t: &mut Target, before: (u64, usize), quiet: Duration, probes: usize) -> IdleRooms {
     let rooms = t.room_count();
-    let before_fds = t.open_fds();
+    let (before_kib, before_fds) = before;
     let target = &*t;
     let mut joins = futures_util::stream::iter(0..rooms)
         .map(|i| async move {

@@ -114,7 +114,7 @@ async fn run(args: Args) {
     let idle_rooms = if args.idle_rooms > 0 {
         // The server's footprint before any room exists, then N rooms made and joined.
         let mut t = Target::start_with(Kind::Worker, 0, &["--room-quiet-secs", "5"]).await;
-        let before = t.status("VmRSS");
+        let before = (t.status("VmRSS"), t.open_fds());
         t.stop();
         let mut t = Target::start_with(Kind::Worker, args.idle_rooms, &["--room-quiet-secs", "5"]).await;
         let r = idle_rooms(&mut t, before, Duration::from_secs(5), 200.min(args.idle_rooms)).await;

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub room_idle_secs: u64,
     /// Seconds a room's database stays open without a command (its sockets stay joined).
     pub room_quiet_secs: u64,
+    /// Room databases open at once (three file descriptors each); more answer `unavailable`.
+    pub max_open_rooms: usize,
     /// Seconds an API request may take to arrive and be answered (408 after).
     pub request_timeout_secs: u64,
     /// The same for requests that carry a file chunk or a room backup: long enough for a
@@ -85,3 +87,6 @@ impl ServerConfig {
 pub fn blocking_lane_threads(cores: usize) -> usize {
     4 * cores + 8
 }
+
+/// Default bound on room databases open at once: 3,072 file descriptors.
+pub const DEFAULT_MAX_OPEN_ROOMS: usize = 1024;

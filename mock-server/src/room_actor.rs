@@ -35,6 +35,7 @@ use room_core::{ConnId, Reader, Room, RoomConfig, Sockets};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{self, now_micros, random_bytes};
+use crate::open_rooms::{OpenRoom, OpenRooms};
 use crate::services::{MessageIndex, TokenLedger};
 use crate::sqlite_kv::{Database, Durability, SqliteKv};
 
@@ -160,6 +161,8 @@ pub struct ActorContext {
     pub idle: Duration,
     /// How long a room's database stays open without a command.
     pub quiet: Duration,
+    /// The bound on room databases open at once.
+    pub open_rooms: Arc<OpenRooms>,
 }
 
 impl ActorContext {
@@ -187,8 +190,9 @@ fn unknown_room() -> ErrorBody {
 
 /// The room's loaded state: its logic, and its store while the room is busy.
 struct Loaded {
-    /// Closed (`None`) after [`ActorContext::quiet`] without a command.
+    /// Closed (`None`) after [`ActorContext::quiet`] without a command, with its slot.
     store: Option<SqliteKv>,
+    slot: Option<OpenRoom>,
     room: Room,
 }
 
@@ -224,6 +228,8 @@ pub struct RoomActor {
     reopens: u64,
     /// Whether the first batch tried to load the room.
     tried_load: bool,
+    /// The room could not open its database (see [`RoomActor::refuse_all`]).
+    unavailable: bool,
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
 }
@@ -240,6 +246,7 @@ impl RoomActor {
             last_command: Instant::now(),
             reopens: 0,
             tried_load: false,
+            unavailable: false,
             replies: HashMap::new(),
             next_reply: 0,
         }
@@ -251,9 +258,13 @@ impl RoomActor {
         if !path.exists() {
             return;
         }
+        let Some(slot) = self.ctx.open_rooms.try_open() else {
+            self.unavailable = true;
+            return;
+        };
         let result = SqliteKv::open(&path, Database::Room, Durability::Full, false).and_then(|store| {
             Room::load(self.id.clone(), &store, self.ctx.config.clone())
-                .map(|room| room.map(|room| Loaded { store: Some(store), room }))
+                .map(|room| room.map(|room| Loaded { store: Some(store), slot: Some(slot), room }))
         });
         match result {
             Ok(loaded) => {
@@ -305,38 +316,95 @@ impl RoomActor {
         room.into_iter().chain(unload).chain(close).min()
     }
 
-    /// Opens the room's database again if it was closed for being quiet.
+    /// Opens the room's database again if it was closed for being quiet; at the bound of
+    /// open databases (or if it cannot be opened) the room is unavailable for now.
     fn open_store(&mut self) {
         self.last_command = Instant::now();
         let Some(l) = &mut self.loaded else { return };
         if l.store.is_some() {
             return;
         }
+        let Some(slot) = self.ctx.open_rooms.try_open() else {
+            self.unavailable = true;
+            return;
+        };
         let path = self.ctx.room_path(&self.id);
         match SqliteKv::open(&path, Database::Room, Durability::Full, false) {
             Ok(store) => {
-                l.store = Some(store);
+                (l.store, l.slot) = (Some(store), Some(slot));
                 self.reopens += 1;
                 tracing::debug!(room = %self.id, reopens = self.reopens, "reopened the room's database");
             }
-            Err(e) => tracing::error!(room = %self.id, "cannot reopen the room's database: {e}"),
+            Err(e) => {
+                tracing::error!(room = %self.id, "cannot reopen the room's database: {e}");
+                self.unavailable = true;
+            }
         }
+    }
+
+    /// Closes the database now (its slot is free for other rooms).
+    fn close_store(&mut self) {
+        if let Some(l) = &mut self.loaded
+            && l.store.take().is_some()
+        {
+            l.slot = None;
+            tracing::debug!(room = %self.id, "closed the room's database");
+            crate::memory::release_freed();
+        }
+    }
+
+    /// The room cannot open its database now (the bound of open databases, or a failure):
+    /// answers everything in `batch` and everything waiting with `unavailable`, closes
+    /// its sockets with 1012 (clients reconnect and resend), and ends the actor; nothing
+    /// is lost (all state is in the room's database) and the next command starts afresh.
+    fn refuse_all(&mut self, batch: Vec<RoomCommand>) {
+        let busy = || {
+            ErrorBody::new(ErrorCode::Unavailable, "the server has too many rooms open at once; try again in a moment")
+        };
+        tracing::warn!(room = %self.id, open = self.ctx.open_rooms.count(), "room unavailable: too many open databases");
+        for cmd in batch {
+            match cmd {
+                RoomCommand::Connect { conn, outbox } => {
+                    self.sockets.conns.insert(conn, outbox);
+                }
+                RoomCommand::History { reply, .. } => {
+                    let _ = reply.send(Err(busy()));
+                }
+                RoomCommand::Create { reply, .. } | RoomCommand::Restore { reply, .. } => {
+                    let _ = reply.send(Err(busy()));
+                }
+                RoomCommand::Owner { reply, .. } | RoomCommand::MemberToken { reply, .. } => {
+                    let _ = reply.send(Err(busy()));
+                }
+                RoomCommand::Frame { .. } | RoomCommand::Binary { .. } | RoomCommand::Disconnect { .. } => {}
+                RoomCommand::Wake => {}
+            }
+        }
+        for (_, reply) in self.replies.drain() {
+            let _ = reply.send(Err(busy()));
+        }
+        let conns: Vec<ConnId> = self.sockets.conns.keys().copied().collect();
+        for conn in conns {
+            let refusal = Refusal::closing(busy(), 1012);
+            let _ = self.sockets.send(conn, refusal.frame);
+            if let Some((code, reason)) = refusal.close {
+                self.sockets.close(conn, code, reason);
+            }
+        }
+        self.sockets.conns.clear();
+        self.loaded = None;
     }
 
     /// Closes the room's database (file, WAL, shm) if no command came for `quiet`.
     fn close_store_if_quiet(&mut self) {
-        if self.last_command.elapsed() < self.ctx.quiet {
-            return;
-        }
-        if let Some(l) = &mut self.loaded
-            && l.store.take().is_some()
-        {
-            tracing::debug!(room = %self.id, "closed the quiet room's database");
+        if self.last_command.elapsed() >= self.ctx.quiet {
+            self.close_store();
         }
     }
 
-    /// Applies a batch of commands and commits it (one step on the blocking lane).
-    fn process(&mut self, batch: Vec<RoomCommand>) {
+    /// Applies a batch of commands and commits it (one step on the blocking lane). False
+    /// when the room was unavailable and the actor must end.
+    fn process(&mut self, batch: Vec<RoomCommand>) -> bool {
         if self.loaded.is_none() && !self.tried_load {
             self.tried_load = true;
             self.load();
@@ -345,13 +413,21 @@ impl RoomActor {
         if !only_timeouts {
             self.open_store();
         }
+        if self.unavailable {
+            self.refuse_all(batch);
+            return false;
+        }
         for cmd in batch {
             self.handle(cmd);
         }
         self.finish();
         if only_timeouts {
             self.close_store_if_quiet();
+        } else if self.ctx.open_rooms.under_pressure() {
+            // Many rooms are open: give the slot back now rather than after the quiet time.
+            self.close_store();
         }
+        true
     }
 
     /// The room's deadline (or the idle time) passed.
@@ -492,6 +568,9 @@ impl RoomActor {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
+        let slot = self.ctx.open_rooms.try_open().ok_or_else(|| {
+            ErrorBody::new(ErrorCode::Unavailable, "the server has too many rooms open at once; try again in a moment")
+        })?;
         let mut store = SqliteKv::open(&path, Database::Room, Durability::Full, true)
             .map_err(|e| internal("cannot create the room", e))?;
         if let Err(e) = store.commit(batch) {
@@ -506,7 +585,7 @@ impl RoomActor {
             .ok_or_else(|| internal("the new room vanished", "no meta"))?;
         let created =
             CreateRoomResponse { room: self.id.clone(), capacity: room.meta().capacity, budget: room.budget().total };
-        self.loaded = Some(Loaded { store: Some(store), room });
+        self.loaded = Some(Loaded { store: Some(store), slot: Some(slot), room });
         tracing::info!(room = %self.id, "room {what}");
         Ok(created)
     }
@@ -578,13 +657,14 @@ impl RoomActor {
                 }
             }
             let id = self.id.clone();
-            self = match tokio::task::spawn_blocking(move || {
-                self.process(batch);
-                self
+            let go_on;
+            (self, go_on) = match tokio::task::spawn_blocking(move || {
+                let go_on = self.process(batch);
+                (self, go_on)
             })
             .await
             {
-                Ok(actor) => actor,
+                Ok(done) => done,
                 Err(e) => {
                     // The room's state is gone with the panic: the next command starts a
                     // fresh actor, which reloads it from its database.
@@ -592,6 +672,20 @@ impl RoomActor {
                     return;
                 }
             };
+            if !go_on {
+                // Refuse what still waits, unregister (the next command starts a fresh
+                // actor) and end.
+                loop {
+                    let rest: Vec<RoomCommand> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+                    if !rest.is_empty() {
+                        self.refuse_all(rest);
+                    }
+                    if retire(&rx) {
+                        break;
+                    }
+                }
+                break;
+            }
             if self.is_idle() && retire(&rx) {
                 break;
             }

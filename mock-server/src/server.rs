@@ -38,6 +38,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         initial_budget: config.initial_budget,
         idle: std::time::Duration::from_secs(config.room_idle_secs),
         quiet: std::time::Duration::from_secs(config.room_quiet_secs),
+        open_rooms: crate::open_rooms::OpenRooms::new(config.max_open_rooms),
     };
     let rooms = Rooms::new(ctx);
     let listener =

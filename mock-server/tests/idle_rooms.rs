@@ -109,3 +109,74 @@ async fn hundreds_of_live_rooms_share_a_few_threads_and_quiet_rooms_close_their_
     }
     assert!(!acked.is_empty(), "some messages were acknowledged before the kill");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_bound_of_open_databases_rooms_answer_unavailable_and_clients_get_through_on_retry() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &["--max-open-rooms", "6", "--room-quiet-secs", "30"]);
+    let (http, ws) = (srv.http_base(), srv.ws_base());
+    let pid = srv.pid().unwrap();
+    let mut rooms = Vec::new();
+    for _ in 0..24 {
+        // Creation needs a slot too: under pressure rooms give theirs back after each
+        // batch, so creations get through (retrying `unavailable`).
+        let room = loop {
+            let candidate = TestRoom::fresh();
+            match candidate
+                .register(&http, protocol::api::CreateAuthorization::AdminSecret { secret: SECRET.into() })
+                .await
+            {
+                Ok(_) => break candidate,
+                Err((503, e)) => assert_eq!(e.error.code, protocol::error::ErrorCode::Unavailable),
+                Err(other) => panic!("{other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        rooms.push(room);
+    }
+    // Every room at once: joins refused with 1012 retry until they get in; never more
+    // than the bound of databases is open.
+    let mut max_open = 0;
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = rooms
+        .iter()
+        .map(|room| {
+            let (ws, id, key, refused) = (ws.clone(), room.id.clone(), room.key.clone(), refused.clone());
+            tokio::spawn(async move {
+                let me = new_identity();
+                for attempt in 0.. {
+                    assert!(attempt < 200, "never got in");
+                    match Member::join(&ws, &id, me.clone()).await {
+                        Ok(mut member) => {
+                            member.say(&key, "through", "made it").await;
+                            // Closed as unavailable mid-way: retry (the same cid).
+                            if let Some(ServerFrame::Ack { .. }) = member.next_within(Duration::from_secs(10)).await {
+                                return;
+                            }
+                        }
+                        Err(no) => {
+                            assert!(no.close.is_none_or(|c| c == 1012), "{no:?}");
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while tasks.iter().any(|t| !t.is_finished()) {
+        max_open = max_open.max(open_room_files(pid));
+        assert!(start.elapsed() < Duration::from_secs(60), "the rooms did not all get through");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(max_open <= 6 * 3, "{max_open} room files open with a bound of 6 databases");
+    assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 0, "the bound was reached (joins were refused)");
+    for room in &rooms {
+        let history = full_history(&http, &room.id, 100).await;
+        assert_eq!(history.iter().filter(|m| m.env.cid.as_str() == "through").count(), 1, "once, not lost");
+    }
+}

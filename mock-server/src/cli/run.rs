@@ -144,6 +144,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         initial_budget: args.initial_budget,
         room_idle_secs: args.room_idle_secs,
         room_quiet_secs: args.room_quiet_secs,
+        max_open_rooms: args.max_open_rooms.max(1),
         request_timeout_secs: args.request_timeout_secs.max(1),
         upload_timeout_secs: args.upload_timeout_secs.max(1),
     };
