@@ -68,7 +68,8 @@ pub enum Funding {
     Token { hash: String },
 }
 
-/// Everything that reaches a room.
+/// Everything that reaches a room. Kept small (big payloads boxed): every room's command
+/// channel holds a block of 32 of them even while idle.
 pub enum RoomCommand {
     Connect {
         conn: ConnId,
@@ -77,7 +78,7 @@ pub enum RoomCommand {
     /// A frame already through `room_core::inbound::prepare` (done in the connection task).
     Frame {
         conn: ConnId,
-        frame: Inbound,
+        frame: Box<Inbound>,
     },
     Binary {
         conn: ConnId,
@@ -95,7 +96,7 @@ pub enum RoomCommand {
         reply: oneshot::Sender<Result<HistoryPage, ErrorBody>>,
     },
     Create {
-        owner: PublicKey,
+        owner: Box<PublicKey>,
         state: Box<protocol::room_state::SignedState>,
         funding: Funding,
         reply: oneshot::Sender<Result<CreateRoomResponse, ErrorBody>>,
@@ -108,7 +109,7 @@ pub enum RoomCommand {
     },
     Owner {
         request: Box<VerifiedRequest>,
-        call: OwnerCall,
+        call: Box<OwnerCall>,
         reply: oneshot::Sender<Reply>,
     },
     MemberToken {
@@ -451,7 +452,7 @@ impl RoomActor {
             }
             RoomCommand::Frame { conn, frame } => {
                 if let Some(l) = &mut self.loaded {
-                    l.room.frame(conn, frame, now, kv(&l.store));
+                    l.room.frame(conn, *frame, now, kv(&l.store));
                 }
             }
             RoomCommand::Binary { conn } => {
@@ -498,7 +499,7 @@ impl RoomActor {
             }
             RoomCommand::Owner { request, call, reply } => {
                 if let Some((id, l)) = self.park_reply(reply) {
-                    l.room.owner_call(id, &request, call, now, random_bytes::<32>(), kv(&l.store));
+                    l.room.owner_call(id, &request, *call, now, random_bytes::<32>(), kv(&l.store));
                 }
             }
             RoomCommand::MemberToken { request, size, reply } => {
@@ -690,5 +691,14 @@ impl RoomActor {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every idle room's command channel holds a block of 32 commands: keep them small.
+    #[test]
+    fn a_room_command_stays_small() {
+        assert!(std::mem::size_of::<super::RoomCommand>() <= 64, "{}", std::mem::size_of::<super::RoomCommand>());
     }
 }

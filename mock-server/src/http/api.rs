@@ -45,7 +45,7 @@ pub async fn create_room(
     }
     verify_owner_request(&st, &req.room, &headers, &method, &uri, &body)?;
     let funding = funding(&st, &req.auth).await?;
-    let (owner, state) = (req.owner, Box::new(req.state));
+    let (owner, state) = (Box::new(req.owner), Box::new(req.state));
     let created = st.rooms.call(&req.room, true, |reply| RoomCommand::Create { owner, state, funding, reply }).await?;
     Ok(Json(created))
 }

@@ -29,6 +29,7 @@ pub async fn owner(
     let signed = verify_owner_request(&st, &room, &headers, &method, &uri, &body)?;
     let call = OwnerCall::from_request(method.as_str(), &name, &body)?;
     let request = Box::new(signed);
+    let call = Box::new(call);
     let value = st.rooms.call(&room, false, |reply| RoomCommand::Owner { request, call, reply }).await?;
     Ok(Json(value))
 }

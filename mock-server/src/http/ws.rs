@@ -169,10 +169,10 @@ async fn run_connection(socket: WebSocket, st: AppState, room: Result<RoomId, Er
                 let cmd = match incoming {
                     Some(Ok(Message::Text(text))) => {
                         // Shape, size and signature checks run here, on the connection's
-                        // task, so they use every core instead of the room's one thread.
+                        // task, so they use every core, not just the room's lane step.
                         let frame = inbound::prepare(text.as_str(), limits, st.verifier.as_ref(), hello_sent);
                         hello_sent |= matches!(frame, inbound::Inbound::Hello { .. });
-                        RoomCommand::Frame { conn, frame }
+                        RoomCommand::Frame { conn, frame: Box::new(frame) }
                     }
                     Some(Ok(Message::Binary(_))) => RoomCommand::Binary { conn },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
