@@ -23,23 +23,13 @@ use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
 use protocol::transcript;
 use serde_json::json;
-use support::{SECRET, room_files, server};
+use support::{SECRET, proc_status, room_files, server};
 use testkit::client::{Member, create_room, new_identity, next_frame, open_socket, owner, read_until_close, seal_text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
-
-/// A field of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in kB; `Threads`).
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
 
 /// An HTTP answer read off a raw socket.
 #[derive(Debug)]

@@ -7,27 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use protocol::frames::{ClientFrame, ServerFrame};
-use support::{SECRET, server};
+use support::{SECRET, open_room_files, proc_status, server};
 use testkit::client::{Member, TestRoom, create_room, full_history, new_identity};
-
-/// A field of `/proc/<pid>/status` (`Threads`).
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-/// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
-fn open_room_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("list fds")
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().contains("/rooms/"))
-        .count()
-}
 
 /// Waits (up to `limit`) until `done` holds.
 async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {

@@ -12,7 +12,7 @@ use protocol::error::ErrorCode;
 use protocol::frames::ServerFrame;
 use protocol::ids::RoomId;
 use protocol::limits::Limits;
-use support::{SECRET, kv_rows, message_rows, server};
+use support::{SECRET, kv_rows, message_rows, open_room_files, server};
 use testkit::client::{self, Member, create_room, full_history, new_identity, read_until_close};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -219,16 +219,6 @@ async fn a_slow_reader_is_dropped_and_never_slows_the_room() {
     // It resyncs from history.
     assert_eq!(full_history(&srv.http_base(), &room.id, 500).await.len(), 1000);
     assert!(kv_rows(data.path(), &room.id) > 1000);
-}
-
-/// Open room databases (file, WAL, shm) of process `pid`: a loaded room holds its own
-/// (with the quiet time longer than the test, only unloading closes them).
-fn open_room_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("list fds")
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().contains("/rooms/"))
-        .count()
 }
 
 #[tokio::test]

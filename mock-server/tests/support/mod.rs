@@ -40,3 +40,22 @@ pub fn room_files(data: &Path) -> usize {
         .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "sqlite")).count())
         .unwrap_or(0)
 }
+
+/// A field of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in kB; `Threads`).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
+pub fn open_room_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list fds")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("/rooms/"))
+        .count()
+}
