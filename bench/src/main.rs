@@ -30,6 +30,87 @@ struct Args {
     /// Also measure N live rooms with one idle joined connection each (0: skip).
     #[arg(long, default_value_t = 0)]
     idle_rooms: usize,
+    /// Instead of the report: the throughput scenarios on another mock-server build (BIN)
+    /// and on this one, alternately, `--pairs` times each, with medians.
+    #[arg(long, value_name = "BIN")]
+    against: Option<std::path::PathBuf>,
+    /// Only the `--idle-rooms` scenario (skips the throughput and idle-socket ones).
+    #[arg(long)]
+    only_idle_rooms: bool,
+    /// Runs of each build per scenario with `--against`.
+    #[arg(long, default_value_t = 3)]
+    pairs: usize,
+}
+
+/// The throughput scenarios, each on a fresh server.
+#[derive(Clone, Copy)]
+enum Scenario {
+    EightSenders,
+    FanOut,
+    Paced,
+    ManyRooms,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [Scenario::EightSenders, Scenario::FanOut, Scenario::Paced, Scenario::ManyRooms];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::EightSenders => "1 room, 8 senders flat out (window 64), no other receivers",
+            Scenario::FanOut => "1 room, 1 sender flat out, 100 receivers",
+            Scenario::Paced => "1 room, 100 msgs/s paced, 100 receivers (latency)",
+            Scenario::ManyRooms => "50 rooms × (1 sender flat out + 4 receivers)",
+        }
+    }
+
+    /// The figure compared across builds: msgs/s, or the p99 in ms for the paced one.
+    fn figure(self, s: &Stats) -> f64 {
+        match self {
+            Scenario::Paced => s.p99_ms,
+            _ => s.messages_per_sec,
+        }
+    }
+
+    async fn run(self, kind: Kind, scale: usize) -> Stats {
+        let rooms = if matches!(self, Scenario::ManyRooms) { 50 } else { 1 };
+        let mut t = Target::start(kind, rooms).await;
+        let s = match self {
+            Scenario::EightSenders => fanout(&mut t, 0, 8, 0, 40_000 / scale, 64).await,
+            Scenario::FanOut => fanout(&mut t, 0, 1, 100, 4_000 / scale, 32).await,
+            Scenario::Paced => paced_latency(&mut t, 100, 100, Duration::from_secs(10 / scale as u64)).await,
+            Scenario::ManyRooms => many_rooms(&mut t, 4, 2_000 / scale).await,
+        };
+        t.stop();
+        s
+    }
+}
+
+/// `--against BIN`: each scenario on BIN and on this build, alternately, `pairs` times.
+async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) {
+    println!("| scenario | {} (previous) | this build | this / previous (medians) |", against.display());
+    println!("|---|---|---|---|");
+    for scenario in Scenario::ALL {
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for _ in 0..pairs {
+            old.push(scenario.figure(&scenario.run(Kind::WorkerAt(against), scale).await));
+            new.push(scenario.figure(&scenario.run(Kind::Worker, scale).await));
+        }
+        let list = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ");
+        let (mo, mn) = (median(&old), median(&new));
+        println!(
+            "| {} | {} (median {mo:.1}) | {} (median {mn:.1}) | {:.2}× |",
+            scenario.name(),
+            list(&old),
+            list(&new),
+            if mo > 0.0 { mn / mo } else { 0.0 }
+        );
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
 fn row(name: &str, worker: &Stats, base: &Stats) -> String {
@@ -59,56 +140,32 @@ fn main() {
 
 async fn run(args: Args) {
     let scale = if args.quick { 5 } else { 1 };
+    if let Some(bin) = args.against {
+        let bin: &'static std::path::Path = Box::leak(bin.into_boxed_path());
+        return compare(bin, args.pairs.max(1), scale).await;
+    }
     let mut lines = vec![
         "| scenario | worker persisted msgs/s | deliveries/s worker / baseline (ratio) | p50 ms worker / baseline | p99 ms worker / baseline |".to_owned(),
         "|---|---|---|---|---|".to_owned(),
     ];
 
-    let one_room = |kind| async move {
-        let mut t = Target::start(kind, 1).await;
-        let s = fanout(&mut t, 0, 8, 0, 40_000 / scale, 64).await;
-        t.stop();
-        s
-    };
-    let (w, b) = (one_room(Kind::Worker).await, one_room(Kind::Baseline).await);
-    lines.push(row("1 room, 8 senders flat out (window 64), no other receivers", &w, &b));
-
-    let fan = |kind| async move {
-        let mut t = Target::start(kind, 1).await;
-        let s = fanout(&mut t, 0, 1, 100, 4_000 / scale, 32).await;
-        t.stop();
-        s
-    };
-    let (w, b) = (fan(Kind::Worker).await, fan(Kind::Baseline).await);
-    lines.push(row("1 room, 1 sender flat out, 100 receivers", &w, &b));
-
-    let paced = |kind| async move {
-        let mut t = Target::start(kind, 1).await;
-        let s = paced_latency(&mut t, 100, 100, Duration::from_secs(10 / scale as u64)).await;
-        t.stop();
-        s
-    };
-    let (w, b) = (paced(Kind::Worker).await, paced(Kind::Baseline).await);
-    lines.push(row("1 room, 100 msgs/s paced, 100 receivers (latency)", &w, &b));
-
-    let rooms = |kind| async move {
-        let mut t = Target::start(kind, 50).await;
-        let s = many_rooms(&mut t, 4, 2_000 / scale).await;
-        t.stop();
-        s
-    };
-    let (w, b) = (rooms(Kind::Worker).await, rooms(Kind::Baseline).await);
-    lines.push(row("50 rooms × (1 sender flat out + 4 receivers)", &w, &b));
-
     let idle = args.idle_sockets / scale;
-    let (w_mem, b_mem) = {
+    let sockets = if args.only_idle_rooms {
+        None
+    } else {
+        for scenario in Scenario::ALL {
+            let w = scenario.run(Kind::Worker, scale).await;
+            let b = scenario.run(Kind::Baseline, scale).await;
+            lines.push(row(scenario.name(), &w, &b));
+        }
+
         let mut t = Target::start(Kind::Worker, idle.div_ceil(50)).await;
         let w = idle_connections(&mut t, idle).await;
         t.stop();
         let mut t = Target::start(Kind::Baseline, idle.div_ceil(50)).await;
         let b = idle_connections(&mut t, idle).await;
         t.stop();
-        (w, b)
+        Some((w, b))
     };
 
     let idle_rooms = if args.idle_rooms > 0 {
@@ -124,13 +181,15 @@ async fn run(args: Args) {
         None
     };
 
-    println!("\n{}\n", lines.join("\n"));
-    println!(
-        "Idle sockets: {idle} joined connections; server RSS grew {:.1} MiB: {:.1} KiB per connection (baseline: {:.1} KiB).",
-        w_mem.total_kib as f64 / 1024.0,
-        w_mem.per_connection_kib,
-        b_mem.per_connection_kib
-    );
+    if let Some((w_mem, b_mem)) = sockets {
+        println!("\n{}\n", lines.join("\n"));
+        println!(
+            "Idle sockets: {idle} joined connections; server RSS grew {:.1} MiB: {:.1} KiB per connection (baseline: {:.1} KiB).",
+            w_mem.total_kib as f64 / 1024.0,
+            w_mem.per_connection_kib,
+            b_mem.per_connection_kib
+        );
+    }
     if let Some(r) = idle_rooms {
         println!(
             "Idle rooms: {} live rooms × 1 idle joined connection, databases closed after 5 s quiet: \

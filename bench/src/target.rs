@@ -3,6 +3,7 @@
 //! processes on loopback, so their RSS can be read from /proc.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use protocol::frames::ClientFrame;
@@ -13,6 +14,8 @@ use testkit::server::{ServerOptions, ServerProcess};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Worker,
+    /// Another build of the worker (`room-bench --against BIN`), run the same way.
+    WorkerAt(&'static Path),
     Baseline,
 }
 
@@ -56,13 +59,16 @@ impl Target {
     /// Starts a server with `rooms` rooms and `extra` worker arguments.
     pub async fn start_with(kind: Kind, rooms: usize, extra: &[&str]) -> Target {
         match kind {
-            Kind::Worker => {
+            Kind::Worker | Kind::WorkerAt(_) => {
                 let data = tempfile::tempdir().expect("temp dir");
                 let mut options = ServerOptions::new(data.path());
                 for a in WORKER_ARGS.iter().chain(extra) {
                     options = options.arg(*a);
                 }
-                let server = ServerProcess::start(options.clone());
+                let server = match kind {
+                    Kind::WorkerAt(bin) => ServerProcess::start_with(bin, options.clone()),
+                    _ => ServerProcess::start(options.clone()),
+                };
                 let mut made = Vec::new();
                 for _ in 0..rooms {
                     made.push(create_room(&server.http_base(), &options.admin_secret).await);
@@ -103,7 +109,7 @@ impl Target {
         let identity = new_identity();
         let r = &self.rooms[room];
         match self.kind {
-            Kind::Worker => {
+            Kind::Worker | Kind::WorkerAt(_) => {
                 let member = Member::join(&self.ws_base, &r.id, identity.clone()).await.expect("join");
                 (member.ws, identity)
             }

@@ -34,8 +34,12 @@ pub struct ServerConfig {
     pub room_idle_secs: u64,
     /// Seconds a room's database stays open without a command (its sockets stay joined).
     pub room_quiet_secs: u64,
-    /// Room databases open at once (three file descriptors each); more answer `unavailable`.
+    /// Room databases open at once (three file descriptors each), least recently used
+    /// closed first.
     pub max_open_rooms: usize,
+    /// How long a room waits for a database slot while every open one is busy before it
+    /// answers `unavailable`, in milliseconds.
+    pub open_room_wait_ms: u64,
     /// Seconds an API request may take to arrive and be answered (408 after).
     pub request_timeout_secs: u64,
     /// The same for requests that carry a file chunk or a room backup: long enough for a
@@ -81,7 +85,7 @@ impl ServerConfig {
     }
 }
 
-/// Threads of the blocking lane (rooms' batches, document-store calls) for `cores` cores:
+/// Threads of a blocking lane (the rooms' batches; separately, document-store calls) for `cores` cores:
 /// `4 × cores + 8`, so a few slow rooms never starve the rest and the count does not grow
 /// with the number of rooms.
 pub fn blocking_lane_threads(cores: usize) -> usize {
@@ -90,3 +94,7 @@ pub fn blocking_lane_threads(cores: usize) -> usize {
 
 /// Default bound on room databases open at once: 3,072 file descriptors.
 pub const DEFAULT_MAX_OPEN_ROOMS: usize = 1024;
+
+/// Default of [`ServerConfig::open_room_wait_ms`]: a burst waits a moment for a slot
+/// rather than failing at once.
+pub const DEFAULT_OPEN_ROOM_WAIT_MS: u64 = 1000;

@@ -22,6 +22,7 @@ pub mod memory;
 pub mod object_store;
 pub mod open_rooms;
 pub mod room_actor;
+pub mod room_runtime;
 pub mod rooms;
 pub mod server;
 pub mod services;

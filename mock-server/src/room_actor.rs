@@ -1,9 +1,10 @@
-//! The addressable worker: one tokio task per live room, owning that room's [`Room`] state
-//! and its KV_local database. Every socket and HTTP call of the room reaches it through
-//! one channel, so the room sees a single, totally ordered stream of events. An idle room
-//! holds no thread: its work (SQLite reads and the commit) runs batch by batch on the
-//! runtime's bounded blocking lane, so a slow room (a big commit, a long restore) holds one
-//! lane thread and never a runtime worker. A room that has been quiet for a while
+//! The addressable worker: one tokio task per live room (on the rooms' own runtime,
+//! [`crate::room_runtime`]), owning that room's [`Room`] state and its KV_local database.
+//! Every socket and HTTP call of the room reaches it through one channel, so the room sees
+//! a single, totally ordered stream of events. An idle room holds no thread: its batches
+//! run on the room runtime's fixed worker threads, and the heavy ones (loading, creating
+//! or restoring the room) on its bounded blocking lane, so a long restore holds one lane
+//! thread and never a worker. A room that has been quiet for a while
 //! (`--room-quiet-secs`) also closes its database (file, WAL and shm) while its sockets
 //! stay joined, and reopens it with the next command.
 //!
@@ -89,6 +90,9 @@ pub enum RoomCommand {
     /// The actor's own wake-up: a deadline of the room, its quiet time or its idle time
     /// may have passed.
     Wake,
+    /// The actor's own: a room waiting for a database slot asked this one, the least
+    /// recently used, to close its database.
+    Release,
     History {
         before: Option<String>,
         limit: Option<usize>,
@@ -164,6 +168,8 @@ pub struct ActorContext {
     pub quiet: Duration,
     /// The bound on room databases open at once.
     pub open_rooms: Arc<OpenRooms>,
+    /// How long a room waits for a database slot while every open one is busy.
+    pub open_wait: Duration,
 }
 
 impl ActorContext {
@@ -231,6 +237,8 @@ pub struct RoomActor {
     tried_load: bool,
     /// The room could not open its database (see [`RoomActor::refuse_all`]).
     unavailable: bool,
+    /// A database slot taken (waiting, at the bound) before a batch that needs one.
+    spare_slot: Option<OpenRoom>,
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
 }
@@ -248,6 +256,7 @@ impl RoomActor {
             reopens: 0,
             tried_load: false,
             unavailable: false,
+            spare_slot: None,
             replies: HashMap::new(),
             next_reply: 0,
         }
@@ -259,7 +268,7 @@ impl RoomActor {
         if !path.exists() {
             return;
         }
-        let Some(slot) = self.ctx.open_rooms.try_open() else {
+        let Some(slot) = self.take_slot() else {
             self.unavailable = true;
             return;
         };
@@ -321,15 +330,15 @@ impl RoomActor {
     /// open databases (or if it cannot be opened) the room is unavailable for now.
     fn open_store(&mut self) {
         self.last_command = Instant::now();
-        let Some(l) = &mut self.loaded else { return };
-        if l.store.is_some() {
+        if self.loaded.as_ref().is_none_or(|l| l.store.is_some()) {
             return;
         }
-        let Some(slot) = self.ctx.open_rooms.try_open() else {
+        let Some(slot) = self.take_slot() else {
             self.unavailable = true;
             return;
         };
         let path = self.ctx.room_path(&self.id);
+        let Some(l) = &mut self.loaded else { return };
         match SqliteKv::open(&path, Database::Room, Durability::Full, false) {
             Ok(store) => {
                 (l.store, l.slot) = (Some(store), Some(slot));
@@ -341,6 +350,38 @@ impl RoomActor {
                 self.unavailable = true;
             }
         }
+    }
+
+    /// The slot waited for before this batch, or a free one.
+    fn take_slot(&mut self) -> Option<OpenRoom> {
+        self.spare_slot.take().or_else(|| self.ctx.open_rooms.try_open())
+    }
+
+    /// The slot of the open database, if it is open.
+    fn open_slot(&self) -> Option<&OpenRoom> {
+        self.loaded.as_ref().and_then(|l| l.slot.as_ref())
+    }
+
+    /// Whether `batch` may take long: loading the room (which also repairs KV_global's
+    /// copy), creating or restoring it. Such a batch runs on the blocking lane; every
+    /// other batch (a few reads and one commit) runs on the room runtime's own worker
+    /// threads, without a hop between threads.
+    fn is_heavy(&self, batch: &[RoomCommand]) -> bool {
+        !self.tried_load || batch.iter().any(|c| matches!(c, RoomCommand::Create { .. } | RoomCommand::Restore { .. }))
+    }
+
+    /// Whether `batch` needs the room's database and it is not open: the actor then waits
+    /// for a slot before running it.
+    fn needs_slot(&self, batch: &[RoomCommand]) -> bool {
+        let needs_store = !batch.iter().all(|c| matches!(c, RoomCommand::Wake | RoomCommand::Release));
+        let absent = match &self.loaded {
+            Some(l) => l.store.is_none(),
+            None => {
+                !self.tried_load
+                    || batch.iter().any(|c| matches!(c, RoomCommand::Create { .. } | RoomCommand::Restore { .. }))
+            }
+        };
+        needs_store && absent
     }
 
     /// Closes the database now (its slot is free for other rooms).
@@ -378,7 +419,7 @@ impl RoomActor {
                     let _ = reply.send(Err(busy()));
                 }
                 RoomCommand::Frame { .. } | RoomCommand::Binary { .. } | RoomCommand::Disconnect { .. } => {}
-                RoomCommand::Wake => {}
+                RoomCommand::Wake | RoomCommand::Release => {}
             }
         }
         for (_, reply) in self.replies.drain() {
@@ -403,14 +444,15 @@ impl RoomActor {
         }
     }
 
-    /// Applies a batch of commands and commits it (one step on the blocking lane). False
+    /// Applies a batch of commands and commits it (see [`RoomActor::is_heavy`] for where). False
     /// when the room was unavailable and the actor must end.
     fn process(&mut self, batch: Vec<RoomCommand>) -> bool {
         if self.loaded.is_none() && !self.tried_load {
             self.tried_load = true;
             self.load();
         }
-        let only_timeouts = batch.iter().all(|c| matches!(c, RoomCommand::Wake));
+        let only_timeouts = batch.iter().all(|c| matches!(c, RoomCommand::Wake | RoomCommand::Release));
+        let released = batch.iter().any(|c| matches!(c, RoomCommand::Release));
         if !only_timeouts {
             self.open_store();
         }
@@ -422,11 +464,12 @@ impl RoomActor {
             self.handle(cmd);
         }
         self.finish();
-        if only_timeouts {
-            self.close_store_if_quiet();
-        } else if self.ctx.open_rooms.under_pressure() {
-            // Many rooms are open: give the slot back now rather than after the quiet time.
+        // A slot waited for but not needed after all (e.g. the room does not exist).
+        self.spare_slot = None;
+        if released {
             self.close_store();
+        } else if only_timeouts {
+            self.close_store_if_quiet();
         }
         true
     }
@@ -461,6 +504,7 @@ impl RoomActor {
                 }
             }
             RoomCommand::Wake => self.on_timeout(),
+            RoomCommand::Release => {}
             RoomCommand::Disconnect { conn } => {
                 self.sockets.conns.remove(&conn);
                 if let Some(l) = &mut self.loaded {
@@ -569,7 +613,7 @@ impl RoomActor {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        let slot = self.ctx.open_rooms.try_open().ok_or_else(|| {
+        let slot = self.take_slot().ok_or_else(|| {
             ErrorBody::new(ErrorCode::Unavailable, "the server has too many rooms open at once; try again in a moment")
         })?;
         let mut store = SqliteKv::open(&path, Database::Room, Durability::Full, true)
@@ -635,7 +679,7 @@ impl RoomActor {
 
     /// Runs the actor as a task until `rx` closes or `retire` agrees to unload: it sleeps
     /// until a command or its next wake-up, takes the waiting commands (up to
-    /// [`MAX_BATCH`]) and processes them on the blocking lane.
+    /// [`MAX_BATCH`]) and processes them.
     pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<RoomCommand>,
@@ -643,10 +687,20 @@ impl RoomActor {
     ) {
         loop {
             let first = match self.wake_at() {
-                Some(at) if self.tried_load => tokio::select! {
-                    cmd = rx.recv() => cmd,
-                    _ = tokio::time::sleep_until(at.into()) => Some(RoomCommand::Wake),
-                },
+                Some(at) if self.tried_load => {
+                    let eviction = self.open_slot().map(OpenRoom::eviction);
+                    let evicted = async move {
+                        match eviction {
+                            Some(asked) => asked.notified().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        cmd = rx.recv() => cmd,
+                        _ = tokio::time::sleep_until(at.into()) => Some(RoomCommand::Wake),
+                        () = evicted => Some(RoomCommand::Release),
+                    }
+                }
                 _ => rx.recv().await,
             };
             let Some(first) = first else { break };
@@ -657,14 +711,31 @@ impl RoomActor {
                     Err(_) => break,
                 }
             }
+            if self.needs_slot(&batch) {
+                // At the bound this asks the least recently used idle room to close its
+                // database and waits (up to `open_wait`) for the slot.
+                self.spare_slot = self.ctx.open_rooms.acquire(self.ctx.open_wait).await;
+            }
+            if let Some(slot) = self.open_slot() {
+                slot.set_busy();
+            }
             let id = self.id.clone();
             let go_on;
-            (self, go_on) = match tokio::task::spawn_blocking(move || {
-                let go_on = self.process(batch);
-                (self, go_on)
-            })
-            .await
-            {
+            let ran = if self.is_heavy(&batch) {
+                tokio::task::spawn_blocking(move || {
+                    let go_on = self.process(batch);
+                    (self, go_on)
+                })
+                .await
+                .map_err(|e| e.to_string())
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    let go_on = self.process(batch);
+                    (self, go_on)
+                }))
+                .map_err(|_| "panicked".to_owned())
+            };
+            (self, go_on) = match ran {
                 Ok(done) => done,
                 Err(e) => {
                     // The room's state is gone with the panic: the next command starts a
@@ -673,6 +744,9 @@ impl RoomActor {
                     return;
                 }
             };
+            if let Some(slot) = self.open_slot() {
+                slot.set_idle();
+            }
             if !go_on {
                 // Refuse what still waits, unregister (the next command starts a fresh
                 // actor) and end.

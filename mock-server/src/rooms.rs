@@ -10,6 +10,7 @@ use protocol::ids::RoomId;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::room_actor::{ActorContext, RoomActor, RoomCommand};
+use crate::room_runtime::RoomRuntime;
 
 /// Commands that may wait for a busy room before senders are slowed down.
 const ROOM_QUEUE: usize = 4096;
@@ -22,6 +23,7 @@ struct Entry {
 /// All live rooms of this server.
 pub struct Rooms {
     ctx: ActorContext,
+    runtime: RoomRuntime,
     live: Mutex<HashMap<RoomId, Entry>>,
     generations: std::sync::atomic::AtomicU64,
 }
@@ -31,8 +33,9 @@ fn unknown_room() -> ErrorBody {
 }
 
 impl Rooms {
-    pub fn new(ctx: ActorContext) -> Arc<Self> {
-        Arc::new(Self { ctx, live: Mutex::new(HashMap::new()), generations: Default::default() })
+    /// The registry, with the rooms' own runtime (see [`RoomRuntime`]).
+    pub fn new(ctx: ActorContext, runtime: RoomRuntime) -> Arc<Self> {
+        Arc::new(Self { ctx, runtime, live: Mutex::new(HashMap::new()), generations: Default::default() })
     }
 
     /// True when the room is loaded or has a database (without starting an actor).
@@ -59,8 +62,8 @@ impl Rooms {
         let registry = Arc::clone(self);
         let room = id.clone();
         // A task, not a thread: an idle room holds none (its batches run on the blocking
-        // lane, see room_actor).
-        tokio::spawn(actor.run(rx, move |rx| registry.retire(&room, generation, rx)));
+        // lane, see room_actor), on the rooms' own runtime.
+        self.runtime.spawn(actor.run(rx, move |rx| registry.retire(&room, generation, rx)));
         live.insert(id.clone(), Entry { generation, tx: tx.clone() });
         Ok((generation, tx))
     }

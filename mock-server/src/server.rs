@@ -39,8 +39,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         idle: std::time::Duration::from_secs(config.room_idle_secs),
         quiet: std::time::Duration::from_secs(config.room_quiet_secs),
         open_rooms: crate::open_rooms::OpenRooms::new(config.max_open_rooms),
+        open_wait: std::time::Duration::from_millis(config.open_room_wait_ms),
     };
-    let rooms = Rooms::new(ctx);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = crate::room_runtime::RoomRuntime::start(2 * cores, crate::config::blocking_lane_threads(cores))
+        .map_err(|e| format!("cannot start the rooms' runtime: {e}"))?;
+    let rooms = Rooms::new(ctx, runtime);
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -7,8 +7,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use protocol::frames::{ClientFrame, ServerFrame};
-use support::{SECRET, open_room_files, proc_status, server};
-use testkit::client::{Member, TestRoom, create_room, full_history, new_identity};
+use std::collections::BTreeSet;
+
+use support::{SECRET, open_room_databases, open_room_files, proc_status, server};
+use testkit::client::{Member, TestRoom, create_room, full_history, history, new_identity};
 
 /// Waits (up to `limit`) until `done` holds.
 async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -91,33 +93,31 @@ async fn hundreds_of_live_rooms_share_a_few_threads_and_quiet_rooms_close_their_
     assert!(!acked.is_empty(), "some messages were acknowledged before the kill");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_bound_of_open_databases_rooms_answer_unavailable_and_clients_get_through_on_retry() {
-    let data = tempfile::tempdir().unwrap();
-    let srv = server(data.path(), &["--max-open-rooms", "6", "--room-quiet-secs", "30"]);
-    let (http, ws) = (srv.http_base(), srv.ws_base());
-    let pid = srv.pid().unwrap();
-    let mut rooms = Vec::new();
-    for _ in 0..24 {
-        // Creation needs a slot too: under pressure rooms give theirs back after each
-        // batch, so creations get through (retrying `unavailable`).
-        let room = loop {
-            let candidate = TestRoom::fresh();
-            match candidate
-                .register(&http, protocol::api::CreateAuthorization::AdminSecret { secret: SECRET.into() })
-                .await
-            {
-                Ok(_) => break candidate,
-                Err((503, e)) => assert_eq!(e.error.code, protocol::error::ErrorCode::Unavailable),
-                Err(other) => panic!("{other:?}"),
+/// Makes `n` rooms one after another; counts the `unavailable` answers retried on the way.
+async fn make_rooms(http: &str, n: usize) -> (Vec<TestRoom>, usize) {
+    let (mut rooms, mut unavailable) = (Vec::new(), 0);
+    while rooms.len() < n {
+        let candidate = TestRoom::fresh();
+        match candidate.register(http, protocol::api::CreateAuthorization::AdminSecret { secret: SECRET.into() }).await
+        {
+            Ok(_) => rooms.push(candidate),
+            Err((503, e)) => {
+                assert_eq!(e.error.code, protocol::error::ErrorCode::Unavailable);
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        rooms.push(room);
+            Err(other) => panic!("{other:?}"),
+        }
     }
-    // Every room at once: joins refused with 1012 retry until they get in; never more
-    // than the bound of databases is open.
-    let mut max_open = 0;
+    (rooms, unavailable)
+}
+
+/// Every room at once: joins and sends one message each, retrying joins refused with 1012
+/// (and sends closed as unavailable, with the same cid) until all are acknowledged; checks
+/// that never more than `bound` databases are open and each message is stored once.
+/// Returns the refused joins.
+async fn everyone_at_once(srv: &testkit::server::ServerProcess, rooms: &[TestRoom], bound: usize) -> usize {
+    let (http, ws, pid) = (srv.http_base(), srv.ws_base(), srv.pid().unwrap());
     let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = rooms
         .iter()
@@ -130,7 +130,6 @@ async fn past_the_bound_of_open_databases_rooms_answer_unavailable_and_clients_g
                     match Member::join(&ws, &id, me.clone()).await {
                         Ok(mut member) => {
                             member.say(&key, "through", "made it").await;
-                            // Closed as unavailable mid-way: retry (the same cid).
                             if let Some(ServerFrame::Ack { .. }) = member.next_within(Duration::from_secs(10)).await {
                                 return;
                             }
@@ -145,7 +144,7 @@ async fn past_the_bound_of_open_databases_rooms_answer_unavailable_and_clients_g
             })
         })
         .collect();
-    let start = Instant::now();
+    let (start, mut max_open) = (Instant::now(), 0);
     while tasks.iter().any(|t| !t.is_finished()) {
         max_open = max_open.max(open_room_files(pid));
         assert!(start.elapsed() < Duration::from_secs(60), "the rooms did not all get through");
@@ -154,10 +153,51 @@ async fn past_the_bound_of_open_databases_rooms_answer_unavailable_and_clients_g
     for t in tasks {
         t.await.unwrap();
     }
-    assert!(max_open <= 6 * 3, "{max_open} room files open with a bound of 6 databases");
-    assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 0, "the bound was reached (joins were refused)");
-    for room in &rooms {
-        let history = full_history(&http, &room.id, 100).await;
-        assert_eq!(history.iter().filter(|m| m.env.cid.as_str() == "through").count(), 1, "once, not lost");
+    assert!(max_open <= bound * 3, "{max_open} room files open with a bound of {bound} databases");
+    for room in rooms {
+        // One page holds it all; a read that finds every slot taken is `unavailable` too.
+        let page = loop {
+            match history(&http, &room.id, None, Some(100)).await {
+                Ok(page) => break page,
+                Err(e) => assert_eq!(e.error.code, protocol::error::ErrorCode::Unavailable, "{e:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!page.more);
+        assert_eq!(page.messages.iter().filter(|m| m.env.cid.as_str() == "through").count(), 1, "once, not lost");
     }
+    refused.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_bound_of_open_databases_the_least_recently_used_quiet_room_closes_its_database_for_the_next() {
+    let data = tempfile::tempdir().unwrap();
+    let srv = server(data.path(), &["--max-open-rooms", "6", "--room-quiet-secs", "30"]);
+    let pid = srv.pid().unwrap();
+    // One after another: past the sixth, each new room takes the slot of the least recently
+    // used one (not quiet long enough to close on its own): nobody is refused, and the six
+    // newest rooms are the open ones.
+    let (rooms, unavailable) = make_rooms(&srv.http_base(), 24).await;
+    assert_eq!(unavailable, 0, "no creation was refused: quiet rooms made way");
+    let ids =
+        |range: std::ops::Range<usize>| -> BTreeSet<String> { rooms[range].iter().map(|r| r.id.to_string()).collect() };
+    eventually(Duration::from_secs(5), "the six newest rooms open", || open_room_databases(pid) == ids(18..24)).await;
+    // Using the oldest room again closes the least recently used of those six (room 18).
+    let mut member = Member::join(&srv.ws_base(), &rooms[0].id, new_identity()).await.unwrap();
+    member.say(&rooms[0].key, "again", "back").await;
+    assert!(matches!(member.next_within(Duration::from_secs(10)).await, Some(ServerFrame::Ack { .. })));
+    let mut expected = ids(19..24);
+    expected.insert(rooms[0].id.to_string());
+    eventually(Duration::from_secs(5), "room 18 made way for room 0", || open_room_databases(pid) == expected).await;
+    assert!(everyone_at_once(&srv, &rooms, 6).await < rooms.len(), "most got in at the first try");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_bound_with_every_database_busy_rooms_answer_unavailable_and_clients_get_through_on_retry() {
+    let data = tempfile::tempdir().unwrap();
+    // No wait for a slot: a room that finds the bound reached answers `unavailable` at once.
+    let srv = server(data.path(), &["--max-open-rooms", "6", "--room-quiet-secs", "30", "--open-room-wait-ms", "0"]);
+    let (rooms, _) = make_rooms(&srv.http_base(), 24).await;
+    let refused = everyone_at_once(&srv, &rooms, 6).await;
+    assert!(refused > 0, "the bound was reached (joins were refused)");
 }

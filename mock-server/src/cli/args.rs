@@ -151,10 +151,14 @@ pub struct ServeArgs {
     /// are closed (joined sockets stay) and reopened with the next command.
     #[arg(long, default_value_t = 30)]
     pub room_quiet_secs: u64,
-    /// Room databases open at once (three file descriptors each); a room that needs one past
-    /// the bound answers `unavailable` and its clients retry.
+    /// Room databases open at once (three file descriptors each); at the bound the least
+    /// recently used idle room closes its database for a room that needs one.
     #[arg(long, default_value_t = crate::config::DEFAULT_MAX_OPEN_ROOMS)]
     pub max_open_rooms: usize,
+    /// Milliseconds a room waits for a database slot at the bound (while every open
+    /// database is busy) before it answers `unavailable` and its clients retry.
+    #[arg(long, default_value_t = crate::config::DEFAULT_OPEN_ROOM_WAIT_MS)]
+    pub open_room_wait_ms: u64,
     /// Seconds an API request may take to arrive and be answered (then 408).
     #[arg(long, default_value_t = 30)]
     pub request_timeout_secs: u64,

@@ -145,12 +145,14 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         room_idle_secs: args.room_idle_secs,
         room_quiet_secs: args.room_quiet_secs,
         max_open_rooms: args.max_open_rooms.max(1),
+        open_room_wait_ms: args.open_room_wait_ms,
         request_timeout_secs: args.request_timeout_secs.max(1),
         upload_timeout_secs: args.upload_timeout_secs.max(1),
     };
-    // The blocking lane runs rooms' batches (SQLite reads and commits) and the document
-    // store's calls: bounded, so threads do not grow with the number of rooms.
+    // This runtime's blocking lane runs the document store's calls (rooms' batches have
+    // their own, `room_runtime`): bounded, so threads do not grow with the load.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    crate::memory::limit_arenas(cores);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(crate::config::blocking_lane_threads(cores))

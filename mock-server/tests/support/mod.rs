@@ -52,6 +52,19 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
 }
 
 /// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
+/// The rooms whose database file the server `pid` has open.
+pub fn open_room_databases(pid: u32) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list fds")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let name = target.file_name()?.to_str()?.to_owned();
+            let in_rooms = target.parent()?.ends_with("rooms");
+            (in_rooms).then_some(name)?.strip_suffix(".sqlite").map(str::to_owned)
+        })
+        .collect()
+}
+
 pub fn open_room_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("list fds")
