@@ -2,10 +2,11 @@
 //! room actors and the KV_global stores.
 //!
 //! Dependencies point one way: [`router`] → the handlers ([`api`], [`owner`],
-//! [`objects`], [`ws`]) → [`extract`] (what they read from a request) → [`error`] (the
+//! [`objects`], [`ws`], and [`assets`] for the SPA's files) → [`extract`] (what they read from a request) → [`error`] (the
 //! typed refusal). No handler module uses another.
 
 pub mod api;
+pub mod assets;
 pub mod error;
 pub mod extract;
 pub mod objects;

@@ -9,11 +9,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::csp::ContentSecurityPolicy;
-use crate::http::{api, extract, objects, owner, ws};
+use crate::http::{api, assets, extract, objects, owner, ws};
 use crate::state::AppState;
 
 /// A 408 after `secs` (the request must have arrived and been answered by then).
@@ -51,11 +50,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/ws/{room}", get(ws::upgrade).layer(timeout(config.request_timeout_secs)));
     if let Some(dir) = &config.static_dir {
-        // Unknown paths (client-side routes such as /r/<room>) get the SPA's index.html.
         // (A timeout covers a handler until its response starts, not a slow download of
         // the response body, so static files need none.)
-        let spa = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
-        app = app.fallback_service(spa);
+        app = app.fallback_service(assets::spa(dir));
     }
     app.layer(axum::middleware::map_response(move |mut response: Response| {
         let policy = csp.header_for(&response);
