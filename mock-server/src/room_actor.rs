@@ -191,6 +191,16 @@ fn kv(store: &Option<SqliteKv>) -> &dyn KvStore {
     }
 }
 
+/// Whether `batch` creates or restores the room.
+fn makes_the_room(batch: &[RoomCommand]) -> bool {
+    batch.iter().any(|c| matches!(c, RoomCommand::Create { .. } | RoomCommand::Restore { .. }))
+}
+
+/// Whether `batch` holds only the actor's own wake-ups (which need no database).
+fn only_own_wake_ups(batch: &[RoomCommand]) -> bool {
+    batch.iter().all(|c| matches!(c, RoomCommand::Wake | RoomCommand::Release))
+}
+
 fn unknown_room() -> ErrorBody {
     ErrorBody::new(ErrorCode::UnknownRoom, "no room with this id exists on this server")
 }
@@ -367,21 +377,17 @@ impl RoomActor {
     /// other batch (a few reads and one commit) runs on the room runtime's own worker
     /// threads, without a hop between threads.
     fn is_heavy(&self, batch: &[RoomCommand]) -> bool {
-        !self.tried_load || batch.iter().any(|c| matches!(c, RoomCommand::Create { .. } | RoomCommand::Restore { .. }))
+        !self.tried_load || makes_the_room(batch)
     }
 
     /// Whether `batch` needs the room's database and it is not open: the actor then waits
     /// for a slot before running it.
     fn needs_slot(&self, batch: &[RoomCommand]) -> bool {
-        let needs_store = !batch.iter().all(|c| matches!(c, RoomCommand::Wake | RoomCommand::Release));
         let absent = match &self.loaded {
             Some(l) => l.store.is_none(),
-            None => {
-                !self.tried_load
-                    || batch.iter().any(|c| matches!(c, RoomCommand::Create { .. } | RoomCommand::Restore { .. }))
-            }
+            None => !self.tried_load || makes_the_room(batch),
         };
-        needs_store && absent
+        !only_own_wake_ups(batch) && absent
     }
 
     /// Closes the database now (its slot is free for other rooms).
@@ -451,7 +457,7 @@ impl RoomActor {
             self.tried_load = true;
             self.load();
         }
-        let only_timeouts = batch.iter().all(|c| matches!(c, RoomCommand::Wake | RoomCommand::Release));
+        let only_timeouts = only_own_wake_ups(&batch);
         let released = batch.iter().any(|c| matches!(c, RoomCommand::Release));
         if !only_timeouts {
             self.open_store();

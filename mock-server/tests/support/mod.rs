@@ -51,24 +51,22 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
-/// The rooms whose database file the server `pid` has open.
-pub fn open_room_databases(pid: u32) -> std::collections::BTreeSet<String> {
+/// The names of the files in the rooms directory that process `pid` has open.
+fn open_files_in_rooms_dir(pid: u32) -> Vec<String> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("list fds")
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter_map(|target| {
-            let name = target.file_name()?.to_str()?.to_owned();
-            let in_rooms = target.parent()?.ends_with("rooms");
-            (in_rooms).then_some(name)?.strip_suffix(".sqlite").map(str::to_owned)
-        })
+        .filter(|target| target.parent().is_some_and(|dir| dir.ends_with("rooms")))
+        .filter_map(|target| Some(target.file_name()?.to_str()?.to_owned()))
         .collect()
 }
 
+/// Open room databases (their `.sqlite` file, WAL and shm) of process `pid`.
 pub fn open_room_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("list fds")
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().contains("/rooms/"))
-        .count()
+    open_files_in_rooms_dir(pid).len()
+}
+
+/// The rooms whose database file the server `pid` has open.
+pub fn open_room_databases(pid: u32) -> std::collections::BTreeSet<String> {
+    open_files_in_rooms_dir(pid).iter().filter_map(|name| name.strip_suffix(".sqlite").map(str::to_owned)).collect()
 }
