@@ -127,3 +127,11 @@ pub async fn bench_message_crypto(count: u32, text_bytes: u32, rounds: u32) -> R
     })
     .to_string())
 }
+
+/// The wasm module's linear memory in bytes (what the heap metrics of the JS engine do
+/// not count), for `client-bench`'s tab memory.
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+}

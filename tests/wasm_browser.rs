@@ -276,6 +276,85 @@ fn the_timeline_shows_each_message_once_in_server_order() {
     assert_eq!(t.len(), 2);
 }
 
+/// A timeline of `n` committed messages "x/0" … "x/{n-1}" from someone else.
+fn long_timeline(n: u32) -> Timeline {
+    let mut t = Timeline::default();
+    for i in 0..n {
+        t.upsert(message(&format!("x/{i}"), Some(&format!("k{i:06}")), false, Delivery::Sent));
+    }
+    t
+}
+
+fn ids(rows: &[ChatMessage]) -> (String, String, usize) {
+    (rows.first().unwrap().id.clone(), rows.last().unwrap().id.clone(), rows.len())
+}
+
+#[wasm_bindgen_test]
+fn the_window_follows_the_newest_then_pages_up_and_down_within_its_bound() {
+    use cloakroom::session::window::{FOLLOW_ROWS, MAX_ROWS, STEP, TimelineWindow};
+    let mut t = long_timeline(1000);
+    let mut w = TimelineWindow::Newest;
+    assert_eq!(ids(&w.rows(&t)), ("x/940".into(), "x/999".into(), FOLLOW_ROWS));
+    assert!(w.reaches_newest(&t) && !w.reaches_oldest(&t));
+    // Following: an arrival moves the window.
+    t.upsert(message("x/1000", Some("k001000"), false, Delivery::Sent));
+    assert_eq!(ids(&w.rows(&t)).1, "x/1000");
+
+    // Frozen, arrivals join below while the start stays.
+    w.freeze(&t);
+    t.upsert(message("x/1001", Some("k001001"), false, Delivery::Sent));
+    assert_eq!(ids(&w.rows(&t)), ("x/941".into(), "x/1001".into(), FOLLOW_ROWS + 1));
+    assert!(w.reaches_newest(&t));
+
+    // Up: a step at a time, never more than MAX_ROWS; the bottom is dropped.
+    assert!(w.extend_up(&t));
+    assert_eq!(ids(&w.rows(&t)), (format!("x/{}", 941 - STEP), "x/1001".into(), FOLLOW_ROWS + 1 + STEP));
+    for _ in 0..40 {
+        w.extend_up(&t);
+        assert!(w.rows(&t).len() <= MAX_ROWS);
+    }
+    assert!(w.reaches_oldest(&t) && !w.reaches_newest(&t));
+    assert_eq!(ids(&w.rows(&t)), ("x/0".into(), format!("x/{}", MAX_ROWS - 1), MAX_ROWS));
+    assert!(!w.extend_up(&t), "nothing older in memory");
+    // An older page arrives: the window can go on up.
+    for i in 0..10 {
+        t.upsert(message(&format!("a/{i}"), Some(&format!("j{i:06}")), false, Delivery::Sent));
+    }
+    assert!(w.extend_up(&t));
+    assert_eq!(ids(&w.rows(&t)).0, "a/0");
+
+    // Down again, to the newest: the top is dropped, and the window ends "through the newest".
+    while w.extend_down(&t) {
+        assert!(w.rows(&t).len() <= MAX_ROWS);
+    }
+    assert!(w.reaches_newest(&t));
+    assert_eq!(ids(&w.rows(&t)), (format!("x/{}", 1002 - MAX_ROWS), "x/1001".into(), MAX_ROWS));
+    // Full, it takes no more rows: an arrival waits below (the list offers to jump).
+    t.upsert(message("x/1002", Some("k001002"), false, Delivery::Sent));
+    assert_eq!(ids(&w.rows(&t)).1, "x/1001");
+    assert!(!w.reaches_newest(&t));
+    assert!(w.extend_down(&t));
+    assert_eq!(ids(&w.rows(&t)), (format!("x/{}", 1003 - MAX_ROWS), "x/1002".into(), MAX_ROWS));
+}
+
+#[wasm_bindgen_test]
+fn unread_and_new_counts_skip_our_own_messages() {
+    let mut t = long_timeline(10);
+    t.upsert(message("me/1", Some("k000010"), true, Delivery::Sent));
+    t.upsert(message("x/11", Some("k000011"), false, Delivery::Sent));
+    t.upsert(message("me/2", None, true, Delivery::Pending));
+    assert_eq!(t.first_unread_after("k000007"), Some("x/8"));
+    assert_eq!(t.first_unread_after("k000009"), Some("x/11"));
+    assert_eq!(t.count_from_others_after("k000007"), 3);
+    assert_eq!(t.first_unread_after("k000011"), None);
+    // The member index keeps each sender's newest alias without walking the history.
+    let mut renamed = message("x/12", Some("k000012"), false, Delivery::Sent);
+    renamed.sender = "x".into();
+    renamed.alias = "Xena".into();
+    t.upsert(renamed);
+    assert_eq!(t.alias_of("x"), Some("Xena"));
+}
+
 #[wasm_bindgen_test]
 async fn the_cache_pages_and_searches_one_room() {
     let room = RoomId::from_owner_key(&crypto::new_identity().public_key()).to_string();

@@ -38,13 +38,13 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         match owner {
             Some(owner) if owner == me => session.timeline.with(|t| {
-                for m in t.iter().filter(|m| !m.mine && m.sender != me) {
-                    out.insert(m.sender.clone(), contacts.name(&m.sender, &m.alias));
+                for (sender, alias) in t.senders().filter(|(sender, _)| *sender != me) {
+                    out.insert(sender.to_owned(), contacts.name(sender, alias));
                 }
             }),
             Some(owner) => {
-                let alias = session.timeline.with(|t| t.iter().find(|m| m.sender == owner).map(|m| m.alias.clone()));
-                out.insert(owner.clone(), format!("{} (owner)", contacts.name(&owner, &alias.unwrap_or_default())));
+                let alias = session.timeline.with(|t| t.alias_of(&owner).unwrap_or_default().to_owned());
+                out.insert(owner.clone(), format!("{} (owner)", contacts.name(&owner, &alias)));
             }
             None => {}
         }

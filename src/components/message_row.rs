@@ -11,7 +11,13 @@ use crate::session::RoomSession;
 use crate::session::timeline::{ChatMessage, Delivery, Trust};
 
 #[component]
-pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<(String, String)>) -> impl IntoView {
+pub fn MessageRow(
+    message: ChatMessage,
+    session: RoomSession,
+    on_name: Callback<(String, String)>,
+    /// The first unread message's id: that row carries the "New messages" line.
+    first_unread: Memo<Option<String>>,
+) -> impl IntoView {
     let contacts = use_contacts();
     let now = expect_context::<Now>().0;
     let m = message;
@@ -94,6 +100,14 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
         }
     };
     let id = m.id.clone();
+    let unread_line = {
+        let id = id.clone();
+        move || {
+            first_unread.with(|f| f.as_deref() == Some(id.as_str())).then(|| {
+                view! { <li class="unread-line" role="separator" aria-label="New messages"><span>"New messages"</span></li> }
+            })
+        }
+    };
     let failed = match &m.delivery {
         Delivery::Failed(reason) => Some(reason.clone()),
         _ => None,
@@ -103,7 +117,8 @@ pub fn MessageRow(message: ChatMessage, session: RoomSession, on_name: Callback<
         move |_| on_name.run((sender.clone(), alias.clone()))
     };
     view! {
-        <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone()>
+        {unread_line}
+        <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone() data-id=id.clone()>
             <div class="message-meta">
                 <button type="button" class="message-alias link-button" title="Give this sender a local name"
                     on:click=rename disabled=m.mine || tampered>{name}</button>

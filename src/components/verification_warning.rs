@@ -7,7 +7,6 @@ use leptos::prelude::*;
 
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
-use crate::session::timeline::Trust;
 
 #[component]
 pub fn VerificationWarning(session: RoomSession) -> impl IntoView {
@@ -18,10 +17,7 @@ pub fn VerificationWarning(session: RoomSession) -> impl IntoView {
     // name: (their key, that name).
     let clashes = Memo::new(move |_| {
         let senders: BTreeMap<String, String> = session.timeline.with(|t| {
-            t.iter()
-                .filter(|m| m.sender != me && !m.alias.is_empty() && matches!(m.trust, Trust::Verified))
-                .map(|m| (m.sender.clone(), m.alias.clone()))
-                .collect()
+            t.senders().filter(|(sender, _)| *sender != me).map(|(s, a)| (s.to_owned(), a.to_owned())).collect()
         });
         senders
             .into_iter()

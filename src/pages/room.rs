@@ -159,7 +159,8 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 }
             })}
             {move || session.notice.get().map(|n| view! { <p class="notice error" role="alert">{n}</p> })}
-            <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
+            <MessageList session=session on_name=Callback::new(move |target| renaming.set(Some(target)))
+                unread_from=record.last_seen.clone() />
             <NameDialog target=renaming session=session />
             <TransferList />
             <Composer session=session />

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod decode;
 pub mod timeline;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -53,6 +54,8 @@ pub struct RoomSession {
     pub warnings: RwSignal<Vec<String>>,
     /// The message of the day, opened from the owner-signed state.
     pub motd: RwSignal<Option<String>>,
+    /// Counts the messages this browser wrote here (the list jumps to the newest on each).
+    pub sent: RwSignal<u64>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
@@ -104,6 +107,7 @@ impl RoomSession {
             join_requests: RwSignal::new(0),
             warnings: RwSignal::new(Vec::new()),
             motd: RwSignal::new(None),
+            sent: RwSignal::new(0),
             inner: StoredValue::new_local(Rc::new(Inner {
                 guard: std::cell::RefCell::new(RoomGuard::restore(
                     room.clone(),
@@ -161,13 +165,7 @@ impl RoomSession {
 
     /// The alias `sender` used in its latest message shown here.
     pub fn alias_of(&self, sender: &str) -> String {
-        self.timeline.with_untracked(|t| {
-            t.iter()
-                .rev()
-                .find(|m| m.sender == sender && !m.alias.is_empty())
-                .map(|m| m.alias.clone())
-                .unwrap_or_default()
-        })
+        self.timeline.with_untracked(|t| t.alias_of(sender).unwrap_or_default().to_owned())
     }
 
     /// Our own public key in this room.
@@ -450,6 +448,7 @@ impl RoomSession {
         outbox.push(entry.clone());
         store::save_outbox(&room, &outbox).map_err(|e| e.to_string())?;
         self.timeline.update(|t| t.upsert(self.pending_message(&inner.ring.me, &entry)));
+        self.sent.update(|n| *n += 1);
         if let Some(s) = inner.socket.get() {
             s.send(env);
         }
@@ -497,7 +496,7 @@ impl RoomSession {
             let cached = cache::page(&room, before.as_deref(), PAGE as u32).await.unwrap_or_default();
             let result = if cached.len() == PAGE {
                 session.timeline.update(|t| cached.into_iter().for_each(|m| t.upsert(m)));
-                Ok(())
+                Ok(Vec::new())
             } else {
                 let locked = session.state.with_untracked(|s| s.as_ref().is_some_and(|s| s.locked));
                 let reader = locked.then_some(&inner.ring.identity);
@@ -507,16 +506,22 @@ impl RoomSession {
                         let decoded = inner.ring.decode_all(&page.messages, &roles).await;
                         session.timeline.update(|t| decoded.iter().cloned().for_each(|m| t.upsert(m)));
                         session.more_history.set(page.more);
-                        let _ = cache::put_all(&decoded).await;
-                        Ok(())
+                        Ok(decoded)
                     }
                     Err(e) => Err(e.message),
                 }
             };
-            if let Err(e) = result {
-                session.notice.set(Some(format!("Could not load older messages: {e}")));
-            }
+            // The page shows now; the cache keeps it afterwards (nobody waits for that).
             session.loading_older.set(false);
+            match result {
+                Ok(fetched) if !fetched.is_empty() => {
+                    if let Err(e) = cache::put_all(&fetched).await {
+                        leptos::logging::warn!("{e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => session.notice.set(Some(format!("Could not load older messages: {e}"))),
+            }
         });
     }
 

@@ -128,6 +128,10 @@ pub struct Timeline {
     order: BTreeMap<String, ChatMessage>,
     position: HashMap<String, String>,
     pending_seq: u64,
+    /// Each sender's alias in its newest verified message here, with that message's
+    /// position (kept as messages arrive, so nothing walks the whole history to list
+    /// members).
+    senders: BTreeMap<String, (String, String)>,
 }
 
 fn committed_position(key: &str) -> String {
@@ -157,7 +161,23 @@ impl Timeline {
             }
         };
         self.position.insert(message.id.clone(), pos.clone());
+        if !message.alias.is_empty() && message.trust == Trust::Verified {
+            let newest = self.senders.get(&message.sender).is_none_or(|(at, _)| *at <= pos);
+            if newest {
+                self.senders.insert(message.sender.clone(), (pos.clone(), message.alias.clone()));
+            }
+        }
         self.order.insert(pos, message);
+    }
+
+    /// The alias `sender` used in its newest message shown here.
+    pub fn alias_of(&self, sender: &str) -> Option<&str> {
+        self.senders.get(sender).map(|(_, alias)| alias.as_str())
+    }
+
+    /// Everyone who has a message here, with the alias of their newest one.
+    pub fn senders(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.senders.iter().map(|(sender, (_, alias))| (sender.as_str(), alias.as_str()))
     }
 
     /// Marks our message `id` as committed under `key`.
@@ -210,5 +230,79 @@ impl Timeline {
     /// The oldest committed key (the cursor for loading older history).
     pub fn oldest_key(&self) -> Option<&str> {
         self.order.values().find_map(|m| m.key.as_deref())
+    }
+
+    /// The oldest message's id.
+    pub fn first_id(&self) -> Option<&str> {
+        self.order.values().next().map(|m| m.id.as_str())
+    }
+
+    /// The newest message's id (a pending one of ours, if any).
+    pub fn last_id(&self) -> Option<&str> {
+        self.order.values().next_back().map(|m| m.id.as_str())
+    }
+
+    /// The newest `n` messages, oldest first.
+    pub fn newest(&self, n: usize) -> Vec<ChatMessage> {
+        let mut rows: Vec<ChatMessage> = self.order.values().rev().take(n).cloned().collect();
+        rows.reverse();
+        rows
+    }
+
+    /// The messages from `from` through `to` (through the newest when `None`), at most
+    /// `max` of them; `None` when `from` is not in the timeline.
+    pub fn span(&self, from: &str, to: Option<&str>, max: usize) -> Option<Vec<ChatMessage>> {
+        let start = self.position.get(from)?;
+        let mut rows = Vec::new();
+        for m in self.order.range(start.clone()..).map(|(_, m)| m).take(max) {
+            rows.push(m.clone());
+            if Some(m.id.as_str()) == to {
+                break;
+            }
+        }
+        Some(rows)
+    }
+
+    /// The id `n` messages older than `id` (the oldest one if fewer exist).
+    pub fn id_before(&self, id: &str, n: usize) -> Option<&str> {
+        let pos = self.position.get(id)?;
+        let older = self.order.range(..pos.clone()).rev().take(n).last().map(|(_, m)| m.id.as_str());
+        Some(older.unwrap_or(self.get(id)?.id.as_str()))
+    }
+
+    /// The id `n` messages newer than `id` (the newest one if fewer exist).
+    pub fn id_after(&self, id: &str, n: usize) -> Option<&str> {
+        let pos = self.position.get(id)?;
+        let newer = self.order.range(pos.clone()..).skip(1).take(n).last().map(|(_, m)| m.id.as_str());
+        Some(newer.unwrap_or(self.get(id)?.id.as_str()))
+    }
+
+    /// How many messages run from `from` through `to`, counting at most `limit`.
+    pub fn count_between(&self, from: &str, to: &str, limit: usize) -> usize {
+        let (Some(start), Some(end)) = (self.position.get(from), self.position.get(to)) else { return 0 };
+        if start > end {
+            return 0;
+        }
+        self.order.range(start.clone()..=end.clone()).take(limit).count()
+    }
+
+    /// The first message from someone else committed after `key`: where a returning
+    /// reader's unread messages begin.
+    pub fn first_unread_after(&self, key: &str) -> Option<&str> {
+        let after = committed_position(key);
+        self.order
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .map(|(_, m)| m)
+            .find(|m| !m.mine && m.key.is_some())
+            .map(|m| m.id.as_str())
+    }
+
+    /// How many messages from others were committed after `key`.
+    pub fn count_from_others_after(&self, key: &str) -> usize {
+        let after = committed_position(key);
+        self.order
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .filter(|(_, m)| !m.mine && m.key.is_some())
+            .count()
     }
 }

@@ -384,3 +384,89 @@ pub async fn wait_for_download(dir: &std::path::Path, name: &str, timeout: Durat
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Where the message list stands, measured after two animation frames (so the app's own
+/// scroll corrections, which run before a paint, are done).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TimelineView {
+    /// px from the bottom of the scrolled content.
+    pub from_bottom: f64,
+    /// The newest rendered message is wholly inside the visible part of the timeline.
+    pub newest_in_view: bool,
+    /// `data-id` of the top visible message and its distance (px) from the timeline's top.
+    pub anchor: Option<(String, f64)>,
+    /// `data-id` of the first rendered message.
+    pub first: Option<String>,
+    /// Message rows in the DOM.
+    pub rows: usize,
+    /// The text of the "jump to latest" button, if it shows.
+    pub jump: Option<String>,
+    /// The rows' server keys are strictly increasing (the order the server gave).
+    pub ordered: bool,
+}
+
+/// Measures the message list (see [`TimelineView`]); `id` names a row whose offset from
+/// the timeline's top is reported as the anchor instead of the top visible one.
+pub async fn timeline_view(client: &Client, id: Option<&str>) -> TimelineView {
+    let script = "const done = arguments[arguments.length - 1];
+        const pin = arguments[0];
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+            const t = document.getElementById('timeline');
+            if (!t) { done(null); return; }
+            const box = t.getBoundingClientRect();
+            const rows = [...t.querySelectorAll('#messages > li[data-id]')];
+            const last = rows[rows.length - 1];
+            const lr = last && last.getBoundingClientRect();
+            const top = pin ? rows.find(r => r.dataset.id === pin) : rows.find(r => r.getBoundingClientRect().bottom > box.top);
+            const keys = rows.map(r => r.dataset.key).filter(k => k);
+            const jump = document.getElementById('jump-to-latest');
+            done({
+                from_bottom: t.scrollHeight - t.scrollTop - t.clientHeight,
+                newest_in_view: !!last && lr.top >= box.top - 1 && lr.bottom <= box.bottom + 1
+                    && box.bottom <= window.innerHeight + 1 && box.height > 0,
+                anchor: top ? [top.dataset.id, top.getBoundingClientRect().top - box.top] : null,
+                first: rows.length ? rows[0].dataset.id : null,
+                rows: rows.length,
+                jump: jump ? jump.textContent : null,
+                ordered: keys.every((k, i) => i === 0 || keys[i - 1] < k),
+            });
+        }));";
+    let value = client.execute_async(script, vec![serde_json::json!(id)]).await.expect("measure the timeline");
+    serde_json::from_value(value).expect("a timeline to measure")
+}
+
+/// What a reader sees right after scrolling, before the app reacts: the top visible
+/// row (`data-id`, px from the timeline's top) and the first rendered row.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Scrolled {
+    pub anchor: (String, f64),
+    pub first: String,
+}
+
+/// Scrolls the message list by `dy` px (to the top when `None`), as a reader would, and
+/// measures at once (in the same task, so no scroll handler has run yet).
+pub async fn scroll_timeline(client: &Client, dy: Option<i64>) -> Scrolled {
+    let script = "const t = document.getElementById('timeline');
+        if (arguments[0] === null) { t.scrollTop = 0; } else { t.scrollTop += arguments[0]; }
+        const box = t.getBoundingClientRect();
+        const rows = [...t.querySelectorAll('#messages > li[data-id]')];
+        const top = rows.find(r => r.getBoundingClientRect().bottom > box.top);
+        return { anchor: [top.dataset.id, top.getBoundingClientRect().top - box.top], first: rows[0].dataset.id };";
+    let value = client.execute(script, vec![serde_json::json!(dy)]).await.expect("scroll the timeline");
+    serde_json::from_value(value).expect("rows to scroll")
+}
+
+/// Waits (up to 1 s: the app puts it there before the next paint) until the newest
+/// message is in view; panics with what was seen.
+pub async fn wait_newest_in_view(client: &Client, context: &str) {
+    let mut seen = None;
+    for _ in 0..10 {
+        let view = timeline_view(client, None).await;
+        if view.newest_in_view {
+            return;
+        }
+        seen = Some(view);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{context}: the newest message is not in view: {seen:?}");
+}
