@@ -385,6 +385,32 @@ async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_room_that_does_not_exist_says_so_and_is_not_kept() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    // A well-formed link whose room was never created on this server.
+    let room = client::TestRoom::fresh();
+    let link = format!("{base}/r/{}#{}", room.id, room.key.to_b64());
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let a = &b[0];
+        join_room(a, &link, "Uma").await;
+        wait_for_text(a, "#join-refused", "This room does not exist on this server").await;
+        wait_for_attr(a, "#connection-status", "data-status", "failed").await;
+        let badge = wait_for(a, "#connection-status").await.text().await.unwrap();
+        assert!(!badge.contains("unknown_room"), "no raw code on screen: {badge}");
+        assert_eq!(wait_for(a, "#composer").await.attr("disabled").await.unwrap().as_deref(), Some("true"));
+        let kept = "return Object.keys(localStorage).filter(k => k.startsWith('cloakroom.v2.room.')).length";
+        assert_eq!(a.execute(kept, vec![]).await.unwrap(), 0, "the unknown room is not saved");
+        a.goto(&format!("{base}/")).await.unwrap();
+        wait_for(a, "#create-room").await;
+        assert!(texts(a, ".room-item").await.is_empty(), "not among your rooms");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_turns_a_newcomer_away_with_a_clear_reason() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
@@ -402,8 +428,9 @@ async fn a_full_room_turns_a_newcomer_away_with_a_clear_reason() {
         wait_for_attr(first, "#connection-status", "data-status", "connected").await;
         join_room(late, &link, "Quinn").await;
         wait_for_attr(late, "#connection-status", "data-status", "failed").await;
-        let shown = wait_for(late, "#connection-status").await.text().await.unwrap();
-        assert!(shown.contains("full"), "the reason is shown: {shown}");
+        let shown = wait_for_text(late, "#join-refused", "This room is full").await;
+        assert!(shown.contains("Ask the owner"), "the reason says what to do: {shown}");
+        assert_eq!(wait_for(late, "#composer").await.attr("disabled").await.unwrap().as_deref(), Some("true"));
         assert!(texts(late, ".message").await.is_empty());
         // The members already in are not disturbed.
         say(first, "still here").await;

@@ -74,8 +74,10 @@ pub enum ClientEvent {
 pub enum Closed {
     /// Connect again after `after`; `reason` says what happened.
     Reconnect { after: Duration, reason: String },
-    /// Do not reconnect: retrying cannot help.
-    Final(String),
+    /// Do not reconnect: retrying cannot help. `code` is why, when the room said so (an
+    /// error frame, or the close's code or reason); `reason` is the room's own words,
+    /// which a client shows only as a detail (the server is not trusted to word things).
+    Final { code: Option<ErrorCode>, reason: String },
 }
 
 /// The client side of one room's connection (and of its reconnects).
@@ -88,7 +90,7 @@ pub struct RoomClient<T> {
     /// Connection attempts that failed since the last join.
     failures: u32,
     /// The last refusal that concerned the connection (not a message), to explain a close.
-    last_error: Option<String>,
+    last_error: Option<ErrorBody>,
     /// When to resend messages refused for a passing reason (ms).
     resend_at: Option<u64>,
     transmit: VecDeque<String>,
@@ -152,7 +154,10 @@ impl<T> RoomClient<T> {
             ServerFrame::Challenge { room, nonce, .. } => {
                 if room != self.room {
                     self.phase = Phase::Closed;
-                    return Some(Closed::Final("the server answered for another room".into()));
+                    return Some(Closed::Final {
+                        code: Some(ErrorCode::WrongRoom),
+                        reason: "the server answered for another room".into(),
+                    });
                 }
                 let sig = self.identity.sign(&transcript::join(&self.room, &nonce.0));
                 let key = self.identity.public_key();
@@ -184,7 +189,7 @@ impl<T> RoomClient<T> {
                     self.events.push_back(ClientEvent::Acked { cid, key });
                 }
             }
-            ServerFrame::Error { error, cid: None } => self.last_error = Some(error.message),
+            ServerFrame::Error { error, cid: None } => self.last_error = Some(error),
             ServerFrame::Error { error, cid: Some(cid) } => {
                 if !self.outbox.contains(&cid) {
                     return None;
@@ -220,14 +225,16 @@ impl<T> RoomClient<T> {
         self.phase = Phase::Closed;
         self.resend_at = None;
         self.transmit.clear();
-        let reason = match (self.last_error.take(), code) {
-            (Some(message), _) => message,
+        let last = self.last_error.take();
+        let why = last.as_ref().map(|e| e.code).or_else(|| close_reason_code(code, reason));
+        let reason = match (last, code) {
+            (Some(error), _) => error.message,
             (None, Some(code)) if reason.is_empty() => format!("closed ({code})"),
             (None, _) if reason.is_empty() => "the connection ended".to_owned(),
             (None, _) => reason.to_owned(),
         };
         if code.is_some_and(is_final_close) {
-            return Closed::Final(reason);
+            return Closed::Final { code: why, reason };
         }
         self.failures = self.failures.saturating_add(1);
         Closed::Reconnect { after: backoff::delay(self.failures, jitter), reason }
@@ -262,5 +269,20 @@ impl<T> RoomClient<T> {
         let frames: Vec<String> =
             self.outbox.envelopes().map(|env| frame_text(&ClientFrame::Send { env: env.clone() })).collect();
         self.transmit.extend(frames);
+    }
+}
+
+/// The refusal a close stands for: its reason when that is an error code (mock-server and
+/// the edge send one), else what the close code alone can mean for a join.
+fn close_reason_code(code: Option<u16>, reason: &str) -> Option<ErrorCode> {
+    if let Ok(parsed) = serde_json::from_value::<ErrorCode>(serde_json::Value::String(reason.to_owned())) {
+        return Some(parsed);
+    }
+    match code? {
+        4404 => Some(ErrorCode::UnknownRoom),
+        4409 => Some(ErrorCode::RoomFull),
+        4403 => Some(ErrorCode::Forbidden),
+        4401 => Some(ErrorCode::Unauthorized),
+        _ => None,
     }
 }

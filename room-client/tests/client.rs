@@ -156,8 +156,24 @@ fn final_closes_stop_and_others_back_off_longer_each_time() {
         c.opened();
         let error = ErrorBody::new(ErrorCode::InviteRequired, "ask the owner for a new link");
         c.handle_frame(&text(&ServerFrame::Error { error, cid: None }), 0);
-        assert_eq!(c.closed(Some(code), "invite_required", 0.5), Closed::Final("ask the owner for a new link".into()));
+        assert_eq!(
+            c.closed(Some(code), "invite_required", 0.5),
+            Closed::Final { code: Some(ErrorCode::InviteRequired), reason: "ask the owner for a new link".into() }
+        );
     }
+    // Without an error frame the close's reason (a code) or its number says why.
+    c.opened();
+    assert_eq!(
+        c.closed(Some(4404), "unknown_room", 0.5),
+        Closed::Final { code: Some(ErrorCode::UnknownRoom), reason: "unknown_room".into() }
+    );
+    c.opened();
+    assert!(matches!(c.closed(Some(4409), "", 0.5), Closed::Final { code: Some(ErrorCode::RoomFull), .. }));
+    c.opened();
+    assert!(matches!(
+        c.closed(Some(4403), "no such words", 0.5),
+        Closed::Final { code: Some(ErrorCode::Forbidden), .. }
+    ));
 }
 
 #[test]
@@ -213,6 +229,9 @@ fn a_waiting_key_sends_nothing_until_accepted_and_a_wrong_room_is_final() {
     other.opened();
     let elsewhere = RoomId::from_owner_key(&identity(9).public_key());
     let challenge = ServerFrame::Challenge { v: 2, room: elsewhere, nonce: B64Bytes(vec![1; 32]) };
-    assert!(matches!(other.handle_frame(&text(&challenge), 0), Some(Closed::Final(_))));
+    assert!(matches!(
+        other.handle_frame(&text(&challenge), 0),
+        Some(Closed::Final { code: Some(ErrorCode::WrongRoom), .. })
+    ));
     assert!(other.poll_transmit().is_none(), "no answer to another room's challenge");
 }

@@ -11,6 +11,7 @@ use protocol::identity::PublicKey;
 use crate::contacts::use_contacts;
 use crate::files::share;
 use crate::files::transfers::{Transfers, use_transfers};
+use crate::net::socket::ConnectionStatus;
 use crate::session::RoomSession;
 
 /// Shares every file of `list` with `to` (the room when `None`), one after the other.
@@ -30,7 +31,10 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let waiting = move || session.access.get() == Some(Access::Pending);
+    let refused = move || matches!(session.status.get(), ConnectionStatus::Failed(_));
+    // Nothing can be written while the owner has not accepted this key, or when the room
+    // refused it for good.
+    let waiting = move || session.access.get() == Some(Access::Pending) || refused();
     // Whisper targets: a guest can whisper to the owner; the owner to anyone who spoke.
     let targets = move || {
         let me = session.me();
@@ -96,7 +100,7 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
             <div class="composer-row">
                 <label for="composer" class="visually-hidden">"Message"</label>
                 <textarea id="composer" rows="2"
-                    placeholder=move || if waiting() { "You can write once the owner accepts you" } else { "Write a message — Enter sends, Shift+Enter for a new line" }
+                    placeholder=move || if refused() { "This room cannot be joined" } else if waiting() { "You can write once the owner accepts you" } else { "Write a message — Enter sends, Shift+Enter for a new line" }
                     disabled=waiting
                     prop:value=move || text.get()
                     on:input=move |ev| text.set(event_target_value(&ev))

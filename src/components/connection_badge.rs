@@ -13,7 +13,7 @@ pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
         ConnectionStatus::Reconnecting { retry_in_ms } => {
             format!("Offline — retrying in {}s", retry_in_ms.div_ceil(1000))
         }
-        ConnectionStatus::Failed(reason) => format!("Cannot join: {reason}"),
+        ConnectionStatus::Failed(_) => "Cannot join".to_owned(),
         ConnectionStatus::Closed => "Closed".to_owned(),
     };
     let state = move || match status.get() {

@@ -1,7 +1,9 @@
 //! Talking to the worker API: [`api`] for HTTP calls (with [`retry`] for the idempotent
-//! ones file transfers make), [`socket`] for a room's WebSocket.
+//! ones file transfers make), [`socket`] for a room's WebSocket, [`explain`] for what a
+//! refusal means in words.
 
 pub mod api;
+pub mod explain;
 pub mod retry;
 pub mod socket;
 

@@ -14,7 +14,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::sleep;
 use protocol::envelope::{Envelope, StoredMessage};
-use protocol::error::ErrorBody;
+use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::{Access, RoomState};
 use protocol::identity::IdentityKey;
 use protocol::ids::{ClientMessageId, MessageKey, RoomId};
@@ -35,8 +35,9 @@ pub enum ConnectionStatus {
     Reconnecting {
         retry_in_ms: u64,
     },
-    /// Refused for good (e.g. unknown or full room); the reason is shown.
-    Failed(String),
+    /// Refused for good (e.g. an unknown or full room), for the reason `code` names
+    /// (worded by [`crate::net::explain`]).
+    Failed(Option<ErrorCode>),
     Closed,
 }
 
@@ -151,8 +152,9 @@ async fn drive(mut driver: Driver, mut rx: UnboundedReceiver<Command>) {
                 driver.report(SocketEvent::Status(ConnectionStatus::Closed));
                 return;
             }
-            Ended::Closed(Closed::Final(reason)) => {
-                driver.report(SocketEvent::Status(ConnectionStatus::Failed(reason)));
+            Ended::Closed(Closed::Final { code, reason }) => {
+                leptos::logging::warn!("the room refused this connection: {reason}");
+                driver.report(SocketEvent::Status(ConnectionStatus::Failed(code)));
                 return;
             }
             Ended::Closed(Closed::Reconnect { after, reason }) => {

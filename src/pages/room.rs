@@ -19,6 +19,8 @@ use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
 use crate::components::transfer_list::TransferList;
 use crate::components::verification_warning::VerificationWarning;
+use crate::net::explain;
+use crate::net::socket::ConnectionStatus;
 use crate::rooms::{self, RoomAccess};
 use crate::session::{RoomSession, Trusted};
 use crate::store::{self, RoomRecord};
@@ -136,6 +138,12 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 <Gallery session=session />
             </Show>
             {move || motd().map(|m| view! { <p class="motd" role="note"><strong>"Message of the day: "</strong>{m}</p> })}
+            {move || match session.status.get() {
+                ConnectionStatus::Failed(code) => Some(view! {
+                    <p id="join-refused" class="notice error" role="alert">{explain::join_refused(code)}</p>
+                }),
+                _ => None,
+            }}
             <Show when=waiting>
                 <p id="waiting-notice" class="notice" role="status">
                     "This room is locked. The owner has been told you asked to join; you will see the conversation once they accept you."

@@ -259,7 +259,12 @@ impl RoomSession {
 
     fn on_event(&self, event: SocketEvent) {
         match event {
-            SocketEvent::Status(s) => self.status.set(s),
+            SocketEvent::Status(s) => {
+                if let ConnectionStatus::Failed(code) = &s {
+                    self.on_refused(*code);
+                }
+                self.status.set(s);
+            }
             SocketEvent::Access { state, access, keys } => self.on_access(*state, access, keys),
             SocketEvent::Messages { messages, backlog, more } => {
                 if backlog {
@@ -294,6 +299,26 @@ impl RoomSession {
                 outbox.retain(|e| e.env.cid != cid);
                 let _ = store::save_outbox(&room, &outbox);
             }
+        }
+    }
+
+    /// The room refused this browser for good: what is waiting to be sent says why (it
+    /// can be retried or discarded), and the link of a room that does not exist is not
+    /// kept among "Your rooms" unless the room was ever joined from here.
+    fn on_refused(&self, code: Option<protocol::error::ErrorCode>) {
+        let why = crate::net::explain::join_refused(code);
+        self.timeline.update(|t| {
+            let pending: Vec<String> =
+                t.iter().filter(|m| m.delivery == Delivery::Pending).map(|m| m.id.clone()).collect();
+            for id in pending {
+                t.fail(&id, why.clone());
+            }
+        });
+        let room = self.room();
+        if code == Some(protocol::error::ErrorCode::UnknownRoom)
+            && store::load_room(&room).is_some_and(|r| r.never_joined())
+        {
+            store::forget_room(&room);
         }
     }
 

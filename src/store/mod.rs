@@ -84,6 +84,12 @@ impl RoomRecord {
             .unwrap_or_else(|| format!("Room {}…", &self.room[..8.min(self.room.len())]))
     }
 
+    /// Saved by opening a link, and never confirmed by the room since (no state, no
+    /// message, not created here): what an unknown room's link leaves behind.
+    pub fn never_joined(&self) -> bool {
+        !self.owner && self.state_version == 0 && self.signed_state.is_none() && self.last_activity.is_none()
+    }
+
     /// True when messages arrived after the read marker.
     pub fn unread(&self) -> bool {
         match (&self.last_activity, &self.last_seen) {
