@@ -334,6 +334,16 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         wait_for_text(newcomer, ".message-text", "said after locking").await;
         say(newcomer, "thanks!").await;
         wait_for_text(owner, ".message-text", "thanks!").await;
+
+        // Removing a member asks once more, in place; Cancel leaves everything as it was.
+        click(owner, ".member[data-status=accepted] .remove").await;
+        wait_for_text(owner, ".confirm-remove", "They lose access and everyone gets a new room key").await;
+        click(owner, ".remove-cancel").await;
+        wait_for(owner, ".member[data-status=accepted] .remove").await;
+        assert!(!texts(owner, ".admin .status-line").await.iter().any(|t| t.contains("Remove")), "nothing was removed");
+        click(owner, ".member[data-status=accepted] .remove").await;
+        click(owner, ".remove-confirm").await;
+        wait_for_text(owner, ".admin .status-line", "Remove: done").await;
     })
     .await;
 }

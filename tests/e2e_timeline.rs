@@ -85,6 +85,91 @@ async fn a_long_room_opens_at_the_newest_message_and_a_motd_does_not_push_it_awa
     .await;
 }
 
+/// The focused element: (its `id`, its `data-id`, whether it is inside the timeline).
+async fn focused(c: &Client) -> (String, String, bool) {
+    let script = "const a = document.activeElement;
+        return [a.id || '', (a.dataset && a.dataset.id) || '', !!a.closest('#timeline')];";
+    serde_json::from_value(c.execute(script, vec![]).await.unwrap()).unwrap()
+}
+
+async fn press(c: &Client, key: &str) {
+    c.active_element().await.unwrap().send_keys(key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_is_one_tab_stop_with_arrow_keys_and_the_composer_is_ready_and_grows() {
+    const UP: &str = "\u{E013}";
+    const TAB: &str = "\u{E004}";
+    const ENTER: &str = "\u{E007}";
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let (base, ws) = (server.http_base(), server.ws_base());
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 2, |b| async move {
+        let (owner, reader) = (&b[0], &b[1]);
+        let link = create_room(owner, &base, "Olga", SECRET).await;
+        let (mut member, key) = writer(&ws, &link).await;
+        member.send_burst(&key, "p", 120, 64).await;
+        join_room(reader, &link, "Rea").await;
+        wait_for_text(reader, ".message-text", "message 119 of p").await;
+
+        // Joined: the composer has the focus, ready to write.
+        let mut ready = false;
+        for _ in 0..30 {
+            if focused(reader).await.0 == "composer" {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "the composer is focused after joining: {:?}", focused(reader).await);
+
+        // Nothing inside the timeline is a tab stop of its own.
+        let stops = "return [...document.querySelectorAll('#timeline button, #timeline a[href], #timeline [tabindex]')]
+            .filter(e => e.tabIndex >= 0 && !e.disabled).length";
+        assert_eq!(reader.execute(stops, vec![]).await.unwrap(), 0, "no tab stops inside the timeline");
+        reader.execute("document.getElementById('timeline').focus()", vec![]).await.unwrap();
+        let newest = timeline_view(reader, None).await;
+        assert!(newest.newest_in_view);
+        let ids = "return [...document.querySelectorAll('#messages > li[data-id]')].slice(-2).map(r => r.dataset.id)";
+        let last_two: Vec<String> = serde_json::from_value(reader.execute(ids, vec![]).await.unwrap()).unwrap();
+        press(reader, UP).await;
+        assert_eq!(focused(reader).await.1, last_two[1], "Up from the timeline goes to the newest message");
+        press(reader, UP).await;
+        assert_eq!(focused(reader).await.1, last_two[0], "Up again: the one before");
+        // Enter opens the sender's card.
+        press(reader, ENTER).await;
+        wait_for(reader, ".name-dialog").await;
+        reader.execute("document.getElementById('timeline').focus()", vec![]).await.unwrap();
+        press(reader, TAB).await;
+        assert!(!focused(reader).await.2, "one Tab leaves the timeline: {:?}", focused(reader).await);
+
+        // The composer grows with its text (Shift+Enter: a new line; the NULL key lets
+        // Shift go) and shrinks back once it is sent.
+        let height = "return document.getElementById('composer').getBoundingClientRect().height";
+        let empty = reader.execute(height, vec![]).await.unwrap().as_f64().unwrap();
+        let composer = wait_for(reader, "#composer").await;
+        composer
+            .send_keys("one\u{E008}\u{E007}\u{E000}two\u{E008}\u{E007}\u{E000}three\u{E008}\u{E007}\u{E000}four")
+            .await
+            .unwrap();
+        let grown = reader.execute(height, vec![]).await.unwrap().as_f64().unwrap();
+        let state = reader
+            .execute(
+                "const c = document.getElementById('composer'); return [c.value, c.scrollHeight, c.style.height];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(grown > empty + 20.0, "four lines make the field taller: {empty} → {grown} ({state})");
+        composer.send_keys(ENTER).await.unwrap();
+        wait_for_text(reader, ".message-text", "four").await;
+        let after = reader.execute(height, vec![]).await.unwrap().as_f64().unwrap();
+        assert!((after - empty).abs() < 2.0, "empty again, it shrinks back: {empty} → {after}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_follows_a_stream_at_the_bottom_and_offers_a_jump_when_scrolled_up() {
     let data = tempfile::tempdir().unwrap();

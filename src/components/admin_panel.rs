@@ -167,7 +167,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                     let spent = m.spent;
                     view! {
                         <li class="member" data-status=status.clone()>
-                            <span class="member-name">{label}</span>
+                            <span class="member-name">{label.clone()}</span>
                             <span class="member-key" title=key.to_b64()>{format!("{}…", &key.to_b64()[..10])}</span>
                             <span class="tag">{status.clone()}</span>
                             {m.online.then(|| view! { <span class="tag online-tag">"online"</span> })}
@@ -179,8 +179,24 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                                 <button type="button" class="accept" on:click=move |_| run("Accept", Box::pin(async move { session.admin_accept(key).await }))>"Accept"</button>
                                 <button type="button" class="deny" on:click=move |_| run("Deny", Box::pin(async move { session.admin_deny(key).await }))>"Deny"</button>
                             })}
-                            {active.then(|| view! {
-                                <button type="button" class="remove" on:click=move |_| run("Remove", Box::pin(async move { session.admin_remove(key).await }))>"Remove and re-key"</button>
+                            // Removing is not undone: it asks once more, in place.
+                            {active.then(|| {
+                                let confirming = RwSignal::new(false);
+                                let name = label.clone();
+                                view! {
+                                    <Show when=move || confirming.get() fallback=move || view! {
+                                        <button type="button" class="remove" on:click=move |_| confirming.set(true)>"Remove and re-key"</button>
+                                    }>
+                                        <span class="confirm-remove" role="group" aria-label="Confirm the removal">
+                                            {format!("Remove {name}? They lose access and everyone gets a new room key.")}
+                                            <button type="button" class="remove-confirm danger" on:click=move |_| {
+                                                confirming.set(false);
+                                                run("Remove", Box::pin(async move { session.admin_remove(key).await }));
+                                            }>"Remove"</button>
+                                            <button type="button" class="remove-cancel" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                                        </span>
+                                    </Show>
+                                }
                             })}
                         </li>
                     }

@@ -29,6 +29,32 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
     let contacts = use_contacts();
     let transfers = use_transfers();
     let text = RwSignal::new(String::new());
+    let field = NodeRef::<leptos::html::Textarea>::new();
+    // Ready to write as soon as the room lets this browser in (once per visit).
+    Effect::new(move |focused: Option<bool>| {
+        if focused == Some(true) {
+            return true;
+        }
+        let ready = session.status.get() == ConnectionStatus::Connected
+            && session.access.get().is_some_and(|a| a != Access::Pending);
+        if ready && let Some(el) = field.get() {
+            let _ = el.focus();
+        }
+        ready
+    });
+    // The field grows with its text (up to the stylesheet's max-height), and back.
+    let fit = move || {
+        if let Some(el) = field.get_untracked() {
+            let style = web_sys::HtmlElement::style(&el);
+            let _ = style.set_property("height", "auto");
+            let _ = style.set_property("height", &format!("{}px", el.scroll_height() + 2));
+        }
+    };
+    Effect::new(move |_| {
+        text.track();
+        // After the text is in the field (the binding updates it in its own task).
+        request_animation_frame(fit);
+    });
     let to = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let refused = move || matches!(session.status.get(), ConnectionStatus::Failed(_));
@@ -99,7 +125,7 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
             </div>
             <div class="composer-row">
                 <label for="composer" class="visually-hidden">"Message"</label>
-                <textarea id="composer" rows="2"
+                <textarea id="composer" rows="2" node_ref=field
                     placeholder=move || if refused() { "This room cannot be joined" } else if waiting() { "You can write once the owner accepts you" } else { "Write a message — Enter sends, Shift+Enter for a new line" }
                     disabled=waiting
                     prop:value=move || text.get()

@@ -288,6 +288,44 @@ pub fn MessageList(
             }
         }
     };
+    // The timeline is one tab stop: arrow keys move between rows, Home / End go to the
+    // first / newest rendered row, Enter opens the focused row's sender card, Escape
+    // returns to the timeline.
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let Some(el) = scroller.get_untracked() else { return };
+        let Ok(rows) = el.query_selector_all("#messages > li[data-id]") else { return };
+        let row = |i: u32| rows.item(i).and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok());
+        let active = web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element());
+        let current = (0..rows.length()).find(|&i| row(i).is_some_and(|r| active.as_ref() == Some(r.as_ref())));
+        let last = rows.length().checked_sub(1);
+        let target = match (ev.key().as_str(), current) {
+            ("ArrowUp", Some(i)) => i.checked_sub(1),
+            ("ArrowDown", Some(i)) => Some((i + 1).min(last.unwrap_or(0))),
+            // From the timeline itself, up starts at the newest row.
+            ("ArrowUp", None) | ("End", _) => last,
+            ("ArrowDown", None) => None,
+            ("Home", _) => (rows.length() > 0).then_some(0),
+            ("Enter", Some(i)) => {
+                if let Ok(Some(name)) = row(i).map_or(Ok(None), |r| r.query_selector(".message-alias:not([disabled])"))
+                    && let Ok(name) = name.dyn_into::<web_sys::HtmlElement>()
+                {
+                    ev.prevent_default();
+                    name.click();
+                }
+                return;
+            }
+            ("Escape", Some(_)) => {
+                ev.prevent_default();
+                let _ = el.focus();
+                return;
+            }
+            _ => return,
+        };
+        ev.prevent_default();
+        if let Some(r) = target.and_then(row) {
+            let _ = r.focus();
+        }
+    };
     let reaches_oldest = move || session.timeline.with(|t| window.with(|w| w.reaches_oldest(t)));
     view! {
         <div class="history-controls">
@@ -298,7 +336,7 @@ pub fn MessageList(
             </Show>
         </div>
         <div class="timeline-frame">
-            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages" on:scroll=on_scroll>
+            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown>
                 <ol id="messages" class="messages">
                     <For
                         each=move || rows.get()

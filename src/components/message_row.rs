@@ -118,9 +118,11 @@ pub fn MessageRow(
     };
     view! {
         {unread_line}
-        <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone() data-id=id.clone()>
+        <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone() data-id=id.clone() tabindex="-1">
             <div class="message-meta">
-                <button type="button" class="message-alias link-button" title="Give this sender a local name"
+                // Not a tab stop of its own: the timeline is one, arrow keys move between
+                // rows, Enter on a row opens this (see message_list.rs).
+                <button type="button" class="message-alias link-button" title="Give this sender a local name" tabindex="-1"
                     on:click=rename disabled=m.mine || tampered>{name}</button>
                 {move || from_owner.get().then(|| view! { <span class="tag owner-tag">"owner"</span> })}
                 {move || (from_guest.get() && !from_owner.get()).then(|| view! { <span class="tag guest-tag">"verified guest"</span> })}
