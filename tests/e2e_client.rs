@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
 use testkit::browser::{
-    ChromeDriver, accessibility_violations, clear_site_data, click, fill, texts, wait_for, wait_for_attr,
+    ChromeDriver, accessibility_violations, clear_site_data, click, fill, in_viewport, texts, wait_for, wait_for_attr,
     wait_for_text, wait_newest_in_view, with_browsers,
 };
 use testkit::client::{self, Member};
@@ -211,6 +211,14 @@ async fn export_clear_site_data_import_restores_the_same_identity() {
         wait_for_text(a, ".merge-plan", "Add 1 room").await;
         click(a, "#import-apply").await;
         wait_for_text(a, "#import-message", "1 room(s) added").await;
+
+        // A returning user finds their rooms first, above the forms.
+        a.goto(&format!("{base}/")).await.unwrap();
+        wait_for(a, ".room-item").await;
+        let order = "return document.querySelector('.room-list').getBoundingClientRect().top
+            < document.getElementById('create-room').getBoundingClientRect().top";
+        assert_eq!(a.execute(order, vec![]).await.unwrap(), true, "Your rooms come first");
+        assert!(in_viewport(a, ".room-item").await, "the room is on screen without scrolling");
 
         // Back in the room without the link's key: same identity, still the owner.
         a.goto(&format!("{base}/r/{room}")).await.unwrap();

@@ -1,5 +1,5 @@
 //! `/`: what Cloakroom is, create a room, join by link, import keys, the rooms this
-//! browser knows.
+//! browser knows (first, for a returning user).
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -10,7 +10,10 @@ use crate::components::room_list::RoomList;
 
 #[component]
 pub fn LandingPage() -> impl IntoView {
+    // A returning user comes back for their rooms: those come first, above the forms.
+    let returning = !crate::store::list_rooms().is_empty();
     view! {
+        {returning.then(|| view! { <RoomList /> })}
         <section class="intro">
             <h1>"Private rooms for messages and documents"</h1>
             <p>
@@ -23,6 +26,6 @@ pub fn LandingPage() -> impl IntoView {
             <JoinForm />
         </div>
         <p class="hint">"Coming from another browser? "<A href="/settings">"Import your keys file"</A>"."</p>
-        <RoomList />
+        {(!returning).then(|| view! { <RoomList /> })}
     }
 }

@@ -293,7 +293,9 @@ impl RoomSession {
             }
             SocketEvent::Refused { cid, error } => {
                 let id = message_id(&self.inner().ring.me, cid.as_str());
-                self.timeline.update(|t| t.fail(&id, error.message.clone()));
+                // In the app's words: the server's own text is not shown (net/explain.rs).
+                let why = crate::net::explain::sentence(error.code).to_owned();
+                self.timeline.update(|t| t.fail(&id, why));
                 let room = self.room();
                 let mut outbox = store::outbox(&room);
                 outbox.retain(|e| e.env.cid != cid);
