@@ -403,6 +403,48 @@ async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_this_devices_data_asks_first_then_leaves_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = ChromeDriver::start().await;
+    with_browsers(&driver, 1, |b| async move {
+        let a = &b[0];
+        create_room(a, &base, "Ada", SECRET).await;
+        say(a, "kept in the cache").await;
+        wait_for_attr(a, ".message.mine", "data-status", "sent").await;
+        let stored = "return Object.keys(localStorage).filter(k => k.startsWith('cloakroom.')).length";
+        let cached = "const done = arguments[arguments.length - 1];
+            const open = indexedDB.open('cloakroom-cache');
+            open.onsuccess = () => {
+                const count = open.result.transaction('messages').objectStore('messages').count();
+                count.onsuccess = () => { open.result.close(); done(count.result); };
+            };
+            open.onerror = () => done(-1);";
+        assert!(a.execute(stored, vec![]).await.unwrap().as_u64().unwrap() > 0);
+        assert!(a.execute_async(cached, vec![]).await.unwrap().as_i64().unwrap() > 0, "the message is cached");
+
+        a.goto(&format!("{base}/settings")).await.unwrap();
+        click(a, "#forget-device").await;
+        wait_for_text(a, ".confirm-remove", "This cannot be undone").await;
+        assert!(a.execute(stored, vec![]).await.unwrap().as_u64().unwrap() > 0, "nothing removed before confirming");
+        click(a, "#forget-device-confirm").await;
+        wait_for(a, "#create-room").await;
+        assert!(texts(a, ".room-item").await.is_empty(), "no rooms are left");
+        // Only the storage layout's version, which the app writes again as it starts.
+        let personal =
+            "return Object.keys(localStorage).filter(k => k.startsWith('cloakroom.') && k !== 'cloakroom.layout')";
+        assert_eq!(
+            a.execute(personal, vec![]).await.unwrap(),
+            serde_json::json!([]),
+            "no keys are left in localStorage"
+        );
+        assert_eq!(a.execute_async(cached, vec![]).await.unwrap(), 0, "no messages are left in the cache");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_to_a_room_that_does_not_exist_says_so_and_is_not_kept() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);

@@ -1,4 +1,4 @@
-//! `/settings`: export and import keys, notifications.
+//! `/settings`: export and import keys, notifications, removing this device's data.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -68,6 +68,22 @@ pub fn SettingsPage() -> impl IntoView {
         });
     };
     let notifications = RwSignal::new(format!("{:?}", notify::permission()).to_lowercase());
+    // Removing this device's data asks once more, in place, and says what is lost.
+    let confirming = RwSignal::new(false);
+    let forgotten = RwSignal::new(None::<String>);
+    let forget_device = move |_| {
+        spawn_local(async move {
+            crate::store::clear_all();
+            match crate::store::cache::clear_all().await {
+                Ok(()) => {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().assign("/");
+                    }
+                }
+                Err(e) => forgotten.set(Some(format!("The keys are removed; the message cache could not be: {e}"))),
+            }
+        });
+    };
     view! {
         <h1>"Keys & settings"</h1>
         <div class="landing-grid">
@@ -94,6 +110,20 @@ pub fn SettingsPage() -> impl IntoView {
                 notifications.set(format!("{:?}", notify::permission()).to_lowercase());
             }>"Allow notifications"</button>
             <p role="status">{move || format!("Permission: {}", notifications.get())}</p>
+        </section>
+        <section class="card" aria-labelledby="device-heading">
+            <h2 id="device-heading">"This device"</h2>
+            <p class="hint">"Remove every room key, identity, local name and cached message this browser keeps (on a shared or borrowed computer, say). Export your keys first if you want to come back: without that file, rooms you did not create need a new invite, and rooms you own cannot be administered again."</p>
+            <Show when=move || confirming.get() fallback=move || view! {
+                <button id="forget-device" type="button" on:click=move |_| confirming.set(true)>"Remove this device's data"</button>
+            }>
+                <p class="confirm-remove" role="group" aria-label="Confirm removing this device's data">
+                    "Remove everything Cloakroom keeps in this browser? This cannot be undone."
+                    <button id="forget-device-confirm" type="button" class="danger" on:click=forget_device>"Remove everything"</button>
+                    <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </p>
+            </Show>
+            <p class="status-line" role="status">{move || forgotten.get()}</p>
         </section>
     }
 }

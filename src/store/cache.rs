@@ -136,3 +136,12 @@ pub async fn forget(room: &str) -> Result<(), CacheError> {
     tx.done().await.map_err(err)?;
     Ok(())
 }
+
+/// Deletes every cached message of every room ("Remove this device's data").
+pub async fn clear_all() -> Result<(), CacheError> {
+    let db = db().await?;
+    let tx = db.transaction(&[STORE], TransactionMode::ReadWrite).map_err(err)?;
+    tx.store(STORE).map_err(err)?.clear().await.map_err(err)?;
+    tx.done().await.map_err(err)?;
+    Ok(())
+}
