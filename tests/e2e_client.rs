@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
+use testkit::app::{NO_RATE_LIMIT, SECRET, create_room, join_room, native_member, parse_link, say, start_server};
 use testkit::browser::{
     ChromeDriver, accessibility_violations, clear_site_data, click, fill, in_viewport, texts, wait_for, wait_for_attr,
     wait_for_text, wait_newest_in_view, with_browsers,
@@ -147,7 +147,7 @@ fn only_room(server: &ServerProcess) -> protocol::ids::RoomId {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_clear_site_data_import_restores_the_same_identity() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let base = server.http_base();
     let ws_base = server.ws_base();
     let files = tempfile::tempdir().unwrap();
@@ -155,8 +155,8 @@ async fn export_clear_site_data_import_restores_the_same_identity() {
     with_browsers(&driver, 1, |b| async move {
         let a = &b[0];
         let link = create_room(a, &base, "Ada", SECRET).await;
-        let (room, key) = parse_link(&link);
-        let mut filler = Member::join(&ws_base, &room, client::new_identity()).await.unwrap();
+        let (room, _) = parse_link(&link);
+        let (mut filler, key) = native_member(&ws_base, &link).await;
         filler.send_burst(&key, "p", 120, 64).await;
         say(a, "said before the export").await;
         wait_for_attr(a, ".message.mine", "data-status", "sent").await;
@@ -308,7 +308,7 @@ async fn a_message_altered_on_the_server_is_shown_as_tampered_and_the_rest_rende
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let base = server.http_base();
     let ws_base = server.ws_base();
     let driver = ChromeDriver::start().await;
@@ -316,8 +316,7 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         let (owner, newcomer) = (&b[0], &b[1]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
         // Enough history that landing anywhere but the newest message would show.
-        let (room, key) = parse_link(&link);
-        let mut filler = Member::join(&ws_base, &room, client::new_identity()).await.unwrap();
+        let (mut filler, key) = native_member(&ws_base, &link).await;
         filler.send_burst(&key, "p", 120, 64).await;
         say(owner, "said while open").await;
         click(owner, "#admin-toggle").await;

@@ -9,8 +9,7 @@
 use std::time::Duration;
 
 use fantoccini::Client;
-use protocol::content_key::ContentKey;
-use testkit::app::{SECRET, create_room, join_room, parse_link, start_server};
+use testkit::app::{NO_RATE_LIMIT, SECRET, create_room, join_room, native_member, start_server};
 use testkit::browser::{
     ChromeDriver, TimelineView, click, fill, scroll_timeline, timeline_view, wait_for, wait_for_text,
     wait_newest_in_view, with_browsers,
@@ -45,23 +44,16 @@ async fn page_up(c: &Client) -> TimelineView {
     panic!("no older rows appeared above {before:?}");
 }
 
-/// A native member that writes into the room behind `link`.
-async fn writer(ws_base: &str, link: &str) -> (Member, ContentKey) {
-    let (room, key) = parse_link(link);
-    let member = Member::join(ws_base, &room, client::new_identity()).await.expect("join as a native member");
-    (member, key)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_room_opens_at_the_newest_message_and_a_motd_does_not_push_it_away() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let (base, ws) = (server.http_base(), server.ws_base());
     let driver = ChromeDriver::start().await;
     with_browsers(&driver, 2, |b| async move {
         let (owner, reader) = (&b[0], &b[1]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
-        let (mut member, key) = writer(&ws, &link).await;
+        let (mut member, key) = native_member(&ws, &link).await;
         member.send_burst(&key, "p", 300, 64).await;
 
         join_room(reader, &link, "Rea").await;
@@ -102,13 +94,13 @@ async fn the_timeline_is_one_tab_stop_with_arrow_keys_and_the_composer_is_ready_
     const TAB: &str = "\u{E004}";
     const ENTER: &str = "\u{E007}";
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let (base, ws) = (server.http_base(), server.ws_base());
     let driver = ChromeDriver::start().await;
     with_browsers(&driver, 2, |b| async move {
         let (owner, reader) = (&b[0], &b[1]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
-        let (mut member, key) = writer(&ws, &link).await;
+        let (mut member, key) = native_member(&ws, &link).await;
         member.send_burst(&key, "p", 120, 64).await;
         join_room(reader, &link, "Rea").await;
         wait_for_text(reader, ".message-text", "message 119 of p").await;
@@ -173,13 +165,13 @@ async fn the_timeline_is_one_tab_stop_with_arrow_keys_and_the_composer_is_ready_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_follows_a_stream_at_the_bottom_and_offers_a_jump_when_scrolled_up() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let (base, ws) = (server.http_base(), server.ws_base());
     let driver = ChromeDriver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let reader = &b[0];
         let link = create_room(reader, &base, "Rea", SECRET).await;
-        let (mut member, key) = writer(&ws, &link).await;
+        let (mut member, key) = native_member(&ws, &link).await;
         member.send_burst(&key, "p", 60, 64).await;
         wait_for_text(reader, ".message-text", "message 59 of p").await;
         wait_newest_in_view(reader, "after the first 60").await;
@@ -248,7 +240,7 @@ async fn the_view_follows_a_stream_at_the_bottom_and_offers_a_jump_when_scrolled
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_up_pages_through_5000_messages_each_shown_once_without_the_view_jumping() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
+    let server = start_server(data.path(), &NO_RATE_LIMIT);
     let base = server.http_base();
     let room = client::create_room(&base, SECRET).await;
     let mut owner = Member::join(&server.ws_base(), &room.id, room.owner.clone()).await.unwrap();

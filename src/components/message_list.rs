@@ -252,39 +252,37 @@ pub fn MessageList(
             show_older();
         }
     });
-    let on_scroll = {
-        move |_| {
-            let Some(el) = scroller.get_untracked() else { return };
-            if view.with_value(|v| v.settling.get()) {
-                return;
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else { return };
+        if view.with_value(|v| v.settling.get()) {
+            return;
+        }
+        if view.with_value(|v| v.own_scroll_top.get()) == Some(el.scroll_top()) {
+            // Our own correction echoing back: the reader did not move.
+            return;
+        }
+        let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
+        let reaches_newest = session.timeline.with_untracked(|t| window.with_untracked(|w| w.reaches_newest(t)));
+        if from_bottom < AT_BOTTOM && reaches_newest {
+            if !following.get_untracked() {
+                jump_to_latest();
             }
-            if view.with_value(|v| v.own_scroll_top.get()) == Some(el.scroll_top()) {
-                // Our own correction echoing back: the reader did not move.
-                return;
-            }
-            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
-            let reaches_newest = session.timeline.with_untracked(|t| window.with_untracked(|w| w.reaches_newest(t)));
-            if from_bottom < AT_BOTTOM && reaches_newest {
-                if !following.get_untracked() {
-                    jump_to_latest();
-                }
-                session.mark_seen();
-            } else if following.get_untracked() {
-                following.set(false);
-                left_at.set(session.timeline.with_untracked(|t| t.newest_key().map(str::to_owned)));
-                let mut w = window.get_untracked();
-                session.timeline.with_untracked(|t| w.freeze(t));
+            session.mark_seen();
+        } else if following.get_untracked() {
+            following.set(false);
+            left_at.set(session.timeline.with_untracked(|t| t.newest_key().map(str::to_owned)));
+            let mut w = window.get_untracked();
+            session.timeline.with_untracked(|t| w.freeze(t));
+            window.set(w);
+        }
+        view.with_value(|v| v.record_anchor(&el));
+        if el.scroll_top() < EXTEND_AT {
+            older();
+        } else if from_bottom < EXTEND_AT && !reaches_newest {
+            let mut w = window.get_untracked();
+            if session.timeline.with_untracked(|t| w.extend_down(t)) {
+                view.with_value(|v| v.settling.set(true));
                 window.set(w);
-            }
-            view.with_value(|v| v.record_anchor(&el));
-            if el.scroll_top() < EXTEND_AT {
-                older();
-            } else if from_bottom < EXTEND_AT && !reaches_newest {
-                let mut w = window.get_untracked();
-                if session.timeline.with_untracked(|t| w.extend_down(t)) {
-                    view.with_value(|v| v.settling.set(true));
-                    window.set(w);
-                }
             }
         }
     };

@@ -11,6 +11,19 @@ use crate::server::{ServerOptions, ServerProcess};
 /// The admin secret of the servers [`start_server`] starts.
 pub const SECRET: &str = "e2e-admin-secret";
 
+/// Server flags that lift the rate limit, for tests that fill a room quickly.
+pub const NO_RATE_LIMIT: [&str; 4] = ["--rate-per-second", "100000", "--rate-burst", "100000"];
+
+/// A native member with a fresh identity in the room behind the invite `link`, and the
+/// room's key (to write into a room a browser created).
+pub async fn native_member(ws_base: &str, link: &str) -> (crate::client::Member, protocol::content_key::ContentKey) {
+    let (room, key) = parse_link(link);
+    let member = crate::client::Member::join(ws_base, &room, crate::client::new_identity())
+        .await
+        .expect("join as a native member");
+    (member, key)
+}
+
 /// The built SPA (`trunk build --release` writes it).
 pub fn dist_dir() -> PathBuf {
     let dist = crate::workspace_root().join("dist");
