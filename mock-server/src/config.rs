@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// The same for requests that carry a file chunk or a room backup: long enough for a
     /// 4 MiB chunk over a slow uplink (10 minutes by default: ~7 KB/s).
     pub upload_timeout_secs: u64,
+    /// Where browsers report Content-Security-Policy violations (`report-uri`), if
+    /// anywhere: checked by [`crate::csp::parse_report_uri`].
+    pub csp_report_uri: Option<String>,
 }
 
 /// Default of [`ServerConfig::max_heavy_requests`].

@@ -12,6 +12,11 @@
 //! The hashes come from the built `index.html` and are computed again whenever that file
 //! changes on disk, so rebuilding the SPA while the server runs does not break the page;
 //! responses that are not HTML pages get the same policy without them.
+//!
+//! With `--csp-report-uri`, the policy also names where browsers report what it blocked
+//! (`report-uri`, which Chromium, Firefox and WebKit all send): a deployment hears of an
+//! injection attempt or a broken build, and the end-to-end tests fail on any violation in
+//! every engine from the same reports.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -27,14 +32,31 @@ const FIXED_DIRECTIVES: &str = "default-src 'none'; style-src 'self'; img-src 's
      media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The policy for `index_html`: its inline scripts are allowed by hash, nothing else inline.
-pub fn policy_for(index_html: &str) -> String {
+/// Checks a `--csp-report-uri`: an `http(s)://` URL or an absolute path, with nothing that
+/// could end the directive or the header (`;`, `,`, whitespace, control characters).
+pub fn parse_report_uri(value: &str) -> Result<String, String> {
+    let shaped = value.starts_with("http://") || value.starts_with("https://") || value.starts_with('/');
+    if !shaped {
+        return Err("a CSP report URI is an http(s):// URL or a path starting with /".into());
+    }
+    if value.len() > 2048 || value.chars().any(|c| c == ';' || c == ',' || c.is_whitespace() || c.is_control()) {
+        return Err("a CSP report URI has no ';', ',', spaces or control characters and is at most 2,048 bytes".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// The policy for `index_html`: its inline scripts are allowed by hash, nothing else inline;
+/// violations are reported to `report_uri` if one is given.
+pub fn policy_for(index_html: &str, report_uri: Option<&str>) -> String {
     let mut script_src = String::from("script-src 'self' 'wasm-unsafe-eval'");
     for script in inline_scripts(index_html) {
         let digest = Sha256::digest(script.as_bytes());
         script_src.push_str(&format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
     }
-    format!("{FIXED_DIRECTIVES}; {script_src}")
+    match report_uri {
+        Some(uri) => format!("{FIXED_DIRECTIVES}; {script_src}; report-uri {uri}"),
+        None => format!("{FIXED_DIRECTIVES}; {script_src}"),
+    }
 }
 
 /// The text of every `<script>` element without a `src` attribute, exactly as the
@@ -67,16 +89,18 @@ struct Stamp {
 /// inline script.
 pub struct ContentSecurityPolicy {
     index_html: Option<PathBuf>,
+    report_uri: Option<String>,
     strict: HeaderValue,
     page: Mutex<Option<(Stamp, HeaderValue)>>,
 }
 
 impl ContentSecurityPolicy {
     /// `index_html` is `None` when the server serves no SPA (API only; `trunk serve` then
-    /// serves the pages).
-    pub fn new(index_html: Option<PathBuf>) -> Self {
-        let strict = HeaderValue::from_str(&policy_for("")).expect("the fixed policy is a valid header");
-        Self { index_html, strict, page: Mutex::new(None) }
+    /// serves the pages); `report_uri` has passed [`parse_report_uri`].
+    pub fn new(index_html: Option<PathBuf>, report_uri: Option<String>) -> Self {
+        let strict =
+            HeaderValue::from_str(&policy_for("", report_uri.as_deref())).expect("the fixed policy is a valid header");
+        Self { index_html, report_uri, strict, page: Mutex::new(None) }
     }
 
     /// The header for `response`: only an HTML page needs (and costs) the page's hashes.
@@ -106,7 +130,9 @@ impl ContentSecurityPolicy {
             return value.clone();
         }
         let Ok(html) = std::fs::read_to_string(path) else { return self.strict.clone() };
-        let Ok(value) = HeaderValue::from_str(&policy_for(&html)) else { return self.strict.clone() };
+        let Ok(value) = HeaderValue::from_str(&policy_for(&html, self.report_uri.as_deref())) else {
+            return self.strict.clone();
+        };
         let settled = modified.elapsed().is_ok_and(|age| age >= Duration::from_secs(1));
         if html.len() as u64 == stamp.len && settled {
             *page = Some((stamp, value.clone()));
@@ -124,7 +150,7 @@ mod tests {
         // The hash is the one the CSP specification's examples give for this script.
         let html = "<html><head><script>alert('Hello, world.');</script>\
                     <script type=\"module\" src=\"/app.js\"></script></head></html>";
-        let policy = policy_for(html);
+        let policy = policy_for(html, None);
         assert!(
             policy
                 .contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng='")
@@ -149,20 +175,20 @@ mod tests {
         std::fs::write(&index, "<script>one()</script>").unwrap();
         let settled = SystemTime::now() - Duration::from_secs(60);
         std::fs::File::options().write(true).open(&index).unwrap().set_modified(settled).unwrap();
-        let csp = ContentSecurityPolicy::new(Some(index.clone()));
+        let csp = ContentSecurityPolicy::new(Some(index.clone()), None);
         let first = csp.page_header();
-        assert_eq!(first.to_str().unwrap(), policy_for("<script>one()</script>"));
+        assert_eq!(first.to_str().unwrap(), policy_for("<script>one()</script>", None));
         // A rebuild: new content, a new time.
         std::fs::write(&index, "<script>two()</script>").unwrap();
         let second = csp.page_header();
-        assert_eq!(second.to_str().unwrap(), policy_for("<script>two()</script>"));
+        assert_eq!(second.to_str().unwrap(), policy_for("<script>two()</script>", None));
         // Rewritten within the same timestamp and length: not cached while fresh, so seen.
         std::fs::write(&index, "<script>six()</script>").unwrap();
         let modified = std::fs::metadata(&index).unwrap().modified().unwrap();
-        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>six()</script>"));
+        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>six()</script>", None));
         std::fs::write(&index, "<script>ten()</script>").unwrap();
         std::fs::File::options().write(true).open(&index).unwrap().set_modified(modified).unwrap();
-        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>ten()</script>"));
+        assert_eq!(csp.page_header().to_str().unwrap(), policy_for("<script>ten()</script>", None));
         // A missing page: the strict policy, not a stale cached one.
         std::fs::remove_file(&index).unwrap();
         assert_eq!(csp.page_header(), csp.strict);
@@ -173,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("index.html");
         std::fs::write(&index, "<script>boot()</script>").unwrap();
-        let csp = ContentSecurityPolicy::new(Some(index));
+        let csp = ContentSecurityPolicy::new(Some(index), None);
         let with_type = |t: &'static str| {
             let mut r = Response::new(axum::body::Body::empty());
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
@@ -181,13 +207,30 @@ mod tests {
         };
         assert_eq!(
             csp.header_for(&with_type("text/html; charset=utf-8")).to_str().unwrap(),
-            policy_for("<script>boot()</script>")
+            policy_for("<script>boot()</script>", None)
         );
         assert_eq!(csp.header_for(&with_type("application/json")), csp.strict);
         assert_eq!(csp.header_for(&with_type("text/javascript")), csp.strict);
         // A reload's "not modified" keeps the page's policy.
         let mut not_modified = Response::new(axum::body::Body::empty());
         *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
-        assert_eq!(csp.header_for(&not_modified).to_str().unwrap(), policy_for("<script>boot()</script>"));
+        assert_eq!(csp.header_for(&not_modified).to_str().unwrap(), policy_for("<script>boot()</script>", None));
+    }
+
+    #[test]
+    fn a_report_uri_is_named_in_every_policy_and_one_that_could_break_the_header_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("index.html");
+        std::fs::write(&index, "<script>boot()</script>").unwrap();
+        let uri = parse_report_uri("http://127.0.0.1:9/csp").unwrap();
+        let csp = ContentSecurityPolicy::new(Some(index), Some(uri));
+        assert!(csp.page_header().to_str().unwrap().ends_with("; report-uri http://127.0.0.1:9/csp"));
+        assert!(csp.strict.to_str().unwrap().ends_with("; report-uri http://127.0.0.1:9/csp"));
+        assert_eq!(parse_report_uri("/api/csp").unwrap(), "/api/csp");
+        for bad in ["ftp://x/", "csp", "/a; script-src *", "/a b", "/a,b", "/a\n", ""] {
+            assert!(parse_report_uri(bad).is_err(), "{bad:?} is refused");
+        }
+        assert!(parse_report_uri(&format!("/{}", "a".repeat(2048))).is_err(), "past 2,048 bytes");
+        assert!(parse_report_uri(&format!("/{}", "a".repeat(2047))).is_ok(), "at 2,048 bytes");
     }
 }

@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the API (and the built SPA) until Ctrl-C or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Prepare a data directory: admin secret and ledger key pair (private half to --ledger-key, keep it offline).
     Init {
         /// The data directory.
@@ -117,6 +117,11 @@ pub struct ServeArgs {
     /// address's own origins are always allowed; the Host header never is.
     #[arg(long = "public-origin")]
     pub public_origins: Vec<String>,
+    /// Where browsers report Content-Security-Policy violations (the policy's `report-uri`): an
+    /// http(s) URL or a path on this server's origin. Reports name the page (no fragment, so no key)
+    /// and what was blocked. Default: no reports.
+    #[arg(long, value_parser = crate::csp::parse_report_uri)]
+    pub csp_report_uri: Option<String>,
     /// Heavy requests (room restores) running at once; more get `busy` (503, Retry-After).
     #[arg(long, default_value_t = crate::config::DEFAULT_MAX_HEAVY_REQUESTS)]
     pub max_heavy_requests: usize,

@@ -9,7 +9,7 @@ use crate::config::ServerConfig;
 /// Runs `command`.
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         other => offline(other),
     }
 }
@@ -148,6 +148,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         open_room_wait_ms: args.open_room_wait_ms,
         request_timeout_secs: args.request_timeout_secs.max(1),
         upload_timeout_secs: args.upload_timeout_secs.max(1),
+        csp_report_uri: args.csp_report_uri,
     };
     // This runtime's blocking lane runs the document store's calls (rooms' batches have
     // their own, `room_runtime`): bounded, so threads do not grow with the load.

@@ -45,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads)
         .layer(DefaultBodyLimit::max(extract::MAX_API_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let csp = Arc::new(ContentSecurityPolicy::new(config.static_dir.as_ref().map(|d| d.join("index.html"))));
+    let csp = Arc::new(ContentSecurityPolicy::new(
+        config.static_dir.as_ref().map(|d| d.join("index.html")),
+        config.csp_report_uri.clone(),
+    ));
     let mut app = Router::new()
         .nest("/api", api)
         .route("/ws/{room}", get(ws::upgrade).layer(timeout(config.request_timeout_secs)));
