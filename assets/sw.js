@@ -43,11 +43,13 @@ self.addEventListener("fetch", (event) => {
 
   if (request.mode === "navigate") {
     // Pages: the network first (always the newest app), the cached shell when offline.
-    // Every route is the same single page, so one cached copy serves them all.
+    // Every route is the same single page, so one cached copy serves them all; only an
+    // HTML page may become that copy (opening /sw.js or the icon in a tab must not).
     event.respondWith(
       fetch(request)
         .then((response) => {
-          if (response.ok) {
+          const html = (response.headers.get("content-type") || "").startsWith("text/html");
+          if (response.ok && html) {
             const copy = response.clone();
             caches.open(CACHE).then((cache) => cache.put("/", copy));
           }

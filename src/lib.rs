@@ -31,11 +31,26 @@ pub mod session;
 pub mod store;
 
 /// Mounts the app on `<body>` and registers the service worker that keeps the app
-/// available offline (`assets/sw.js`).
+/// available offline (`assets/sw.js`). A browser that refuses to store anything gets a
+/// page saying so and what to do ([`components::storage_refused`]), never a blank one.
 pub fn start() {
     console_error_panic_hook::set_once();
-    if let Some(window) = web_sys::window() {
-        let _ = window.navigator().service_worker().register("/sw.js");
+    if let Err(why) = store::check_usable() {
+        use components::storage_refused::StorageRefusedPage;
+        use leptos::prelude::*;
+        leptos::mount::mount_to_body(move || view! { <StorageRefusedPage why=why /> });
+        return;
     }
+    register_service_worker();
     leptos::mount::mount_to_body(app::App);
+}
+
+/// Registers `assets/sw.js` where the browser has service workers (not every private
+/// window does: there the app works online only).
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else { return };
+    let navigator = window.navigator();
+    if js_sys::Reflect::get(&navigator, &"serviceWorker".into()).is_ok_and(|v| !v.is_undefined() && !v.is_null()) {
+        let _ = navigator.service_worker().register("/sw.js");
+    }
 }

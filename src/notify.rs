@@ -2,10 +2,15 @@
 //! tab title and, if they allowed it (asked on a click), a Web Notification per room,
 //! at most one per [`NOTIFY_EVERY_MS`]. Notifications name the room and the sender, never
 //! the text: the system may show them on a lock screen.
+//!
+//! Not every browser has Web Notifications (Safari on iOS outside a home-screen app,
+//! some embedded WebKit views): there the title count still works and the settings say
+//! notifications are not available, instead of the page failing on a missing global.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use wasm_bindgen::JsCast;
 use web_sys::{Notification, NotificationOptions, NotificationPermission, VisibilityState};
 
 /// Shortest time between two notifications of one room.
@@ -37,17 +42,65 @@ pub fn reset_unread() {
     set_title(0);
 }
 
-/// Whether notifications may be shown.
-pub fn permission() -> NotificationPermission {
-    Notification::permission()
+/// Whether this browser has Web Notifications at all.
+pub fn supported() -> bool {
+    web_sys::window().is_some_and(|w| js_sys::Reflect::has(&w, &"Notification".into()).unwrap_or(false))
 }
 
-/// Asks for permission (call from a click handler: browsers require a user gesture).
-pub fn request_permission() {
-    if let Ok(promise) = Notification::request_permission() {
-        leptos::task::spawn_local(async move {
-            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-        });
+/// Where notifications stand, in the settings' words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// The browser has no Web Notifications.
+    Unavailable,
+    /// Not asked yet (or the question was dismissed).
+    NotAsked,
+    Granted,
+    Denied,
+}
+
+impl Permission {
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Permission::Unavailable => {
+                "This browser cannot show notifications; the tab title still counts new messages."
+            }
+            Permission::NotAsked => "Notifications are off: the browser will ask when you allow them.",
+            Permission::Granted => "Notifications are on for this browser.",
+            Permission::Denied => {
+                "Notifications are blocked for this site: allow them in the browser's site settings to turn them on."
+            }
+        }
+    }
+}
+
+/// Whether notifications may be shown.
+pub fn permission() -> Permission {
+    if !supported() {
+        return Permission::Unavailable;
+    }
+    match Notification::permission() {
+        NotificationPermission::Granted => Permission::Granted,
+        NotificationPermission::Denied => Permission::Denied,
+        _ => Permission::NotAsked,
+    }
+}
+
+/// Asks for permission (call from a click handler: browsers require a user gesture);
+/// `answered` gets the outcome once the person has chosen.
+pub fn request_permission(answered: impl FnOnce(Permission) + 'static) {
+    if !supported() {
+        answered(Permission::Unavailable);
+        return;
+    }
+    match Notification::request_permission() {
+        // Older Safari answers through a callback and returns nothing: read the state again.
+        Ok(promise) if promise.is_instance_of::<js_sys::Promise>() => {
+            leptos::task::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+                answered(permission());
+            });
+        }
+        _ => answered(permission()),
     }
 }
 
@@ -61,7 +114,7 @@ pub fn incoming(room_name: &str, sender: &str) {
         u.get()
     });
     set_title(unread);
-    if permission() != NotificationPermission::Granted {
+    if permission() != Permission::Granted {
         return;
     }
     let now = js_sys::Date::now();

@@ -9,8 +9,7 @@ use protocol::envelope::{self, Content};
 use protocol::ids::RoomId;
 use testkit::app::{self, SECRET, parse_link, say, start_server};
 use testkit::browser::{
-    ChromeDriver, click, csp_violations, fill, in_viewport, texts, wait_for, wait_for_attr, wait_for_text,
-    with_browsers,
+    Driver, click, csp_violations, fill, in_viewport, texts, wait_for, wait_for_attr, wait_for_text, with_browsers,
 };
 use testkit::client::{self, Member};
 use testkit::scan;
@@ -29,7 +28,7 @@ async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
     let data = tempfile::tempdir().unwrap();
     let mut server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let from_alice = "Hello Bob, this is Alice-e2e-7f3a";
     let from_bob = "Hi Alice! Bob-e2e-91c2 here";
     let from_native = "A native client says hello-e2e-55d0";
@@ -69,7 +68,7 @@ async fn two_browsers_chat_both_ways_and_the_server_never_sees_plaintext() {
         wait_for_text(b, ".message .message-text", from_native).await;
 
         // Reloading B shows the history again, each message once.
-        b.refresh().await.expect("reload B");
+        testkit::browser::reload(b).await;
         wait_for_attr(b, "#connection-status", "data-status", "connected").await;
         wait_for_text(b, ".message .message-text", from_bob).await;
         let shown = texts(b, ".message .message-text").await;
@@ -118,7 +117,7 @@ async fn a_link_without_a_key_and_a_wrong_admin_secret_get_clear_errors() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |browsers| async move {
         let a = &browsers[0];
         a.goto(&format!("{base}/")).await.unwrap();
@@ -142,7 +141,7 @@ async fn the_page_runs_its_own_code_and_nothing_injected() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |browsers| async move {
         let a = &browsers[0];
         // The app starts under its policy: Trunk's inline bootstrap is allowed by its hash.
@@ -178,17 +177,27 @@ async fn the_page_runs_its_own_code_and_nothing_injected() {
         .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(a.execute("return window.injected ?? null", vec![]).await.unwrap(), serde_json::Value::Null);
-        let seen = csp_violations(a).await.unwrap();
-        for directive in [
+        // Each attempt is reported (reports travel on their own requests: wait for them).
+        let expected = [
             "script-src-elem blocked inline",
             "script-src-elem blocked http://127.0.0.1:9/steal.js",
             "script-src blocked eval",
-        ] {
+        ];
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let seen = loop {
+            let seen = csp_violations(a).await.unwrap();
+            let all = expected.iter().all(|d| seen.iter().any(|v| v.starts_with(d)));
+            if all || std::time::Instant::now() > deadline {
+                break seen;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for directive in expected {
             assert!(seen.iter().any(|v| v.starts_with(directive)), "{directive:?} not among {seen:?}");
         }
         // Those were this test's own attempts; the app itself must not have caused any.
         assert_eq!(seen.len(), 3, "{seen:?}");
-        a.execute("sessionStorage.clear()", vec![]).await.unwrap();
+        testkit::csp_reports::forget(&testkit::browser::page_origin(a).await.unwrap());
     })
     .await;
 }
@@ -220,7 +229,7 @@ async fn safety_numbers_match_on_both_screens_and_a_new_key_under_a_verified_nam
     let mut server = start_server(data.path(), &[]);
     let base = server.http_base();
     let ws_base = server.ws_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
         let invite = create_room(a, &base, "Alice-sn").await;
@@ -278,7 +287,7 @@ async fn safety_numbers_match_on_both_screens_and_a_new_key_under_a_verified_nam
         assert!(!impostor_row.contains("✓ verified"), "{impostor_row}");
 
         // The verification survives a reload; the warning comes back with the history.
-        a.refresh().await.unwrap();
+        testkit::browser::reload(a).await;
         wait_for_attr(a, "#connection-status", "data-status", "connected").await;
         wait_for_text(a, "#verification-warning", "Carol").await;
         wait_for_text(a, ".message .verified-tag", "verified").await;

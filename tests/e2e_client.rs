@@ -11,8 +11,8 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use testkit::app::{NO_RATE_LIMIT, SECRET, create_room, join_room, native_member, parse_link, say, start_server};
 use testkit::browser::{
-    ChromeDriver, accessibility_violations, clear_site_data, click, fill, in_viewport, texts, wait_for, wait_for_attr,
-    wait_for_text, wait_newest_in_view, with_browsers,
+    Driver, SessionOptions, accessibility_violations, clear_site_data, click, fill, in_viewport, texts, wait_for,
+    wait_for_attr, wait_for_text, wait_newest_in_view, with_browsers,
 };
 use testkit::client::{self, Member};
 use testkit::scan;
@@ -52,7 +52,7 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
     let data = tempfile::tempdir().unwrap();
     let mut server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let server_ref = &mut server;
     with_browsers(&driver, 2, |b| async move {
         let (a, g) = (&b[0], &b[1]);
@@ -66,7 +66,7 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
         server_ref.stop();
         wait_for_attr(g, "#connection-status", "data-status", "reconnecting").await;
         // With the server gone, a reload still opens the room from the offline cache.
-        g.refresh().await.expect("reload offline");
+        testkit::browser::reload(g).await;
         wait_for_text(g, ".message-text", "before the outage").await;
         assert_ne!(
             wait_for(g, "#connection-status").await.attr("data-status").await.unwrap().as_deref(),
@@ -94,7 +94,7 @@ async fn a_server_crash_mid_conversation_loses_and_duplicates_nothing() {
     let data = tempfile::tempdir().unwrap();
     let mut server = start_server(data.path(), &["--rate-per-second", "100", "--rate-burst", "100"]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let server_ref = &mut server;
     with_browsers(&driver, 2, |b| async move {
         let (a, g) = (&b[0], &b[1]);
@@ -151,7 +151,7 @@ async fn export_clear_site_data_import_restores_the_same_identity() {
     let base = server.http_base();
     let ws_base = server.ws_base();
     let files = tempfile::tempdir().unwrap();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let a = &b[0];
         let link = create_room(a, &base, "Ada", SECRET).await;
@@ -235,7 +235,7 @@ async fn whispers_reach_only_their_two_ends_and_contacts_rename_everywhere() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 3, |b| async move {
         let (owner, bea, cy) = (&b[0], &b[1], &b[2]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
@@ -292,7 +292,7 @@ async fn a_message_altered_on_the_server_is_shown_as_tampered_and_the_rest_rende
     scan::alter_stored_message(data.path(), &room.id, 1);
     server.restart();
     let link = format!("{}/r/{}#{}", server.http_base(), room.id, room.key.to_b64());
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let c = &b[0];
         join_room(c, &link, "Checker").await;
@@ -311,7 +311,7 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
     let server = start_server(data.path(), &NO_RATE_LIMIT);
     let base = server.http_base();
     let ws_base = server.ws_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 2, |b| async move {
         let (owner, newcomer) = (&b[0], &b[1]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
@@ -332,8 +332,7 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         assert!(texts(newcomer, ".message").await.is_empty(), "a waiting key sees no messages");
 
         // The owner's panel lists the request; accepting lets the newcomer read.
-        let accept = wait_for(owner, ".member[data-status=pending] .accept").await;
-        accept.click().await.unwrap();
+        click(owner, ".member[data-status=pending] .accept").await;
         wait_for_attr(newcomer, "#connection-status", "data-status", "connected").await;
         say(owner, "welcome in, Nina").await;
         wait_for_text(newcomer, ".message-text", "welcome in, Nina").await;
@@ -374,7 +373,7 @@ async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let room = with_browsers(&driver, 2, |b| async move {
         let (a, reader) = (&b[0], &b[1]);
         let link = create_room(a, &base, "Ada", SECRET).await;
@@ -406,7 +405,7 @@ async fn removing_this_devices_data_asks_first_then_leaves_nothing_behind() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let a = &b[0];
         create_room(a, &base, "Ada", SECRET).await;
@@ -451,7 +450,7 @@ async fn a_link_to_a_room_that_does_not_exist_says_so_and_is_not_kept() {
     // A well-formed link whose room was never created on this server.
     let room = client::TestRoom::fresh();
     let link = format!("{base}/r/{}#{}", room.id, room.key.to_b64());
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let a = &b[0];
         join_room(a, &link, "Uma").await;
@@ -474,7 +473,7 @@ async fn a_full_room_turns_a_newcomer_away_with_a_clear_reason() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 3, |b| async move {
         let (owner, first, late) = (&b[0], &b[1], &b[2]);
         let link = create_room(owner, &base, "Olga", SECRET).await;
@@ -523,7 +522,7 @@ async fn an_owner_funds_a_new_room_with_a_storage_token_that_works_once() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let data_dir = data.path().to_path_buf();
     with_browsers(&driver, 2, |b| async move {
         let (owner, friend) = (&b[0], &b[1]);
@@ -559,7 +558,7 @@ async fn landing_room_and_admin_views_have_no_serious_accessibility_violations()
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     with_browsers(&driver, 1, |b| async move {
         let a = &b[0];
         a.goto(&format!("{base}/")).await.unwrap();
@@ -579,6 +578,33 @@ async fn landing_room_and_admin_views_have_no_serious_accessibility_violations()
             landing.is_empty() && room.is_empty() && admin.is_empty() && settings.is_empty(),
             "landing: {landing:?}\nroom: {room:?}\nadmin: {admin:?}\nsettings: {settings:?}"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_refuses_site_data_gets_a_clear_page_not_a_blank_one() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    let blocked = SessionOptions { block_site_data: true };
+    if !driver.supports(blocked) {
+        eprintln!("skipped in {}: its driver has no setting that blocks site data", driver.engine().name());
+        return;
+    }
+    let session = driver.session_with(blocked).await;
+    testkit::browser::with_sessions(vec![session], |b| async move {
+        let c = &b[0];
+        for page in ["/", "/r/some-room-id#some-key", "/settings"] {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            let heading = wait_for(c, "#storage-refused-heading").await.text().await.unwrap();
+            assert_eq!(heading, "Cloakroom cannot store anything in this browser", "{page}");
+            assert!(in_viewport(c, "#storage-refused-why").await, "{page}: the reason is on screen");
+            let why = wait_for(c, "#storage-refused-why").await.text().await.unwrap();
+            assert!(why.contains("cookies and site data are blocked"), "{page}: {why}");
+            assert!(texts(c, "#create-room, #alias-input, #composer").await.is_empty(), "{page}: no app to fail later");
+        }
     })
     .await;
 }

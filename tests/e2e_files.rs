@@ -18,10 +18,11 @@ use protocol::objects::{self, ObjectKeys};
 use sha2::{Digest, Sha256};
 use testkit::app::{create_room, join_room, start_server};
 use testkit::browser::{
-    ChromeDriver, allow_downloads, click, group_memory_bytes, set_offline, wait_for, wait_for_attr, wait_for_count,
-    wait_for_download, wait_for_text, with_browsers,
+    Driver, allow_downloads, click, group_memory_bytes, wait_for, wait_for_attr, wait_for_count, wait_for_download,
+    wait_for_text, with_browsers,
 };
 use testkit::files::{attach, bmp, pseudo_random, wait_transfer_progress, wait_transfers_done};
+use testkit::link::Link;
 use testkit::scan;
 
 const BIG_BYTES: usize = 50 * 1024 * 1024;
@@ -63,8 +64,18 @@ async fn budget(owner: &Client) -> (u64, u64) {
     out
 }
 
+/// The natural width of the viewer's image once it has loaded (an engine may still be
+/// decoding the new source when the app has switched to it: WebKit often is).
 async fn image_width(client: &Client) -> u64 {
-    let v = client.execute("return document.querySelector('.viewer-image').naturalWidth", vec![]).await.unwrap();
+    let script = "const done = arguments[arguments.length - 1];
+        const img = document.querySelector('.viewer-image');
+        if (!img) { done(0); return; }
+        const report = () => done(img.naturalWidth);
+        if (img.complete && img.naturalWidth > 0) { report(); return; }
+        img.addEventListener('load', report, { once: true });
+        img.addEventListener('error', () => done(0), { once: true });
+        setTimeout(report, 10000);";
+    let v = client.execute_async(script, vec![]).await.unwrap();
     v.as_u64().unwrap_or(0)
 }
 
@@ -73,7 +84,7 @@ async fn files_and_images_cross_intact_deduplicate_and_damage_is_reported() {
     let data = tempfile::tempdir().unwrap();
     let mut server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let big = pseudo_random(BIG_BYTES, 7);
@@ -172,7 +183,7 @@ async fn an_exhausted_budget_is_a_clear_error_and_leaves_nothing_behind() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &["--initial-budget", "100000"]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     let path = write(files.path(), "too-big-for-the-budget.bin", &pseudo_random(3 * 1024 * 1024, 3));
     let data_dir = data.path().to_path_buf();
@@ -193,7 +204,7 @@ async fn a_file_past_the_size_limit_is_refused_before_anything_is_read_or_paid()
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     // One byte past the limit; sparse, so it costs no disk (and the browser must not read it).
     let path = files.path().join("disk-image-2gib-plus-one.img");
@@ -213,6 +224,14 @@ async fn a_file_past_the_size_limit_is_refused_before_anything_is_read_or_paid()
     .await;
 }
 
+/// A server the browsers reach through a [`Link`] the test can slow down or cut.
+async fn start_behind_link(data: &Path) -> (testkit::server::ServerProcess, Link) {
+    let link = Link::bind().await;
+    let server = start_server(data, &["--public-origin", &link.http_base()]);
+    link.relay_to(server.addr);
+    (server, link)
+}
+
 async fn client_cards(client: &Client) -> usize {
     client.find_all(Locator::Css(".message .file-card")).await.map(|v| v.len()).unwrap_or(0)
 }
@@ -220,21 +239,20 @@ async fn client_cards(client: &Client) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &[]);
-    let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let (server, link) = start_behind_link(data.path()).await;
+    let base = link.http_base();
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     let name = "resumable-archive-e41c.bin";
     let path = files.path().join(name);
     std::fs::write(&path, pseudo_random(120 * 1024 * 1024, 11)).unwrap();
     let data_dir = data.path().to_path_buf();
+    let link = &link;
     with_browsers(&driver, 1, |browsers| async move {
         let a = &browsers[0];
         create_room(a, &base, "Ada", testkit::app::SECRET).await;
         // A slow uplink (16 Mbit/s), so that Cancel lands mid-upload.
-        testkit::browser::cdp(a, "Network.enable", serde_json::json!({})).await;
-        let slow = serde_json::json!({ "offline": false, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 2_000_000 });
-        testkit::browser::cdp(a, "Network.emulateNetworkConditions", slow).await;
+        link.limit_uplink(Some(2_000_000));
         attach(a, &[&path]).await;
         wait_for(a, ".transfer[data-status=\"running\"]").await;
         // Some chunks are stored, then Cancel.
@@ -254,10 +272,7 @@ async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
 
         // Sharing the same file again resumes: the stored chunks are not sent again and
         // nothing more is paid.
-        testkit::browser::cdp(a, "Network.emulateNetworkConditions", serde_json::json!({
-            "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1
-        }))
-        .await;
+        link.limit_uplink(None);
         attach(a, &[&path]).await;
         wait_transfers_done(a, 1, TRANSFER_TIMEOUT).await;
         wait_for_text(a, ".message .file-card", name).await;
@@ -268,6 +283,7 @@ async fn a_cancelled_upload_posts_nothing_and_resumes_without_paying_again() {
         assert_eq!(stored as u64, objects::stored_size(padded), "every chunk stored once");
     })
     .await;
+    drop(server);
 }
 
 /// The network went away while the transfer was still under way (else the test proves nothing).
@@ -279,39 +295,40 @@ async fn assert_still_running(client: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_and_downloads_ride_out_a_dropped_connection() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_server(data.path(), &[]);
-    let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let (_server, link) = start_behind_link(data.path()).await;
+    let base = link.http_base();
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let name = "field-recordings-2026.bin";
     let bytes = pseudo_random(256 * 1024 * 1024, 23);
     let path = write(files.path(), name, &bytes);
-    let (dl, bytes) = (downloads.path().to_path_buf(), &bytes);
+    let (dl, bytes, link) = (downloads.path().to_path_buf(), &bytes, &link);
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = create_room(a, &base, "Ada", testkit::app::SECRET).await;
-        join_room(b, &link, "Bob").await;
+        let invite = create_room(a, &base, "Ada", testkit::app::SECRET).await;
+        join_room(b, &invite, "Bob").await;
         wait_for_attr(b, "#connection-status", "data-status", "connected").await;
 
-        // A's network drops for three seconds in the middle of the upload.
+        // The network drops for three seconds in the middle of A's upload (B's link too:
+        // both browsers reach the server through it).
         attach(a, &[&path]).await;
         wait_transfer_progress(a, 0.1, TRANSFER_TIMEOUT).await;
-        set_offline(a, true).await;
+        link.set_cut(true);
         assert_still_running(a).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        set_offline(a, false).await;
+        link.set_cut(false);
         wait_transfers_done(a, 1, TRANSFER_TIMEOUT).await;
         wait_for_text(b, ".message .file-card", name).await;
 
-        // B's, in the middle of the download.
+        // And in the middle of B's download.
         allow_downloads(b, &dl).await;
         click(b, ".message .file-download").await;
         wait_transfer_progress(b, 0.1, TRANSFER_TIMEOUT).await;
-        set_offline(b, true).await;
+        link.set_cut(true);
         assert_still_running(b).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        set_offline(b, false).await;
+        link.set_cut(false);
         let got = wait_for_download(&dl, name, TRANSFER_TIMEOUT).await;
         assert_eq!(Sha256::digest(&got), Sha256::digest(bytes), "the download has the original's SHA-256");
         let failed = b.find_all(Locator::Css(".transfer[data-status=\"failed\"]")).await.unwrap();
@@ -332,7 +349,7 @@ async fn a_one_gib_file_streams_through_intact_and_is_never_held_whole_in_memory
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let files = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let name = "site-archive-2026-1gib.bin";

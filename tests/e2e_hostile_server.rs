@@ -17,7 +17,7 @@ use protocol::key_wrap;
 use protocol::room_state::{SignedState, StateFields};
 use serde_json::{Value, json};
 use testkit::app::{self, SECRET, parse_link, say, start_server};
-use testkit::browser::{ChromeDriver, click, fill, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::browser::{Driver, click, fill, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::client::new_identity;
 use testkit::hostile_proxy::HostileProxy;
 
@@ -52,7 +52,7 @@ async fn a_hostile_server_cannot_substitute_keys_owners_or_members() {
     let server = start_server(data.path(), &["--allow-origin", &proxy.base()]);
     proxy.relay_to(server.http_base().trim_start_matches("http://"));
     let base = proxy.base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let evil = new_identity();
     let evil_key = ContentKey::from_bytes(testkit::random_bytes());
 
@@ -98,7 +98,7 @@ async fn a_hostile_server_cannot_substitute_keys_owners_or_members() {
                 Some(v.to_string())
             });
         }
-        b.refresh().await.expect("reload B");
+        testkit::browser::reload(b).await;
         let warning = wait_for_text(b, "#security-warning", "did not wrap").await;
         assert!(warning.contains("not signed") || warning.contains("owner signed"), "the epoch bump is named: {warning}");
         assert!(p.rewritten() > 0, "the attack really ran");

@@ -27,7 +27,7 @@ use std::time::Duration;
 use clap::Parser;
 use fantoccini::Client;
 use testkit::app::{dist_dir, join_room};
-use testkit::browser::{ChromeDriver, cdp, wait_for_text};
+use testkit::browser::{Driver, cdp, wait_for_text};
 use testkit::client::{self, Member};
 use testkit::server::{ServerOptions, ServerProcess};
 
@@ -160,7 +160,7 @@ async fn main() {
     let link = format!("{base}/r/{}#{}", room.id, room.key.to_b64());
     let newest = format!("message {} of p", n - 1);
 
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::chromium().await;
     let browser = driver.session().await;
     let c = browser.client.clone();
     let outcome = tokio::spawn(async move {
@@ -223,7 +223,7 @@ async fn main() {
         (opens, pages, most_rows, scroll_tasks, heap, wasm, nodes, followed, live_tasks)
     })
     .await;
-    let _ = browser.client.close().await;
+    browser.close().await;
     let (opens, pages, most_rows, scroll_tasks, heap, wasm, nodes, followed, live_tasks) =
         outcome.expect("the bench ran");
 

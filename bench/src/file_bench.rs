@@ -21,7 +21,7 @@ use clap::Parser;
 use fantoccini::wd::TimeoutConfiguration;
 use sha2::{Digest, Sha256};
 use testkit::app::{SECRET, create_room, start_server};
-use testkit::browser::{ChromeDriver, allow_downloads, click, wait_for_download};
+use testkit::browser::{Driver, allow_downloads, click, wait_for_download};
 use testkit::files::{attach, pseudo_random, wait_transfers_done};
 
 #[derive(Parser)]
@@ -47,11 +47,11 @@ async fn main() {
     let data = tempfile::tempdir().expect("data dir");
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.session().await;
     let client = browser.client.clone();
     let outcome = tokio::spawn(async move { run(&client, &base, &args).await }).await;
-    let _ = browser.client.close().await;
+    browser.close().await;
     drop(server);
     match outcome {
         Ok(lines) => println!("{}", lines.join("\n")),

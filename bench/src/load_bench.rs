@@ -21,7 +21,7 @@ use std::time::Duration;
 use clap::Parser;
 use fantoccini::Client;
 use testkit::app::dist_dir;
-use testkit::browser::{ChromeDriver, cdp, wait_for};
+use testkit::browser::{Driver, cdp, wait_for};
 use testkit::server::{ServerOptions, ServerProcess};
 
 #[derive(Parser)]
@@ -102,7 +102,7 @@ async fn main() {
     );
     let plain = tempfile::tempdir().expect("plain dist");
     uncompressed_copy(&dist, plain.path());
-    let driver = ChromeDriver::start().await;
+    let driver = Driver::chromium().await;
     let mut lines = vec![
         "| served | cold: over the wire | cold: app painted (median) | repeat load: over the wire | repeat: painted |"
             .into(),
@@ -126,7 +126,7 @@ async fn main() {
                 (first, again)
             })
             .await;
-            let _ = browser.client.close().await;
+            browser.close().await;
             let (first, again) = outcome.expect("a load");
             cold.push(first);
             warm.push(again);

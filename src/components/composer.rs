@@ -52,8 +52,10 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
     };
     Effect::new(move |_| {
         text.track();
-        // After the text is in the field (the binding updates it in its own task).
-        request_animation_frame(fit);
+        // Text set by the app (cleared after sending, an edit): after the binding has
+        // put it in the field (a microtask), so in the next task — a timer, which a
+        // window in the background still runs, unlike animation frames.
+        set_timeout(fit, std::time::Duration::ZERO);
     });
     let to = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -129,7 +131,12 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
                     placeholder=move || if refused() { "This room cannot be joined" } else if waiting() { "You can write once the owner accepts you" } else { "Write a message — Enter sends, Shift+Enter for a new line" }
                     disabled=waiting
                     prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        text.set(event_target_value(&ev));
+                        // Typed text is already in the field: fit now, not only on the
+                        // next frame (a window in the background may get no frames).
+                        fit();
+                    }
                     on:keydown=on_keydown></textarea>
                 <label class="attach-button button" class:disabled=waiting title="Share files or images (or drop them on the room)">
                     "Attach"

@@ -18,5 +18,6 @@ pub mod room_list;
 pub mod search_panel;
 pub mod security_warnings;
 pub mod share_dialog;
+pub mod storage_refused;
 pub mod transfer_list;
 pub mod verification_warning;

@@ -67,7 +67,7 @@ pub fn SettingsPage() -> impl IntoView {
             busy.set(false);
         });
     };
-    let notifications = RwSignal::new(format!("{:?}", notify::permission()).to_lowercase());
+    let notifications = RwSignal::new(notify::permission());
     // Removing this device's data asks once more, in place, and says what is lost.
     let confirming = RwSignal::new(false);
     let forgotten = RwSignal::new(None::<String>);
@@ -105,11 +105,10 @@ pub fn SettingsPage() -> impl IntoView {
         <section class="card" aria-labelledby="notify-heading">
             <h2 id="notify-heading">"Notifications"</h2>
             <p class="hint">"When this tab is in the background, show a notification for new messages (sender and room only, never the text)."</p>
-            <button type="button" on:click=move |_| {
-                notify::request_permission();
-                notifications.set(format!("{:?}", notify::permission()).to_lowercase());
-            }>"Allow notifications"</button>
-            <p role="status">{move || format!("Permission: {}", notifications.get())}</p>
+            <button id="allow-notifications" type="button"
+                disabled=move || matches!(notifications.get(), notify::Permission::Unavailable | notify::Permission::Granted)
+                on:click=move |_| notify::request_permission(move |now| notifications.set(now))>"Allow notifications"</button>
+            <p id="notify-state" role="status">{move || notifications.get().sentence()}</p>
         </section>
         <section class="card" aria-labelledby="device-heading">
             <h2 id="device-heading">"This device"</h2>

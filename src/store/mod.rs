@@ -125,6 +125,27 @@ fn room_key(room: &str) -> String {
     format!("{ROOM_PREFIX}{room}")
 }
 
+/// Why this browser cannot keep Cloakroom's keys at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageRefused {
+    /// `localStorage` is missing or throws (site data blocked, some private modes,
+    /// a sandboxed frame).
+    Blocked,
+    /// It exists but refuses a tiny write (full, or a private mode with no quota).
+    NoRoom,
+}
+
+/// Checks, before anything else runs, that this browser lets the app keep its keys:
+/// every other part of the client assumes `localStorage` works, so a browser that refuses
+/// it gets one clear page instead of a blank one.
+pub fn check_usable() -> Result<(), StorageRefused> {
+    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten()).ok_or(StorageRefused::Blocked)?;
+    const PROBE: &str = "cloakroom.probe";
+    storage.set_item(PROBE, "1").map_err(|_| StorageRefused::NoRoom)?;
+    let _ = storage.remove_item(PROBE);
+    Ok(())
+}
+
 /// The layout this browser's storage is in (0 when nothing was ever stored).
 pub fn layout_version() -> u32 {
     LocalStorage::get::<u32>(LAYOUT_KEY).unwrap_or(0)

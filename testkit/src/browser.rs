@@ -1,105 +1,20 @@
-//! Headless Chromium over WebDriver (chromedriver + fantoccini).
+//! Driving browsers over WebDriver (fantoccini): the same helpers for Chromium, Firefox
+//! and WebKit ([`crate::engine`] starts them). Where Chromium's DevTools do a job more
+//! directly (clearing site data, saving downloads), the other engines get the same result
+//! another way; a slow or dropped network is a [`crate::link::Link`] in every engine.
 //!
-//! chromedriver runs in its own process group; dropping [`ChromeDriver`] kills the whole
-//! group, Chromium included, so no browser outlives a test even when it panics.
 //! [`with_browsers`] closes every WebDriver session on every path before the panic (if
-//! any) continues.
+//! any) continues, and fails a test whose pages broke their Content-Security-Policy.
 
 use std::future::Future;
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use futures_util::FutureExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use tempfile::TempDir;
 
-/// The Chromium binary (Debian's package).
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A chromedriver process.
-pub struct ChromeDriver {
-    child: Child,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-impl ChromeDriver {
-    /// Starts chromedriver on a free loopback port and waits until it answers.
-    pub async fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver is installed (scripts/setup)");
-        let driver = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/status")).await
-                && r.status().is_success()
-            {
-                return driver;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start");
-    }
-
-    /// A new browser with its own empty profile (independent storage).
-    pub async fn session(&self) -> Browser {
-        let profile = tempfile::tempdir().expect("profile dir");
-        let args = vec![
-            "--headless=new".to_owned(),
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--disable-dev-shm-usage".into(),
-            "--window-size=1200,900".into(),
-            format!("--user-data-dir={}", profile.path().display()),
-        ];
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": CHROMIUM, "args": args }));
-        let mut last_error = None;
-        for _ in 0..3 {
-            match ClientBuilder::new(HttpConnector::new())
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{}", self.port))
-                .await
-            {
-                Ok(client) => {
-                    record_csp_violations(&client).await;
-                    return Browser { client, _profile: profile };
-                }
-                Err(e) => last_error = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("cannot start a Chromium session: {last_error:?}");
-    }
-}
-
-impl ChromeDriver {
-    /// The process group of chromedriver and every browser it starts.
-    pub fn process_group(&self) -> u32 {
-        self.child.id()
-    }
-}
+pub use crate::engine::{Browser, Driver, Engine, SessionOptions, engine_of};
 
 /// What the processes of `group` hold in RAM, in bytes: the sum of their proportional set
 /// sizes (a page shared by n processes counts 1/n in each), so the browsers' real memory.
@@ -121,26 +36,10 @@ pub fn group_memory_bytes(group: u32) -> u64 {
     total
 }
 
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group we created for chromedriver.
-        unsafe {
-            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// One browser session and its profile directory.
-pub struct Browser {
-    pub client: Client,
-    _profile: TempDir,
-}
-
 /// Runs `test` with `n` fresh browsers and closes every session afterwards, also when
 /// `test` panics (the panic then continues); returns what `test` returns. A test that passes still fails if a page
 /// broke the Content-Security-Policy (see [`csp_violations`]).
-pub async fn with_browsers<F, Fut, T>(driver: &ChromeDriver, n: usize, test: F) -> T
+pub async fn with_browsers<F, Fut, T>(driver: &Driver, n: usize, test: F) -> T
 where
     F: FnOnce(Vec<Client>) -> Fut,
     Fut: Future<Output = T>,
@@ -149,10 +48,21 @@ where
     for _ in 0..n {
         browsers.push(driver.session().await);
     }
+    with_sessions(browsers, test).await
+}
+
+/// [`with_browsers`] for sessions already started (several engines in one test).
+pub async fn with_sessions<F, Fut, T>(browsers: Vec<Browser>, test: F) -> T
+where
+    F: FnOnce(Vec<Client>) -> Fut,
+    Fut: Future<Output = T>,
+{
     let clients: Vec<Client> = browsers.iter().map(|b| b.client.clone()).collect();
     let outcome = AssertUnwindSafe(test(clients)).catch_unwind().await;
     let mut violations = Vec::new();
     if outcome.is_ok() {
+        // Reports travel on their own request: give the last ones a moment to arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         for b in &browsers {
             match csp_violations(&b.client).await {
                 Ok(seen) => violations.extend(seen),
@@ -161,44 +71,65 @@ where
         }
     }
     for b in browsers {
-        let _ = b.client.close().await;
+        b.close().await;
     }
     let result = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(violations.is_empty(), "the pages broke their Content-Security-Policy: {violations:?}");
     result
 }
 
-/// Where [`record_csp_violations`] keeps what it saw (per tab and origin).
-const CSP_LOG: &str = "cloakroomTestCspViolations";
-
-/// From now on, every page this tab opens records its Content-Security-Policy violations
-/// in sessionStorage, so they survive reloads and navigations within the app.
-pub async fn record_csp_violations(client: &Client) {
-    let source = format!(
-        "document.addEventListener('securitypolicyviolation', (e) => {{
-             try {{
-                 const seen = JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]');
-                 seen.push(`${{e.effectiveDirective}} blocked ${{e.blockedURI || 'inline code'}} in ${{e.sourceFile}}:${{e.lineNumber}}`);
-                 sessionStorage.setItem('{CSP_LOG}', JSON.stringify(seen));
-             }} catch (_) {{}}
-         }});"
-    );
-    cdp(client, "Page.addScriptToEvaluateOnNewDocument", serde_json::json!({ "source": source })).await;
+/// The Content-Security-Policy violations pages of the origin `client` is on reported
+/// (every test server names [`crate::csp_reports`] in its policy), or why that origin
+/// cannot be told (a lost session): a check that cannot look must not pass.
+pub async fn csp_violations(client: &Client) -> Result<Vec<String>, String> {
+    let origin = page_origin(client).await?;
+    Ok(crate::csp_reports::seen(&origin))
 }
 
-/// The Content-Security-Policy violations the current origin's pages in this tab recorded,
-/// or why the record cannot be read (a page without storage, a lost session): a check that
-/// cannot look must not pass.
-pub async fn csp_violations(client: &Client) -> Result<Vec<String>, String> {
-    let script = format!(
-        "try {{ return JSON.parse(sessionStorage.getItem('{CSP_LOG}') || '[]'); }}
-         catch (e) {{ return {{ unreadable: location.href + ': ' + e }}; }}"
-    );
-    let seen = client.execute(&script, vec![]).await.map_err(|e| format!("cannot read the CSP record: {e}"))?;
-    if let Some(why) = seen.get("unreadable") {
-        return Err(format!("cannot read the CSP record: {why}"));
+/// The origin of the page `client` shows (`http://127.0.0.1:port`).
+pub async fn page_origin(client: &Client) -> Result<String, String> {
+    let url = client.current_url().await.map_err(|e| format!("cannot read the page's address: {e}"))?;
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Presses Shift+Enter in the focused element (a new line in the composer). Through
+/// WebDriver actions, which every engine's driver handles the same way; modifier keys
+/// inside a typed string (Shift, then NULL to let go) are not handled alike.
+pub async fn shift_enter(client: &Client) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    use fantoccini::key::Key;
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: Key::Shift.into() })
+        .then(KeyAction::Down { value: Key::Enter.into() })
+        .then(KeyAction::Up { value: Key::Enter.into() })
+        .then(KeyAction::Up { value: Key::Shift.into() });
+    client.perform_actions(keys).await.expect("press Shift+Enter");
+    client.release_actions().await.expect("release the keys");
+}
+
+/// Reloads the page the way a person does (F5, the reload button): through the service
+/// worker, so an offline reload gets the cached app. (WebDriver's Refresh does not do this
+/// in every engine: Firefox's skips the service worker, which no person's reload does.)
+/// Returns once the new page has loaded.
+pub async fn reload(client: &Client) {
+    client
+        .execute("window.cloakroomTestBeforeReload = true; setTimeout(() => location.reload(), 0);", vec![])
+        .await
+        .expect("ask the page to reload");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fresh = client
+            .execute("return !window.cloakroomTestBeforeReload && document.readyState === 'complete'", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if fresh {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the page did not reload within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(seen.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect())
 }
 
 /// Waits until `css` matches an element.
@@ -262,9 +193,15 @@ pub async fn fill(client: &Client, css: &str, text: &str) {
     el.send_keys(text).await.expect("type into input");
 }
 
-/// Clicks the element matching `css`.
+/// Clicks the element matching `css`, after scrolling it into the middle of its
+/// scrolling boxes as a person would (WebKit's driver scrolls only the page itself, so a
+/// button inside a scrolled panel would be out of reach).
 pub async fn click(client: &Client, css: &str) {
-    wait_for(client, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let el = wait_for(client, css).await;
+    if let Ok(arg) = serde_json::to_value(&el) {
+        let _ = client.execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })", vec![arg]).await;
+    }
+    el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// A Chrome DevTools Protocol command sent through chromedriver.
@@ -286,24 +223,52 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
 }
 
 /// Runs a DevTools command (e.g. `Storage.clearDataForOrigin`).
+/// Chromium only: any other engine stops the test here, saying so.
 pub async fn cdp(client: &Client, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+    let engine = engine_of(client).await;
+    assert!(engine.has_devtools(), "the DevTools command {cmd} needs Chromium, and {} has no DevTools", engine.name());
     client.issue_cmd(Cdp { cmd: cmd.into(), params }).await.unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
 }
 
-/// Cuts this browser off the network (every request fails, as with a dropped Wi-Fi) or
-/// reconnects it.
-pub async fn set_offline(client: &Client, offline: bool) {
-    cdp(client, "Network.enable", serde_json::json!({})).await;
-    let conditions = serde_json::json!({
-        "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
-    });
-    cdp(client, "Network.emulateNetworkConditions", conditions).await;
-}
-
 /// Clears everything the browser keeps for `origin`: storage, IndexedDB, caches, service
-/// workers, cookies — like "Clear site data".
+/// workers, cookies — like "Clear site data". Chromium does it through DevTools; Firefox
+/// and WebKit from a document of the origin that does not run the app (its icon), with
+/// the web's own APIs, and check that nothing is left.
 pub async fn clear_site_data(client: &Client, origin: &str) {
-    cdp(client, "Storage.clearDataForOrigin", serde_json::json!({ "origin": origin, "storageTypes": "all" })).await;
+    if engine_of(client).await.has_devtools() {
+        cdp(client, "Storage.clearDataForOrigin", serde_json::json!({ "origin": origin, "storageTypes": "all" })).await;
+        return;
+    }
+    // A text or JSON page would do, but WebKit styles its viewer inline, which the policy
+    // blocks (and reports); the app's icon is an image document with nothing inline.
+    let index = reqwest::get(format!("{origin}/")).await.expect("GET /").text().await.expect("index.html");
+    let icon =
+        index.split('"').find(|s| s.starts_with("/favicon") && s.ends_with(".svg")).expect("index.html names its icon");
+    client.goto(&format!("{origin}{icon}")).await.expect("open a document of the origin without the app");
+    let script = "const done = arguments[arguments.length - 1];
+        (async () => {
+            localStorage.clear();
+            sessionStorage.clear();
+            for (const c of document.cookie.split(';')) {
+                const name = c.split('=')[0].trim();
+                if (name) document.cookie = name + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+            }
+            for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister();
+            for (const name of await caches.keys()) await caches.delete(name);
+            for (const db of await indexedDB.databases()) {
+                await new Promise((ok, fail) => {
+                    const rq = indexedDB.deleteDatabase(db.name);
+                    rq.onsuccess = ok;
+                    rq.onerror = () => fail(rq.error);
+                    rq.onblocked = () => fail(new Error('database ' + db.name + ' is still open'));
+                });
+            }
+            const left = (await indexedDB.databases()).length + (await caches.keys()).length
+                + localStorage.length + (await navigator.serviceWorker.getRegistrations()).length;
+            return left === 0 ? 'cleared' : 'left ' + left + ' things';
+        })().then(done, (e) => done('failed: ' + e));";
+    let outcome = client.execute_async(script, vec![]).await.expect("clear site data");
+    assert_eq!(outcome.as_str(), Some("cleared"), "clearing {origin}'s data");
 }
 
 /// Runs axe-core on the current page and returns the serious and critical violations
@@ -359,20 +324,47 @@ pub async fn wait_for_count(client: &Client, css: &str, n: usize, timeout: Durat
     }
 }
 
-/// Saves this browser's downloads into `dir` (without asking).
+/// Saves this browser's downloads into `dir` (without asking). Chromium is told through
+/// DevTools; Firefox and WebKit save into a folder set when they started, which is a link
+/// that now points at `dir`.
 pub async fn allow_downloads(client: &Client, dir: &std::path::Path) {
-    let params = serde_json::json!({ "behavior": "allow", "downloadPath": dir.display().to_string() });
-    cdp(client, "Page.setDownloadBehavior", params).await;
+    match crate::engine::downloads_link(client).await {
+        None => {
+            let params = serde_json::json!({ "behavior": "allow", "downloadPath": dir.display().to_string() });
+            cdp(client, "Page.setDownloadBehavior", params).await;
+        }
+        Some(link) => {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(dir, &link).expect("point the downloads folder at the test's");
+        }
+    }
+}
+
+/// Whether `path` is an engine's file for a download still under way.
+fn partial_download(path: &std::path::Path) -> bool {
+    // Chromium: .crdownload; Firefox: .part; WebKit: .wkdownload (and a "name.download" folder).
+    path.extension().is_some_and(|e| e == "crdownload" || e == "part" || e == "wkdownload" || e == "download")
 }
 
 /// Waits (up to `timeout`) until `dir/name` is completely downloaded; returns its bytes.
 pub async fn wait_for_download(dir: &std::path::Path, name: &str, timeout: Duration) -> Vec<u8> {
     let deadline = Instant::now() + timeout;
     let path = dir.join(name);
+    // WebKit writes under the final name as it goes: complete also means the size has
+    // stayed the same for a second (the app hands over a finished Blob, so saving it
+    // never pauses that long).
+    let mut last: Option<(u64, Instant)> = None;
     loop {
-        let partial = crate::scan::files_under(dir).iter().any(|p| p.extension().is_some_and(|e| e == "crdownload"));
-        if path.is_file() && !partial {
-            return std::fs::read(&path).expect("read the download");
+        let partial = crate::scan::files_under(dir).iter().any(|p| partial_download(p));
+        let size = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+        match (size, last) {
+            (Some(now), Some((before, since))) if now == before => {
+                if !partial && since.elapsed() >= Duration::from_secs(1) {
+                    return std::fs::read(&path).expect("read the download");
+                }
+            }
+            (Some(now), _) => last = Some((now, Instant::now())),
+            (None, _) => last = None,
         }
         if Instant::now() > deadline {
             panic!(

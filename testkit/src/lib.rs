@@ -5,15 +5,21 @@
 //! - [`server`]: start, stop and SIGKILL a `mock-server` process on a temporary data dir.
 //! - [`client`]: a native client that creates rooms, joins with proof of possession and
 //!   sends sealed messages (the same `protocol` code the browser runs).
-//! - [`browser`]: chromedriver + headless Chromium sessions that are always closed.
+//! - [`engine`] and [`browser`]: Chromium, Firefox or WebKit sessions over WebDriver,
+//!   always closed, and the helpers that drive them (the same for every engine).
+//! - [`csp_reports`]: where every test page reports what its Content-Security-Policy blocked.
 //! - [`app`] and [`files`]: driving the SPA like a person (rooms, messages, files).
+//! - [`link`]: a link to the server a test can slow down or cut (a real TCP relay).
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
 pub mod app;
 pub mod browser;
 pub mod client;
+pub mod csp_reports;
+pub mod engine;
 pub mod files;
 pub mod hostile_proxy;
+pub mod link;
 pub mod scan;
 pub mod server;
 

@@ -81,7 +81,8 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(dir) = &options.static_dir {
-            cmd.arg("--static-dir").arg(dir);
+            // Pages report what their policy blocks, so every browser test can fail on it.
+            cmd.arg("--static-dir").arg(dir).arg("--csp-report-uri").arg(crate::csp_reports::report_uri());
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let stdout = child.stdout.take().expect("piped stdout");
