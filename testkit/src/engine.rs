@@ -13,7 +13,7 @@
 //! led by a placeholder process; dropping the driver kills the whole group, so no browser
 //! outlives a test even when it panics, and [`Driver::process_group`] measures them all.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -87,7 +87,7 @@ struct SessionInfo {
     downloads: Option<PathBuf>,
 }
 
-static SESSIONS: Mutex<Option<HashMap<String, SessionInfo>>> = Mutex::new(None);
+static SESSIONS: Mutex<BTreeMap<String, SessionInfo>> = Mutex::new(BTreeMap::new());
 
 async fn session_id(client: &Client) -> String {
     client.session_id().await.ok().flatten().expect("a live WebDriver session")
@@ -95,7 +95,7 @@ async fn session_id(client: &Client) -> String {
 
 async fn info(client: &Client) -> SessionInfo {
     let id = session_id(client).await;
-    SESSIONS.lock().unwrap().as_ref().and_then(|m| m.get(&id).cloned()).expect("a session testkit started")
+    SESSIONS.lock().unwrap().get(&id).cloned().expect("a session testkit started")
 }
 
 /// The engine behind `client`.
@@ -285,11 +285,7 @@ impl Driver {
                     self.check_user_agent(&client).await;
                     let id = session_id(&client).await;
                     let configured = (self.engine != Engine::Chromium).then(|| downloads.clone());
-                    SESSIONS
-                        .lock()
-                        .unwrap()
-                        .get_or_insert_with(HashMap::new)
-                        .insert(id, SessionInfo { engine: self.engine, downloads: configured });
+                    SESSIONS.lock().unwrap().insert(id, SessionInfo { engine: self.engine, downloads: configured });
                     return Browser { client, driver: own_driver, _profile: profile };
                 }
                 Err(e) => last_error = Some(e),
@@ -421,10 +417,8 @@ pub struct Browser {
 impl Browser {
     /// Ends the session (the browser quits) and stops its driver.
     pub async fn close(mut self) {
-        if let Ok(Some(id)) = self.client.session_id().await
-            && let Some(map) = SESSIONS.lock().unwrap().as_mut()
-        {
-            map.remove(&id);
+        if let Ok(Some(id)) = self.client.session_id().await {
+            SESSIONS.lock().unwrap().remove(&id);
         }
         let _ = self.client.clone().close().await;
         if let Some(mut child) = self.driver.take() {
