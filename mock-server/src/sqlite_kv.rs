@@ -27,18 +27,6 @@ fn backend(e: rusqlite::Error) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
-/// The smallest string greater than every string starting with `prefix`, if any.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0x7f {
-            bytes.push(last + 1);
-            return String::from_utf8(bytes).ok();
-        }
-    }
-    None
-}
-
 impl SqliteKv {
     /// Opens (creating if `create`) the database at `path` as `db` (see
     /// [`crate::db_schema`]); the store is that database's key-value table.
@@ -63,7 +51,7 @@ impl KvStore for SqliteKv {
         let (order, cursor_op) = if query.reverse { ("DESC", "<") } else { ("ASC", ">") };
         let mut sql = format!("SELECT key, value FROM {} WHERE key >= ?1", self.table);
         let mut values: Vec<Value> = vec![Value::Text(query.prefix.clone())];
-        if let Some(upper) = prefix_upper_bound(&query.prefix) {
+        if let Some(upper) = room_core::storage::prefix_upper_bound(&query.prefix) {
             values.push(Value::Text(upper));
             sql.push_str(&format!(" AND key < ?{}", values.len()));
         }
@@ -119,12 +107,5 @@ mod tests {
         let kv = SqliteKv::open(&path, Database::Room, Durability::Full, false).unwrap();
         assert_eq!(kv.get("b/1").unwrap(), Some(b"b/1".to_vec()));
         assert!(SqliteKv::open(&dir.path().join("missing.sqlite"), Database::Room, Durability::Full, false).is_err());
-    }
-
-    #[test]
-    fn upper_bounds() {
-        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
-        assert_eq!(prefix_upper_bound("a~").as_deref(), Some("a\u{7f}"));
-        assert_eq!(prefix_upper_bound(""), None);
     }
 }

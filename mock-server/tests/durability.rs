@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use protocol::api::LastMessageTimesResponse;
 use protocol::content_key::ContentKey;
 use protocol::envelope::Envelope;
 use protocol::frames::{ClientFrame, ServerFrame};
 use protocol::identity::IdentityKey;
 use protocol::ids::{MessageKey, RoomId};
 use support::{SECRET, server};
-use testkit::client::{Member, create_room, full_history, new_identity, seal_text};
+use testkit::client::{self, Member, create_room, full_history, new_identity, seal_text};
 
 const CLIENTS: usize = 4;
 const PER_CLIENT: usize = 1000;
@@ -158,15 +157,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once_and_in_order() 
     let newest = history.last().unwrap().key.clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp: LastMessageTimesResponse = reqwest::Client::new()
-            .post(format!("{}/api/last-message-times", srv.http_base()))
-            .json(&serde_json::json!({ "rooms": [room.id] }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let resp = client::last_message_times(&srv.http_base(), std::slice::from_ref(&room.id)).await;
         if resp.rooms[&room.id].as_ref() == Some(&newest) {
             break;
         }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use protocol::api::{InfoResponse, LastMessageTimesResponse};
+use protocol::api::InfoResponse;
 use protocol::error::ErrorCode;
 use protocol::frames::ServerFrame;
 use protocol::ids::RoomId;
@@ -137,19 +137,11 @@ async fn last_message_times_are_answered_from_kv_global() {
     let mut m = Member::join(&srv.ws_base(), &busy.id, busy.owner.clone()).await.unwrap();
     let acks = m.send_burst(&busy.key, "t", 5, 5).await;
     let newest = acks.iter().map(|(_, k)| k.clone()).max().unwrap();
-    let body = serde_json::json!({ "rooms": [busy.id, quiet.id, unknown] });
+    let rooms = [busy.id.clone(), quiet.id.clone(), unknown.clone()];
     // KV_global is an asynchronous copy: wait (briefly) for it to catch up.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp: LastMessageTimesResponse = reqwest::Client::new()
-            .post(format!("{}/api/last-message-times", srv.http_base()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let resp = client::last_message_times(&srv.http_base(), &rooms).await;
         assert_eq!(resp.rooms.len(), 3);
         assert_eq!(resp.rooms[&quiet.id], None);
         assert_eq!(resp.rooms[&unknown], None);

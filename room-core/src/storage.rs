@@ -105,6 +105,20 @@ pub fn check_value_size(key: &str, size: usize) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// The smallest string greater than every string starting with `prefix`, if any: the
+/// exclusive upper bound an SQL adapter puts on a prefix listing (`key >= prefix AND key
+/// < bound`), so the listing uses the key index. Keys are ASCII (see [`crate::schema`]).
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            return String::from_utf8(bytes).ok();
+        }
+    }
+    None
+}
+
 /// The KV_local interface a room runs on.
 pub trait KvStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
@@ -250,6 +264,14 @@ pub mod conformance {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prefix_upper_bounds() {
+        use super::prefix_upper_bound;
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("a~").as_deref(), Some("a\u{7f}"));
+        assert_eq!(prefix_upper_bound(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -200,6 +200,32 @@ pub async fn history(
 }
 
 /// Reads the whole history, oldest first, by paging backwards.
+/// `POST /api/last-message-times` for `rooms`: each room's newest message key.
+pub async fn last_message_times(http_base: &str, rooms: &[RoomId]) -> protocol::api::LastMessageTimesResponse {
+    reqwest::Client::new()
+        .post(format!("{http_base}/api/last-message-times"))
+        .json(&serde_json::json!({ "rooms": rooms }))
+        .send()
+        .await
+        .expect("last-message-times request")
+        .json()
+        .await
+        .expect("last-message-times answer")
+}
+
+/// The texts of every message of a room, read over HTTP and opened (decrypted and
+/// verified) natively, in order: proof of what a browser sealed.
+pub async fn opened_texts(http_base: &str, room: &RoomId, key: &ContentKey) -> Vec<String> {
+    full_history(http_base, room, 100)
+        .await
+        .iter()
+        .map(|m| match envelope::open(&m.env, key).expect("the stored message opens natively").content {
+            Content::Text { text } => text,
+            other => panic!("unexpected content {other:?}"),
+        })
+        .collect()
+}
+
 pub async fn full_history(http_base: &str, room: &RoomId, page: usize) -> Vec<StoredMessage> {
     let mut all: Vec<StoredMessage> = Vec::new();
     let mut before: Option<String> = None;

@@ -3,6 +3,7 @@
 //! Chromium driven over WebDriver. Nothing is mocked.
 //!
 //! - [`server`]: start, stop and SIGKILL a `mock-server` process on a temporary data dir.
+//! - [`edge`]: the same for the edge build on workerd (`wrangler dev --local`).
 //! - [`client`]: a native client that creates rooms, joins with proof of possession and
 //!   sends sealed messages (the same `protocol` code the browser runs).
 //! - [`engine`] and [`browser`]: Chromium, Firefox or WebKit sessions over WebDriver,
@@ -16,6 +17,7 @@ pub mod app;
 pub mod browser;
 pub mod client;
 pub mod csp_reports;
+pub mod edge;
 pub mod engine;
 pub mod files;
 pub mod hostile_proxy;

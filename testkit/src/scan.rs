@@ -28,6 +28,20 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Asserts that none of `plaintexts` and no encoding of `key` is anywhere under `dir`,
+/// and that the scan works: `stored` (something the server must keep, such as the room
+/// id) is found.
+pub fn assert_only_ciphertext(dir: &Path, plaintexts: &[&str], key: &[u8], stored: &str) {
+    for needle in plaintexts {
+        let found = files_containing(dir, needle.as_bytes());
+        assert!(found.is_empty(), "plaintext {needle:?} reached the server's disk: {found:?}");
+    }
+    for encoding in secret_encodings(key) {
+        assert!(files_containing(dir, &encoding).is_empty(), "the content key reached the server's disk");
+    }
+    assert!(!files_containing(dir, stored.as_bytes()).is_empty(), "the scan finds what the server stores");
+}
+
 /// The encodings a 32-byte secret could be written in: raw, base64url, standard
 /// base64 (padded and not), lowercase and uppercase hex.
 pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {

@@ -42,19 +42,10 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// anything above `max_frame_bytes` with a typed error first).
 const TRANSPORT_MAX_MESSAGE: usize = 1024 * 1024;
 
-/// True when a browser page at the request's Origin may open sockets here: the Origin is
-/// one of `allowed` (the configured origins, never derived from the request).
+/// True when a browser page at the request's Origin may open sockets here
+/// ([`api_core::origin::origin_allowed`] over the configured origins).
 fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let mut origins = headers.get_all("origin").iter();
-    let Some(origin) = origins.next() else {
-        // Not a browser (browsers always send Origin on WebSocket upgrades).
-        return true;
-    };
-    if origins.next().is_some() {
-        return false;
-    }
-    let Ok(origin) = origin.to_str() else { return false };
-    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    api_core::origin::origin_allowed(headers.get_all("origin").iter().map(|v| v.to_str().ok()), allowed)
 }
 
 /// `GET /ws/{room}`

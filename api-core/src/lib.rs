@@ -1,0 +1,10 @@
+//! What every host of Cloakroom's worker API does identically at the HTTP layer, with no
+//! runtime inside: mock-server (axum) and the Cloudflare Worker (`edge/`) both call it.
+//!
+//! - [`csp`]: the Content-Security-Policy text, from the built `index.html`.
+//! - [`origin`]: which browser pages may open room WebSockets.
+//! - [`secret`]: constant-time comparison of presented secrets.
+
+pub mod csp;
+pub mod origin;
+pub mod secret;

@@ -1,0 +1,208 @@
+//! The non-addressable Worker: every request arrives here first. It answers what needs
+//! no room (`/api/info`, `last-message-times`, the SPA's files with their security
+//! headers), refuses what no room should see (bad room ids, foreign Origins), and forwards
+//! each room's calls and sockets to that room's Durable Object ([`crate::room_object`]).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use protocol::api::{CreateRoomRequest, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::ids::RoomId;
+use protocol::limits::{Limits, MAX_ROOMS_PER_QUERY};
+use room_core::effects::Refusal;
+use worker::{Context, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair, event};
+
+use crate::answer::{harden, json, refusal, refuse};
+use crate::room_object::setting;
+
+/// Largest JSON body accepted by the Worker itself.
+const MAX_API_BODY: usize = 64 * 1024;
+
+thread_local! {
+    /// The page's policy (with the hashes of the built `index.html`'s inline scripts),
+    /// computed once per isolate: a deploy replaces the isolate with the assets.
+    static PAGE_POLICY: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The `report-uri` of the policy, if `CSP_REPORT_URI` names a valid one.
+fn report_uri(env: &Env) -> Option<String> {
+    setting(env, "CSP_REPORT_URI").filter(|u| !u.is_empty()).and_then(|u| api_core::csp::parse_report_uri(&u).ok())
+}
+
+async fn page_policy(env: &Env, url: &worker::Url) -> Result<String> {
+    if let Some(policy) = PAGE_POLICY.with(|p| p.borrow().clone()) {
+        return Ok(policy);
+    }
+    let mut index = url.clone();
+    index.set_path("/index.html");
+    index.set_query(None);
+    let html = env.assets("ASSETS")?.fetch(index.to_string(), None).await?.text().await?;
+    let policy = api_core::csp::policy_for(&html, report_uri(env).as_deref());
+    PAGE_POLICY.with(|p| *p.borrow_mut() = Some(policy.clone()));
+    Ok(policy)
+}
+
+fn strict_policy(env: &Env) -> String {
+    api_core::csp::policy_for("", report_uri(env).as_deref())
+}
+
+/// The origins whose pages may open sockets: `PUBLIC_ORIGINS` (this deployment's own,
+/// comma-separated) or, without it, the origin requests arrive at (on Cloudflare a
+/// request reaches the Worker only for host names routed to it, so that origin is its
+/// own), plus `ALLOW_ORIGINS`.
+fn allowed_origins(env: &Env, url: &worker::Url) -> Vec<String> {
+    let list = |name: &str| -> Vec<String> {
+        setting(env, name)
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect()
+    };
+    let mut origins = list("PUBLIC_ORIGINS");
+    if origins.is_empty() {
+        origins.push(url.origin().ascii_serialization());
+    }
+    origins.extend(list("ALLOW_ORIGINS"));
+    origins
+}
+
+fn room_stub(env: &Env, room: &RoomId) -> Result<worker::Stub> {
+    env.durable_object("ROOM")?.id_from_name(room.as_str())?.get_stub()
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    let path = req.path();
+    if path.starts_with("/ws/") {
+        return websocket(req, &env).await;
+    }
+    if path == "/api" || path.starts_with("/api/") {
+        let answer = api(req, &env).await?;
+        return harden(answer, &strict_policy(&env));
+    }
+    let url = req.url()?;
+    let file = env.assets("ASSETS")?.fetch_request(req).await?;
+    let html = file.headers().get("content-type")?.is_some_and(|t| t.starts_with("text/html"));
+    let policy = if html || file.status_code() == 304 { page_policy(&env, &url).await? } else { strict_policy(&env) };
+    harden(file, &policy)
+}
+
+async fn api(mut req: Request, env: &Env) -> Result<Response> {
+    let path = req.path();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method(), parts.as_slice()) {
+        (Method::Get, ["api", "info"]) => json(&InfoResponse {
+            name: "cloakroom edge".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol: protocol::PROTOCOL_VERSION,
+            limits: Limits::default(),
+        }),
+        (Method::Post, ["api", "rooms"]) => {
+            // The room id is in the body: read it here, forward the same bytes.
+            let body = req.bytes().await?;
+            if body.len() > MAX_API_BODY {
+                return refusal(
+                    ErrorBody::new(
+                        ErrorCode::BodyTooLarge,
+                        format!("request bodies are limited to {MAX_API_BODY} bytes"),
+                    )
+                    .with_limit(MAX_API_BODY as u64),
+                );
+            }
+            let create: CreateRoomRequest = match serde_json::from_slice(&body) {
+                Ok(c) => c,
+                Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
+            };
+            let headers = Headers::new();
+            for (name, value) in req.headers().entries() {
+                headers.append(&name, &value)?;
+            }
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+            let forwarded = Request::new_with_init(req.url()?.as_str(), &init)?;
+            room_stub(env, &create.room)?.fetch_with_request(forwarded).await
+        }
+        (Method::Post, ["api", "last-message-times"]) => last_message_times(req, env).await,
+        (_, ["api", "rooms", room, ..]) => match RoomId::parse(room) {
+            Ok(room) => room_stub(env, &room)?.fetch_with_request(req).await,
+            Err(e) => refuse(ErrorCode::UnknownRoom, e.to_string()),
+        },
+        _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
+    }
+}
+
+/// `POST /api/last-message-times`: each room's newest message key, asked of the rooms'
+/// objects (at most [`MAX_ROOMS_PER_QUERY`], in parallel).
+async fn last_message_times(mut req: Request, env: &Env) -> Result<Response> {
+    let body = req.bytes().await?;
+    if body.len() > MAX_API_BODY {
+        return refusal(
+            ErrorBody::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {MAX_API_BODY} bytes"))
+                .with_limit(MAX_API_BODY as u64),
+        );
+    }
+    let query: LastMessageTimesRequest = match serde_json::from_slice(&body) {
+        Ok(q) => q,
+        Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
+    };
+    if query.rooms.len() > MAX_ROOMS_PER_QUERY {
+        return refusal(
+            ErrorBody::new(ErrorCode::BadLimit, format!("at most {MAX_ROOMS_PER_QUERY} rooms per query"))
+                .with_limit(MAX_ROOMS_PER_QUERY as u64),
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Latest {
+        latest: Option<protocol::ids::MessageKey>,
+    }
+    let asks = query.rooms.iter().map(|room| async move {
+        let stub = room_stub(env, room)?;
+        let mut answer = stub.fetch_with_str(&format!("https://room/internal/latest/{room}")).await?;
+        let latest: Latest = answer.json().await?;
+        Ok::<_, worker::Error>((room.clone(), latest.latest))
+    });
+    let mut rooms = BTreeMap::new();
+    for answer in futures_util::future::join_all(asks).await {
+        match answer {
+            Ok((room, latest)) => {
+                rooms.insert(room, latest);
+            }
+            Err(e) => return refuse(ErrorCode::Internal, format!("a room did not answer: {e}")),
+        }
+    }
+    json(&LastMessageTimesResponse { rooms })
+}
+
+/// `GET /ws/{room}`: the Origin check, then the room's object takes the socket.
+async fn websocket(req: Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let allowed = allowed_origins(env, &url);
+    let origins: Vec<String> = req.headers().get("origin")?.into_iter().collect();
+    // Headers joins repeated values with ", ": two Origins are one value with a comma.
+    let two = origins.iter().any(|o| o.contains(','));
+    if two || !api_core::origin::origin_allowed(origins.iter().map(|o| Some(o.as_str())), &allowed) {
+        return harden(
+            refuse(ErrorCode::OriginNotAllowed, "WebSockets from this origin are not allowed")?,
+            &strict_policy(env),
+        );
+    }
+    let room = url.path().trim_start_matches("/ws/").to_owned();
+    match RoomId::parse(&room) {
+        Ok(room) => room_stub(env, &room)?.fetch_with_request(req).await,
+        Err(e) => {
+            // Like mock-server: upgrade, say why in an error frame, close.
+            let pair = WebSocketPair::new()?;
+            pair.server.accept()?;
+            let refusal = Refusal::closing(ErrorBody::new(ErrorCode::UnknownRoom, e.to_string()), 4400);
+            let _ = pair.server.send_with_str(&*refusal.frame);
+            let (code, reason) = refusal.close.unwrap_or((4400, "unknown_room"));
+            let _ = pair.server.close(Some(code), Some(reason));
+            Response::from_websocket(pair.client)
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The addressable worker: one SQLite-backed Durable Object per room (named by the room
+//! id), hosting `room-core`'s [`Room`] exactly as mock-server's room actor does. Every
+//! socket and HTTP call of the room reaches this one object, so the room's order is total.
+//!
+//! - KV_local is the object's own SQLite ([`DoSqlKv`]); a batch commits in one
+//!   transaction before any frame of it is sent ("ack after commit"). Durability: the
+//!   runtime's output gate holds every frame and response sent after a write until that
+//!   write is durable, and drops them if it fails, so no client sees an ack for a write
+//!   that could be lost.
+//! - WebSockets are hibernatable (`accept_web_socket`): an idle room is evicted from
+//!   memory while its sockets stay open. Each socket's attachment keeps the room id, the
+//!   connection id and the room's snapshot of that connection; a woken object loads the
+//!   room from KV_local and resumes every socket from its attachment before handling the
+//!   event that woke it.
+//! - The room's next deadline (a join timeout) is the object's alarm.
+//!
+//! `RefCell` borrows never live across an `await` (events of one object may interleave
+//! at awaits).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, OwnerCall};
+use protocol::error::{ErrorBody, ErrorCode};
+use protocol::ids::RoomId;
+use protocol::signed_request::{RequestAuth, RequestTarget};
+use room_core::connection::ConnSnapshot;
+use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
+use room_core::inbound::PortableVerifier;
+use room_core::verified::VerifiedRequest;
+use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets, UnixMicros};
+use serde::{Deserialize, Serialize};
+use worker::{
+    DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    durable_object,
+};
+
+use crate::answer::{json, refusal, refuse};
+use crate::sql_kv::DoSqlKv;
+
+/// Largest JSON body of a room call (the same as mock-server).
+const MAX_API_BODY: usize = 64 * 1024;
+/// Largest owner-call body (a lock or re-key carries one wrapped key per member).
+const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
+/// Delay before answering a wrong admin secret (slows down guessing).
+const AUTH_FAILURE_DELAY_MS: u64 = 50;
+
+/// What each socket keeps across hibernation.
+#[derive(Serialize, Deserialize)]
+struct Attachment {
+    room: String,
+    conn: u32,
+    /// The room's [`ConnSnapshot`] of this connection (JSON text).
+    snapshot: String,
+}
+
+/// The room's sockets, by connection id.
+struct DoSockets<'a>(&'a BTreeMap<ConnId, WebSocket>);
+
+impl Sockets for DoSockets<'_> {
+    /// The runtime buffers what a socket has not written yet and does not say how much,
+    /// so a slow reader is never detected here (mock-server closes it with 4429).
+    fn send(&mut self, conn: ConnId, text: Arc<str>) -> std::result::Result<(), QueueFull> {
+        if let Some(ws) = self.0.get(&conn) {
+            let _ = ws.send_with_str(&*text);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(ws) = self.0.get(&conn) {
+            let _ = ws.close(Some(code), Some(reason));
+        }
+    }
+
+    fn drop_now(&mut self, conn: ConnId, code: u16, reason: &str) {
+        self.close(conn, code, reason);
+    }
+}
+
+/// The room's state while the object is in memory.
+#[derive(Default)]
+struct Host {
+    kv: Option<DoSqlKv>,
+    /// Whether the room was loaded (or found absent) since the object woke.
+    loaded: bool,
+    room: Option<Room>,
+    sockets: BTreeMap<ConnId, WebSocket>,
+    next_conn: ConnId,
+    /// Answers to HTTP calls, taken by the call that waits for them.
+    replies: BTreeMap<ReplyId, Reply>,
+    next_reply: ReplyId,
+    /// The alarm as last set (µs), so it is only changed when the deadline moves.
+    alarm: Option<u64>,
+}
+
+fn now() -> UnixMicros {
+    UnixMicros((js_sys::Date::now() * 1000.0) as u64)
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).expect("crypto.getRandomValues");
+    out
+}
+
+fn unknown_room() -> ErrorBody {
+    ErrorBody::new(ErrorCode::UnknownRoom, "no room with this id exists on this server")
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
+    worker::console_error!("{what}: {e}");
+    ErrorBody::new(ErrorCode::Internal, format!("{what}; nothing was changed"))
+}
+
+/// A string var or secret of the Worker's environment.
+pub fn setting(env: &Env, name: &str) -> Option<String> {
+    env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|s| s.to_string())).ok()
+}
+
+#[durable_object]
+pub struct RoomObject {
+    state: State,
+    env: Env,
+    host: RefCell<Host>,
+    config: RoomConfig,
+}
+
+impl RoomObject {
+    /// Loads the room (once per wake) and resumes every hibernated socket from its
+    /// attachment; sockets whose state cannot be resumed are closed (clients rejoin).
+    fn ensure_loaded(&self, host: &mut Host, id: &RoomId) {
+        if host.loaded {
+            return;
+        }
+        host.loaded = true;
+        if host.kv.is_none() {
+            match DoSqlKv::open(self.state.storage()) {
+                Ok(kv) => host.kv = Some(kv),
+                Err(e) => return worker::console_error!("cannot open KV_local: {e}"),
+            }
+        }
+        let Some(kv) = &host.kv else { return };
+        host.room = match Room::load(id.clone(), kv, self.config.clone()) {
+            Ok(room) => room,
+            Err(e) => {
+                worker::console_error!("cannot load room {id}: {e}");
+                None
+            }
+        };
+        for ws in self.state.get_websockets() {
+            let Ok(Some(attachment)) = ws.deserialize_attachment::<Attachment>() else {
+                let _ = ws.close(Some(1011), Some("lost_state"));
+                continue;
+            };
+            let conn = ConnId::from(attachment.conn);
+            host.next_conn = host.next_conn.max(conn + 1);
+            let resumed = match &mut host.room {
+                Some(room) => room.resume_connection(conn, &ConnSnapshot(attachment.snapshot.into_bytes())).is_ok(),
+                None => false,
+            };
+            if resumed {
+                host.sockets.insert(conn, ws);
+            } else {
+                let _ = ws.close(Some(1012), Some(ErrorCode::Unavailable.as_str()));
+            }
+        }
+    }
+
+    /// Commits what the events since the last call staged, delivers their frames, keeps
+    /// HTTP answers for their callers and every changed connection state with its socket.
+    /// Returns the alarm to set, if it changed.
+    fn finish(&self, host: &mut Host) -> Option<Option<u64>> {
+        let room = host.room.as_mut()?;
+        let kv = host.kv.as_mut()?;
+        match room.finish_batch(kv, &mut DoSockets(&host.sockets)) {
+            Ok(mut committed) => {
+                // Tokens (owner and member storage tokens) need the ledger, which this
+                // deployment does not have yet: their calls are refused, nothing is issued.
+                let unrecorded = committed.tokens.iter().map(|t| t.reply).collect();
+                for (id, answer) in committed.answers(&unrecorded) {
+                    host.replies.insert(id, answer);
+                }
+                for (conn, snapshot) in room.take_changed_snapshots() {
+                    if let Some(ws) = host.sockets.get(&conn) {
+                        let attachment = Attachment {
+                            room: room.id().to_string(),
+                            conn: u32::try_from(conn).unwrap_or(u32::MAX),
+                            snapshot: String::from_utf8_lossy(&snapshot.0).into_owned(),
+                        };
+                        if let Err(e) = ws.serialize_attachment(attachment) {
+                            worker::console_error!("cannot keep a connection's state with its socket: {e}");
+                        }
+                    }
+                }
+                for conn in committed.dropped {
+                    host.sockets.remove(&conn);
+                }
+            }
+            Err(e) => {
+                worker::console_error!("commit failed, reloading the room: {e}");
+                host.sockets.clear();
+                host.room = None;
+                host.loaded = false;
+            }
+        }
+        let deadline = host.room.as_ref().and_then(Room::next_deadline).map(|d| d.0);
+        (deadline != host.alarm).then(|| {
+            host.alarm = deadline;
+            deadline
+        })
+    }
+
+    async fn set_alarm(&self, alarm: Option<Option<u64>>) -> Result<()> {
+        match alarm {
+            None => Ok(()),
+            Some(None) => self.state.storage().delete_alarm().await,
+            Some(Some(at)) => {
+                let wait = at.saturating_sub(now().0);
+                self.state.storage().set_alarm(std::time::Duration::from_micros(wait)).await
+            }
+        }
+    }
+
+    /// `GET /ws/{room}` (Origin already checked by the Worker).
+    async fn open_socket(&self, id: RoomId) -> Result<Response> {
+        let pair = WebSocketPair::new()?;
+        let alarm = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            self.ensure_loaded(host, &id);
+            let conn = host.next_conn;
+            host.next_conn += 1;
+            match &mut host.room {
+                Some(room) => {
+                    self.state.accept_web_socket(&pair.server);
+                    host.sockets.insert(conn, pair.server.clone());
+                    room.connect(conn, random_bytes::<32>(), now());
+                    self.finish(host)
+                }
+                None => {
+                    // Not kept: a refused socket never needs to wake the room.
+                    pair.server.accept()?;
+                    let refusal = Refusal::closing(unknown_room(), 4400);
+                    let _ = pair.server.send_with_str(&*refusal.frame);
+                    let (code, reason) = refusal.close.unwrap_or((4400, "unknown_room"));
+                    let _ = pair.server.close(Some(code), Some(reason));
+                    None
+                }
+            }
+        };
+        self.set_alarm(alarm).await?;
+        Response::from_websocket(pair.client)
+    }
+
+    /// Runs `f` on the loaded room (`unknown_room` without one) and commits.
+    async fn with_room(
+        &self,
+        id: &RoomId,
+        f: impl FnOnce(&mut Room, &DoSqlKv, ReplyId) -> Option<std::result::Result<serde_json::Value, ErrorBody>>,
+    ) -> Result<Response> {
+        let (answer, alarm) = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            self.ensure_loaded(host, id);
+            let reply = host.next_reply;
+            host.next_reply += 1;
+            let (Some(room), Some(kv)) = (host.room.as_mut(), host.kv.as_ref()) else {
+                return refusal(unknown_room());
+            };
+            let direct = f(room, kv, reply);
+            let alarm = self.finish(host);
+            let answer = direct.or_else(|| host.replies.remove(&reply));
+            (answer, alarm)
+        };
+        self.set_alarm(alarm).await?;
+        match answer {
+            Some(Ok(value)) => json(&value),
+            Some(Err(e)) => refusal(e),
+            None => refusal(internal("the room did not answer", "no reply")),
+        }
+    }
+
+    async fn create(&self, mut req: Request) -> Result<Response> {
+        let body = req.bytes().await?;
+        if body.len() > MAX_API_BODY {
+            return too_large(MAX_API_BODY);
+        }
+        let create: CreateRoomRequest = match serde_json::from_slice(&body) {
+            Ok(c) => c,
+            Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
+        };
+        if !create.room.is_owned_by(&create.owner) {
+            return refuse(ErrorCode::RoomIdMismatch, "the room id is not derived from this owner key");
+        }
+        if let Err(e) = verify_owner_request(&create.room, &req, &body) {
+            return refusal(e);
+        }
+        let budget = match &create.auth {
+            CreateAuthorization::AdminSecret { secret } => {
+                let expected = setting(&self.env, "ADMIN_SECRET").unwrap_or_default();
+                if expected.is_empty() || !api_core::secret::secrets_match(secret, &expected) {
+                    worker::Delay::from(std::time::Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
+                    return refuse(ErrorCode::Unauthorized, "the admin secret is wrong");
+                }
+                setting(&self.env, "INITIAL_BUDGET").and_then(|b| b.parse::<u64>().ok()).unwrap_or(4 << 30)
+            }
+            CreateAuthorization::StorageToken { .. } => {
+                return refuse(ErrorCode::Unavailable, "this server does not accept storage tokens yet");
+            }
+        };
+        let created = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            self.ensure_loaded(host, &create.room);
+            if host.room.is_some() {
+                return refuse(ErrorCode::RoomExists, "a room with this id already exists");
+            }
+            self.install(host, &create, budget)
+        };
+        match created {
+            Ok(created) => json(&created),
+            Err(e) => refusal(e),
+        }
+    }
+
+    /// Commits a new room's first batch and loads it.
+    fn install(
+        &self,
+        host: &mut Host,
+        create: &CreateRoomRequest,
+        budget: u64,
+    ) -> std::result::Result<CreateRoomResponse, ErrorBody> {
+        let batch = Room::creation_batch(&create.room, &create.owner, budget, &create.state, now(), &self.config)?;
+        let kv = host.kv.as_mut().ok_or_else(|| internal("cannot create the room", "no storage"))?;
+        kv.commit(batch).map_err(|e| internal("cannot store the room", e))?;
+        let room = Room::load(create.room.clone(), kv, self.config.clone())
+            .map_err(|e| internal("cannot load the new room", e))?
+            .ok_or_else(|| internal("the new room vanished", "no meta"))?;
+        let created = CreateRoomResponse {
+            room: create.room.clone(),
+            capacity: room.meta().capacity,
+            budget: room.budget().total,
+        };
+        host.room = Some(room);
+        Ok(created)
+    }
+
+    async fn history(&self, id: RoomId, req: &Request) -> Result<Response> {
+        let url = req.url()?;
+        let mut before = None;
+        let mut limit = None;
+        for (k, v) in url.query_pairs() {
+            match &*k {
+                "before" => before = Some(v.into_owned()),
+                "limit" => match v.parse::<usize>() {
+                    Ok(n) => limit = Some(n),
+                    Err(_) => {
+                        let max = self.config.limits.max_history_page;
+                        return refuse(ErrorCode::BadLimit, format!("limit must be a number from 1 to {max}"));
+                    }
+                },
+                _ => {}
+            }
+        }
+        // Locked rooms answer only signed requests by the owner or accepted members.
+        let signed = match request_parts(req, b"") {
+            Ok(None) => None,
+            Ok(Some((auth, target))) => match VerifiedRequest::check(auth, target, &PortableVerifier) {
+                Ok(v) => Some(v),
+                Err(e) => return refusal(e),
+            },
+            Err(e) => return refusal(e),
+        };
+        self.with_room(&id, |room, kv, _| {
+            let reader = match &signed {
+                Some(s) => Reader::Signed(s),
+                None => Reader::Anonymous,
+            };
+            Some(
+                room.history(kv, before.as_deref(), limit, reader, now())
+                    .and_then(|page| serde_json::to_value(page).map_err(|e| internal("cannot encode", e))),
+            )
+        })
+        .await
+    }
+
+    async fn owner(&self, id: RoomId, name: &str, mut req: Request) -> Result<Response> {
+        let body = req.bytes().await?;
+        if body.len() > MAX_OWNER_BODY {
+            return too_large(MAX_OWNER_BODY);
+        }
+        // The signature is checked before the (up to 4 MiB) body is parsed.
+        let signed = match verify_owner_request(&id, &req, &body) {
+            Ok(s) => s,
+            Err(e) => return refusal(e),
+        };
+        let call = match OwnerCall::from_request(req.method().as_ref(), name, &body) {
+            Ok(c) => c,
+            Err(e) => return refusal(e),
+        };
+        self.with_room(&id, |room, kv, reply| {
+            room.owner_call(reply, &signed, call, now(), random_bytes::<32>(), kv);
+            None
+        })
+        .await
+    }
+
+    async fn member_token(&self, id: RoomId, mut req: Request) -> Result<Response> {
+        #[derive(Deserialize)]
+        struct TokenRequest {
+            size: u64,
+        }
+        let body = req.bytes().await?;
+        if body.len() > MAX_API_BODY {
+            return too_large(MAX_API_BODY);
+        }
+        let size = match serde_json::from_slice::<TokenRequest>(&body) {
+            Ok(t) => t.size,
+            Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
+        };
+        let signed = match request_parts(&req, &body) {
+            Ok(Some((auth, target))) => match VerifiedRequest::check(auth, target, &PortableVerifier) {
+                Ok(v) => v,
+                Err(e) => return refusal(e),
+            },
+            Ok(None) => return refuse(ErrorCode::Unauthorized, "storage requests must be signed by a member's key"),
+            Err(e) => return refusal(e),
+        };
+        self.with_room(&id, |room, kv, reply| {
+            room.member_token(reply, &signed, size, now(), random_bytes::<32>(), kv);
+            None
+        })
+        .await
+    }
+
+    /// The room's newest message key, for the Worker's `last-message-times`.
+    async fn latest(&self, id: RoomId) -> Result<Response> {
+        let latest = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            self.ensure_loaded(host, &id);
+            host.room.as_ref().and_then(Room::latest_key)
+        };
+        json(&serde_json::json!({ "latest": latest }))
+    }
+
+    /// A socket closed or failed: the room forgets its connection.
+    async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
+        let alarm = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            let Some(conn) = self.socket_event(host, ws) else { return Ok(()) };
+            host.sockets.remove(&conn);
+            let Some(room) = host.room.as_mut() else { return Ok(()) };
+            room.disconnect(conn);
+            self.finish(host)
+        };
+        self.set_alarm(alarm).await
+    }
+
+    /// The room a socket event belongs to, loaded, and the socket's connection id.
+    fn socket_event(&self, host: &mut Host, ws: &WebSocket) -> Option<ConnId> {
+        let attachment = ws.deserialize_attachment::<Attachment>().ok().flatten()?;
+        let id = RoomId::parse(&attachment.room).ok()?;
+        self.ensure_loaded(host, &id);
+        Some(ConnId::from(attachment.conn))
+    }
+}
+
+fn too_large(limit: usize) -> Result<Response> {
+    refusal(
+        ErrorBody::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {limit} bytes"))
+            .with_limit(limit as u64),
+    )
+}
+
+/// The signed-request headers of a request and what they sign, if it carries any.
+fn request_parts(req: &Request, body: &[u8]) -> std::result::Result<Option<(RequestAuth, RequestTarget)>, ErrorBody> {
+    let headers = req.headers();
+    let Some(auth) = RequestAuth::from_headers(|name| headers.get(name).ok().flatten())? else { return Ok(None) };
+    let url = req.url().map_err(|e| ErrorBody::new(ErrorCode::MalformedRequest, e.to_string()))?;
+    let target = RequestTarget::new(req.method().as_ref(), url.path(), url.query().unwrap_or(""), body);
+    Ok(Some((auth, target)))
+}
+
+/// A request signed by the owner key `room` names, fresh; the signature checked last.
+fn verify_owner_request(room: &RoomId, req: &Request, body: &[u8]) -> std::result::Result<VerifiedRequest, ErrorBody> {
+    let Some((auth, target)) = request_parts(req, body)? else {
+        return Err(ErrorBody::new(ErrorCode::Unauthorized, "this call must be signed by the room's owner key"));
+    };
+    if !room.is_owned_by(&auth.key) {
+        return Err(ErrorBody::new(ErrorCode::Forbidden, "only the room's owner may do this"));
+    }
+    auth.check_freshness(now().0 / 1000)?;
+    VerifiedRequest::check(auth, target, &PortableVerifier)
+}
+
+impl DurableObject for RoomObject {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, host: RefCell::new(Host::default()), config: RoomConfig::default() }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let path = req.path();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let room = |text: &str| RoomId::parse(text).map_err(|e| ErrorBody::new(ErrorCode::UnknownRoom, e.to_string()));
+        let method = req.method();
+        match (method.as_ref(), parts.as_slice()) {
+            ("POST", ["api", "rooms"]) => self.create(req).await,
+            (_, ["ws", id]) => match room(id) {
+                Ok(id) => self.open_socket(id).await,
+                Err(e) => refusal(e),
+            },
+            ("GET", ["api", "rooms", id, "history"]) => match room(id) {
+                Ok(id) => self.history(id, &req).await,
+                Err(e) => refusal(e),
+            },
+            (_, ["api", "rooms", id, "owner", name]) => match room(id) {
+                Ok(id) => {
+                    let name = name.to_string();
+                    self.owner(id, &name, req).await
+                }
+                Err(e) => refusal(e),
+            },
+            ("POST", ["api", "rooms", id, "tokens"]) => match room(id) {
+                Ok(id) => self.member_token(id, req).await,
+                Err(e) => refusal(e),
+            },
+            ("POST", ["api", "rooms", _, "restore"]) => {
+                refuse(ErrorCode::Unavailable, "this server does not restore backups yet")
+            }
+            ("GET", ["internal", "latest", id]) => match room(id) {
+                Ok(id) => self.latest(id).await,
+                Err(e) => refusal(e),
+            },
+            _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let alarm = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            let Some(conn) = self.socket_event(host, &ws) else {
+                let _ = ws.close(Some(1011), Some("lost_state"));
+                return Ok(());
+            };
+            let (Some(room), Some(kv)) = (host.room.as_mut(), host.kv.as_ref()) else { return Ok(()) };
+            match message {
+                WebSocketIncomingMessage::String(text) => room.text_frame(conn, &text, now(), kv),
+                WebSocketIncomingMessage::Binary(_) => room.binary_frame(conn),
+            }
+            self.finish(host)
+        };
+        self.set_alarm(alarm).await
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+        self.socket_gone(&ws).await
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.socket_gone(&ws).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let alarm = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            host.alarm = None;
+            if !host.loaded {
+                // Woken by the alarm alone: the room id is in any socket's attachment.
+                let id = self.state.get_websockets().iter().find_map(|ws| {
+                    ws.deserialize_attachment::<Attachment>().ok().flatten().and_then(|a| RoomId::parse(&a.room).ok())
+                });
+                if let Some(id) = id {
+                    self.ensure_loaded(host, &id);
+                }
+            }
+            match host.room.as_mut() {
+                Some(room) => {
+                    room.handle_timeout(now());
+                    self.finish(host)
+                }
+                None => None,
+            }
+        };
+        self.set_alarm(alarm).await?;
+        Response::ok("")
+    }
+}

@@ -1,0 +1,151 @@
+//! The edge build of the worker API (`edge/`, prebuilt by `./dev edge-build`) on Cloudflare's
+//! own runtime, workerd, through `wrangler dev --local`: a real process group on a free
+//! loopback port with its state (Durable Object SQLite files) under a temporary directory,
+//! killed with SIGKILL like a crash, always reaped on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How to start the edge server.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// Where workerd keeps its state (`--persist-to`) and wrangler its config.
+    pub state_dir: PathBuf,
+    pub admin_secret: String,
+    /// Extra `--var NAME:value` settings (see edge/wrangler.toml).
+    pub vars: Vec<(String, String)>,
+}
+
+impl EdgeOptions {
+    pub fn new(state_dir: &Path) -> Self {
+        Self { state_dir: state_dir.to_path_buf(), admin_secret: "test-admin-secret".into(), vars: Vec::new() }
+    }
+}
+
+/// A running `wrangler dev --local` (wrangler and its workerd, one process group).
+pub struct EdgeProcess {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub options: EdgeOptions,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
+}
+
+/// The edge crate's directory, checked to hold a built Worker and wrangler.
+fn edge_dir() -> PathBuf {
+    let dir = crate::workspace_root().join("edge");
+    for (path, fix) in [
+        ("build/index.js", "build it first: ./dev edge-build"),
+        ("node_modules/.bin/wrangler", "install it first: ./scripts/setup"),
+    ] {
+        assert!(dir.join(path).is_file(), "edge/{path} is missing: {fix}");
+    }
+    dir
+}
+
+impl EdgeProcess {
+    /// Starts wrangler on a free port and waits until it is ready.
+    pub fn start(options: EdgeOptions) -> Self {
+        Self::start_on(options, free_port())
+    }
+
+    fn start_on(options: EdgeOptions, port: u16) -> Self {
+        let dir = edge_dir();
+        let origin = format!("http://127.0.0.1:{port}");
+        let mut cmd = Command::new(dir.join("node_modules/.bin/wrangler"));
+        cmd.current_dir(&dir)
+            .args(["dev", "--local", "--ip", "127.0.0.1", "--show-interactive-dev-session=false"])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--inspector-port")
+            .arg(free_port().to_string())
+            .arg("--persist-to")
+            .arg(options.state_dir.join("state"))
+            .arg("--var")
+            .arg(format!("ADMIN_SECRET:{}", options.admin_secret))
+            .arg("--var")
+            .arg(format!("PUBLIC_ORIGINS:{origin}"))
+            // Pages report what their policy blocks, so every browser test can fail on it.
+            .arg("--var")
+            .arg(format!("CSP_REPORT_URI:{}", crate::csp_reports::report_uri()));
+        for (name, value) in &options.vars {
+            cmd.arg("--var").arg(format!("{name}:{value}"));
+        }
+        cmd.env("WRANGLER_SEND_METRICS", "false")
+            .env("XDG_CONFIG_HOME", options.state_dir.join("config"))
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CLOUDFLARE_ACCOUNT_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            // Its own process group, so a SIGKILL reaches workerd too.
+            .process_group(0);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start wrangler: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready on http://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = Self { child: Some(child), addr, options };
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            server.kill9();
+            panic!("wrangler dev did not become ready within 60 s");
+        }
+        server
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// SIGKILL to the whole group (wrangler and workerd): no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the process group this child leads.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server like a crash and starts it again on the same port and state.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let port = self.addr.port();
+        let options = self.options.clone();
+        // The port may take a moment to be free again.
+        for _ in 0..50 {
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        *self = Self::start_on(options, port);
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
