@@ -2,7 +2,27 @@
 //! the same bytes as mock-server), and the security headers every response carries.
 
 use protocol::error::{ErrorBody, ErrorCode, HttpError};
-use worker::{Headers, Response, Result};
+use worker::{Headers, Request, Response, Result};
+
+/// Largest JSON body of an API call (the same as mock-server).
+pub const MAX_API_BODY: usize = 64 * 1024;
+/// Largest owner-call body (a lock or re-key carries one wrapped key per member).
+pub const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
+
+/// A request's body of at most `limit` bytes, or `body_too_large`: a declared length
+/// over the limit is refused before anything is read.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<std::result::Result<Vec<u8>, ErrorBody>> {
+    let too_large = || {
+        ErrorBody::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {limit} bytes"))
+            .with_limit(limit as u64)
+    };
+    let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(Err(too_large()));
+    }
+    let body = req.bytes().await?;
+    Ok(if body.len() > limit { Err(too_large()) } else { Ok(body) })
+}
 
 /// Seconds a `busy` answer asks the client to wait (the same as mock-server).
 const BUSY_RETRY_AFTER_SECS: &str = "5";

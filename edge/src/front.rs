@@ -13,11 +13,8 @@ use protocol::limits::{Limits, MAX_ROOMS_PER_QUERY};
 use room_core::effects::Refusal;
 use worker::{Context, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair, event};
 
-use crate::answer::{harden, json, refusal, refuse};
+use crate::answer::{MAX_API_BODY, harden, json, read_body, refusal, refuse};
 use crate::room_object::setting;
-
-/// Largest JSON body accepted by the Worker itself.
-const MAX_API_BODY: usize = 64 * 1024;
 
 thread_local! {
     /// The page's policy (with the hashes of the built `index.html`'s inline scripts),
@@ -102,16 +99,10 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
         }),
         (Method::Post, ["api", "rooms"]) => {
             // The room id is in the body: read it here, forward the same bytes.
-            let body = req.bytes().await?;
-            if body.len() > MAX_API_BODY {
-                return refusal(
-                    ErrorBody::new(
-                        ErrorCode::BodyTooLarge,
-                        format!("request bodies are limited to {MAX_API_BODY} bytes"),
-                    )
-                    .with_limit(MAX_API_BODY as u64),
-                );
-            }
+            let body = match read_body(&mut req, MAX_API_BODY).await? {
+                Ok(body) => body,
+                Err(e) => return refusal(e),
+            };
             let create: CreateRoomRequest = match serde_json::from_slice(&body) {
                 Ok(c) => c,
                 Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
@@ -139,13 +130,10 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
 /// `POST /api/last-message-times`: each room's newest message key, asked of the rooms'
 /// objects (at most [`MAX_ROOMS_PER_QUERY`], in parallel).
 async fn last_message_times(mut req: Request, env: &Env) -> Result<Response> {
-    let body = req.bytes().await?;
-    if body.len() > MAX_API_BODY {
-        return refusal(
-            ErrorBody::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {MAX_API_BODY} bytes"))
-                .with_limit(MAX_API_BODY as u64),
-        );
-    }
+    let body = match read_body(&mut req, MAX_API_BODY).await? {
+        Ok(body) => body,
+        Err(e) => return refusal(e),
+    };
     let query: LastMessageTimesRequest = match serde_json::from_slice(&body) {
         Ok(q) => q,
         Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
@@ -181,6 +169,13 @@ async fn last_message_times(mut req: Request, env: &Env) -> Result<Response> {
 /// `GET /ws/{room}`: the Origin check, then the room's object takes the socket.
 async fn websocket(req: Request, env: &Env) -> Result<Response> {
     let url = req.url()?;
+    let upgrade = req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return harden(
+            refuse(ErrorCode::MalformedRequest, "this endpoint takes WebSocket upgrades only")?,
+            &strict_policy(env),
+        );
+    }
     let allowed = allowed_origins(env, &url);
     let origins: Vec<String> = req.headers().get("origin")?.into_iter().collect();
     // Headers joins repeated values with ", ": two Origins are one value with a comma.

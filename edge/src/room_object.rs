@@ -36,13 +36,9 @@ use worker::{
     durable_object,
 };
 
-use crate::answer::{json, refusal, refuse};
+use crate::answer::{MAX_API_BODY, MAX_OWNER_BODY, json, read_body, refusal, refuse};
 use crate::sql_kv::DoSqlKv;
 
-/// Largest JSON body of a room call (the same as mock-server).
-const MAX_API_BODY: usize = 64 * 1024;
-/// Largest owner-call body (a lock or re-key carries one wrapped key per member).
-const MAX_OWNER_BODY: usize = 4 * 1024 * 1024;
 /// Delay before answering a wrong admin secret (slows down guessing).
 const AUTH_FAILURE_DELAY_MS: u64 = 50;
 
@@ -283,10 +279,10 @@ impl RoomObject {
     }
 
     async fn create(&self, mut req: Request) -> Result<Response> {
-        let body = req.bytes().await?;
-        if body.len() > MAX_API_BODY {
-            return too_large(MAX_API_BODY);
-        }
+        let body = match read_body(&mut req, MAX_API_BODY).await? {
+            Ok(body) => body,
+            Err(e) => return refusal(e),
+        };
         let create: CreateRoomRequest = match serde_json::from_slice(&body) {
             Ok(c) => c,
             Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
@@ -387,10 +383,10 @@ impl RoomObject {
     }
 
     async fn owner(&self, id: RoomId, name: &str, mut req: Request) -> Result<Response> {
-        let body = req.bytes().await?;
-        if body.len() > MAX_OWNER_BODY {
-            return too_large(MAX_OWNER_BODY);
-        }
+        let body = match read_body(&mut req, MAX_OWNER_BODY).await? {
+            Ok(body) => body,
+            Err(e) => return refusal(e),
+        };
         // The signature is checked before the (up to 4 MiB) body is parsed.
         let signed = match verify_owner_request(&id, &req, &body) {
             Ok(s) => s,
@@ -412,10 +408,10 @@ impl RoomObject {
         struct TokenRequest {
             size: u64,
         }
-        let body = req.bytes().await?;
-        if body.len() > MAX_API_BODY {
-            return too_large(MAX_API_BODY);
-        }
+        let body = match read_body(&mut req, MAX_API_BODY).await? {
+            Ok(body) => body,
+            Err(e) => return refusal(e),
+        };
         let size = match serde_json::from_slice::<TokenRequest>(&body) {
             Ok(t) => t.size,
             Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
@@ -467,13 +463,6 @@ impl RoomObject {
         self.ensure_loaded(host, &id);
         Some(ConnId::from(attachment.conn))
     }
-}
-
-fn too_large(limit: usize) -> Result<Response> {
-    refusal(
-        ErrorBody::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {limit} bytes"))
-            .with_limit(limit as u64),
-    )
 }
 
 /// The signed-request headers of a request and what they sign, if it carries any.

@@ -123,6 +123,29 @@ async fn strangers_unknown_rooms_and_foreign_pages_are_refused_with_typed_errors
         other => panic!("a foreign origin must be refused, got {:?}", other.map(|_| ())),
     }
 
+    // A plain GET of a socket address, and a body past the limit (refused by its declared
+    // length, before it is read), get typed refusals too.
+    let plain = reqwest::get(format!("{}/ws/{}", srv.http_base(), room.id)).await.unwrap();
+    assert_eq!(plain.status(), 400);
+    assert_eq!(plain.json::<HttpError>().await.unwrap().error.code, ErrorCode::MalformedRequest);
+    let huge = reqwest::Client::new()
+        .post(format!("{}/api/rooms", srv.http_base()))
+        .body(vec![b' '; 64 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let huge: HttpError = huge.json().await.unwrap();
+    assert_eq!((huge.error.code, huge.error.limit), (ErrorCode::BodyTooLarge, Some(64 * 1024)));
+    let at_limit = reqwest::Client::new()
+        .post(format!("{}/api/rooms", srv.http_base()))
+        .body(vec![b' '; 64 * 1024])
+        .send()
+        .await
+        .unwrap();
+    let at_limit: HttpError = at_limit.json().await.unwrap();
+    assert_eq!(at_limit.error.code, ErrorCode::MalformedRequest, "at the limit the body is read (and is not JSON)");
+
     // Unknown API paths get a typed 404 with the security headers.
     let none = reqwest::get(format!("{}/api/nope", srv.http_base())).await.unwrap();
     assert_eq!(none.status(), 404);

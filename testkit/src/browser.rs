@@ -244,7 +244,6 @@ pub async fn clear_site_data(client: &Client, origin: &str) {
     let index = reqwest::get(format!("{origin}/")).await.expect("GET /").text().await.expect("index.html");
     let icon =
         index.split('"').find(|s| s.starts_with("/favicon") && s.ends_with(".svg")).expect("index.html names its icon");
-    client.goto(&format!("{origin}{icon}")).await.expect("open a document of the origin without the app");
     let script = "const done = arguments[arguments.length - 1];
         (async () => {
             localStorage.clear();
@@ -267,7 +266,18 @@ pub async fn clear_site_data(client: &Client, origin: &str) {
                 + localStorage.length + (await navigator.serviceWorker.getRegistrations()).length;
             return left === 0 ? 'cleared' : 'left ' + left + ' things';
         })().then(done, (e) => done('failed: ' + e));";
-    let outcome = client.execute_async(script, vec![]).await.expect("clear site data");
+    // A service worker that was still installing when it was unregistered may write its
+    // cache after the clearing (and it still controls the page it was unregistered from):
+    // open the icon again, no longer controlled, and clear once more, until nothing is left.
+    let mut outcome = serde_json::Value::Null;
+    for _ in 0..4 {
+        client.goto(&format!("{origin}{icon}")).await.expect("open a document of the origin without the app");
+        outcome = client.execute_async(script, vec![]).await.expect("clear site data");
+        if outcome.as_str() == Some("cleared") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     assert_eq!(outcome.as_str(), Some("cleared"), "clearing {origin}'s data");
 }
 
