@@ -53,10 +53,22 @@ fn edge_dir() -> PathBuf {
 impl EdgeProcess {
     /// Starts wrangler on a free port and waits until it is ready.
     pub fn start(options: EdgeOptions) -> Self {
+        // A port found free can be taken by another process before wrangler binds it
+        // (tests run in parallel): then wrangler exits at once, and a fresh port is tried.
+        for _ in 0..4 {
+            if let Some(server) = Self::try_start_on(options.clone(), free_port()) {
+                return server;
+            }
+        }
         Self::start_on(options, free_port())
     }
 
     fn start_on(options: EdgeOptions, port: u16) -> Self {
+        Self::try_start_on(options, port).unwrap_or_else(|| panic!("wrangler dev exited before it was ready"))
+    }
+
+    /// `None` when wrangler exited before it was ready (its port was taken).
+    fn try_start_on(options: EdgeOptions, port: u16) -> Option<Self> {
         let dir = edge_dir();
         let origin = format!("http://127.0.0.1:{port}");
         let mut cmd = Command::new(dir.join("node_modules/.bin/wrangler"));
@@ -102,11 +114,17 @@ impl EdgeProcess {
         });
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut server = Self { child: Some(child), addr, options };
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            server.kill9();
-            panic!("wrangler dev did not become ready within 60 s");
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => Some(server),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                server.kill9();
+                None
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                server.kill9();
+                panic!("wrangler dev did not become ready within 60 s");
+            }
         }
-        server
     }
 
     pub fn http_base(&self) -> String {
