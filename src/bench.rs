@@ -82,7 +82,7 @@ pub async fn bench_message_crypto(count: u32, text_bytes: u32, rounds: u32) -> R
     let identity = crypto::new_identity();
     let room = RoomId::from_owner_key(&identity.public_key());
     let key = crypto::new_content_key();
-    let content = Content::Text { text: "x".repeat(text_bytes as usize) };
+    let content = Content::text("x".repeat(text_bytes as usize));
     let out = Outgoing { room: &room, identity: &identity, alias: "Bench", content: &content, epoch: 0, to: None };
     let envelopes: Vec<_> = (0..count).map(|_| crypto::seal(&out, &key, &crypto::new_client_id())).collect();
     let web_key = webcrypto::aes_key(key.as_bytes()).await.map_err(js)?;

@@ -25,6 +25,27 @@ fn date(ms: u64) -> js_sys::Date {
     js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64))
 }
 
+/// The local calendar day of `ms` (days since the epoch in this browser's time zone).
+pub fn local_day(ms: u64) -> i64 {
+    let offset_ms = date(ms).get_timezone_offset() * 60_000.0;
+    ((ms as f64 - offset_ms) / 86_400_000.0).floor() as i64
+}
+
+/// What a day separator says: "Today", "Yesterday", else the weekday and date.
+pub fn day_label(ms: u64, now: f64) -> String {
+    match local_day(now as u64) - local_day(ms) {
+        0 => "Today".to_owned(),
+        1 => "Yesterday".to_owned(),
+        _ => {
+            let options = js_sys::Object::new();
+            for (k, v) in [("weekday", "long"), ("year", "numeric"), ("month", "long"), ("day", "numeric")] {
+                let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
+            }
+            date(ms).to_locale_date_string("default", &options).into()
+        }
+    }
+}
+
 /// The full local date and time (for tooltips).
 pub fn full(ms: u64) -> String {
     date(ms).to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into()

@@ -8,7 +8,7 @@
 //! - [`net`]: HTTP calls (signed where needed) and the room WebSocket;
 //! - [`session`]: one open room as reactive state, and the owner's admin actions;
 //! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
-//!   notifications, human times;
+//!   notifications, human times; [`format`]: links and a little formatting in message text;
 //! - [`pages`] and [`components`]: the views;
 //! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
 //!
@@ -23,6 +23,7 @@ pub mod components;
 pub mod contacts;
 pub mod crypto;
 pub mod files;
+pub mod format;
 pub mod net;
 pub mod notify;
 pub mod pages;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cloakroom::crypto::{self, Outgoing, webcrypto};
 use cloakroom::rooms;
 use cloakroom::session::decode::{Keyring, Roles};
-use cloakroom::session::timeline::{ChatMessage, Delivery, Timeline, Trust};
+use cloakroom::session::timeline::{Action, ChatMessage, DeletedBy, Delivery, Quote, Timeline, Trust};
 use cloakroom::store::{self, RoomRecord, cache, export};
 use gloo_storage::{LocalStorage, Storage};
 use protocol::content_key::ContentKey;
@@ -98,7 +98,7 @@ fn browser_sealed_messages_open_and_tampering_is_caught() {
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
     let cid = crypto::new_client_id();
-    let content = Content::Text { text: "hello from wasm".into() };
+    let content = Content::text("hello from wasm");
     let out = Outgoing { room: &room, identity: &owner, alias: "Ann", content: &content, epoch: 0, to: None };
     let env = crypto::seal(&out, &key, &cid);
     assert!(env.verify_signature().is_ok());
@@ -116,7 +116,7 @@ async fn decoding_marks_whispers_sealed_and_tampered_messages() {
     let k0 = crypto::new_content_key();
     let stored = |env, n| StoredMessage { key: MessageKey::new(&room, Timestamp(n)), env };
     let seal = |who: &IdentityKey, text: &str, to: Option<&protocol::identity::PublicKey>, key: &ContentKey, epoch| {
-        let content = Content::Text { text: text.to_owned() };
+        let content = Content::text(text.to_owned());
         let out = Outgoing { room: &room, identity: who, alias: "x", content: &content, epoch, to };
         crypto::seal(&out, key, &crypto::new_client_id())
     };
@@ -253,7 +253,76 @@ fn message(id: &str, key: Option<&str>, mine: bool, delivery: Delivery) -> ChatM
         attachment: None,
         delivery,
         trust: Trust::Verified,
+        reply_to: None,
+        action: None,
+        shown: Default::default(),
     }
+}
+
+/// An action message from `sender` (`key` committed, else pending).
+fn action(id: &str, sender: &str, key: Option<&str>, action: Action) -> ChatMessage {
+    let mut m = message(id, key, sender == "me", if key.is_some() { Delivery::Sent } else { Delivery::Pending });
+    m.sender = sender.into();
+    m.action = Some(action);
+    m
+}
+
+#[wasm_bindgen_test]
+fn actions_change_their_target_in_order_and_are_never_rows() {
+    let mut t = Timeline::default();
+    let mut original = message("s/1", Some("k1"), false, Delivery::Sent);
+    original.text = "helo".into();
+    t.upsert(original);
+    let mut reply = message("me/2", Some("k5"), true, Delivery::Sent);
+    reply.sender = "me".into();
+    reply.reply_to = Some("s/1".into());
+    t.upsert(reply);
+    // Arriving newest first (as older pages do): the second edit, then the first.
+    t.upsert(action("s/e2", "s", Some("k4"), Action::Edit { target: "s/1".into(), text: "hello!".into() }));
+    t.upsert(action("s/e1", "s", Some("k3"), Action::Edit { target: "s/1".into(), text: "hello".into() }));
+    // Reactions: two members, one takes theirs back; a pending one of ours.
+    let react = |emoji: &str, on| Action::React { target: "s/1".into(), emoji: emoji.into(), on };
+    t.upsert(action("x/r1", "x", Some("k2"), react("👍", true)));
+    t.upsert(action("y/r1", "y", Some("k2a"), react("👍", true)));
+    t.upsert(action("y/r2", "y", Some("k2b"), react("👍", false)));
+    t.upsert(action("me/r1", "me", None, react("🎉", true)));
+    // An edit by someone else never applies (a forged one is refused when opened; the
+    // timeline holds to the sender rule as well).
+    t.upsert(action("z/e", "z", Some("k6"), Action::Edit { target: "s/1".into(), text: "forged".into() }));
+
+    assert_eq!(t.len(), 2, "actions are not rows");
+    assert_eq!(t.newest_key(), Some("k6"), "the read marker moves past actions");
+    assert_eq!(t.oldest_key(), Some("k1"));
+    let rows = t.newest(10);
+    let shown = &rows[0].shown;
+    assert_eq!(rows[0].text, "hello!", "the newest edit by key wins, whatever the arrival order");
+    assert!(shown.edited);
+    let counts: Vec<(String, usize, bool)> =
+        shown.reactions.iter().map(|r| (r.emoji.clone(), r.count, r.mine)).collect();
+    assert_eq!(counts, vec![("👍".to_owned(), 1, false), ("🎉".to_owned(), 1, true)]);
+    match &rows[1].shown.quote {
+        Some(Quote::Found { id, excerpt, .. }) => assert_eq!((id.as_str(), excerpt.as_str()), ("s/1", "hello!")),
+        other => panic!("the reply quotes the edited text: {other:?}"),
+    }
+
+    // Our reaction refused by the server is taken back.
+    t.fail("me/r1", "no".into());
+    assert_eq!(t.newest(10)[0].shown.reactions.len(), 1);
+
+    // Deleted (by the owner here): no text, no reactions, and the reply says so; an
+    // edit after the delete changes nothing.
+    t.upsert(action("o/d", "o", Some("k7"), Action::Delete { target: "s/1".into() }));
+    t.upsert(action("s/e3", "s", Some("k8"), Action::Edit { target: "s/1".into(), text: "back".into() }));
+    let rows = t.newest(10);
+    assert_eq!(rows[0].shown.deleted, Some(DeletedBy::Owner));
+    assert_eq!(rows[0].text, "");
+    assert!(rows[0].shown.reactions.is_empty());
+    assert_eq!(rows[1].shown.quote, Some(Quote::Deleted));
+    // A reply to a message not loaded here.
+    let mut lone = message("me/3", Some("k9"), true, Delivery::Sent);
+    lone.reply_to = Some("q/404".into());
+    t.upsert(lone);
+    assert_eq!(t.newest(1)[0].shown.quote, Some(Quote::Missing));
 }
 
 #[wasm_bindgen_test]
@@ -513,4 +582,74 @@ async fn browser_v2_objects_match_their_vectors_with_inputs() {
     for p in &vectors.put_checks {
         assert_eq!(b64(&PutSecret::parse(&p.put_secret).unwrap().check()), p.put_check);
     }
+}
+
+#[wasm_bindgen_test]
+fn message_text_formats_links_and_marks_without_markup() {
+    use cloakroom::format::{Line, Span, lines, spans};
+    let t = |s: &str| Span::Text(s.into());
+    assert_eq!(
+        spans("see https://example.org/a?b=1. or http://x.test, **now** and *soon* with `code` _too_"),
+        vec![
+            t("see "),
+            Span::Link("https://example.org/a?b=1".into()),
+            t(". or "),
+            Span::Link("http://x.test".into()),
+            t(", "),
+            Span::Bold("now".into()),
+            t(" and "),
+            Span::Italic("soon".into()),
+            t(" with "),
+            Span::Code("code".into()),
+            t(" "),
+            Span::Italic("too".into()),
+        ]
+    );
+    // Left as typed: other schemes, marks inside words or around spaces, unclosed marks,
+    // and anything that looks like markup (it is text, never parsed as HTML).
+    for plain in [
+        "javascript:alert(1)",
+        "snake_case_name",
+        "2 * 3 * 4",
+        "** not bold **",
+        "*unclosed",
+        "<b>x</b>",
+        "https://",
+        "a_b_",
+    ] {
+        assert_eq!(spans(plain), vec![t(plain)], "{plain}");
+    }
+    assert_eq!(
+        lines("> quoted\nplain"),
+        vec![Line { quote: true, spans: vec![t("quoted")] }, Line { quote: false, spans: vec![t("plain")] }]
+    );
+}
+
+#[wasm_bindgen_test]
+fn rows_know_where_days_start_and_which_continue_the_one_above() {
+    let day = 86_400_000u64;
+    let base = 1_767_225_600_000u64; // 2026-01-01T00:00Z
+    let at = |id: &str, key: &str, sender: &str, ms: u64| {
+        let mut m = message(id, Some(key), false, Delivery::Sent);
+        m.sender = sender.into();
+        m.time_ms = Some(ms);
+        m
+    };
+    let mut t = Timeline::default();
+    // Around noon UTC, so that every time zone puts the first four on one day.
+    let noon = base + 12 * 3_600_000;
+    t.upsert(at("a/1", "k1", "a", noon));
+    t.upsert(at("a/2", "k2", "a", noon + 60_000));
+    t.upsert(at("b/3", "k3", "b", noon + 120_000));
+    t.upsert(at("b/4", "k4", "b", noon + 30 * 60_000));
+    t.upsert(at("b/5", "k5", "b", noon + day));
+    let rows = t.newest(10);
+    let starts: Vec<bool> = rows.iter().map(|m| m.shown.day_starts.is_some()).collect();
+    let continued: Vec<bool> = rows.iter().map(|m| m.shown.continued).collect();
+    assert_eq!(starts, vec![true, false, false, false, true]);
+    assert_eq!(continued, vec![false, true, false, false, false], "same sender within 5 min, same day");
+    // A window starting mid-run looks one message further back.
+    let tail = t.span("a/2", None, 10).unwrap();
+    assert_eq!(tail[0].shown.day_starts, None);
+    assert!(tail[0].shown.continued);
 }

@@ -202,10 +202,21 @@ pub fn check_message_body(data: &[u8]) {
     let handles: Vec<&FileHandle> = match &body.content {
         Content::File { file } => vec![file],
         Content::Image { full, preview, .. } => std::iter::once(full).chain(preview.as_ref()).collect(),
-        Content::Text { .. } | Content::Unsupported => vec![],
+        Content::Text { .. }
+        | Content::Edit { .. }
+        | Content::Delete { .. }
+        | Content::Reaction { .. }
+        | Content::Unsupported => vec![],
     };
     for h in handles {
         check_file_handle(h, &[]);
+    }
+    // A reference names the same message once written as a client id, and the action
+    // rule answers for any sender without panicking.
+    if let Some(target) = protocol::actions::target_of(&body.content) {
+        assert_eq!(protocol::actions::MessageRef::from_id(&target.id()).as_ref(), Some(target));
+        let _ = protocol::actions::check(&target.sender, Some(&target.sender), false, &body.content);
+        let _ = protocol::actions::check(&target.sender, None, true, &body.content);
     }
 }
 

@@ -25,8 +25,13 @@ pub const PAD_BLOCK: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
-    /// A plain text message.
-    Text { text: String },
+    /// A text message; a reply when `reply_to` names the message it answers (older
+    /// clients ignore the field and show the text).
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<crate::actions::MessageRef>,
+    },
     /// A shared file.
     File { file: crate::objects::FileHandle },
     /// A shared image: a small thumbnail travels inside the message; the preview and the
@@ -40,9 +45,22 @@ pub enum Content {
         width: u32,
         height: u32,
     },
+    /// Replaces the text of the sender's own earlier message (see [`crate::actions`]).
+    Edit { target: crate::actions::MessageRef, text: String },
+    /// Deletes a message for everyone: the sender's own, or any as the room's owner.
+    Delete { target: crate::actions::MessageRef },
+    /// Adds (`on`) or takes back one reaction to a message.
+    Reaction { target: crate::actions::MessageRef, emoji: String, on: bool },
     /// A content type this client does not know.
     #[serde(other)]
     Unsupported,
+}
+
+impl Content {
+    /// A plain text message (no reply).
+    pub fn text(text: impl Into<String>) -> Content {
+        Content::Text { text: text.into(), reply_to: None }
+    }
 }
 
 /// The plaintext of a message: who the sender says they are, and what they say.
@@ -241,7 +259,7 @@ mod tests {
     fn fixture() -> (IdentityKey, RoomId, ContentKey, ClientMessageId, MessageBody) {
         let id = IdentityKey::from_secret_bytes(&[5; 32]).unwrap();
         let room = RoomId::from_owner_key(&id.public_key());
-        let body = MessageBody { alias: "Ann".into(), content: Content::Text { text: "hi there".into() } };
+        let body = MessageBody { alias: "Ann".into(), content: Content::text("hi there") };
         (id, room, ContentKey::from_bytes([6; 32]), ClientMessageId::parse("c1").unwrap(), body)
     }
 

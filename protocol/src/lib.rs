@@ -11,6 +11,7 @@
 //! - [`identity`]: per-room P-256 identity keys, public keys and signatures.
 //! - [`content_key`]: the room's symmetric content key.
 //! - [`transcript`]: the canonical byte strings that get signed or authenticated.
+//! - [`actions`]: replies, edits, deletes and reactions, and who may make them.
 //! - [`envelope`]: sealing (encrypt + sign) and opening (verify + decrypt) messages.
 //! - [`frames`]: the WebSocket frames, both directions.
 //! - [`signed_request`]: owner and member API calls signed with identity keys.
@@ -32,6 +33,7 @@
 //! - [`limits`]: every limit the server enforces, reported to clients.
 //! - [`error`]: typed error codes shared by HTTP answers and WebSocket frames.
 
+pub mod actions;
 pub mod api;
 pub mod backup;
 pub mod content_key;

@@ -245,8 +245,7 @@ pub fn generate() -> Vectors {
     let owner = IdentityKey::from_secret_bytes(&owner_secret).expect("fixed key");
     let guest = IdentityKey::from_secret_bytes(&guest_secret).expect("fixed key");
     let b64 = crate::encoding::b64;
-    let text =
-        |alias: &str, text: &str| MessageBody { alias: alias.into(), content: Content::Text { text: text.into() } };
+    let text = |alias: &str, text: &str| MessageBody { alias: alias.into(), content: Content::text(text) };
     let mut messages = vec![
         MessageVector {
             name: "owner-text".into(),

@@ -210,7 +210,7 @@ pub fn generate() -> VectorsV2 {
     }];
     let pair = whisper::pair_key(&member, &owner.public_key(), &room);
     let cid = ClientMessageId::parse("whisper-1").expect("fixed id");
-    let text = MessageBody { alias: "Bob".into(), content: Content::Text { text: "only you read this".into() } };
+    let text = MessageBody { alias: "Bob".into(), content: Content::text("only you read this") };
     let owner_pub = owner.public_key();
     let env = envelope::seal(
         &SealInput { room: &room, epoch: 0, cid: &cid, to: Some(&owner_pub), body: &text },

@@ -38,7 +38,7 @@ mod tests {
         );
         let room = RoomId::from_owner_key(&a.public_key());
         assert_eq!(pair_key(&a, &b.public_key(), &room), pair_key(&b, &a.public_key(), &room));
-        let body = MessageBody { alias: "A".into(), content: Content::Text { text: "psst".into() } };
+        let body = MessageBody { alias: "A".into(), content: Content::text("psst") };
         let cid = ClientMessageId::parse("w1").unwrap();
         let to = b.public_key();
         let env = envelope::seal(

@@ -18,7 +18,7 @@ fn room() -> RoomId {
 }
 
 fn env(who: &IdentityKey, cid: &str) -> Envelope {
-    let body = MessageBody { alias: "a".into(), content: Content::Text { text: cid.into() } };
+    let body = MessageBody { alias: "a".into(), content: Content::text(cid) };
     let cid = ClientMessageId::parse(cid).unwrap();
     let key = ContentKey::from_bytes([5; 32]);
     envelope::seal(&SealInput { room: &room(), epoch: 0, cid: &cid, to: None, body: &body }, &key, who, [1; 12])

@@ -177,7 +177,7 @@ mod tests {
     fn backup() -> RoomBackup {
         let owner = IdentityKey::from_secret_bytes(&[7; 32]).unwrap();
         let room = RoomId::from_owner_key(&owner.public_key());
-        let body = MessageBody { alias: "o".into(), content: Content::Text { text: "hi".into() } };
+        let body = MessageBody { alias: "o".into(), content: Content::text("hi") };
         let cid = ClientMessageId::parse("c1").unwrap();
         let env = envelope::seal(
             &SealInput { room: &room, epoch: 0, cid: &cid, to: None, body: &body },

@@ -1,6 +1,8 @@
 //! The message composer: Enter sends, Shift+Enter adds a line; the recipient can be the
 //! room or one member (a whisper: the owner to anyone, a guest to the owner). "Attach"
-//! shares files (several at once) with the same recipient.
+//! shares files (several at once) with the same recipient. It also replies to a message
+//! or edits one of ours (chosen from the message's actions, or Up in an empty composer
+//! for our last message); Escape goes back to writing.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,8 @@ use crate::contacts::use_contacts;
 use crate::files::share;
 use crate::files::transfers::{Transfers, use_transfers};
 use crate::net::socket::ConnectionStatus;
-use crate::session::RoomSession;
+use crate::session::timeline::excerpt;
+use crate::session::{Compose, RoomSession};
 
 /// Shares every file of `list` with `to` (the room when `None`), one after the other.
 pub fn share_files(session: RoomSession, transfers: Transfers, list: web_sys::FileList, to: Option<PublicKey>) {
@@ -82,17 +85,56 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
         }
         out.into_iter().collect::<Vec<_>>()
     };
+    // Editing starts from the message's current text.
+    Effect::new(move |_| {
+        if let Compose::Edit(id) = session.compose.get() {
+            let current = session.timeline.with_untracked(|t| t.get(&id).map(|m| t.shown(m).text));
+            text.set(current.unwrap_or_default());
+        }
+    });
+    let back_to_writing = move || {
+        if matches!(session.compose.get_untracked(), Compose::Edit(_)) {
+            text.set(String::new());
+        }
+        session.compose.set(Compose::Write);
+    };
+    // What the bar above the field says while replying or editing.
+    let mode_line = move || match session.compose.get() {
+        Compose::Write => None,
+        Compose::Edit(_) => Some("Editing your message".to_owned()),
+        Compose::Reply(id) => {
+            let quoted = session.timeline.with(|t| {
+                let mut probe = t.get(&id)?.clone();
+                probe.reply_to = None;
+                let shown = t.shown(&probe);
+                Some((shown.sender.clone(), shown.alias.clone(), shown.text.clone()))
+            });
+            Some(match quoted {
+                Some((sender, alias, text)) => {
+                    format!("Replying to {}: {}", contacts.name(&sender, &alias), excerpt(&text, 80))
+                }
+                None => "Replying".to_owned(),
+            })
+        }
+    };
     let send = move || {
         let value = text.get_untracked();
-        if value.trim().is_empty() {
+        let compose = session.compose.get_untracked();
+        if value.trim().is_empty() && !matches!(compose, Compose::Edit(_)) {
             return;
         }
         let recipient = to.get_untracked();
         let peer = if recipient.is_empty() { None } else { PublicKey::parse(&recipient).ok() };
-        match session.send(&value, peer) {
+        let sent = match &compose {
+            Compose::Write => session.send(&value, peer),
+            Compose::Reply(id) => session.reply(&value, id),
+            Compose::Edit(id) => session.edit(id, &value),
+        };
+        match sent {
             Ok(()) => {
                 text.set(String::new());
                 error.set(None);
+                session.compose.set(Compose::Write);
             }
             Err(e) => error.set(Some(e)),
         }
@@ -109,9 +151,25 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
         input.set_value("");
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-            ev.prevent_default();
-            send();
+        if ev.is_composing() {
+            return;
+        }
+        match ev.key().as_str() {
+            "Enter" if !ev.shift_key() => {
+                ev.prevent_default();
+                send();
+            }
+            "Escape" if session.compose.get_untracked() != Compose::Write => {
+                ev.prevent_default();
+                back_to_writing();
+            }
+            "ArrowUp" if text.get_untracked().is_empty() && session.compose.get_untracked() == Compose::Write => {
+                if let Some(last) = session.timeline.with_untracked(|t| t.last_own_text()) {
+                    ev.prevent_default();
+                    session.compose.set(Compose::Edit(last.id));
+                }
+            }
+            _ => {}
         }
     };
     view! {
@@ -125,6 +183,12 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
                     } />
                 </select>
             </div>
+            {move || mode_line().map(|line| view! {
+                <div class="compose-mode" role="status">
+                    <span class="compose-mode-text">{line}</span>
+                    <button type="button" class="compose-cancel link-button" aria-label="Cancel (Escape)" on:click=move |_| back_to_writing()>"✕"</button>
+                </div>
+            })}
             <div class="composer-row">
                 <label for="composer" class="visually-hidden">"Message"</label>
                 <textarea id="composer" rows="2" node_ref=field

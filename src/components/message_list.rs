@@ -338,7 +338,7 @@ pub fn MessageList(
                 <ol id="messages" class="messages">
                     <For
                         each=move || rows.get()
-                        key=|m| (m.id.clone(), m.key.clone(), m.delivery.clone(), m.trust.clone())
+                        key=|m| (m.id.clone(), m.key.clone(), m.delivery.clone(), m.trust.clone(), m.text.clone(), m.shown.clone())
                         children=move |m| view! { <MessageRow message=m session=session on_name=on_name first_unread=first_unread /> }
                     />
                 </ol>

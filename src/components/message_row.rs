@@ -1,14 +1,17 @@
 //! One message: who (local name or alias, with owner / verified-guest tags), when, what,
-//! its delivery state, and the cues: whisper, failed verification. A shared file or image
-//! shows as its card or thumbnail.
+//! its delivery state, and the cues: whisper, failed verification, edited, deleted. A
+//! shared file or image shows as its card or thumbnail; a reply shows what it answers;
+//! reactions show under it. Its actions (reply, react, edit, delete, copy) appear on
+//! hover and when the row has the keyboard focus (see [`RowActions`]).
 
 use leptos::prelude::*;
 
 use crate::clock::{self, Now};
 use crate::components::attachment_view::AttachmentView;
+use crate::components::row_actions::RowActions;
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
-use crate::session::timeline::{ChatMessage, Delivery, Trust};
+use crate::session::timeline::{ChatMessage, DeletedBy, Delivery, Quote, Trust};
 
 #[component]
 pub fn MessageRow(
@@ -29,6 +32,9 @@ pub fn MessageRow(
     let from_owner = role(|s| Some(s.owner.to_b64()), m.sender.clone());
     let from_guest = role(|s| s.guest.map(|g| g.to_b64()), m.sender.clone());
     let mut classes = vec!["message"];
+    if m.shown.continued {
+        classes.push("continued");
+    }
     if m.mine {
         classes.push("mine");
     }
@@ -78,19 +84,28 @@ pub fn MessageRow(
         }
     });
     let time = m.time_ms;
-    let body = match &m.trust {
-        Trust::Verified => {
-            let text = (!m.text.is_empty()).then(|| view! { <p class="message-text">{m.text.clone()}</p> });
-            let attachment = m.attachment.clone().map(|a| view! { <AttachmentView attachment=a /> });
-            view! { {text} {attachment} }.into_any()
+    let deleted = m.shown.deleted;
+    let body = match (&m.trust, deleted) {
+        (Trust::Verified, Some(by)) => {
+            let text = match by {
+                DeletedBy::Sender => "This message was deleted.",
+                DeletedBy::Owner => "This message was deleted by the room's owner.",
+            };
+            view! { <p class="message-text deleted-text">{text}</p> }.into_any()
         }
-        Trust::Tampered(reason) => view! {
+        (Trust::Verified, None) => {
+            let quote = m.shown.quote.clone().map(|q| view! { <ReplyQuote quote=q /> });
+            let text = (!m.text.is_empty()).then(|| view! { <FormattedText text=m.text.clone() /> });
+            let attachment = m.attachment.clone().map(|a| view! { <AttachmentView attachment=a /> });
+            view! { {quote} {text} {attachment} }.into_any()
+        }
+        (Trust::Tampered(reason), _) => view! {
             <p class="message-text tampered-text" role="alert">
                 {format!("⚠ This message failed verification and is not shown ({reason}).")}
             </p>
         }
         .into_any(),
-        Trust::Sealed(reason) => {
+        (Trust::Sealed(reason), _) => {
             let text = if m.whisper.is_some() {
                 "(whispered)".to_owned()
             } else {
@@ -99,6 +114,36 @@ pub fn MessageRow(
             view! { <p class="message-text sealed-text">{text}</p> }.into_any()
         }
     };
+    // Actions are for readable, committed-or-pending room messages that still exist.
+    let actionable = m.trust == Trust::Verified && deleted.is_none() && m.whisper.is_none();
+    let reactions = (!m.shown.reactions.is_empty()).then(|| {
+        let id = m.id.clone();
+        let chips = m
+            .shown
+            .reactions
+            .iter()
+            .map(|r| {
+                let (id, emoji) = (id.clone(), r.emoji.clone());
+                let label = format!("{} {} (reacted {} time{})", r.emoji, r.count, r.count, if r.count == 1 { "" } else { "s" });
+                let toggle = move |_| {
+                    if let Err(e) = session.toggle_reaction(&id, &emoji) {
+                        session.notice.set(Some(e));
+                    }
+                };
+                view! {
+                    <button type="button" class="reaction" class:mine=r.mine aria-pressed=if r.mine { "true" } else { "false" }
+                        tabindex="-1" aria-label=label on:click=toggle disabled=!actionable>
+                        {format!("{} {}", r.emoji, r.count)}
+                    </button>
+                }
+            })
+            .collect_view();
+        view! { <div class="reactions">{chips}</div> }
+    });
+    let edited = m.shown.edited && deleted.is_none();
+    let row_actions = actionable.then(|| {
+        view! { <RowActions id=m.id.clone() text=m.text.clone() mine=m.mine session=session /> }
+    });
     let id = m.id.clone();
     let unread_line = {
         let id = id.clone();
@@ -116,7 +161,15 @@ pub fn MessageRow(
         let (sender, alias) = (sender.clone(), alias.clone());
         move |_| on_name.run((sender.clone(), alias.clone()))
     };
+    let day_line = m.shown.day_starts.map(|ms| {
+        view! {
+            <li class="day-line" role="separator">
+                <span>{move || clock::day_label(ms, now.get())}</span>
+            </li>
+        }
+    });
     view! {
+        {day_line}
         {unread_line}
         <li class=classes.join(" ") class:from-owner=from_owner class:from-guest=from_guest data-status=status data-key=m.key.clone().unwrap_or_default() data-sender=sender.clone() data-id=id.clone() tabindex="-1">
             <div class="message-meta">
@@ -132,8 +185,14 @@ pub fn MessageRow(
                 <time class="message-time" title=time.map(clock::full).unwrap_or_default()>
                     {move || time.map(|t| clock::relative(t, now.get())).unwrap_or_default()}
                 </time>
+                // The exact time, shown while the row has the keyboard focus (the title
+                // above is for the mouse).
+                <span class="message-time-full">{time.map(clock::full).unwrap_or_default()}</span>
+                {edited.then(|| view! { <span class="edited-tag" title="Its sender changed this message">"(edited)"</span> })}
             </div>
             {body}
+            {reactions}
+            {row_actions}
             {matches!(m.delivery, Delivery::Pending).then(|| view! { <p class="delivery-note">"Sending… (kept until delivered)"</p> })}
             {failed.map(|reason| {
                 let (retry_id, discard_id) = (id.clone(), id.clone());
@@ -147,4 +206,52 @@ pub fn MessageRow(
             })}
         </li>
     }
+}
+
+/// What a reply answers: the quoted message's sender and the start of its text.
+#[component]
+fn ReplyQuote(quote: Quote) -> impl IntoView {
+    let contacts = use_contacts();
+    let (who, what) = match quote {
+        Quote::Found { sender, alias, excerpt, .. } => (Some(contacts.name(&sender, &alias)), excerpt),
+        Quote::Deleted => (None, "A deleted message".to_owned()),
+        Quote::Missing => (None, "An earlier message (not loaded)".to_owned()),
+    };
+    view! {
+        <blockquote class="reply-quote">
+            {who.map(|who| view! { <span class="reply-quote-name">{who}</span> })}
+            <span class="reply-quote-text">{what}</span>
+        </blockquote>
+    }
+}
+
+/// Message text with clickable links and a little formatting ([`crate::format`]): only
+/// elements and text nodes, never markup from the message.
+#[component]
+fn FormattedText(text: String) -> impl IntoView {
+    use crate::format::{Span, lines};
+    let render = |span: Span| match span {
+        Span::Text(t) => t.into_any(),
+        Span::Bold(t) => view! { <strong>{t}</strong> }.into_any(),
+        Span::Italic(t) => view! { <em>{t}</em> }.into_any(),
+        Span::Code(t) => view! { <code>{t}</code> }.into_any(),
+        Span::Link(url) => {
+            let shown = url.clone();
+            view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> }.into_any()
+        }
+    };
+    let body = lines(&text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let spans = line.spans.into_iter().map(render).collect_view();
+            let inner = if line.quote {
+                view! { <span class="text-quote">{spans}</span> }.into_any()
+            } else {
+                spans.into_any()
+            };
+            view! { {(i > 0).then(|| view! { <br /> })} {inner} }
+        })
+        .collect_view();
+    view! { <p class="message-text">{body}</p> }
 }

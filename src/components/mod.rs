@@ -15,6 +15,7 @@ pub mod message_list;
 pub mod message_row;
 pub mod name_dialog;
 pub mod room_list;
+pub mod row_actions;
 pub mod search_panel;
 pub mod security_warnings;
 pub mod share_dialog;

@@ -111,7 +111,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 </h1>
                 <div class="room-tools">
                     <ConnectionBadge status=session.status />
-                    <button type="button" class="link-button" aria-pressed=move || show_search.get().to_string()
+                    <button type="button" id="search-toggle" class="link-button" aria-pressed=move || show_search.get().to_string()
                         on:click=move |_| show_search.update(|v| *v = !*v)>"Search"</button>
                     <button id="gallery-toggle" type="button" class="link-button" aria-pressed=move || show_gallery.get().to_string()
                         on:click=move |_| show_gallery.update(|v| *v = !*v)>"Gallery"</button>

@@ -8,13 +8,13 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use protocol::content_key::ContentKey;
-use protocol::envelope::{Content, MessageBody, StoredMessage};
+use protocol::envelope::{MessageBody, StoredMessage};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
 use protocol::whisper;
 
 use crate::crypto::{self, webcrypto};
-use crate::session::timeline::{Attachment, ChatMessage, Delivery, Trust, Whisper};
+use crate::session::timeline::{BodyParts, ChatMessage, Delivery, Trust, Whisper};
 
 /// The keys a room's messages are read with.
 pub struct Keyring {
@@ -103,35 +103,38 @@ impl Keyring {
         opened.map_err(|e| Trust::Tampered(e.to_string()))
     }
 
-    /// What the timeline shows for `m`, given its opened body or why it has none.
+    /// What the timeline shows for `m`, given its opened body or why it has none. An edit,
+    /// delete or reaction its sender may not make ([`protocol::actions::check`]) is never
+    /// applied: it shows as a message that failed verification, saying why.
     fn shown(&self, m: &StoredMessage, opened: Result<MessageBody, Trust>, roles: &Roles) -> ChatMessage {
         let env = &m.env;
-        let (alias, text, attachment, trust) = match opened {
-            Err(why) => (String::new(), String::new(), None, why),
-            Ok(body) => {
-                let attachment = Attachment::of(&body.content);
-                let text = match body.content {
-                    Content::Text { text } => text,
-                    Content::File { .. } | Content::Image { .. } => String::new(),
-                    Content::Unsupported => "(a message type this version cannot show)".to_owned(),
-                };
-                (body.alias, text, attachment, Trust::Verified)
-            }
+        let checked = opened.and_then(|body| {
+            protocol::actions::check(&env.sender, roles.owner.as_ref(), env.to.is_some(), &body.content)
+                .map(|()| body)
+                .map_err(|refused| Trust::Tampered(refused.to_string()))
+        });
+        let (alias, parts, trust) = match checked {
+            Err(why) => (String::new(), None, why),
+            Ok(body) => (body.alias, Some(BodyParts::of(&body.content)), Trust::Verified),
         };
+        let parts = parts.unwrap_or(BodyParts { text: String::new(), attachment: None, reply_to: None, action: None });
         ChatMessage {
             id: message_id(&env.sender, env.cid.as_str()),
             key: Some(m.key.to_string()),
             sender: env.sender.to_b64(),
             alias,
-            text,
+            text: parts.text,
             time_ms: Some(m.key.timestamp().as_millis()),
             mine: env.sender == self.me,
             from_owner: roles.owner.as_ref() == Some(&env.sender),
             from_guest: roles.guest.as_ref() == Some(&env.sender),
             whisper: env.to.map(|to| Whisper { to: to.to_b64(), mine: env.sender == self.me || to == self.me }),
-            attachment,
+            attachment: parts.attachment,
             delivery: Delivery::Sent,
             trust,
+            reply_to: parts.reply_to,
+            action: parts.action,
+            shown: Default::default(),
         }
     }
 

@@ -30,7 +30,8 @@ use crate::net::socket::{self, ConnectionStatus, SocketEvent, SocketHandle};
 use crate::notify;
 use crate::store::{self, OutboxEntry, cache};
 use decode::{Keyring, Roles, message_id};
-use timeline::{Attachment, ChatMessage, Delivery, Timeline, Trust, Whisper};
+use protocol::actions::MessageRef;
+use timeline::{BodyParts, ChatMessage, Delivery, Timeline, Trust, Whisper};
 
 /// Messages loaded per page (from the cache or the server).
 pub const PAGE: usize = 100;
@@ -56,7 +57,20 @@ pub struct RoomSession {
     pub motd: RwSignal<Option<String>>,
     /// Counts the messages this browser wrote here (the list jumps to the newest on each).
     pub sent: RwSignal<u64>,
+    /// What the composer is doing: writing, replying to a message or editing one.
+    pub compose: RwSignal<Compose>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
+}
+
+/// What the composer's next send does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Compose {
+    #[default]
+    Write,
+    /// A reply to the message with this timeline id.
+    Reply(String),
+    /// New text for our own message with this timeline id.
+    Edit(String),
 }
 
 /// A DOM event listener kept alive while the room is open: ("target:event", callback).
@@ -108,6 +122,7 @@ impl RoomSession {
             warnings: RwSignal::new(Vec::new()),
             motd: RwSignal::new(None),
             sent: RwSignal::new(0),
+            compose: RwSignal::new(Compose::Write),
             inner: StoredValue::new_local(Rc::new(Inner {
                 guard: std::cell::RefCell::new(RoomGuard::restore(
                     room.clone(),
@@ -240,6 +255,8 @@ impl RoomSession {
     fn pending_message(&self, me: &PublicKey, entry: &OutboxEntry) -> ChatMessage {
         let state = self.state.get_untracked();
         let env = &entry.env;
+        let parts = entry.content.as_ref().map(BodyParts::of);
+        let (reply_to, action) = parts.map(|p| (p.reply_to, p.action)).unwrap_or_default();
         ChatMessage {
             id: message_id(me, env.cid.as_str()),
             key: None,
@@ -251,9 +268,12 @@ impl RoomSession {
             from_owner: state.as_ref().is_some_and(|s| s.owner == *me),
             from_guest: state.as_ref().and_then(|s| s.guest).is_some_and(|g| g == *me),
             whisper: env.to.map(|to| Whisper { to: to.to_b64(), mine: true }),
-            attachment: entry.content.as_ref().and_then(Attachment::of),
+            attachment: entry.content.as_ref().and_then(timeline::Attachment::of),
             delivery: Delivery::Pending,
             trust: Trust::Verified,
+            reply_to,
+            action,
+            shown: Default::default(),
         }
     }
 
@@ -280,9 +300,10 @@ impl RoomSession {
                 let mut outbox = store::outbox(&room);
                 outbox.retain(|e| e.env.cid != cid);
                 let _ = store::save_outbox(&room, &outbox);
-                if let Some(m) = self.timeline.with_untracked(|t| t.get(&id).cloned()) {
+                let writes = self.timeline.with_untracked(|t| t.get(&id).map(|m| t.cache_writes(std::slice::from_ref(m))));
+                if let Some(writes) = writes {
                     leptos::task::spawn_local(async move {
-                        let _ = cache::put_all(&[m]).await;
+                        let _ = cache::put_all(&writes).await;
                     });
                 }
                 self.mark_seen();
@@ -411,7 +432,8 @@ impl RoomSession {
                 }
             });
             session.mark_seen();
-            if let Err(e) = cache::put_all(&decoded).await {
+            let writes = session.timeline.with_untracked(|t| t.cache_writes(&decoded));
+            if let Err(e) = cache::put_all(&writes).await {
                 leptos::logging::warn!("{e}");
             }
         });
@@ -436,7 +458,7 @@ impl RoomSession {
         if text.is_empty() {
             return Ok(());
         }
-        self.send_content(Content::Text { text: text.to_owned() }, to)
+        self.send_content(Content::text(text.to_owned()), to)
     }
 
     /// Seals any message body (a text, or a file/image already uploaded) and queues it.
@@ -465,8 +487,11 @@ impl RoomSession {
                 env.stored_len()
             ));
         }
+        // A plain text is kept as text; anything else (a reply, an action, a file) also
+        // as the body it is, so that its pending copy shows what it is.
         let (text, shared) = match content {
-            Content::Text { text } => (text, None),
+            Content::Text { text, reply_to: None } => (text, None),
+            Content::Text { ref text, .. } | Content::Edit { ref text, .. } => (text.clone(), Some(content)),
             other => (String::new(), Some(other)),
         };
         let room = self.room();
@@ -474,12 +499,56 @@ impl RoomSession {
         let entry = OutboxEntry { env: env.clone(), text, content: shared };
         outbox.push(entry.clone());
         store::save_outbox(&room, &outbox).map_err(|e| e.to_string())?;
-        self.timeline.update(|t| t.upsert(self.pending_message(&inner.ring.me, &entry)));
-        self.sent.update(|n| *n += 1);
+        let pending = self.pending_message(&inner.ring.me, &entry);
+        // A new row jumps the list to the newest; an action changes a row in place.
+        let new_row = pending.action.is_none();
+        self.timeline.update(|t| t.upsert(pending));
+        if new_row {
+            self.sent.update(|n| *n += 1);
+        }
         if let Some(s) = inner.socket.get() {
             s.send(env);
         }
         Ok(())
+    }
+
+    /// Sends `text` as a reply to the message `to_id` (to the room).
+    pub fn reply(&self, text: &str, to_id: &str) -> Result<(), String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let target = MessageRef::from_id(to_id).ok_or("That message cannot be replied to.")?;
+        self.send_content(Content::Text { text: text.to_owned(), reply_to: Some(target) }, None)
+    }
+
+    /// Replaces the text of our own message `id` for everyone.
+    pub fn edit(&self, id: &str, text: &str) -> Result<(), String> {
+        let text = text.trim();
+        let target = MessageRef::from_id(id).ok_or("That message cannot be edited.")?;
+        let content = Content::Edit { target, text: text.to_owned() };
+        protocol::actions::check(&self.inner().ring.me, None, false, &content).map_err(|e| e.to_string())?;
+        self.send_content(content, None)
+    }
+
+    /// Deletes message `id` for everyone (ours, or any as the room's owner).
+    pub fn delete(&self, id: &str) -> Result<(), String> {
+        let target = MessageRef::from_id(id).ok_or("That message cannot be deleted.")?;
+        let owner = self.state.with_untracked(|s| s.as_ref().map(|s| s.owner));
+        let content = Content::Delete { target };
+        protocol::actions::check(&self.inner().ring.me, owner.as_ref(), false, &content).map_err(|e| e.to_string())?;
+        self.send_content(content, None)
+    }
+
+    /// Adds our `emoji` reaction to message `id`, or takes it back if we gave it.
+    pub fn toggle_reaction(&self, id: &str, emoji: &str) -> Result<(), String> {
+        let target = MessageRef::from_id(id).ok_or("That message cannot be reacted to.")?;
+        let given = self.timeline.with_untracked(|t| {
+            t.get(id).is_some_and(|m| t.shown(m).shown.reactions.iter().any(|r| r.emoji == emoji && r.mine))
+        });
+        let content = Content::Reaction { target, emoji: emoji.to_owned(), on: !given };
+        protocol::actions::check(&self.inner().ring.me, None, false, &content).map_err(|e| e.to_string())?;
+        self.send_content(content, None)
     }
 
     /// Sends a failed message again (sealed anew, under the current key).
@@ -489,7 +558,10 @@ impl RoomSession {
         self.discard(id);
         let content = match failed.attachment.clone() {
             Some(a) => a.into_content(),
-            None => Content::Text { text: failed.text.clone() },
+            None => Content::Text {
+                text: failed.text.clone(),
+                reply_to: failed.reply_to.as_deref().and_then(MessageRef::from_id),
+            },
         };
         if let Err(e) = self.send_content(content, to) {
             self.notice.set(Some(e));
@@ -542,7 +614,8 @@ impl RoomSession {
             session.loading_older.set(false);
             match result {
                 Ok(fetched) if !fetched.is_empty() => {
-                    if let Err(e) = cache::put_all(&fetched).await {
+                    let writes = session.timeline.with_untracked(|t| t.cache_writes(&fetched));
+                    if let Err(e) = cache::put_all(&writes).await {
                         leptos::logging::warn!("{e}");
                     }
                 }

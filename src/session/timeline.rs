@@ -85,6 +85,110 @@ pub struct Whisper {
     pub mine: bool,
 }
 
+/// What an action message does to the message it points at (by timeline id). Actions
+/// are messages (sealed, signed, stored and cached like any), but never rows of their
+/// own: the timeline applies them to their target (see [`Timeline::shown`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    Edit { target: String, text: String },
+    Delete { target: String },
+    React { target: String, emoji: String, on: bool },
+}
+
+impl Action {
+    /// The action a message body carries, if any.
+    pub fn of(content: &Content) -> Option<Action> {
+        match content {
+            Content::Edit { target, text } => Some(Action::Edit { target: target.id(), text: text.clone() }),
+            Content::Delete { target } => Some(Action::Delete { target: target.id() }),
+            Content::Reaction { target, emoji, on } => {
+                Some(Action::React { target: target.id(), emoji: emoji.clone(), on: *on })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        match self {
+            Action::Edit { target, .. } | Action::Delete { target } | Action::React { target, .. } => target,
+        }
+    }
+}
+
+/// A message body taken apart for the timeline: its text, what it shares, what it answers
+/// and what it does to another message.
+pub struct BodyParts {
+    pub text: String,
+    pub attachment: Option<Attachment>,
+    pub reply_to: Option<String>,
+    pub action: Option<Action>,
+}
+
+impl BodyParts {
+    pub fn of(content: &Content) -> BodyParts {
+        let text = match content {
+            Content::Text { text, .. } | Content::Edit { text, .. } => text.clone(),
+            Content::Unsupported => "(a message type this version cannot show)".to_owned(),
+            _ => String::new(),
+        };
+        let reply_to = match content {
+            Content::Text { reply_to: Some(r), .. } => Some(r.id()),
+            _ => None,
+        };
+        BodyParts { text, attachment: Attachment::of(content), reply_to, action: Action::of(content) }
+    }
+}
+
+/// Who deleted a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeletedBy {
+    Sender,
+    Owner,
+}
+
+/// One reaction under a message: the label, how many members gave it, and whether this
+/// browser is one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: usize,
+    pub mine: bool,
+}
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Quote {
+    /// The quoted message's sender and alias and the start of its (current) text.
+    Found { id: String, sender: String, alias: String, excerpt: String },
+    /// Deleted since.
+    Deleted,
+    /// Not loaded here (older than the loaded history, or unreadable).
+    Missing,
+}
+
+/// Longest excerpt a reply shows of the message it answers, in characters.
+pub const QUOTE_CHARS: usize = 140;
+
+/// What the actions pointing at a message change about it, worked out by the timeline
+/// each time rows are taken for display (never cached: actions may arrive in any order).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Shown {
+    /// The text was replaced by its sender (the row's `text` is the newest edit).
+    pub edited: bool,
+    pub deleted: Option<DeletedBy>,
+    pub reactions: Vec<ReactionCount>,
+    pub quote: Option<Quote>,
+    /// A new local day starts with this message (its time, or now while it is pending):
+    /// the list shows a day separator above it.
+    pub day_starts: Option<u64>,
+    /// Sent by the same member shortly after the message above (shown without repeating
+    /// the name, as Signal and Element group messages).
+    pub continued: bool,
+}
+
+/// Messages from one sender at most this far apart (ms) are grouped.
+pub const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
+
 /// One message as the UI shows it (and as the cache keeps it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -108,6 +212,15 @@ pub struct ChatMessage {
     pub attachment: Option<Attachment>,
     pub delivery: Delivery,
     pub trust: Trust,
+    /// The message this one answers (timeline id).
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Set when this message is an edit, delete or reaction (never a row then).
+    #[serde(default)]
+    pub action: Option<Action>,
+    /// Derived for display by [`Timeline::shown`]; empty in the cache.
+    #[serde(skip)]
+    pub shown: Shown,
 }
 
 impl ChatMessage {
@@ -132,6 +245,24 @@ pub struct Timeline {
     /// position (kept as messages arrive, so nothing walks the whole history to list
     /// members).
     senders: BTreeMap<String, (String, String)>,
+    /// Action messages by id, with their position (a committed key or a pending number).
+    actions: HashMap<String, (String, ChatMessage)>,
+    /// Per target id, the ids of the actions pointing at it, in position order.
+    by_target: HashMap<String, BTreeMap<String, String>>,
+    /// The oldest and newest committed keys among actions (history paging and the read
+    /// marker must move past a page of reactions as past a page of messages).
+    action_keys: Option<(String, String)>,
+}
+
+/// The first `max` characters of `text` on one line, with an ellipsis when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max).collect();
+    cut.push('…');
+    cut
 }
 
 fn committed_position(key: &str) -> String {
@@ -139,9 +270,49 @@ fn committed_position(key: &str) -> String {
 }
 
 impl Timeline {
+    fn next_pending_position(&mut self) -> String {
+        self.pending_seq += 1;
+        format!("p/{:012}", self.pending_seq)
+    }
+
+    /// Records an action (or moves it, pending → committed), keyed by its target.
+    fn upsert_action(&mut self, mut message: ChatMessage) {
+        let Some(action) = message.action.clone() else { return };
+        if let Some((old_pos, existing)) = self.actions.remove(&message.id) {
+            if message.key.is_none() && existing.key.is_some() {
+                message.key = existing.key.clone();
+                message.time_ms = existing.time_ms;
+                message.delivery = Delivery::Sent;
+            }
+            if let Some(list) = self.by_target.get_mut(action.target()) {
+                list.remove(&old_pos);
+            }
+        }
+        let pos = match &message.key {
+            Some(key) => {
+                let (oldest, newest) = self.action_keys.get_or_insert_with(|| (key.clone(), key.clone()));
+                if key < oldest {
+                    *oldest = key.clone();
+                }
+                if key > newest {
+                    *newest = key.clone();
+                }
+                committed_position(key)
+            }
+            None => self.next_pending_position(),
+        };
+        self.by_target.entry(action.target().to_owned()).or_default().insert(pos.clone(), message.id.clone());
+        self.actions.insert(message.id.clone(), (pos, message));
+    }
+
     /// Adds a message, or updates the entry with the same id. A committed copy always
     /// wins over a pending one; a later copy never downgrades `Sent` to `Pending`.
+    /// Actions (edits, deletes, reactions) are kept apart and applied to their targets.
     pub fn upsert(&mut self, mut message: ChatMessage) {
+        if message.action.is_some() {
+            self.upsert_action(message);
+            return;
+        }
         if let Some(pos) = self.position.get(&message.id).cloned() {
             let existing = self.order.remove(&pos).expect("position index is consistent");
             if message.key.is_none() && existing.key.is_some() {
@@ -155,10 +326,7 @@ impl Timeline {
         }
         let pos = match &message.key {
             Some(key) => committed_position(key),
-            None => {
-                self.pending_seq += 1;
-                format!("p/{:012}", self.pending_seq)
-            }
+            None => self.next_pending_position(),
         };
         self.position.insert(message.id.clone(), pos.clone());
         if !message.alias.is_empty() && message.trust == Trust::Verified {
@@ -190,19 +358,31 @@ impl Timeline {
         }
     }
 
-    /// Removes a message (a failed one the user discards).
+    /// Removes a message (a failed one the user discards, or a refused action).
     pub fn remove(&mut self, id: &str) -> Option<ChatMessage> {
+        if let Some((pos, action)) = self.actions.remove(id) {
+            if let Some(list) = action.action.as_ref().and_then(|a| self.by_target.get_mut(a.target())) {
+                list.remove(&pos);
+            }
+            return Some(action);
+        }
         let pos = self.position.remove(id)?;
         self.order.remove(&pos)
     }
 
-    /// The newest committed key.
+    /// The newest committed key (of a message or an action).
     pub fn newest_key(&self) -> Option<&str> {
-        self.order.values().rev().find_map(|m| m.key.as_deref())
+        let row = self.order.values().rev().find_map(|m| m.key.as_deref());
+        let action = self.action_keys.as_ref().map(|(_, newest)| newest.as_str());
+        row.max(action)
     }
 
-    /// Marks our message `id` as refused.
+    /// Marks our message `id` as refused (an action is taken back: it changes nothing).
     pub fn fail(&mut self, id: &str, reason: String) {
+        if self.actions.contains_key(id) {
+            self.remove(id);
+            return;
+        }
         if let Some(pos) = self.position.get(id)
             && let Some(message) = self.order.get_mut(pos)
         {
@@ -210,8 +390,140 @@ impl Timeline {
         }
     }
 
+    /// A message or an action by id, as received (see [`Timeline::shown`] for display).
     pub fn get(&self, id: &str) -> Option<&ChatMessage> {
-        self.position.get(id).and_then(|pos| self.order.get(pos))
+        self.position.get(id).and_then(|pos| self.order.get(pos)).or_else(|| self.actions.get(id).map(|(_, m)| m))
+    }
+
+    /// `message` as it is to be shown: the newest edit's text, deleted, its reactions and,
+    /// for a reply, what it quotes. Actions apply in order (server key, then pending);
+    /// an edit after a delete changes nothing. Who may act was checked when each action
+    /// was opened ([`protocol::actions::check`]); a delete by anyone other than the
+    /// sender can only be the owner's.
+    pub fn shown(&self, message: &ChatMessage) -> ChatMessage {
+        let mut m = message.clone();
+        let mut reactions: Vec<(String, Vec<(String, bool)>)> = Vec::new();
+        for id in self.by_target.get(&m.id).into_iter().flat_map(|list| list.values()) {
+            let Some((_, action)) = self.actions.get(id) else { continue };
+            match action.action.as_ref() {
+                Some(Action::Delete { .. }) if m.shown.deleted.is_none() => {
+                    m.shown.deleted =
+                        Some(if action.sender == m.sender { DeletedBy::Sender } else { DeletedBy::Owner });
+                }
+                Some(Action::Edit { text, .. }) if m.shown.deleted.is_none() && action.sender == m.sender => {
+                    m.text = text.clone();
+                    m.shown.edited = true;
+                }
+                Some(Action::React { emoji, on, .. }) => {
+                    let givers = match reactions.iter_mut().find(|(e, _)| e == emoji) {
+                        Some((_, givers)) => givers,
+                        None => {
+                            reactions.push((emoji.clone(), Vec::new()));
+                            &mut reactions.last_mut().expect("just pushed").1
+                        }
+                    };
+                    givers.retain(|(sender, _)| *sender != action.sender);
+                    if *on {
+                        givers.push((action.sender.clone(), action.mine));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if m.shown.deleted.is_some() {
+            m.text.clear();
+            m.attachment = None;
+        } else {
+            m.shown.reactions = reactions
+                .into_iter()
+                .filter(|(_, givers)| !givers.is_empty())
+                .map(|(emoji, givers)| ReactionCount {
+                    count: givers.len(),
+                    mine: givers.iter().any(|(_, mine)| *mine),
+                    emoji,
+                })
+                .collect();
+        }
+        m.shown.quote =
+            m.reply_to.as_ref().map(|target| match self.position.get(target).and_then(|p| self.order.get(p)) {
+                None => Quote::Missing,
+                Some(quoted) => {
+                    let quoted = self.shown_without_quote(quoted);
+                    if quoted.shown.deleted.is_some() {
+                        Quote::Deleted
+                    } else {
+                        let text = if quoted.text.is_empty() {
+                            quoted.attachment.as_ref().map(Attachment::label).unwrap_or_default()
+                        } else {
+                            quoted.text.clone()
+                        };
+                        Quote::Found {
+                            id: quoted.id.clone(),
+                            sender: quoted.sender.clone(),
+                            alias: quoted.alias.clone(),
+                            excerpt: excerpt(&text, QUOTE_CHARS),
+                        }
+                    }
+                }
+            });
+        m
+    }
+
+    /// `message` as this device may keep it: a message deleted for everyone loses its
+    /// text and attachment before it is cached (the timeline already hides them).
+    pub fn for_cache(&self, message: &ChatMessage) -> ChatMessage {
+        let mut m = message.clone();
+        let deleted = |id: &str| {
+            self.position.get(id).and_then(|p| self.order.get(p)).is_some_and(|t| self.shown(t).shown.deleted.is_some())
+        };
+        let gone = match &m.action {
+            None => deleted(&m.id),
+            // An edit of a deleted message holds its text too.
+            Some(Action::Edit { target, .. }) => deleted(target),
+            Some(_) => false,
+        };
+        if gone {
+            m.text.clear();
+            m.attachment = None;
+            if let Some(Action::Edit { text, .. }) = &mut m.action {
+                text.clear();
+            }
+        }
+        m
+    }
+
+    /// What to write to the cache after `batch` arrived: the batch (deleted messages
+    /// scrubbed) and the earlier messages its deletes remove.
+    pub fn cache_writes(&self, batch: &[ChatMessage]) -> Vec<ChatMessage> {
+        let mut out: Vec<ChatMessage> = batch.iter().map(|m| self.for_cache(m)).collect();
+        for m in batch {
+            if let Some(Action::Delete { target }) = &m.action {
+                if let Some(deleted) = self.position.get(target).and_then(|p| self.order.get(p)) {
+                    out.push(self.for_cache(deleted));
+                }
+                let edits = self.by_target.get(target).into_iter().flat_map(|list| list.values());
+                out.extend(edits.filter_map(|id| self.actions.get(id)).map(|(_, edit)| self.for_cache(edit)));
+            }
+        }
+        out
+    }
+
+    /// [`Timeline::shown`] for a quoted message (whose own quote is not shown).
+    fn shown_without_quote(&self, message: &ChatMessage) -> ChatMessage {
+        let mut plain = message.clone();
+        plain.reply_to = None;
+        self.shown(&plain)
+    }
+
+    /// The newest own text message that is still shown (what Up in an empty composer
+    /// edits).
+    pub fn last_own_text(&self) -> Option<ChatMessage> {
+        self.order
+            .values()
+            .rev()
+            .filter(|m| m.mine && m.attachment.is_none() && m.whisper.is_none() && m.trust == Trust::Verified)
+            .map(|m| self.shown(m))
+            .find(|m| m.shown.deleted.is_none())
     }
 
     pub fn len(&self) -> usize {
@@ -227,9 +539,15 @@ impl Timeline {
         self.order.values()
     }
 
-    /// The oldest committed key (the cursor for loading older history).
+    /// The oldest committed key of a message or an action (the cursor for loading older
+    /// history).
     pub fn oldest_key(&self) -> Option<&str> {
-        self.order.values().find_map(|m| m.key.as_deref())
+        let row = self.order.values().find_map(|m| m.key.as_deref());
+        let action = self.action_keys.as_ref().map(|(oldest, _)| oldest.as_str());
+        match (row, action) {
+            (Some(r), Some(a)) => Some(r.min(a)),
+            (r, a) => r.or(a),
+        }
     }
 
     /// The oldest message's id.
@@ -242,10 +560,40 @@ impl Timeline {
         self.order.values().next_back().map(|m| m.id.as_str())
     }
 
-    /// The newest `n` messages, oldest first.
+    /// The newest `n` messages, oldest first, as shown.
     pub fn newest(&self, n: usize) -> Vec<ChatMessage> {
-        let mut rows: Vec<ChatMessage> = self.order.values().rev().take(n).cloned().collect();
-        rows.reverse();
+        let mut raw: Vec<(&String, &ChatMessage)> = self.order.iter().rev().take(n).collect();
+        raw.reverse();
+        self.shown_run(raw)
+    }
+
+    /// Consecutive messages as shown, with where days start and which rows continue the
+    /// one above (looking one message further back than the run for its first row).
+    fn shown_run(&self, run: Vec<(&String, &ChatMessage)>) -> Vec<ChatMessage> {
+        let now = js_sys::Date::now() as u64;
+        let time = |m: &ChatMessage| m.time_ms.unwrap_or(now);
+        let mut previous =
+            run.first().and_then(|(pos, _)| self.order.range(..(*pos).clone()).next_back()).map(|(_, m)| m);
+        let mut rows = Vec::with_capacity(run.len());
+        for (_, raw) in run {
+            let mut m = self.shown(raw);
+            let new_day =
+                previous.is_none_or(|p| crate::clock::local_day(time(p)) != crate::clock::local_day(time(raw)));
+            if new_day {
+                m.shown.day_starts = Some(time(raw));
+            }
+            m.shown.continued = !new_day
+                && previous.is_some_and(|p| {
+                    p.sender == raw.sender
+                        && p.trust == Trust::Verified
+                        && raw.trust == Trust::Verified
+                        && p.whisper.is_none()
+                        && raw.whisper.is_none()
+                        && time(raw).saturating_sub(time(p)) <= GROUP_GAP_MS
+                });
+            previous = Some(raw);
+            rows.push(m);
+        }
         rows
     }
 
@@ -253,14 +601,14 @@ impl Timeline {
     /// `max` of them; `None` when `from` is not in the timeline.
     pub fn span(&self, from: &str, to: Option<&str>, max: usize) -> Option<Vec<ChatMessage>> {
         let start = self.position.get(from)?;
-        let mut rows = Vec::new();
-        for m in self.order.range(start.clone()..).map(|(_, m)| m).take(max) {
-            rows.push(m.clone());
+        let mut run = Vec::new();
+        for (pos, m) in self.order.range(start.clone()..).take(max) {
+            run.push((pos, m));
             if Some(m.id.as_str()) == to {
                 break;
             }
         }
-        Some(rows)
+        Some(self.shown_run(run))
     }
 
     /// The id `n` messages older than `id` (the oldest one if fewer exist).

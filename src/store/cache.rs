@@ -119,6 +119,8 @@ pub async fn search(room: &str, query: &str, limit: usize) -> Result<Vec<ChatMes
     Ok(rows
         .into_iter()
         .filter_map(|(_, v)| from_js(v))
+        // Edits, deletes and reactions are not messages of their own.
+        .filter(|m| m.action.is_none())
         .filter(|m| m.summary().to_lowercase().contains(&needle) || m.alias.to_lowercase().contains(&needle))
         .take(limit)
         .collect())

@@ -81,3 +81,35 @@ pub fn parse_link(link: &str) -> (protocol::ids::RoomId, protocol::content_key::
     crate::client::remember_invite(&room, &key);
     (room, key)
 }
+
+/// Gives the keyboard focus to the newest message row whose text contains `needle` (its
+/// actions toolbar shows, as for a keyboard user) and marks it `data-action-row` for the
+/// next selectors; returns the row's message id.
+pub async fn focus_row(client: &Client, needle: &str) -> String {
+    let script = r#"
+        const [needle] = arguments;
+        const rows = [...document.querySelectorAll('#messages > li.message')].reverse();
+        const row = rows.find(r => [...r.querySelectorAll('.message-text')].some(t => t.textContent.includes(needle)));
+        if (!row) return null;
+        document.querySelectorAll('[data-action-row]').forEach(e => e.removeAttribute('data-action-row'));
+        row.setAttribute('data-action-row', '');
+        row.focus();
+        return row.getAttribute('data-id');
+    "#;
+    client
+        .execute(script, vec![serde_json::Value::from(needle)])
+        .await
+        .expect("find the row")
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no message row shows {needle:?}"))
+}
+
+/// Runs one of a message's actions (`button`: `.action-reply`, `.action-edit`, …) on the
+/// newest row whose text contains `needle`: the row takes the focus, then the button is
+/// clicked. Returns the row's message id.
+pub async fn message_action(client: &Client, needle: &str, button: &str) -> String {
+    let id = focus_row(client, needle).await;
+    click(client, &format!("li[data-action-row] {button}")).await;
+    id
+}

@@ -55,7 +55,7 @@ pub fn seal_text_at(
     alias: &str,
     text: &str,
 ) -> Envelope {
-    let body = MessageBody { alias: alias.into(), content: Content::Text { text: text.into() } };
+    let body = MessageBody { alias: alias.into(), content: Content::text(text) };
     let cid = ClientMessageId::parse(cid).expect("valid test cid");
     envelope::seal(&SealInput { room, epoch, cid: &cid, to: None, body: &body }, key, who, random_bytes::<12>())
 }
@@ -63,7 +63,7 @@ pub fn seal_text_at(
 /// The text of a message, or why it does not open with `key`.
 pub fn open_text(env: &Envelope, key: &ContentKey) -> Result<String, String> {
     match envelope::open(env, key).map_err(|e| e.to_string())?.content {
-        Content::Text { text } => Ok(text),
+        Content::Text { text, .. } => Ok(text),
         other => Err(format!("not a text message: {other:?}")),
     }
 }
@@ -220,7 +220,7 @@ pub async fn opened_texts(http_base: &str, room: &RoomId, key: &ContentKey) -> V
         .await
         .iter()
         .map(|m| match envelope::open(&m.env, key).expect("the stored message opens natively").content {
-            Content::Text { text } => text,
+            Content::Text { text, .. } => text,
             other => panic!("unexpected content {other:?}"),
         })
         .collect()
@@ -380,6 +380,16 @@ impl Member {
     /// Seals and sends a text message.
     pub async fn say(&mut self, key: &ContentKey, cid: &str, text: &str) -> Envelope {
         let env = seal_text(&self.room, &self.identity, key, cid, "native", text);
+        self.send_envelope(env.clone()).await;
+        env
+    }
+
+    /// Seals any message body (an action, a reply) as alias "native" and sends it.
+    pub async fn send_content(&mut self, key: &ContentKey, cid: &str, content: Content) -> Envelope {
+        let body = MessageBody { alias: "native".into(), content };
+        let cid = ClientMessageId::parse(cid).expect("valid test cid");
+        let input = SealInput { room: &self.room, epoch: 0, cid: &cid, to: None, body: &body };
+        let env = envelope::seal(&input, key, &self.identity, random_bytes::<12>());
         self.send_envelope(env.clone()).await;
         env
     }

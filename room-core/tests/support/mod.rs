@@ -130,7 +130,7 @@ impl World {
     }
 
     pub fn envelope(&self, who: &IdentityKey, cid: &str, text: &str) -> protocol::envelope::Envelope {
-        let body = MessageBody { alias: "x".into(), content: Content::Text { text: text.into() } };
+        let body = MessageBody { alias: "x".into(), content: Content::text(text) };
         let cid = ClientMessageId::parse(cid).unwrap();
         envelope::seal(
             &SealInput { room: self.room.id(), epoch: 0, cid: &cid, to: None, body: &body },

@@ -1,0 +1,182 @@
+//! End to end, what people do with a message: reply with a quote, react, edit, delete
+//! for everyone (their own, or any as the owner), between two browsers and a native
+//! member, and what receivers refuse: an edit or delete forged by another member. After
+//! a reload everything shows the same; nothing of it is readable on the server.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Client;
+use protocol::actions::MessageRef;
+use protocol::envelope::Content;
+use testkit::app::{
+    SECRET, create_room, focus_row, join_room, message_action, native_member, parse_link, say, start_server,
+};
+use testkit::browser::{Driver, click, fill, reload, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::scan;
+
+/// Waits until `check` holds for the texts of `css` (30 s), showing them if it never does.
+async fn wait_texts(client: &Client, css: &str, what: &str, check: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = texts(client, css).await;
+        if check(&seen) {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "{what}: never held for {css} (seen: {seen:?})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the row whose id is `id`.
+async fn row_text(client: &Client, id: &str) -> String {
+    wait_for(client, &format!("li.message[data-id=\"{id}\"]")).await.text().await.unwrap_or_default()
+}
+
+async fn react(client: &Client, needle: &str, emoji: &str) {
+    message_action(client, needle, ".action-react").await;
+    click(client, &format!("li[data-action-row] .react-choice[aria-label=\"React with {emoji}\"]")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let (base, ws_base) = (server.http_base(), server.ws_base());
+    let driver = Driver::start().await;
+    let question = "Lunch at noon-act-4d1?";
+    let fixed = "Lunch at one-act-4d1?";
+    let answer = "Yes, see you there-act-9b2";
+    let native_text = "native says hi-act-77e";
+
+    let link = with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Alice-act", SECRET).await;
+        join_room(b, &link, "Bob-act").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+
+        say(a, question).await;
+        wait_for_text(b, ".message .message-text", question).await;
+
+        // Reply: the composer says what it answers; the reply quotes it on both sides.
+        message_action(b, question, ".action-reply").await;
+        wait_for_text(b, ".compose-mode", "Replying to Alice-act").await;
+        say(b, answer).await;
+        for c in [a, b] {
+            let row = wait_for_text(c, ".message", answer).await;
+            assert!(row.contains("Alice-act") && row.contains(question), "the reply quotes the question: {row}");
+        }
+        assert!(texts(b, ".compose-mode").await.is_empty(), "back to writing after the reply");
+
+        // Reactions: Bob's 👍 shows on Alice's screen; Alice adds hers (2, pressed), then
+        // takes it back (1).
+        let question_id = focus_row(a, question).await;
+        react(b, question, "👍").await;
+        let chip = format!("li.message[data-id=\"{question_id}\"] .reaction");
+        wait_texts(a, &chip, "Bob's reaction", |t| t == ["👍 1"]).await;
+        react(a, question, "👍").await;
+        wait_texts(b, &chip, "two reactions", |t| t == ["👍 2"]).await;
+        wait_for_attr(a, &chip, "aria-pressed", "true").await;
+        click(a, &chip).await;
+        wait_texts(b, &chip, "Alice took hers back", |t| t == ["👍 1"]).await;
+
+        // Edit: only Alice's own message offers it; the new text replaces the old one
+        // everywhere, marked edited, and the reply's quote follows.
+        message_action(a, question, ".action-edit").await;
+        wait_for_text(a, ".compose-mode", "Editing your message").await;
+        let prefilled = wait_for(a, "#composer").await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(prefilled, question, "editing starts from the current text");
+        say(a, fixed).await;
+        for c in [a, b] {
+            let row = wait_for_text(c, &format!("li.message[data-id=\"{question_id}\"]"), fixed).await;
+            assert!(row.contains("(edited)"), "marked edited: {row}");
+            let all = texts(c, ".message .message-text").await;
+            assert!(!all.iter().any(|t| t.contains(question)), "the old text is gone: {all:?}");
+            wait_for_text(c, ".reply-quote", fixed).await;
+        }
+        let bobs = texts(b, &format!("li.message[data-id=\"{question_id}\"] .action-edit")).await;
+        assert!(bobs.is_empty(), "Bob is not offered an edit of Alice's message");
+
+        // A member forging an edit and a delete of Alice's message: receivers refuse both,
+        // show why, and her text stays.
+        let (mut native, key) = native_member(&ws_base, &link).await;
+        native.say(&key, "n-1", native_text).await;
+        wait_for_text(b, ".message .message-text", native_text).await;
+        let target = MessageRef::from_id(&question_id).expect("row ids are message refs");
+        native.send_content(&key, "n-2", Content::Edit { target: target.clone(), text: "forged-act".into() }).await;
+        native.send_content(&key, "n-3", Content::Delete { target }).await;
+        for c in [a, b] {
+            wait_for_text(c, ".message.tampered", "only the sender of a message may edit it").await;
+            wait_for_text(c, ".message.tampered", "only the sender of a message or the room's owner may delete it")
+                .await;
+            let row = row_text(c, &question_id).await;
+            assert!(row.contains(fixed) && !row.contains("deleted"), "the forgeries changed nothing: {row}");
+        }
+
+        // Delete: Bob his own reply (after confirming); Alice, the owner, the native's.
+        message_action(b, answer, ".action-delete").await;
+        wait_for_text(b, ".confirm-delete", "Delete this message for everyone?").await;
+        click(b, "li[data-action-row] .confirm-delete-yes").await;
+        message_action(a, native_text, ".action-delete").await;
+        click(a, "li[data-action-row] .confirm-delete-yes").await;
+        for c in [a, b] {
+            wait_for_text(c, ".message .deleted-text", "This message was deleted.").await;
+            wait_for_text(c, ".message .deleted-text", "deleted by the room's owner").await;
+            let all = texts(c, ".message .message-text").await;
+            assert!(!all.iter().any(|t| t.contains(answer) || t.contains(native_text)), "deleted text gone: {all:?}");
+        }
+
+        // After a reload (cache and server history), Bob sees the same room, and his own
+        // search on this device no longer finds the deleted reply.
+        reload(b).await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        let row = wait_for_text(b, &format!("li.message[data-id=\"{question_id}\"]"), fixed).await;
+        assert!(row.contains("(edited)") && row.contains("👍 1"), "edit and reaction after reload: {row}");
+        wait_for_text(b, ".message .deleted-text", "This message was deleted.").await;
+        let all = texts(b, ".message .message-text").await;
+        assert!(!all.iter().any(|t| t.contains(answer) || t.contains(question)), "after reload: {all:?}");
+        click(b, "#search-toggle").await;
+        fill(b, "#search-input", "see you there").await;
+        wait_for(b, "#search-input").await.send_keys("\u{E007}").await.expect("search");
+        wait_for_text(b, ".search .hint, .hint[role=status]", "No cached message matches.").await;
+        link
+    })
+    .await;
+
+    // Nothing of it is readable on the server.
+    let (room, key) = parse_link(&link);
+    server.stop();
+    let plaintexts = [question, fixed, answer, native_text, "forged-act", "👍"];
+    scan::assert_only_ciphertext(data.path(), &plaintexts, key.as_bytes(), room.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_in_an_empty_composer_edits_the_last_message_and_escape_cancels() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 1, |browsers| async move {
+        let a = &browsers[0];
+        create_room(a, &base, "Alice-up", SECRET).await;
+        say(a, "first-up-1").await;
+        say(a, "second-up-2").await;
+        wait_texts(a, ".message.mine[data-status=\"sent\"] .message-text", "both sent", |t| t.len() == 2).await;
+        let field = wait_for(a, "#composer").await;
+        field.send_keys("\u{E013}").await.expect("press Up");
+        wait_for_text(a, ".compose-mode", "Editing your message").await;
+        assert_eq!(field.prop("value").await.unwrap().unwrap_or_default(), "second-up-2");
+        // Escape goes back to writing with an empty field.
+        field.send_keys("\u{E00C}").await.expect("press Escape");
+        wait_texts(a, ".compose-mode", "Escape cancels", |t| t.is_empty()).await;
+        assert_eq!(field.prop("value").await.unwrap().unwrap_or_default(), "");
+        // Up again, then a new text: the newest message is edited, not the first.
+        field.send_keys("\u{E013}").await.expect("press Up");
+        wait_for_text(a, ".compose-mode", "Editing your message").await;
+        say(a, "second-up-fixed").await;
+        let rows =
+            wait_texts(a, ".message .message-text", "the edit", |t| t.iter().any(|x| x == "second-up-fixed")).await;
+        assert_eq!(rows, vec!["first-up-1".to_owned(), "second-up-fixed".to_owned()]);
+    })
+    .await;
+}
