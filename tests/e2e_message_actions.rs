@@ -180,3 +180,52 @@ async fn up_in_an_empty_composer_edits_the_last_message_and_escape_cancels() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_formatting_day_lines_and_runs_read_as_in_other_messengers() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Alice-fmt", SECRET).await;
+        join_room(b, &link, "Bob-fmt").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        say(a, "read https://example.org/guide. **now** and `cargo test`, <b>not markup</b>").await;
+        say(a, "second in a row-fmt").await;
+        wait_for_text(b, ".message .message-text", "second in a row-fmt").await;
+
+        // The link is a link that opens apart from the app; marks are elements; markup
+        // typed by a member is text.
+        let anchor = wait_for(b, ".message-text a").await;
+        assert_eq!(anchor.attr("href").await.unwrap().as_deref(), Some("https://example.org/guide"));
+        assert_eq!(anchor.attr("rel").await.unwrap().as_deref(), Some("noopener noreferrer"));
+        assert_eq!(anchor.attr("target").await.unwrap().as_deref(), Some("_blank"));
+        assert_eq!(texts(b, ".message-text strong").await, vec!["now".to_owned()]);
+        assert_eq!(texts(b, ".message-text code").await, vec!["cargo test".to_owned()]);
+        assert!(texts(b, ".message-text b").await.is_empty(), "typed markup stays text");
+        wait_for_text(b, ".message-text", "<b>not markup</b>").await;
+
+        // One day line ("Today") above the first message; Alice's second message
+        // continues her first: her name shows once.
+        assert_eq!(texts(b, ".day-line").await, vec!["Today".to_owned()]);
+        let names: Vec<String> =
+            texts(b, ".message .message-alias").await.into_iter().filter(|n| !n.is_empty()).collect();
+        assert_eq!(names, vec!["Alice-fmt".to_owned()], "the name shows once for the run");
+        let continued = texts(b, ".message.continued .message-text").await;
+        assert_eq!(continued, vec!["second in a row-fmt".to_owned()]);
+        // Focused, a row shows its exact time.
+        focus_row(b, "second in a row-fmt").await;
+        let full = wait_for(b, "li[data-action-row] .message-time-full").await;
+        assert!(full.is_displayed().await.unwrap(), "the exact time shows on focus");
+        assert!(full.text().await.unwrap().chars().any(|c| c.is_ascii_digit()));
+        // From a focused row, Tab reaches its actions (and only that row's).
+        wait_for(b, "li[data-action-row]").await.send_keys("\u{E004}").await.expect("press Tab");
+        let active = "const a = document.activeElement; \
+            return [a.className, !!a.closest('li[data-action-row]')]";
+        let (class, in_row): (String, bool) = serde_json::from_value(b.execute(active, vec![]).await.unwrap()).unwrap();
+        assert!(class.contains("action-reply") && in_row, "Tab from the row: {class} {in_row}");
+    })
+    .await;
+}

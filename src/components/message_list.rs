@@ -324,6 +324,30 @@ pub fn MessageList(
             let _ = r.focus();
         }
     };
+    // The focused row's action buttons and links become tab stops (roving, as in a
+    // toolbar); every other row's are not, so the timeline stays one tab stop.
+    let on_focusin = move |ev: leptos::ev::FocusEvent| {
+        let Some(el) = scroller.get_untracked() else { return };
+        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+        let row = target.and_then(|t| t.closest("#messages > li[data-id]").ok().flatten());
+        let Ok(links) = el.query_selector_all("#messages [data-roving][tabindex='0']") else { return };
+        for i in 0..links.length() {
+            if let Some(link) = links.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+                && row.as_ref().is_none_or(|r| !r.contains(Some(&link)))
+            {
+                let _ = link.set_attribute("tabindex", "-1");
+            }
+        }
+        if let Some(row) = row
+            && let Ok(links) = row.query_selector_all("[data-roving]")
+        {
+            for i in 0..links.length() {
+                if let Some(link) = links.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                    let _ = link.set_attribute("tabindex", "0");
+                }
+            }
+        }
+    };
     let reaches_oldest = move || session.timeline.with(|t| window.with(|w| w.reaches_oldest(t)));
     view! {
         <div class="history-controls">
@@ -334,7 +358,7 @@ pub fn MessageList(
             </Show>
         </div>
         <div class="timeline-frame">
-            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown>
+            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown on:focusin=on_focusin>
                 <ol id="messages" class="messages">
                     <For
                         each=move || rows.get()

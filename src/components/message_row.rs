@@ -149,7 +149,7 @@ pub fn MessageRow(
         let id = id.clone();
         move || {
             first_unread.with(|f| f.as_deref() == Some(id.as_str())).then(|| {
-                view! { <li class="unread-line" role="separator" aria-label="New messages"><span>"New messages"</span></li> }
+                view! { <li class="unread-line"><span>"New messages"</span></li> }
             })
         }
     };
@@ -163,7 +163,7 @@ pub fn MessageRow(
     };
     let day_line = m.shown.day_starts.map(|ms| {
         view! {
-            <li class="day-line" role="separator">
+            <li class="day-line">
                 <span>{move || clock::day_label(ms, now.get())}</span>
             </li>
         }
@@ -237,7 +237,10 @@ fn FormattedText(text: String) -> impl IntoView {
         Span::Code(t) => view! { <code>{t}</code> }.into_any(),
         Span::Link(url) => {
             let shown = url.clone();
-            view! { <a href=url target="_blank" rel="noopener noreferrer">{shown}</a> }.into_any()
+            // Not a tab stop until its row has the focus (the timeline is one tab stop;
+            // see message_list.rs).
+            view! { <a href=url target="_blank" rel="noopener noreferrer" tabindex="-1" data-roving="">{shown}</a> }
+                .into_any()
         }
     };
     let body = lines(&text)

@@ -1,7 +1,8 @@
 //! What can be done with one message: reply, react, edit (own text messages), delete
 //! for everyone (own messages, or any as the room's owner, after a confirmation in place)
-//! and copy its text. Shown on hover and while the row holds the keyboard focus; from a
-//! focused row, Tab reaches these buttons.
+//! and copy its text. Shown on hover and while the row holds the keyboard focus; they are
+//! tab stops only while their row has the focus (`data-roving`, see message_list.rs), so
+//! from a focused row Tab reaches them and the timeline stays one tab stop.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -82,14 +83,14 @@ pub fn RowActions(id: String, text: String, mine: bool, session: RoomSession) ->
     let has_text = !text.is_empty();
     view! {
         <div class="row-actions" role="toolbar" aria-label="Message actions">
-            <button type="button" class="action-reply" on:click=reply>"Reply"</button>
-            <button type="button" class="action-react" aria-expanded=move || picking.get().to_string()
+            <button type="button" class="action-reply" tabindex="-1" data-roving="" on:click=reply>"Reply"</button>
+            <button type="button" class="action-react" tabindex="-1" data-roving="" aria-expanded=move || picking.get().to_string()
                 on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
-            {(mine && has_text).then(|| view! { <button type="button" class="action-edit" on:click=edit>"Edit"</button> })}
+            {(mine && has_text).then(|| view! { <button type="button" class="action-edit" tabindex="-1" data-roving="" on:click=edit>"Edit"</button> })}
             <Show when=can_delete>
-                <button type="button" class="action-delete" on:click=move |_| confirming.set(true)>"Delete"</button>
+                <button type="button" class="action-delete" tabindex="-1" data-roving="" on:click=move |_| confirming.set(true)>"Delete"</button>
             </Show>
-            {has_text.then(|| view! { <button type="button" class="action-copy" on:click=copy.clone()>"Copy"</button> })}
+            {has_text.then(|| view! { <button type="button" class="action-copy" tabindex="-1" data-roving="" on:click=copy.clone()>"Copy"</button> })}
         </div>
         <Show when=move || picking.get()>
             <div class="react-picker" role="group" aria-label="Pick a reaction">{choices.clone()}</div>

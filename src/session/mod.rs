@@ -300,7 +300,8 @@ impl RoomSession {
                 let mut outbox = store::outbox(&room);
                 outbox.retain(|e| e.env.cid != cid);
                 let _ = store::save_outbox(&room, &outbox);
-                let writes = self.timeline.with_untracked(|t| t.get(&id).map(|m| t.cache_writes(std::slice::from_ref(m))));
+                let writes =
+                    self.timeline.with_untracked(|t| t.get(&id).map(|m| t.cache_writes(std::slice::from_ref(m))));
                 if let Some(writes) = writes {
                     leptos::task::spawn_local(async move {
                         let _ = cache::put_all(&writes).await;
