@@ -124,6 +124,10 @@ pub fn check_client_frame(data: &[u8]) {
             assert_eq!(value["t"], "send");
             check_envelope_shape(env);
         }
+        ClientFrame::Ephemeral { env } => {
+            assert_eq!(value["t"], "ephemeral");
+            check_envelope_shape(env);
+        }
     }
 }
 
@@ -174,6 +178,10 @@ pub fn check_server_frame(data: &[u8]) {
         check_envelope_shape(&m.env);
         open_as_client(&m.env, &content_key);
     }
+    if let ServerFrame::Ephemeral { env } = &frame {
+        check_envelope_shape(env);
+        open_as_client(env, &content_key);
+    }
 }
 
 /// A bare envelope or a stored message (history pages, backups): parse, shape, open.
@@ -206,6 +214,8 @@ pub fn check_message_body(data: &[u8]) {
         | Content::Edit { .. }
         | Content::Delete { .. }
         | Content::Reaction { .. }
+        | Content::Typing { .. }
+        | Content::Seen { .. }
         | Content::Unsupported => vec![],
     };
     for h in handles {

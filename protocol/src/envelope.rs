@@ -51,6 +51,10 @@ pub enum Content {
     Delete { target: crate::actions::MessageRef },
     /// Adds (`on`) or takes back one reaction to a message.
     Reaction { target: crate::actions::MessageRef, emoji: String, on: bool },
+    /// (Ephemeral only) the sender is typing (`on`) or stopped.
+    Typing { on: bool },
+    /// (Ephemeral only) the sender has read the room up to this message key.
+    Seen { up_to: crate::ids::MessageKey },
     /// A content type this client does not know.
     #[serde(other)]
     Unsupported,
@@ -60,6 +64,14 @@ impl Content {
     /// A plain text message (no reply).
     pub fn text(text: impl Into<String>) -> Content {
         Content::Text { text: text.into(), reply_to: None }
+    }
+
+    /// Whether this content belongs in an ephemeral frame (presence), never in a stored
+    /// message. Receivers ignore presence found in stored messages and anything else
+    /// found in ephemeral frames, so a server that moves one into the other changes
+    /// nothing anyone sees.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Content::Typing { .. } | Content::Seen { .. })
     }
 }
 

@@ -35,6 +35,10 @@ pub enum ClientFrame {
     },
     /// A message to commit and deliver.
     Send { env: Envelope },
+    /// A signed, sealed envelope to relay to the room's readers now and never store:
+    /// presence (typing, seen markers) and, later, call signalling. With `to` set, only
+    /// that member's connections get it. No `ack` follows; a refusal names its `cid`.
+    Ephemeral { env: Envelope },
 }
 
 /// The room as a joining member sees it. Only `signed` (checked against `owner`, which
@@ -98,6 +102,8 @@ pub enum ServerFrame {
     Ack { cid: ClientMessageId, key: MessageKey },
     /// A committed message, delivered to every member.
     Msg { m: StoredMessage },
+    /// An ephemeral envelope another member sent (relayed as it came, never stored).
+    Ephemeral { env: Envelope },
     /// A refusal; `cid` names the message it concerns, when it concerns one.
     Error {
         error: ErrorBody,

@@ -63,6 +63,9 @@ pub enum ClientEvent {
     Refused { cid: ClientMessageId, error: ErrorBody },
     /// (Owner only) a key asks to join the locked room.
     JoinRequest,
+    /// Another member's ephemeral envelope (presence), as the room relayed it: to be
+    /// verified and opened like a message, never stored.
+    Ephemeral { env: Box<Envelope> },
     /// Joined: the backlog arrived and the outbox was sent.
     Connected,
     /// Joined a locked room, waiting for the owner.
@@ -183,6 +186,11 @@ impl<T> RoomClient<T> {
                 self.events.push_back(ClientEvent::Messages { messages: vec![m], backlog: false, more: false });
             }
             ServerFrame::JoinRequest { .. } => self.events.push_back(ClientEvent::JoinRequest),
+            ServerFrame::Ephemeral { env } => {
+                if self.phase == Phase::Reading {
+                    self.events.push_back(ClientEvent::Ephemeral { env: Box::new(env) });
+                }
+            }
             ServerFrame::Ack { cid, key } => {
                 // A second ack (a resend the room had already stored) changes nothing.
                 if self.outbox.remove(&cid).is_some() {
@@ -212,6 +220,16 @@ impl<T> RoomClient<T> {
         if self.outbox.push(env, extra) && self.phase == Phase::Reading {
             self.transmit.push_back(frame_text(&frame));
         }
+    }
+
+    /// Sends an ephemeral envelope now if the connection reads; otherwise it is dropped
+    /// (presence is only worth sending live). Returns whether it went out.
+    pub fn send_ephemeral(&mut self, env: Envelope) -> bool {
+        if self.phase != Phase::Reading {
+            return false;
+        }
+        self.transmit.push_back(frame_text(&ClientFrame::Ephemeral { env }));
+        true
     }
 
     /// Forgets a waiting message (the user discarded it): it is not resent.

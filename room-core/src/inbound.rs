@@ -56,6 +56,9 @@ pub enum Inbound {
     VerifiedHello(Box<crate::verified::VerifiedHello>),
     /// A message whose shape, size and signature are valid.
     Send(Box<Envelope>),
+    /// An ephemeral envelope (relayed, never stored) whose shape, size and signature are
+    /// valid.
+    Ephemeral(Box<Envelope>),
     /// Refused before reaching the room's state.
     Refused(ErrorBody),
     /// A message refused before reaching the room's state (the refusal names its `cid`).
@@ -74,11 +77,15 @@ pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier, hello_sent:
     match serde_json::from_str::<ClientFrame>(text) {
         Err(e) => Inbound::Refused(ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}"))),
         Ok(ClientFrame::Hello { v, key, sig, invite }) => Inbound::Hello { v, key, sig, invite: invite.map(Box::new) },
-        Ok(ClientFrame::Send { .. }) if !hello_sent => {
+        Ok(ClientFrame::Send { .. } | ClientFrame::Ephemeral { .. }) if !hello_sent => {
             Inbound::Refused(ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"))
         }
         Ok(ClientFrame::Send { env }) => match check_envelope(&env, text.len(), limits, verifier) {
             Ok(()) => Inbound::Send(Box::new(env)),
+            Err(e) => Inbound::RefusedMessage(e, env.cid),
+        },
+        Ok(ClientFrame::Ephemeral { env }) => match check_envelope(&env, text.len(), limits, verifier) {
+            Ok(()) => Inbound::Ephemeral(Box::new(env)),
             Err(e) => Inbound::RefusedMessage(e, env.cid),
         },
     }

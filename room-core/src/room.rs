@@ -388,6 +388,7 @@ impl Room {
             }
             Inbound::VerifiedHello(hello) => self.hello(conn, *hello, now, store),
             Inbound::Send(env) => self.submit(conn, *env, now, store),
+            Inbound::Ephemeral(env) => self.relay(conn, *env, now),
         }
     }
 
@@ -423,11 +424,14 @@ impl Room {
         Ok((messages, more))
     }
 
-    fn submit(&mut self, conn: ConnId, env: Envelope, now: UnixMicros, store: &dyn KvStore) {
-        let cid = Some(env.cid.clone());
-        let key = match self.conns.get_mut(&conn) {
+    /// The key of a joined connection that may write now (taking one token of its rate
+    /// bucket), or the refusal already sent.
+    fn writer(&mut self, conn: ConnId, cid: &ClientMessageId, now: UnixMicros) -> Option<PublicKey> {
+        let cid = Some(cid.clone());
+        match self.conns.get_mut(&conn) {
             Some(ConnState::Joined { key, bucket }) => {
                 let allowed = bucket.try_take(now);
+                let key = *key;
                 self.changed.insert(conn);
                 if !allowed {
                     let limits = &self.config.limits;
@@ -436,20 +440,54 @@ impl Room {
                         format!("at most {} messages per second (burst {})", limits.rate_per_second, limits.rate_burst),
                     )
                     .with_limit(u64::from(limits.rate_per_second));
-                    return self.refuse(conn, e, cid);
+                    self.refuse(conn, e, cid);
+                    return None;
                 }
-                *key
+                Some(key)
             }
             Some(ConnState::Waiting { .. }) => {
                 let e = ErrorBody::new(ErrorCode::NotAccepted, "the owner has not accepted this key yet");
-                return self.refuse(conn, e, cid);
+                self.refuse(conn, e, cid);
+                None
             }
             Some(ConnState::AwaitingHello { .. }) => {
                 let e = ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending");
-                return self.refuse(conn, e, cid);
+                self.refuse(conn, e, cid);
+                None
             }
-            _ => return,
-        };
+            _ => None,
+        }
+    }
+
+    /// An ephemeral envelope: checked like a message (rate, room, sender, epoch), then
+    /// passed to the other readers (only `env.to`'s connections when it names one) and
+    /// forgotten. Nothing is written, acknowledged or kept for later joiners.
+    fn relay(&mut self, conn: ConnId, env: Envelope, now: UnixMicros) {
+        let Some(key) = self.writer(conn, &env.cid, now) else { return };
+        if let Err(e) = self.check_envelope(&env, &key) {
+            return self.refuse(conn, e, Some(env.cid));
+        }
+        if env.epoch != self.meta.epoch {
+            let e = ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!("the room is at key epoch {}; this frame uses epoch {}", self.meta.epoch, env.epoch),
+            )
+            .with_limit(u64::from(self.meta.epoch));
+            return self.refuse(conn, e, Some(env.cid));
+        }
+        let to = env.to;
+        let text = frame_text(&ServerFrame::Ephemeral { env });
+        for (other, state) in &self.conns {
+            let ConnState::Joined { key: reader, .. } = state else { continue };
+            if *other != conn && to.is_none_or(|to| to == *reader) {
+                self.fx.outgoing.push(Outgoing::Send { conn: *other, text: text.clone() });
+            }
+        }
+    }
+
+    fn submit(&mut self, conn: ConnId, env: Envelope, now: UnixMicros, store: &dyn KvStore) {
+        let cid = Some(env.cid.clone());
+        let Some(key) = self.writer(conn, &env.cid, now) else { return };
         if let Err(e) = self.check_envelope(&env, &key) {
             return self.refuse(conn, e, cid);
         }

@@ -455,3 +455,73 @@ fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_no
     let refused = cloakroom_room_core::verified::VerifiedRequest::from_host_check(auth, target, false);
     assert_eq!(refused.unwrap_err().code, ErrorCode::Unauthorized);
 }
+
+#[test]
+fn ephemeral_frames_are_relayed_to_readers_and_never_stored_or_acknowledged() {
+    use protocol::envelope::Content;
+    let mut w = world(RoomConfig::default());
+    let (owner, bea, cy) = (w.owner.clone(), identity(2), identity(3));
+    w.join(1, &owner);
+    w.join(2, &bea);
+    w.join(3, &cy);
+    let before = w.store_dump();
+
+    // To the room: every other reader gets it as sent; the sender gets nothing back.
+    let typing = w.sealed(&bea, "t1", Content::Typing { on: true }, None);
+    w.frame(2, &ClientFrame::Ephemeral { env: typing.clone() });
+    w.flush();
+    for conn in [1, 3] {
+        assert_eq!(w.sockets.take(conn), vec![ServerFrame::Ephemeral { env: typing.clone() }], "conn {conn}");
+    }
+    assert!(w.sockets.take(2).is_empty(), "no ack, no echo");
+
+    // To one member: only that member's connection.
+    let to_cy = w.sealed(&owner, "t2", Content::Typing { on: false }, Some(&cy.public_key()));
+    w.frame(1, &ClientFrame::Ephemeral { env: to_cy.clone() });
+    w.flush();
+    assert_eq!(w.sockets.take(3), vec![ServerFrame::Ephemeral { env: to_cy }]);
+    assert!(w.sockets.take(2).is_empty());
+    assert_eq!(w.store_dump(), before, "nothing is written");
+
+    // Refused with a typed error naming its cid, and not relayed: another member's
+    // envelope, a bad signature, before the join.
+    let as_cy = w.sealed(&cy, "t3", Content::Typing { on: true }, None);
+    w.frame(2, &ClientFrame::Ephemeral { env: as_cy });
+    w.flush();
+    let refused = w.sockets.take(2);
+    assert_eq!(error_code(&refused), Some(ErrorCode::SenderMismatch));
+    assert!(matches!(&refused[0], ServerFrame::Error { cid: Some(c), .. } if c.as_str() == "t3"));
+    let mut forged = w.sealed(&bea, "t4", Content::Typing { on: true }, None);
+    forged.ct.0[0] ^= 1;
+    w.frame(2, &ClientFrame::Ephemeral { env: forged });
+    w.flush();
+    assert_eq!(error_code(&w.sockets.take(2)), Some(ErrorCode::BadSignature));
+    w.room.connect(4, [4; 32], UnixMicros(w.now));
+    w.flush();
+    w.sockets.take(4);
+    let early = w.sealed(&identity(5), "t5", Content::Typing { on: true }, None);
+    w.frame(4, &ClientFrame::Ephemeral { env: early });
+    w.flush();
+    assert_eq!(error_code(&w.sockets.take(4)), Some(ErrorCode::NotJoined));
+    for conn in [1, 3] {
+        assert!(w.sockets.take(conn).is_empty(), "refused frames are not relayed (conn {conn})");
+    }
+    assert_eq!(w.store_dump(), before, "still nothing written");
+}
+
+#[test]
+fn ephemeral_frames_share_the_rate_limit_with_messages() {
+    use protocol::envelope::Content;
+    let limits = Limits { rate_per_second: 1, rate_burst: 2, ..Limits::default() };
+    let mut w = world(RoomConfig { limits, ..RoomConfig::default() });
+    let (owner, bea) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.join(2, &bea);
+    for i in 0..3 {
+        let env = w.sealed(&bea, &format!("r{i}"), Content::Typing { on: true }, None);
+        w.frame(2, &ClientFrame::Ephemeral { env });
+    }
+    w.flush();
+    assert_eq!(w.sockets.take(1).len(), 2, "the burst is relayed");
+    assert_eq!(error_code(&w.sockets.take(2)), Some(ErrorCode::RateLimited));
+}

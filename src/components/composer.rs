@@ -135,6 +135,7 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
                 text.set(String::new());
                 error.set(None);
                 session.compose.set(Compose::Write);
+                session.typing(false);
             }
             Err(e) => error.set(Some(e)),
         }
@@ -196,7 +197,9 @@ pub fn Composer(session: RoomSession) -> impl IntoView {
                     disabled=waiting
                     prop:value=move || text.get()
                     on:input=move |ev| {
-                        text.set(event_target_value(&ev));
+                        let value = event_target_value(&ev);
+                        session.typing(!value.trim().is_empty());
+                        text.set(value);
                         // Typed text is already in the field: fit now, not only on the
                         // next frame (a window in the background may get no frames).
                         fit();

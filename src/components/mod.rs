@@ -14,6 +14,7 @@ pub mod join_form;
 pub mod message_list;
 pub mod message_row;
 pub mod name_dialog;
+pub mod presence_line;
 pub mod room_list;
 pub mod row_actions;
 pub mod search_panel;

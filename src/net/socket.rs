@@ -69,10 +69,14 @@ pub enum SocketEvent {
     },
     /// (Owner only) a key asks to join the locked room.
     JoinRequest,
+    /// Another member's ephemeral envelope (presence), not yet verified or opened.
+    Ephemeral(Box<Envelope>),
 }
 
 enum Command {
     Send(Box<Envelope>),
+    /// Send now if connected, else drop (presence).
+    Ephemeral(Box<Envelope>),
     /// Forget an unacknowledged envelope (the user discarded a failed message).
     Discard(ClientMessageId),
     /// The network may be back (`online`, tab visible): retry now instead of waiting.
@@ -89,6 +93,11 @@ impl SocketHandle {
     /// Queues an envelope; it is sent now or after the next reconnect.
     pub fn send(&self, env: Envelope) {
         let _ = self.commands.unbounded_send(Command::Send(Box::new(env)));
+    }
+
+    /// Sends an ephemeral envelope if the room is joined now; dropped otherwise.
+    pub fn send_ephemeral(&self, env: Envelope) {
+        let _ = self.commands.unbounded_send(Command::Ephemeral(Box::new(env)));
     }
 
     /// Drops an envelope that is still waiting (no resend).
@@ -184,6 +193,7 @@ impl Driver {
                 ClientEvent::Acked { cid, key } => SocketEvent::Acked { cid, key },
                 ClientEvent::Refused { cid, error } => SocketEvent::Refused { cid, error },
                 ClientEvent::JoinRequest => SocketEvent::JoinRequest,
+                ClientEvent::Ephemeral { env } => SocketEvent::Ephemeral(env),
                 ClientEvent::Connected => SocketEvent::Status(ConnectionStatus::Connected),
                 ClientEvent::Waiting => SocketEvent::Status(ConnectionStatus::Waiting),
             };
@@ -194,6 +204,9 @@ impl Driver {
     fn command(&mut self, cmd: Option<Command>) -> Option<Ended> {
         match cmd {
             Some(Command::Send(env)) => self.client.send(*env, ()),
+            Some(Command::Ephemeral(env)) => {
+                self.client.send_ephemeral(*env);
+            }
             Some(Command::Discard(cid)) => {
                 self.client.discard(&cid);
             }

@@ -14,6 +14,7 @@ use crate::components::gallery::Gallery;
 use crate::components::image_viewer::{self, ImageViewer};
 use crate::components::message_list::MessageList;
 use crate::components::name_dialog::NameDialog;
+use crate::components::presence_line::PresenceLine;
 use crate::components::search_panel::SearchPanel;
 use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
@@ -171,6 +172,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 unread_from=record.last_seen.clone() />
             <NameDialog target=renaming session=session />
             <TransferList />
+            <PresenceLine session=session />
             <Composer session=session />
             <ImageViewer />
         </section>

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use protocol::content_key::ContentKey;
-use protocol::envelope::{MessageBody, StoredMessage};
+use protocol::envelope::{Envelope, MessageBody, StoredMessage};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
 use protocol::whisper;
@@ -66,8 +66,7 @@ impl Keyring {
     }
 
     /// The key that opens `m`, or why there is none.
-    fn key_for(&self, m: &StoredMessage) -> Result<ContentKey, String> {
-        let env = &m.env;
+    fn key_for(&self, env: &Envelope) -> Result<ContentKey, String> {
         match &env.to {
             Some(to) if env.sender == self.me => Ok(self.pair_key(to)),
             Some(_) if env.to.as_ref() == Some(&self.me) => Ok(self.pair_key(&env.sender)),
@@ -93,7 +92,7 @@ impl Keyring {
 
     /// Decrypts `m`'s body with the key it was sent under.
     async fn open(&self, m: &StoredMessage) -> Result<MessageBody, Trust> {
-        let key = self.key_for(m).map_err(Trust::Sealed)?;
+        let key = self.key_for(&m.env).map_err(Trust::Sealed)?;
         let opened = match self.web_key(&key).await {
             Ok(web_key) => {
                 webcrypto::decrypt_envelope(&web_key, &m.env).await.unwrap_or_else(|_| crypto::decrypt(&m.env, &key))
@@ -112,6 +111,14 @@ impl Keyring {
             protocol::actions::check(&env.sender, roles.owner.as_ref(), env.to.is_some(), &body.content)
                 .map(|()| body)
                 .map_err(|refused| Trust::Tampered(refused.to_string()))
+        });
+        // Presence belongs in ephemeral frames; one stored as a message shows as nothing
+        // this version can read.
+        let checked = checked.map(|mut body| {
+            if body.content.is_ephemeral() {
+                body.content = protocol::envelope::Content::Unsupported;
+            }
+            body
         });
         let (alias, parts, trust) = match checked {
             Err(why) => (String::new(), None, why),
@@ -138,11 +145,36 @@ impl Keyring {
         }
     }
 
+    /// An ephemeral envelope's body, if its signature verifies, it opens with a key this
+    /// browser holds, it is for this room and it carries presence (anything else in an
+    /// ephemeral frame is ignored, as presence in a stored message is).
+    pub async fn open_ephemeral(&self, env: &Envelope) -> Option<MessageBody> {
+        if env.room != self.room || env.sender == self.me {
+            return None;
+        }
+        let signature_ok = match webcrypto::verify_envelope(env).await {
+            Ok(ok) => ok,
+            Err(_) => env.verify_signature().is_ok(),
+        };
+        if !signature_ok {
+            return None;
+        }
+        let key = self.key_for(env).ok()?;
+        let body = match self.web_key(&key).await {
+            Ok(web_key) => {
+                webcrypto::decrypt_envelope(&web_key, env).await.unwrap_or_else(|_| crypto::decrypt(env, &key))
+            }
+            Err(_) => crypto::decrypt(env, &key),
+        }
+        .ok()?;
+        body.content.is_ephemeral().then_some(body)
+    }
+
     /// Decodes a batch: signatures checked, then bodies decrypted, all concurrently with
     /// WebCrypto (each key imported once, before).
     pub async fn decode_all(&self, batch: &[StoredMessage], roles: &Roles) -> Vec<ChatMessage> {
         for m in batch {
-            if let Ok(key) = self.key_for(m) {
+            if let Ok(key) = self.key_for(&m.env) {
                 let _ = self.web_key(&key).await;
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod decode;
+pub mod presence;
 pub mod timeline;
 pub mod window;
 
@@ -59,6 +60,8 @@ pub struct RoomSession {
     pub sent: RwSignal<u64>,
     /// What the composer is doing: writing, replying to a message or editing one.
     pub compose: RwSignal<Compose>,
+    /// Who is typing and how far each member has read (ephemeral, never stored).
+    pub presence: RwSignal<presence::Presence>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
@@ -83,6 +86,9 @@ struct Inner {
     alias: String,
     name: String,
     socket: std::cell::OnceCell<SocketHandle>,
+    /// When this browser last said it is typing (ms), and the newest key it said it read.
+    typing_sent: std::cell::Cell<Option<f64>>,
+    seen_sent: std::cell::RefCell<Option<String>>,
     /// Keeps the `online` / `visibilitychange` listeners alive while the room is open.
     listeners: std::cell::RefCell<Vec<Listener>>,
 }
@@ -123,6 +129,7 @@ impl RoomSession {
             motd: RwSignal::new(None),
             sent: RwSignal::new(0),
             compose: RwSignal::new(Compose::Write),
+            presence: RwSignal::new(presence::Presence::default()),
             inner: StoredValue::new_local(Rc::new(Inner {
                 guard: std::cell::RefCell::new(RoomGuard::restore(
                     room.clone(),
@@ -134,6 +141,8 @@ impl RoomSession {
                 alias,
                 name,
                 socket: std::cell::OnceCell::new(),
+                typing_sent: std::cell::Cell::new(None),
+                seen_sent: std::cell::RefCell::new(None),
                 listeners: std::cell::RefCell::new(Vec::new()),
             })),
         };
@@ -309,6 +318,7 @@ impl RoomSession {
                 }
                 self.mark_seen();
             }
+            SocketEvent::Ephemeral(env) => self.on_ephemeral(*env),
             SocketEvent::JoinRequest => {
                 self.join_requests.update(|n| *n += 1);
                 notify::incoming(&self.inner().name, "Someone asking to join");
@@ -423,7 +433,10 @@ impl RoomSession {
             });
             if live {
                 for m in decoded.iter().filter(|m| !m.mine) {
-                    notify::incoming(&inner.name, &m.alias);
+                    session.presence.update(|p| p.spoke(&m.sender));
+                    if m.action.is_none() {
+                        notify::incoming(&inner.name, &m.alias);
+                    }
                 }
             }
             let newest = decoded.iter().filter_map(|m| m.key.clone()).max();
@@ -449,6 +462,89 @@ impl RoomSession {
         let _ = store::update_room(&self.room(), |r| {
             if newest > r.last_seen {
                 r.last_seen = newest.clone();
+            }
+        });
+        // Tell the others (once per newer message).
+        let inner = self.inner();
+        if let Some(newest) = newest
+            && inner.seen_sent.borrow().as_ref().is_none_or(|sent| *sent < newest)
+            && let Ok(up_to) = protocol::ids::MessageKey::parse(&newest)
+            && self.send_presence(Content::Seen { up_to })
+        {
+            *inner.seen_sent.borrow_mut() = Some(newest);
+        }
+    }
+
+    /// Seals presence under the current key and sends it if the room is joined now;
+    /// false when it could not go (no key yet, or not connected).
+    fn send_presence(&self, content: Content) -> bool {
+        if self.status.get_untracked() != ConnectionStatus::Connected {
+            return false;
+        }
+        let Some((epoch, key)) = self.current_key() else { return false };
+        let inner = self.inner();
+        let out = Outgoing {
+            room: &inner.ring.room,
+            identity: &inner.ring.identity,
+            alias: &inner.alias,
+            content: &content,
+            epoch,
+            to: None,
+        };
+        let env = crypto::seal(&out, &key, &crypto::new_client_id());
+        match inner.socket.get() {
+            Some(s) => {
+                s.send_ephemeral(env);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The person is typing (`true`, from the composer's input) or stopped (sent or
+    /// cleared the text). The others hear at most every few seconds while it lasts.
+    pub fn typing(&self, active: bool) {
+        let inner = self.inner();
+        let now = js_sys::Date::now();
+        match (active, inner.typing_sent.get()) {
+            (true, Some(at)) if now - at < presence::TYPING_REFRESH_MS => {}
+            (false, None) => {}
+            (true, _) => {
+                if self.send_presence(Content::Typing { on: true }) {
+                    inner.typing_sent.set(Some(now));
+                }
+            }
+            (false, Some(_)) => {
+                inner.typing_sent.set(None);
+                self.send_presence(Content::Typing { on: false });
+            }
+        }
+    }
+
+    /// Another member's presence: verified and opened like a message, then shown until
+    /// it lapses (typing) or for as long as the room is open (read markers).
+    fn on_ephemeral(&self, env: protocol::envelope::Envelope) {
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            let inner = session.inner();
+            let Some(body) = inner.ring.open_ephemeral(&env).await else { return };
+            let sender = env.sender.to_b64();
+            let now = js_sys::Date::now();
+            match body.content {
+                Content::Typing { on } => {
+                    session.presence.update(|p| p.typing(&sender, &body.alias, on, now));
+                    if on {
+                        let lapse = std::time::Duration::from_millis(presence::TYPING_SHOWN_MS as u64 + 100);
+                        set_timeout(
+                            move || {
+                                let _ = session.presence.try_update(|p| p.expire(js_sys::Date::now()));
+                            },
+                            lapse,
+                        );
+                    }
+                }
+                Content::Seen { up_to } => session.presence.update(|p| p.seen(&sender, &body.alias, up_to.as_str())),
+                _ => {}
             }
         });
     }

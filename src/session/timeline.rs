@@ -252,6 +252,8 @@ pub struct Timeline {
     /// The oldest and newest committed keys among actions (history paging and the read
     /// marker must move past a page of reactions as past a page of messages).
     action_keys: Option<(String, String)>,
+    /// The newest committed key of a message this browser wrote (for "Seen by").
+    own_newest: Option<String>,
 }
 
 /// The first `max` characters of `text` on one line, with an ellipsis when cut.
@@ -329,6 +331,9 @@ impl Timeline {
             None => self.next_pending_position(),
         };
         self.position.insert(message.id.clone(), pos.clone());
+        if message.mine && message.key > self.own_newest {
+            self.own_newest = message.key.clone();
+        }
         if !message.alias.is_empty() && message.trust == Trust::Verified {
             let newest = self.senders.get(&message.sender).is_none_or(|(at, _)| *at <= pos);
             if newest {
@@ -368,6 +373,11 @@ impl Timeline {
         }
         let pos = self.position.remove(id)?;
         self.order.remove(&pos)
+    }
+
+    /// The newest committed key of a message (not an action) this browser wrote.
+    pub fn own_newest_key(&self) -> Option<&str> {
+        self.own_newest.as_deref()
     }
 
     /// The newest committed key (of a message or an action).

@@ -384,13 +384,25 @@ impl Member {
         env
     }
 
-    /// Seals any message body (an action, a reply) as alias "native" and sends it.
-    pub async fn send_content(&mut self, key: &ContentKey, cid: &str, content: Content) -> Envelope {
+    /// Seals any body (an action, a reply, presence) as alias "native" (key epoch 0).
+    pub fn seal(&self, key: &ContentKey, cid: &str, content: Content) -> Envelope {
         let body = MessageBody { alias: "native".into(), content };
         let cid = ClientMessageId::parse(cid).expect("valid test cid");
         let input = SealInput { room: &self.room, epoch: 0, cid: &cid, to: None, body: &body };
-        let env = envelope::seal(&input, key, &self.identity, random_bytes::<12>());
+        envelope::seal(&input, key, &self.identity, random_bytes::<12>())
+    }
+
+    /// Seals any message body (an action, a reply) and sends it to be stored.
+    pub async fn send_content(&mut self, key: &ContentKey, cid: &str, content: Content) -> Envelope {
+        let env = self.seal(key, cid, content);
         self.send_envelope(env.clone()).await;
+        env
+    }
+
+    /// Seals presence and sends it as an ephemeral frame (relayed, never stored).
+    pub async fn send_ephemeral(&mut self, key: &ContentKey, cid: &str, content: Content) -> Envelope {
+        let env = self.seal(key, cid, content);
+        self.send_frame(&ClientFrame::Ephemeral { env: env.clone() }).await;
         env
     }
 

@@ -140,6 +140,29 @@ impl World {
         )
     }
 
+    /// An envelope of any content, to the room or (`to`) one member.
+    pub fn sealed(
+        &self,
+        who: &IdentityKey,
+        cid: &str,
+        content: Content,
+        to: Option<&protocol::identity::PublicKey>,
+    ) -> protocol::envelope::Envelope {
+        let body = MessageBody { alias: "x".into(), content };
+        let cid = ClientMessageId::parse(cid).unwrap();
+        envelope::seal(
+            &SealInput { room: self.room.id(), epoch: 0, cid: &cid, to, body: &body },
+            &self.key,
+            who,
+            [4; 12],
+        )
+    }
+
+    /// Every key and value in the store (to show a batch wrote nothing).
+    pub fn store_dump(&self) -> Vec<(String, Vec<u8>)> {
+        self.store.list(&ListQuery::forwards("", 1_000_000)).unwrap()
+    }
+
     pub fn stored_messages(&self) -> Vec<String> {
         self.store
             .list(&ListQuery::forwards(self.room.id().as_str(), 100_000))

@@ -1,0 +1,69 @@
+//! End to end, presence: a member typing shows on the other screens and lapses when they
+//! stop, a sent message clears it, and a read message shows "Seen by" to its sender.
+//! None of it is stored: the room's history holds only the messages, and the server's
+//! files hold no plaintext.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Client;
+use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
+use testkit::browser::{Driver, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::{client, scan};
+
+/// Waits until `#typing` says exactly `want` (empty: nobody types), for up to `within`.
+async fn typing_line(client: &Client, want: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let line = texts(client, "#typing").await.concat();
+        if line.trim() == want {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "#typing never said {want:?} (says {line:?})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_and_seen_markers_show_live_and_are_never_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    let said = "a message to be read-pr-51c";
+    let link = with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = create_room(a, &base, "Alice-pr", SECRET).await;
+        join_room(b, &link, "Bob-pr").await;
+        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+
+        // Bob types: Alice sees it; he stops without sending: it lapses by itself.
+        wait_for(b, "#composer").await.send_keys("half a thought").await.unwrap();
+        typing_line(a, "Bob-pr is typing…", Duration::from_secs(10)).await;
+        let lapsed = typing_line(a, "", Duration::from_secs(12)).await;
+        assert!(lapsed > Duration::from_secs(3), "shown while it lasts ({lapsed:?})");
+
+        // He types again and sends: the message replaces the indicator at once.
+        say(b, said).await;
+        wait_for_text(a, ".message .message-text", said).await;
+        typing_line(a, "", Duration::from_secs(2)).await;
+
+        // Alice has it on screen: Bob sees it was read.
+        wait_for_attr(b, ".message.mine", "data-status", "sent").await;
+        wait_for_text(b, "#seen-by", "Seen by Alice-pr").await;
+        link
+    })
+    .await;
+
+    // The room holds the one message and nothing of the presence frames.
+    let (room, key) = parse_link(&link);
+    let stored = client::opened_texts(&server.http_base(), &room, &key).await;
+    assert_eq!(stored, vec![said.to_owned()], "presence is never stored");
+    server.stop();
+    scan::assert_only_ciphertext(
+        data.path(),
+        &[said, "half a thought", "Bob-pr", "Alice-pr"],
+        key.as_bytes(),
+        room.as_str(),
+    );
+}
