@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Client;
 use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
-use testkit::browser::{Driver, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
+use testkit::browser::{Driver, click, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::{client, scan};
 
 /// Waits until `#typing` says exactly `want` (empty: nobody types), for up to `within`.
@@ -37,9 +37,17 @@ async fn typing_and_seen_markers_show_live_and_are_never_stored() {
         join_room(b, &link, "Bob-pr").await;
         wait_for_attr(b, "#connection-status", "data-status", "connected").await;
 
-        // Bob types: Alice sees it; he stops without sending: it lapses by itself.
+        // Bob types: Alice sees it (also in the room's people list); he stops without
+        // sending: it lapses by itself.
+        click(a, "#people-toggle").await;
         wait_for(b, "#composer").await.send_keys("half a thought").await.unwrap();
         typing_line(a, "Bob-pr is typing…", Duration::from_secs(10)).await;
+        let people = texts(a, ".member-list .member").await;
+        assert!(
+            people.iter().any(|p| p.contains("Alice-pr") && p.contains("owner") && p.contains("you")),
+            "{people:?}"
+        );
+        assert!(people.iter().any(|p| p.contains("Bob-pr") && p.contains("typing…")), "{people:?}");
         let lapsed = typing_line(a, "", Duration::from_secs(12)).await;
         assert!(lapsed > Duration::from_secs(3), "shown while it lasts ({lapsed:?})");
 

@@ -338,12 +338,41 @@ pub fn MessageList(
                 let _ = link.set_attribute("tabindex", "-1");
             }
         }
+        // The row is marked, not only matched by `:focus-within`: WebKit does not match
+        // focus pseudo-classes in a window that is not the active one.
+        if let Ok(marked) = el.query_selector_all("#messages > li.row-active") {
+            for i in 0..marked.length() {
+                if let Some(other) = marked.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+                    && row.as_ref() != Some(&other)
+                {
+                    let _ = other.class_list().remove_1("row-active");
+                }
+            }
+        }
+        if let Some(row) = &row {
+            let _ = row.class_list().add_1("row-active");
+        }
         if let Some(row) = row
             && let Ok(links) = row.query_selector_all("[data-roving]")
         {
             for i in 0..links.length() {
                 if let Some(link) = links.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
                     let _ = link.set_attribute("tabindex", "0");
+                }
+            }
+        }
+    };
+    // Focus leaving the timeline leaves no row marked.
+    let on_focusout = move |ev: leptos::ev::FocusEvent| {
+        let Some(el) = scroller.get_untracked() else { return };
+        let into = ev.related_target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+        if into.as_ref().is_some_and(|n| el.contains(Some(n))) {
+            return;
+        }
+        if let Ok(marked) = el.query_selector_all("#messages > li.row-active") {
+            for i in 0..marked.length() {
+                if let Some(row) = marked.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                    let _ = row.class_list().remove_1("row-active");
                 }
             }
         }
@@ -358,7 +387,7 @@ pub fn MessageList(
             </Show>
         </div>
         <div class="timeline-frame">
-            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown on:focusin=on_focusin>
+            <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown on:focusin=on_focusin on:focusout=on_focusout>
                 <ol id="messages" class="messages">
                     <For
                         each=move || rows.get()

@@ -142,7 +142,7 @@ pub fn MessageRow(
     });
     let edited = m.shown.edited && deleted.is_none();
     let row_actions = actionable.then(|| {
-        view! { <RowActions id=m.id.clone() text=m.text.clone() mine=m.mine session=session /> }
+        view! { <RowActions id=m.id.clone() text=m.text.clone() mine=m.mine time=time session=session /> }
     });
     let id = m.id.clone();
     let unread_line = {
@@ -185,9 +185,7 @@ pub fn MessageRow(
                 <time class="message-time" title=time.map(clock::full).unwrap_or_default()>
                     {move || time.map(|t| clock::relative(t, now.get())).unwrap_or_default()}
                 </time>
-                // The exact time, shown while the row has the keyboard focus (the title
-                // above is for the mouse).
-                <span class="message-time-full">{time.map(clock::full).unwrap_or_default()}</span>
+
                 {edited.then(|| view! { <span class="edited-tag" title="Its sender changed this message">"(edited)"</span> })}
             </div>
             {body}

@@ -11,6 +11,7 @@ pub mod gallery;
 pub mod image_viewer;
 pub mod import_keys;
 pub mod join_form;
+pub mod member_list;
 pub mod message_list;
 pub mod message_row;
 pub mod name_dialog;

@@ -1,6 +1,7 @@
 //! What can be done with one message: reply, react, edit (own text messages), delete
 //! for everyone (own messages, or any as the room's owner, after a confirmation in place)
-//! and copy its text. Shown on hover and while the row holds the keyboard focus; they are
+//! and copy its text, with the exact time. Shown over the row's corner (taking no room,
+//! so nothing moves when it appears) on hover and while the row holds the focus; they are
 //! tab stops only while their row has the focus (`data-roving`, see message_list.rs), so
 //! from a focused row Tab reaches them and the timeline stays one tab stop.
 
@@ -24,7 +25,14 @@ pub fn focus_composer() {
 }
 
 #[component]
-pub fn RowActions(id: String, text: String, mine: bool, session: RoomSession) -> impl IntoView {
+pub fn RowActions(
+    id: String,
+    text: String,
+    mine: bool,
+    /// When the message was committed (ms): the toolbar shows the exact time.
+    time: Option<u64>,
+    session: RoomSession,
+) -> impl IntoView {
     let picking = RwSignal::new(false);
     let confirming = RwSignal::new(false);
     let is_owner = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.owner.to_b64() == session.me()));
@@ -91,6 +99,8 @@ pub fn RowActions(id: String, text: String, mine: bool, session: RoomSession) ->
                 <button type="button" class="action-delete" tabindex="-1" data-roving="" on:click=move |_| confirming.set(true)>"Delete"</button>
             </Show>
             {has_text.then(|| view! { <button type="button" class="action-copy" tabindex="-1" data-roving="" on:click=copy.clone()>"Copy"</button> })}
+            // The exact time (the row's own time is relative; its title is for the mouse).
+            {time.map(|t| view! { <span class="message-time-full">{crate::clock::full(t)}</span> })}
         </div>
         <Show when=move || picking.get()>
             <div class="react-picker" role="group" aria-label="Pick a reaction">{choices.clone()}</div>

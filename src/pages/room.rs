@@ -12,6 +12,7 @@ use crate::components::composer::{Composer, share_files};
 use crate::components::connection_badge::ConnectionBadge;
 use crate::components::gallery::Gallery;
 use crate::components::image_viewer::{self, ImageViewer};
+use crate::components::member_list::MemberList;
 use crate::components::message_list::MessageList;
 use crate::components::name_dialog::NameDialog;
 use crate::components::presence_line::PresenceLine;
@@ -71,6 +72,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let show_admin = RwSignal::new(false);
     let show_search = RwSignal::new(false);
     let show_gallery = RwSignal::new(false);
+    let show_people = RwSignal::new(false);
     let dragging = RwSignal::new(false);
     image_viewer::provide();
     let transfers = crate::files::transfers::use_transfers();
@@ -114,6 +116,8 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                     <ConnectionBadge status=session.status />
                     <button type="button" id="search-toggle" class="link-button" aria-pressed=move || show_search.get().to_string()
                         on:click=move |_| show_search.update(|v| *v = !*v)>"Search"</button>
+                    <button id="people-toggle" type="button" class="link-button" aria-pressed=move || show_people.get().to_string()
+                        on:click=move |_| show_people.update(|v| *v = !*v)>"People"</button>
                     <button id="gallery-toggle" type="button" class="link-button" aria-pressed=move || show_gallery.get().to_string()
                         on:click=move |_| show_gallery.update(|v| *v = !*v)>"Gallery"</button>
                     <Show when=is_owner>
@@ -134,6 +138,9 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             </Show>
             <Show when=move || show_search.get()>
                 <SearchPanel room=room_id.clone() />
+            </Show>
+            <Show when=move || show_people.get()>
+                <MemberList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
             </Show>
             <Show when=move || show_gallery.get()>
                 <Gallery session=session />

@@ -192,6 +192,11 @@ impl RoomSession {
         self.timeline.with_untracked(|t| t.alias_of(sender).unwrap_or_default().to_owned())
     }
 
+    /// The name this browser chose in this room.
+    pub fn alias(&self) -> String {
+        self.inner().alias.clone()
+    }
+
     /// Our own public key in this room.
     pub fn me(&self) -> String {
         self.inner().ring.me.to_b64()

@@ -201,7 +201,7 @@ pub async fn click(client: &Client, css: &str) {
     if let Ok(arg) = serde_json::to_value(&el) {
         let _ = client.execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })", vec![arg]).await;
     }
-    el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    el.click().await.unwrap_or_else(|e| panic!("click {css}: {e:?}"));
 }
 
 /// A Chrome DevTools Protocol command sent through chromedriver.
