@@ -13,7 +13,7 @@ use protocol::error::ErrorCode;
 use protocol::identity::IdentityKey;
 use protocol::ids::RoomId;
 use protocol::invite;
-use protocol::room_state::{SignedState, StateFields};
+use protocol::room_state::{MAX_ROOM_NAME_CHARS, SealedMotd, SignedState, StateFields};
 use protocol::storage_token;
 
 use crate::crypto;
@@ -82,8 +82,10 @@ pub fn authorization(funding: Funding, text: &str) -> Result<CreateAuthorization
     }
 }
 
-/// The first owner-signed state of a room whose invite link carries `key`.
-pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacity: u32) -> SignedState {
+/// The first owner-signed state of a room whose invite link carries `key`, with the
+/// room's shared `name` (sealed under `key`) when one was given.
+pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacity: u32, name: &str) -> SignedState {
+    let name = name.trim();
     let fields = StateFields {
         version: 1,
         epoch: 0,
@@ -92,6 +94,7 @@ pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacit
         invite: invite::invite_key(room, key).public_key(),
         invite_epoch: 0,
         motd: None,
+        name: (!name.is_empty()).then(|| SealedMotd::seal_room_name(room, 0, key, name, crypto::random_bytes::<12>())),
     };
     SignedState::sign(owner, room, fields)
 }
@@ -101,12 +104,15 @@ pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacit
 /// state) and remembers it locally.
 pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> Result<RoomRecord, String> {
     let alias = clean_alias(alias)?;
+    if name.trim().chars().count() > MAX_ROOM_NAME_CHARS {
+        return Err(format!("Keep the room's name under {MAX_ROOM_NAME_CHARS} characters."));
+    }
     let owner = crypto::new_identity();
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
     // The capacity the server offers new rooms (the owner can change it later).
     let limits = retry::with_retries(&|| false, api::info).await.map_err(|e| e.message)?.limits;
-    let state = first_state(&owner, &room, &key, limits.default_room_capacity);
+    let state = first_state(&owner, &room, &key, limits.default_room_capacity, name);
     // Retried through a dropped connection with the same key. The id comes from this
     // fresh key, so "exists" can only mean an earlier attempt went through (and a token
     // is never spent twice: the server checks for the room first).
@@ -121,7 +127,7 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
         keys: BTreeMap::from([(0, key.to_b64())]),
         identity: Some(owner.to_secret_b64()),
         alias: Some(alias),
-        name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
+        shared_name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
         owner: true,
         state_version: 1,
         invite_epoch: Some(0),

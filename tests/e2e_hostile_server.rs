@@ -129,6 +129,7 @@ async fn a_hostile_server_cannot_substitute_keys_owners_or_members() {
                     invite: protocol::invite::invite_key(&room, &evil_key).public_key(),
                     invite_epoch: 0,
                     motd: None,
+                    name: None,
                 };
                 v["state"]["owner"] = serde_json::to_value(fake_owner.public_key()).unwrap();
                 v["state"]["signed"] = serde_json::to_value(SignedState::sign(&fake_owner, &room, fields)).unwrap();

@@ -234,6 +234,7 @@ mod tests {
                     invite: invite_key(&self.room, &self.link).public_key(),
                     invite_epoch: 0,
                     motd: None,
+                    name: None,
                 },
             )
         }

@@ -27,7 +27,15 @@ pub const MOTD_PAD: usize = 64;
 /// plus the 16-byte tag.
 pub const MAX_SEALED_MOTD_BYTES: usize = (MAX_MOTD_CHARS * 4).div_ceil(MOTD_PAD) * MOTD_PAD + 16;
 
-/// A message of the day encrypted under one epoch's content key.
+/// Longest shared room name, in characters.
+pub const MAX_ROOM_NAME_CHARS: usize = 100;
+/// The room name is padded to a multiple of this many bytes before sealing.
+pub const ROOM_NAME_PAD: usize = 32;
+/// Largest sealed room name: 100 characters of up to 4 UTF-8 bytes, padded, plus the tag.
+pub const MAX_SEALED_ROOM_NAME_BYTES: usize = (MAX_ROOM_NAME_CHARS * 4).div_ceil(ROOM_NAME_PAD) * ROOM_NAME_PAD + 16;
+
+/// A message of the day (or, with [`SealedMotd::seal_room_name`], the room's shared
+/// name) encrypted under one epoch's content key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedMotd {
     pub iv: B64Bytes,
@@ -42,23 +50,41 @@ pub struct MotdError;
 impl SealedMotd {
     /// Seals `text` (at most [`MAX_MOTD_CHARS`]) for `epoch` of `room`. `iv` must be fresh.
     pub fn seal(room: &RoomId, epoch: u32, key: &ContentKey, text: &str, iv: [u8; 12]) -> Self {
+        Self::seal_with(&transcript::motd(room, epoch), MOTD_PAD, key, text, iv)
+    }
+
+    /// Seals the room's shared name (at most [`MAX_ROOM_NAME_CHARS`]) for `epoch` of
+    /// `room`, bound to its own purpose (a sealed name never opens as a message of the day,
+    /// nor the reverse). `iv` must be fresh.
+    pub fn seal_room_name(room: &RoomId, epoch: u32, key: &ContentKey, name: &str, iv: [u8; 12]) -> Self {
+        Self::seal_with(&transcript::room_name(room, epoch), ROOM_NAME_PAD, key, name, iv)
+    }
+
+    fn seal_with(aad: &[u8], pad: usize, key: &ContentKey, text: &str, iv: [u8; 12]) -> Self {
         let mut plain = text.as_bytes().to_vec();
-        plain.resize(plain.len().div_ceil(MOTD_PAD).max(1) * MOTD_PAD, 0);
-        let aad = transcript::motd(room, epoch);
+        plain.resize(plain.len().div_ceil(pad).max(1) * pad, 0);
         let ct = Aes256Gcm::new_from_slice(key.as_bytes())
             .expect("32-byte key")
-            .encrypt(&Nonce::from(iv), Payload { msg: &plain, aad: &aad })
+            .encrypt(&Nonce::from(iv), Payload { msg: &plain, aad })
             .expect("AES-GCM of a short text");
         SealedMotd { iv: B64Bytes(iv.to_vec()), ct: B64Bytes(ct) }
     }
 
     /// Opens it with the content key of `epoch`.
     pub fn open(&self, room: &RoomId, epoch: u32, key: &ContentKey) -> Result<String, MotdError> {
+        self.open_with(&transcript::motd(room, epoch), key)
+    }
+
+    /// Opens a sealed room name with the content key of `epoch`.
+    pub fn open_room_name(&self, room: &RoomId, epoch: u32, key: &ContentKey) -> Result<String, MotdError> {
+        self.open_with(&transcript::room_name(room, epoch), key)
+    }
+
+    fn open_with(&self, aad: &[u8], key: &ContentKey) -> Result<String, MotdError> {
         let iv: [u8; 12] = self.iv.0.as_slice().try_into().map_err(|_| MotdError)?;
-        let aad = transcript::motd(room, epoch);
         let plain = Aes256Gcm::new_from_slice(key.as_bytes())
             .expect("32-byte key")
-            .decrypt(&Nonce::from(iv), Payload { msg: &self.ct.0, aad: &aad })
+            .decrypt(&Nonce::from(iv), Payload { msg: &self.ct.0, aad })
             .map_err(|_| MotdError)?;
         let end = plain.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
         String::from_utf8(plain[..end].to_vec()).map_err(|_| MotdError)
@@ -67,6 +93,11 @@ impl SealedMotd {
     /// Its shape is one a server stores: a 12-byte iv and a bounded ciphertext.
     pub fn well_formed(&self) -> bool {
         self.iv.0.len() == 12 && self.ct.0.len() >= 16 + MOTD_PAD && self.ct.0.len() <= MAX_SEALED_MOTD_BYTES
+    }
+
+    /// The same for a sealed room name.
+    pub fn well_formed_name(&self) -> bool {
+        self.iv.0.len() == 12 && self.ct.0.len() >= 16 + ROOM_NAME_PAD && self.ct.0.len() <= MAX_SEALED_ROOM_NAME_BYTES
     }
 }
 
@@ -89,6 +120,10 @@ pub struct SignedState {
     /// The message of the day, sealed under the content key of `epoch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motd: Option<SealedMotd>,
+    /// The room's shared name, sealed under the content key of `epoch`
+    /// ([`SealedMotd::seal_room_name`]); members may override it with a local name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<SealedMotd>,
     /// The owner's signature over [`SignedState::transcript`].
     pub sig: Signature,
 }
@@ -103,6 +138,7 @@ pub struct StateFields {
     pub invite: PublicKey,
     pub invite_epoch: u32,
     pub motd: Option<SealedMotd>,
+    pub name: Option<SealedMotd>,
 }
 
 /// Why a signed state is not to be trusted.
@@ -116,6 +152,8 @@ pub enum StateError {
     InviteFromTheFuture,
     #[error("the sealed message of the day is malformed")]
     BadMotd,
+    #[error("the sealed room name is malformed")]
+    BadName,
 }
 
 impl SignedState {
@@ -130,6 +168,7 @@ impl SignedState {
             invite: fields.invite,
             invite_epoch: fields.invite_epoch,
             motd: fields.motd,
+            name: fields.name,
             sig: Signature([0; 64]),
         };
         state.sig = owner.sign(&state.transcript());
@@ -146,6 +185,7 @@ impl SignedState {
             invite: self.invite,
             invite_epoch: self.invite_epoch,
             motd: self.motd.clone(),
+            name: self.name.clone(),
         }
     }
 
@@ -171,6 +211,9 @@ impl SignedState {
         }
         if self.motd.as_ref().is_some_and(|m| !m.well_formed()) {
             return Err(StateError::BadMotd);
+        }
+        if self.name.as_ref().is_some_and(|n| !n.well_formed_name()) {
+            return Err(StateError::BadName);
         }
         Ok(())
     }
@@ -199,6 +242,7 @@ mod tests {
             invite: invite_key(&room, &key).public_key(),
             invite_epoch: 0,
             motd: Some(SealedMotd::seal(&room, 0, &key, "Welcome!", [3; 12])),
+            name: None,
         };
         let state = SignedState::sign(&owner, &room, fields);
         assert_eq!(state.verify(&room, &owner.public_key()), Ok(()));
@@ -241,5 +285,54 @@ mod tests {
         assert!(big.well_formed(), "{} bytes", big.ct.0.len());
         assert_eq!(big.open(&room, 0, &key).unwrap(), longest);
         assert_eq!(SealedMotd::seal(&room, 0, &key, "", [1; 12]).open(&room, 0, &key).unwrap(), "");
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+    use crate::invite::invite_key;
+
+    #[test]
+    fn a_shared_name_is_sealed_signed_and_bound_to_its_purpose() {
+        let owner = IdentityKey::from_secret_bytes(&[1; 32]).unwrap();
+        let room = RoomId::from_owner_key(&owner.public_key());
+        let key = ContentKey::from_bytes([5; 32]);
+        let fields = |name: Option<SealedMotd>| StateFields {
+            version: 2,
+            epoch: 0,
+            locked: false,
+            capacity: 50,
+            invite: invite_key(&room, &key).public_key(),
+            invite_epoch: 0,
+            motd: None,
+            name,
+        };
+        let sealed = SealedMotd::seal_room_name(&room, 0, &key, "Book club 📚", [7; 12]);
+        assert!(sealed.well_formed_name());
+        let named = SignedState::sign(&owner, &room, fields(Some(sealed.clone())));
+        assert_eq!(named.verify(&room, &owner.public_key()), Ok(()));
+        assert_eq!(sealed.open_room_name(&room, 0, &key).as_deref(), Ok("Book club 📚"));
+        // Not a message of the day, not another epoch's, not another room's.
+        assert!(sealed.open(&room, 0, &key).is_err());
+        assert!(sealed.open_room_name(&room, 1, &key).is_err());
+        // The server cannot drop, swap or alter it: the signature covers it.
+        let mut dropped = named.clone();
+        dropped.name = None;
+        assert_eq!(dropped.verify(&room, &owner.public_key()), Err(StateError::BadSignature));
+        let mut swapped = named.clone();
+        swapped.name = Some(SealedMotd::seal_room_name(&room, 0, &key, "Other", [8; 12]));
+        assert_eq!(swapped.verify(&room, &owner.public_key()), Err(StateError::BadSignature));
+        // A state without a name signs what it did before names existed.
+        let plain = SignedState::sign(&owner, &room, fields(None));
+        assert!(!serde_json::to_string(&plain).unwrap().contains("\"name\""));
+        // Shape limits, at and past the edge.
+        let longest = "é".repeat(MAX_ROOM_NAME_CHARS);
+        assert!(SealedMotd::seal_room_name(&room, 0, &key, &longest, [9; 12]).well_formed_name());
+        let mut too_big = sealed.clone();
+        too_big.ct.0 = vec![0; MAX_SEALED_ROOM_NAME_BYTES + 1];
+        let mut bad = named.clone();
+        bad.name = Some(too_big);
+        assert_eq!(bad.check_shape(&room), Err(StateError::BadName));
     }
 }

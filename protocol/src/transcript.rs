@@ -17,6 +17,7 @@ const LEDGER_LINK: &[u8] = b"cloakroom/v1/ledger-link\0";
 const INVITE: &[u8] = b"cloakroom/v2/invite\0";
 const ROOM_STATE: &[u8] = b"cloakroom/v2/room-state\0";
 const MOTD: &[u8] = b"cloakroom/v2/motd\0";
+const ROOM_NAME: &[u8] = b"cloakroom/v2/room-name\0";
 const SAFETY_NUMBER: &[u8] = b"cloakroom/v2/safety-number\0";
 
 /// Accumulates a transcript.
@@ -137,15 +138,22 @@ pub fn motd(room: &RoomId, epoch: u32) -> Vec<u8> {
     Transcript::new(MOTD).field(room.as_str().as_bytes()).number(epoch).0
 }
 
+/// Associated data of the sealed room name of `epoch`.
+pub fn room_name(room: &RoomId, epoch: u32) -> Vec<u8> {
+    Transcript::new(ROOM_NAME).field(room.as_str().as_bytes()).number(epoch).0
+}
+
 /// What the owner signs to vouch for the room's state: room, version (8 bytes, no
-/// prefix), epoch, locked (0/1), capacity, invite key SEC1, invite epoch, and the sealed
-/// message of the day's iv and ciphertext (both empty when there is none).
+/// prefix), epoch, locked (0/1), capacity, invite key SEC1, invite epoch, the sealed
+/// message of the day's iv and ciphertext (both empty when there is none) and, only when
+/// the room has a shared name, the sealed name's iv and ciphertext (so states without a
+/// name sign exactly what they did before names existed).
 pub fn room_state(state: &crate::room_state::SignedState) -> Vec<u8> {
     let (iv, ct) = match &state.motd {
         Some(m) => (m.iv.0.as_slice(), m.ct.0.as_slice()),
         None => (&[][..], &[][..]),
     };
-    Transcript::new(ROOM_STATE)
+    let signed = Transcript::new(ROOM_STATE)
         .field(state.room.as_str().as_bytes())
         .number64(state.version)
         .number(state.epoch)
@@ -154,8 +162,11 @@ pub fn room_state(state: &crate::room_state::SignedState) -> Vec<u8> {
         .field(&state.invite.to_sec1_uncompressed())
         .number(state.invite_epoch)
         .field(iv)
-        .field(ct)
-        .0
+        .field(ct);
+    match &state.name {
+        Some(name) => signed.field(&name.iv.0).field(&name.ct.0).0,
+        None => signed.0,
+    }
 }
 
 #[cfg(test)]

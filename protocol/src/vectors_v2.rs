@@ -165,6 +165,7 @@ pub fn generate() -> VectorsV2 {
         invite: invite.public_key(),
         invite_epoch: 0,
         motd: None,
+        name: None,
     };
     let epoch_key = ContentKey::from_bytes([0x24; 32]);
     let motd_iv = [0x25; 12];
@@ -176,6 +177,7 @@ pub fn generate() -> VectorsV2 {
         invite: invite.public_key(),
         invite_epoch: 0,
         motd: Some(SealedMotd::seal(&room, 2, &epoch_key, "Bienvenue — welcome", motd_iv)),
+        name: None,
     };
     let states = [(plain, None), (with_motd, Some("Bienvenue — welcome"))]
         .into_iter()

@@ -21,6 +21,7 @@ const TOKEN_MIB: [u64; 4] = [MIN_ROOM_FUNDING_BYTES >> 20, 128, 512, 1024];
 pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let contacts = use_contacts();
     let motd = RwSignal::new(String::new());
+    let room_name = RwSignal::new(String::new());
     let capacity = RwSignal::new(String::new());
     let members = RwSignal::new(Vec::<MemberView>::new());
     // Whether `members` holds the server's answer (not "still loading" or "failed").
@@ -37,6 +38,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
         spawn_local(async move {
             if let Ok(s) = session.admin_settings().await {
                 motd.set(session.motd.get_untracked().unwrap_or_default());
+                room_name.set(session.room_name.get_untracked().unwrap_or_default());
                 capacity.set(s.capacity.to_string());
                 allowance.set(Some(s.allowance));
             }
@@ -73,6 +75,11 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
         ev.prevent_default();
         let text = motd.get_untracked();
         run("Message of the day", Box::pin(async move { session.admin_set_motd(&text).await.map(|_| ()) }));
+    };
+    let save_room_name = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = room_name.get_untracked();
+        run("Room name", Box::pin(async move { session.admin_set_room_name(&name).await.map(|_| ()) }));
     };
     let save_capacity = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -127,6 +134,12 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
         <section class="card admin" aria-labelledby="admin-heading">
             <h2 id="admin-heading">"Room administration"</h2>
             <p class="status-line" role="status">{move || message.get()}</p>
+            <form class="row-form" on:submit=save_room_name>
+                <label for="admin-room-name">"Room name (everyone in the room sees it; encrypted)"</label>
+                <input id="admin-room-name" type="text" maxlength="100"
+                    prop:value=move || room_name.get() on:input=move |ev| room_name.set(event_target_value(&ev)) />
+                <button type="submit" disabled=move || busy.get()>"Save"</button>
+            </form>
             <form class="row-form" on:submit=save_motd>
                 <label for="admin-motd">"Message of the day"</label>
                 <input id="admin-motd" type="text" maxlength="1000"

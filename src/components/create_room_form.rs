@@ -52,8 +52,8 @@ pub fn CreateRoomForm() -> impl IntoView {
             <input id="create-alias" type="text" autocomplete="nickname" maxlength="40" required
                 prop:value=move || alias.get()
                 on:input=move |ev| alias.set(event_target_value(&ev)) />
-            <label for="create-name">"Room name (only on this device, optional)"</label>
-            <input id="create-name" type="text" maxlength="60"
+            <label for="create-name">"Room name (optional; everyone you invite sees it, the server cannot)"</label>
+            <input id="create-name" type="text" maxlength="100"
                 prop:value=move || name.get()
                 on:input=move |ev| name.set(event_target_value(&ev)) />
             <fieldset class="choice">

@@ -388,6 +388,11 @@ pub fn MessageList(
         </div>
         <div class="timeline-frame">
             <div id="timeline" class="timeline" node_ref=scroller role="log" tabindex="0" aria-label="Messages (arrow keys move between messages)" on:scroll=on_scroll on:keydown=on_keydown on:focusin=on_focusin on:focusout=on_focusout>
+                <Show when=move || session.timeline.with(|t| t.is_empty()) && !session.more_history.get()>
+                    <p id="empty-room" class="empty-room" role="note">
+                        "No messages yet. Invite people with the room's link (“Show link and QR code” above); only people with the link can read what is written here."
+                    </p>
+                </Show>
                 <ol id="messages" class="messages">
                     <For
                         each=move || rows.get()

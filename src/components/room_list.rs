@@ -50,7 +50,7 @@ pub fn RoomList(#[prop(default = false)] manage: bool) -> impl IntoView {
             <section class="card room-list" aria-labelledby="rooms-heading">
                 <h2 id="rooms-heading">"Your rooms"</h2>
                 <ul>
-                    <For each=move || rooms.get() key=|r| (r.room.clone(), r.name.clone(), r.last_activity.clone(), r.last_seen.clone()) children=move |r| {
+                    <For each=move || rooms.get() key=|r| (r.room.clone(), r.name.clone(), r.shared_name.clone(), r.last_activity.clone(), r.last_seen.clone()) children=move |r| {
                         let href = format!("/r/{}", r.room);
                         let unread = r.unread();
                         let activity = r.last_activity.as_deref().and_then(|k| MessageKey::parse(k).ok()).map(|k| k.timestamp().as_millis());

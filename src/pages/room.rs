@@ -88,6 +88,15 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
         }
     };
     let motd = move || session.motd.get();
+    // A local name wins; else the room's shared name; else the short id.
+    let title = {
+        let record = record.clone();
+        move || {
+            let mut shown = record.clone();
+            shown.shared_name = session.room_name.get().or(shown.shared_name);
+            shown.display_name()
+        }
+    };
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
     // Files dropped anywhere on the room are shared with everyone in it.
     let on_drop = move |ev: leptos::ev::DragEvent| {
@@ -109,7 +118,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             on:dragover=on_dragover on:dragleave=move |_| dragging.set(false) on:drop=on_drop>
             <div class="room-bar">
                 <h1 class="room-title" id="room-title">
-                    {record.display_name()}
+                    {title}
                     {move || locked().then(|| view! { <span class="tag lock-tag" title="Locked: members are accepted by the owner">"🔒 locked"</span> })}
                 </h1>
                 <div class="room-tools">

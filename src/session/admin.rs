@@ -9,7 +9,7 @@ use protocol::error::ErrorBody;
 use protocol::identity::PublicKey;
 use protocol::invite;
 use protocol::key_wrap::{self, WrappedKey};
-use protocol::room_state::{SealedMotd, SignedState, StateFields};
+use protocol::room_state::{MAX_ROOM_NAME_CHARS, SealedMotd, SignedState, StateFields};
 
 use crate::crypto::{new_content_key, random_bytes};
 use crate::net::api;
@@ -59,6 +59,12 @@ impl RoomSession {
         Some(SealedMotd::seal(&self.room_id(), epoch, key, &text, random_bytes::<12>()))
     }
 
+    /// The room's shared name (as shown now) sealed for `epoch` under `key`.
+    fn reseal_name(&self, epoch: u32, key: &ContentKey) -> Option<SealedMotd> {
+        let name = self.room_name.get_untracked()?;
+        Some(SealedMotd::seal_room_name(&self.room_id(), epoch, key, &name, random_bytes::<12>()))
+    }
+
     async fn put_state(&self, state: SignedState) -> Result<RoomSettings, String> {
         self.owner(&OwnerCall::PutState { state }).await
     }
@@ -87,6 +93,7 @@ impl RoomSession {
             invite: invite::invite_key(&self.room_id(), &key).public_key(),
             invite_epoch,
             motd: None,
+            name: None,
         };
         self.put_state(SignedState::sign(&self.identity(), &self.room_id(), fields)).await.map(|_| ())
     }
@@ -100,6 +107,19 @@ impl RoomSession {
         let sealed =
             (!text.is_empty()).then(|| SealedMotd::seal(&self.room_id(), epoch, &key, text, random_bytes::<12>()));
         self.put_state(self.next_state(|f| f.motd = sealed)?).await
+    }
+
+    /// Gives the room a shared name everyone in it sees (empty: none), sealed under the
+    /// current key and signed with the state.
+    pub async fn admin_set_room_name(&self, name: &str) -> Result<RoomSettings, String> {
+        let name = name.trim();
+        if name.chars().count() > MAX_ROOM_NAME_CHARS {
+            return Err(format!("Keep the room's name under {MAX_ROOM_NAME_CHARS} characters."));
+        }
+        let (epoch, key) = self.current_key().ok_or("this browser does not hold the room's current key")?;
+        let sealed = (!name.is_empty())
+            .then(|| SealedMotd::seal_room_name(&self.room_id(), epoch, &key, name, random_bytes::<12>()));
+        self.put_state(self.next_state(|f| f.name = sealed)?).await
     }
 
     pub async fn admin_set_capacity(&self, capacity: u32) -> Result<RoomSettings, String> {
@@ -150,10 +170,12 @@ impl RoomSession {
         let (keep, _) = self.vouched(keep);
         let (epoch, key, keys) = self.new_epoch(&keep);
         let motd = self.reseal_motd(epoch, &key);
+        let name = self.reseal_name(epoch, &key);
         let state = self.next_state(|f| {
             f.epoch = epoch;
             f.locked = true;
             f.motd = motd;
+            f.name = name;
         })?;
         let settings = self.owner(&OwnerCall::Lock { epoch, keys, state }).await?;
         self.trust_own_key(epoch, key);
@@ -189,11 +211,13 @@ impl RoomSession {
         let (keep, _) = self.vouched(&staying);
         let (epoch, key, keys) = self.new_epoch(&keep);
         let motd = self.reseal_motd(epoch, &key);
+        let name = self.reseal_name(epoch, &key);
         let state = self.next_state(|f| {
             f.epoch = epoch;
             f.invite = invite::invite_key(&self.room_id(), &key).public_key();
             f.invite_epoch = epoch;
             f.motd = motd;
+            f.name = name;
         })?;
         let rekey = Some(Rekey { epoch, keys, state });
         self.owner::<serde_json::Value>(&OwnerCall::Remove { key: member, rekey }).await?;

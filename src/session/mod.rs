@@ -56,6 +56,8 @@ pub struct RoomSession {
     pub warnings: RwSignal<Vec<String>>,
     /// The message of the day, opened from the owner-signed state.
     pub motd: RwSignal<Option<String>>,
+    /// The room's shared name, opened from the owner-signed state.
+    pub room_name: RwSignal<Option<String>>,
     /// Counts the messages this browser wrote here (the list jumps to the newest on each).
     pub sent: RwSignal<u64>,
     /// What the composer is doing: writing, replying to a message or editing one.
@@ -127,6 +129,7 @@ impl RoomSession {
             join_requests: RwSignal::new(0),
             warnings: RwSignal::new(Vec::new()),
             motd: RwSignal::new(None),
+            room_name: RwSignal::new(None),
             sent: RwSignal::new(0),
             compose: RwSignal::new(Compose::Write),
             presence: RwSignal::new(presence::Presence::default()),
@@ -392,6 +395,11 @@ impl RoomSession {
                 m.open(&inner.ring.room, signed.epoch, &key).ok()
             });
             self.motd.set(motd.filter(|m| !m.is_empty()));
+            let name = signed.name.as_ref().and_then(|n| {
+                let key = inner.ring.keys.borrow().get(&signed.epoch).cloned()?;
+                n.open_room_name(&inner.ring.room, signed.epoch, &key).ok()
+            });
+            self.room_name.set(name.filter(|n| !n.trim().is_empty()));
         }
         let seen = inner.guard.borrow().seen_version();
         let trusted = inner.guard.borrow().trusted_epochs().clone();
@@ -402,6 +410,7 @@ impl RoomSession {
             if let Some(signed) = &signed {
                 r.invite_epoch = Some(signed.invite_epoch);
                 r.signed_state = Some(signed.clone());
+                r.shared_name = self.room_name.get_untracked();
             }
             if let Some(latest) = &state.latest {
                 r.last_activity = Some(latest.to_string());

@@ -45,9 +45,12 @@ pub struct RoomRecord {
     pub identity: Option<String>,
     #[serde(default)]
     pub alias: Option<String>,
-    /// A local name for the room (only here).
+    /// A local name for the room (only here): shown instead of the shared name.
     #[serde(default)]
     pub name: Option<String>,
+    /// The room's shared name, from the owner-signed state (opened with the room's key).
+    #[serde(default)]
+    pub shared_name: Option<String>,
     #[serde(default)]
     pub owner: bool,
     /// Newest message key the user has seen (the read marker).
@@ -76,11 +79,13 @@ pub struct RoomRecord {
 }
 
 impl RoomRecord {
-    /// The name to show: the local name, or a short form of the id.
+    /// The name to show: the local name, else the room's shared name, else a short form
+    /// of the id.
     pub fn display_name(&self) -> String {
         self.name
             .clone()
             .filter(|n| !n.trim().is_empty())
+            .or_else(|| self.shared_name.clone().filter(|n| !n.trim().is_empty()))
             .unwrap_or_else(|| format!("Room {}…", &self.room[..8.min(self.room.len())]))
     }
 

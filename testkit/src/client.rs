@@ -102,6 +102,7 @@ pub fn first_state_fields(room: &RoomId, key: &ContentKey) -> StateFields {
         invite: protocol::invite::invite_key(room, key).public_key(),
         invite_epoch: 0,
         motd: None,
+        name: None,
     }
 }
 

@@ -92,6 +92,7 @@ pub fn first_state(owner: &IdentityKey, room: &RoomId, key: &ContentKey, capacit
         invite: protocol::invite::invite_key(room, key).public_key(),
         invite_epoch: 0,
         motd: None,
+        name: None,
     };
     SignedState::sign(owner, room, fields)
 }
