@@ -9,6 +9,7 @@
 //! - [`session`]: one open room as reactive state, and the owner's admin actions;
 //! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
 //!   notifications, human times; [`format`]: links and a little formatting in message text;
+//! - [`unread`]: unread counts and previews of rooms that are not open;
 //! - [`pages`] and [`components`]: the views;
 //! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
 //!
@@ -30,6 +31,7 @@ pub mod pages;
 pub mod rooms;
 pub mod session;
 pub mod store;
+pub mod unread;
 
 /// Mounts the app on `<body>` and registers the service worker that keeps the app
 /// available offline (`assets/sw.js`). A browser that refuses to store anything gets a

@@ -37,6 +37,11 @@ fn set_title(unread: u32) {
 }
 
 /// Clears the unread count (the user is looking).
+/// Shows `total` unread messages (over every room, from the room list) in the tab title.
+pub fn set_unread_total(total: u32) {
+    set_title(total);
+}
+
 pub fn reset_unread() {
     UNREAD.with(|u| u.set(0));
     set_title(0);

@@ -63,10 +63,7 @@ async fn rooms_chat_persist_across_a_crash_and_leak_nothing_on_the_edge() {
     // Presence is relayed to the other readers as it came, unacknowledged and unstored
     // (the history below still holds one message).
     let typing = owner.send_ephemeral(&room.key, "typing-1", protocol::envelope::Content::Typing { on: true }).await;
-    match guest.next().await {
-        Some(ServerFrame::Ephemeral { env }) => assert_eq!(env, typing),
-        other => panic!("expected the relayed presence, got {other:?}"),
-    }
+    assert_eq!(guest.next_ephemeral().await, Some(typing), "the relayed presence");
     assert!(owner.next_within(Duration::from_millis(300)).await.is_none(), "no ack for presence");
 
     // Acknowledged means durable: a SIGKILL of wrangler and workerd loses nothing.

@@ -1,37 +1,57 @@
-//! The rooms this browser knows, with unread markers and last activity (from the
-//! non-addressable last-message-times API), local renaming and forgetting.
+//! The rooms this browser knows, with unread counts, the newest unread message's first
+//! words and last activity (kept current while shown, see [`crate::unread`]), local
+//! renaming and forgetting.
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
-use protocol::ids::{MessageKey, RoomId};
+use protocol::ids::MessageKey;
 
 use crate::clock::{self, Now};
-use crate::net::api;
+use crate::contacts::use_contacts;
+use crate::notify;
 use crate::rooms;
 use crate::store::{self, RoomRecord};
+use crate::unread::{self, Summary};
 
-/// Refreshes every room's last activity from the server.
-async fn refresh_activity(rooms: RwSignal<Vec<RoomRecord>>) {
-    let ids: Vec<RoomId> = rooms.get_untracked().iter().filter_map(|r| RoomId::parse(&r.room).ok()).collect();
-    if ids.is_empty() {
-        return;
-    }
-    if let Ok(times) = api::last_message_times(ids).await {
-        for (room, latest) in times.rooms {
-            if let Some(latest) = latest {
-                let _ = store::update_room(room.as_str(), |r| r.last_activity = Some(latest.to_string()));
+/// How often the list asks the server what is new while it is shown.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps the list current while it is shown: now, then every [`REFRESH_EVERY`] and
+/// whenever the tab becomes visible, each room's newest key and unread summary; the tab
+/// title counts unread messages over every room.
+fn keep_fresh(rooms: RwSignal<Vec<RoomRecord>>, summaries: RwSignal<BTreeMap<String, Summary>>) {
+    let refresh = move || {
+        spawn_local(async move {
+            let fresh = unread::refresh_all().await;
+            if rooms.try_set(store::list_rooms()).is_some() {
+                return;
             }
+            notify::set_unread_total(fresh.values().map(|s| s.count as u32).sum());
+            summaries.set(fresh);
+        })
+    };
+    refresh();
+    spawn_local(async move {
+        loop {
+            gloo_timers::future::sleep(REFRESH_EVERY).await;
+            if rooms.try_get_untracked().is_none() {
+                break;
+            }
+            refresh();
         }
-        rooms.set(store::list_rooms());
-    }
+    });
 }
 
 #[component]
 pub fn RoomList(#[prop(default = false)] manage: bool) -> impl IntoView {
     let now = expect_context::<Now>().0;
     let rooms = RwSignal::new(store::list_rooms());
-    spawn_local(refresh_activity(rooms));
+    let summaries = RwSignal::new(BTreeMap::<String, Summary>::new());
+    keep_fresh(rooms, summaries);
+    let contacts = use_contacts();
     let renaming = RwSignal::new(None::<String>);
     let new_name = RwSignal::new(String::new());
     let rename = move |ev: leptos::ev::SubmitEvent| {
@@ -52,6 +72,7 @@ pub fn RoomList(#[prop(default = false)] manage: bool) -> impl IntoView {
                 <ul>
                     <For each=move || rooms.get() key=|r| (r.room.clone(), r.name.clone(), r.shared_name.clone(), r.last_activity.clone(), r.last_seen.clone()) children=move |r| {
                         let href = format!("/r/{}", r.room);
+                        let (room_key, preview_key) = (r.room.clone(), r.room.clone());
                         let unread = r.unread();
                         let activity = r.last_activity.as_deref().and_then(|k| MessageKey::parse(k).ok()).map(|k| k.timestamp().as_millis());
                         let room_for_rename = r.room.clone();
@@ -62,9 +83,23 @@ pub fn RoomList(#[prop(default = false)] manage: bool) -> impl IntoView {
                         view! {
                             <li class="room-item" class:unread=unread>
                                 <A href=href attr:class="room-link">
-                                    {unread.then(|| view! { <span class="unread-dot" aria-label="unread messages">"●"</span> })}
+                                    {move || {
+                                        let count = summaries.with(|s| s.get(&room_key).map(Summary::count_label));
+                                        match count {
+                                            Some(label) if unread => {
+                                                let described = format!("{label} unread");
+                                                view! { <span class="unread-count" aria-label=described>{label}</span> }.into_any()
+                                            }
+                                            _ if unread => view! { <span class="unread-dot" aria-label="unread messages">"●"</span> }.into_any(),
+                                            _ => ().into_any(),
+                                        }
+                                    }}
                                     <span class="room-name">{display}</span>
                                 </A>
+                                {move || unread.then(|| summaries.with(|s| s.get(&preview_key).and_then(|s| s.preview.clone()))).flatten().map(|p| {
+                                    let name = contacts.name(&p.sender, &p.alias);
+                                    view! { <span class="room-preview">{format!("{name}: {}", p.text)}</span> }
+                                })}
                                 {owner.then(|| view! { <span class="tag owner-tag">"owner"</span> })}
                                 <span class="room-activity">{move || activity.map(|t| clock::relative(t, now.get())).unwrap_or_else(|| "no messages yet".into())}</span>
                                 {manage.then(|| view! {

@@ -433,8 +433,9 @@ impl Member {
         acked
     }
 
-    /// The next frame other than `room` (room-state updates may come at any time; use
-    /// [`Member::next_room`] to wait for one).
+    /// The next frame other than `room` and `ephemeral` (room-state updates and other
+    /// members' presence may come at any time; use [`Member::next_room`] and
+    /// [`Member::next_ephemeral`] to wait for those).
     pub async fn next(&mut self) -> Option<ServerFrame> {
         self.next_within(Duration::from_secs(10)).await
     }
@@ -445,8 +446,20 @@ impl Member {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match next_frame(&mut self.ws, left).await? {
-                ServerFrame::Room { .. } => continue,
+                ServerFrame::Room { .. } | ServerFrame::Ephemeral { .. } => continue,
                 other => return Some(other),
+            }
+        }
+    }
+
+    /// The next ephemeral envelope another member sent (within 10 s), skipping
+    /// everything else.
+    pub async fn next_ephemeral(&mut self) -> Option<Envelope> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let ServerFrame::Ephemeral { env } = next_frame(&mut self.ws, left).await? {
+                return Some(env);
             }
         }
     }
