@@ -567,6 +567,18 @@ async fn landing_room_and_admin_views_have_no_serious_accessibility_violations()
         create_room(a, &base, "Ada", SECRET).await;
         say(a, "an accessible message").await;
         wait_for_attr(a, ".message.mine", "data-status", "sent").await;
+        // With what a room shows besides messages: a reply's quote, a reaction, a row's
+        // actions and reaction picker, a day line, the people list.
+        testkit::app::message_action(a, "an accessible message", ".action-reply").await;
+        say(a, "an accessible reply").await;
+        wait_for(a, ".reply-quote").await;
+        testkit::app::message_action(a, "an accessible message", ".action-react").await;
+        click(a, "li[data-action-row] .react-choice").await;
+        wait_for(a, ".reaction").await;
+        testkit::app::message_action(a, "an accessible reply", ".action-react").await;
+        wait_for(a, ".react-picker").await;
+        click(a, "#people-toggle").await;
+        wait_for(a, ".member-list .member").await;
         let room = accessibility_violations(a).await;
         click(a, "#admin-toggle").await;
         wait_for(a, "#admin-motd").await;
@@ -574,9 +586,12 @@ async fn landing_room_and_admin_views_have_no_serious_accessibility_violations()
         a.goto(&format!("{base}/settings")).await.unwrap();
         wait_for(a, "#export-button").await;
         let settings = accessibility_violations(a).await;
+        a.goto(&format!("{base}/")).await.unwrap();
+        wait_for(a, ".room-list .room-item").await;
+        let rooms = accessibility_violations(a).await;
         assert!(
-            landing.is_empty() && room.is_empty() && admin.is_empty() && settings.is_empty(),
-            "landing: {landing:?}\nroom: {room:?}\nadmin: {admin:?}\nsettings: {settings:?}"
+            landing.is_empty() && room.is_empty() && admin.is_empty() && settings.is_empty() && rooms.is_empty(),
+            "landing: {landing:?}\nroom: {room:?}\nadmin: {admin:?}\nsettings: {settings:?}\nrooms: {rooms:?}"
         );
     })
     .await;

@@ -151,7 +151,7 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_in_an_empty_composer_edits_the_last_message_and_escape_cancels() {
+async fn up_in_an_empty_composer_edits_the_last_message_escape_cancels_and_question_mark_lists_shortcuts() {
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
@@ -177,6 +177,22 @@ async fn up_in_an_empty_composer_edits_the_last_message_and_escape_cancels() {
         let rows =
             wait_texts(a, ".message .message-text", "the edit", |t| t.iter().any(|x| x == "second-up-fixed")).await;
         assert_eq!(rows, vec!["first-up-1".to_owned(), "second-up-fixed".to_owned()]);
+
+        // `?` (outside a text field) lists the shortcuts; Escape closes the list, then an
+        // open panel. Typed into the composer, `?` is just a character.
+        field.send_keys("?").await.unwrap();
+        assert!(texts(a, "#shortcuts").await.is_empty(), "? in the composer is text");
+        assert_eq!(field.prop("value").await.unwrap().unwrap_or_default(), "?");
+        click(a, "#people-toggle").await;
+        let timeline = wait_for(a, "#timeline").await;
+        a.execute("document.getElementById('timeline').focus()", vec![]).await.unwrap();
+        timeline.send_keys("?").await.unwrap();
+        wait_for_text(a, "#shortcuts", "edit your last message").await;
+        timeline.send_keys("\u{E00C}").await.unwrap();
+        wait_texts(a, "#shortcuts", "Escape closes the list", |t| t.is_empty()).await;
+        assert!(!texts(a, ".member-list").await.is_empty(), "one Escape closes one thing");
+        timeline.send_keys("\u{E00C}").await.unwrap();
+        wait_texts(a, ".member-list", "Escape closes the panel", |t| t.is_empty()).await;
     })
     .await;
 }

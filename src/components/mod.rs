@@ -21,6 +21,7 @@ pub mod row_actions;
 pub mod search_panel;
 pub mod security_warnings;
 pub mod share_dialog;
+pub mod shortcuts;
 pub mod storage_refused;
 pub mod transfer_list;
 pub mod verification_warning;

@@ -19,6 +19,7 @@ use crate::components::presence_line::PresenceLine;
 use crate::components::search_panel::SearchPanel;
 use crate::components::security_warnings::SecurityWarnings;
 use crate::components::share_dialog::ShareDialog;
+use crate::components::shortcuts::ShortcutsDialog;
 use crate::components::transfer_list::TransferList;
 use crate::components::verification_warning::VerificationWarning;
 use crate::net::explain;
@@ -73,6 +74,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let show_search = RwSignal::new(false);
     let show_gallery = RwSignal::new(false);
     let show_people = RwSignal::new(false);
+    let show_shortcuts = RwSignal::new(false);
     let dragging = RwSignal::new(false);
     image_viewer::provide();
     let transfers = crate::files::transfers::use_transfers();
@@ -109,13 +111,35 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             share_files(session, transfers, list, None);
         }
     };
+    // `?` lists the shortcuts (outside text fields); Escape closes what is on top: the
+    // list, a member's card, then any open panel.
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let typing = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        match ev.key().as_str() {
+            "?" if !typing => {
+                ev.prevent_default();
+                show_shortcuts.update(|v| *v = !*v);
+            }
+            "Escape" if show_shortcuts.get_untracked() => show_shortcuts.set(false),
+            "Escape" if renaming.with_untracked(Option::is_some) => renaming.set(None),
+            "Escape" if !typing => {
+                for panel in [show_admin, show_search, show_gallery, show_people] {
+                    panel.set(false);
+                }
+            }
+            _ => {}
+        }
+    };
     let on_dragover = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
         dragging.set(true);
     };
     view! {
         <section class="room" class:dragging=move || dragging.get() aria-labelledby="room-title"
-            on:dragover=on_dragover on:dragleave=move |_| dragging.set(false) on:drop=on_drop>
+            on:dragover=on_dragover on:dragleave=move |_| dragging.set(false) on:drop=on_drop on:keydown=on_keydown>
             <div class="room-bar">
                 <h1 class="room-title" id="room-title">
                     {title}
@@ -125,6 +149,8 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                     <ConnectionBadge status=session.status />
                     <button type="button" id="search-toggle" class="link-button" aria-pressed=move || show_search.get().to_string()
                         on:click=move |_| show_search.update(|v| *v = !*v)>"Search"</button>
+                    <button id="shortcuts-toggle" type="button" class="link-button" title="Keyboard shortcuts (?)"
+                        aria-pressed=move || show_shortcuts.get().to_string() on:click=move |_| show_shortcuts.update(|v| *v = !*v)>"Shortcuts"</button>
                     <button id="people-toggle" type="button" class="link-button" aria-pressed=move || show_people.get().to_string()
                         on:click=move |_| show_people.update(|v| *v = !*v)>"People"</button>
                     <button id="gallery-toggle" type="button" class="link-button" aria-pressed=move || show_gallery.get().to_string()
@@ -148,6 +174,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             <Show when=move || show_search.get()>
                 <SearchPanel room=room_id.clone() />
             </Show>
+            <ShortcutsDialog open=show_shortcuts />
             <Show when=move || show_people.get()>
                 <MemberList session=session on_name=Callback::new(move |target| renaming.set(Some(target))) />
             </Show>
