@@ -76,6 +76,11 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
         say(g, "written while offline").await;
         wait_for_attr(g, ".message.mine", "data-status", "pending").await;
         wait_for_text(g, ".delivery-note", "Sending").await;
+        // The owner reloading offline keeps the owner's tools (from what this browser
+        // recorded), as well as the history.
+        testkit::browser::reload(a).await;
+        wait_for_text(a, ".message-text", "before the outage").await;
+        wait_for(a, "#admin-toggle").await;
 
         server_ref.restart();
         wait_for_attr(g, "#connection-status", "data-status", "connected").await;

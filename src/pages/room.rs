@@ -79,7 +79,13 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     image_viewer::provide();
     let transfers = crate::files::transfers::use_transfers();
     let room_id = record.room.clone();
-    let is_owner = move || session.access.get() == Some(Access::Owner);
+    // The room's word once joined; before that (offline, or still connecting) what this
+    // browser recorded, so a reload without a network keeps the owner's tools.
+    let owner_here = record.owner;
+    let is_owner = move || match session.access.get() {
+        Some(access) => access == Access::Owner,
+        None => owner_here,
+    };
     let waiting = move || session.access.get() == Some(Access::Pending);
     // The invite link follows the newest key this browser holds (after a re-key too).
     let invite = {
