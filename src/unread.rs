@@ -22,6 +22,8 @@ pub const PREVIEW_CHARS: usize = 80;
 /// A room's unread summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// The read marker and newest key it was worked out for (unchanged: still right).
+    pub basis: (Option<String>, Option<String>),
     pub count: usize,
     /// More unread messages than [`COUNT_PAGE`].
     pub more: bool,
@@ -69,12 +71,14 @@ pub async fn summarize(record: &RoomRecord) -> Option<Summary> {
         alias: m.alias.clone(),
         text: excerpt(&m.summary(), PREVIEW_CHARS),
     });
-    Some(Summary { count: unread.len(), more, preview })
+    let basis = (record.last_seen.clone(), record.last_activity.clone());
+    Some(Summary { basis, count: unread.len(), more, preview })
 }
 
 /// Refreshes every known room's newest message key, then the summaries of the unread
-/// ones; returns the summaries by room id.
-pub async fn refresh_all() -> BTreeMap<String, Summary> {
+/// ones (fetching a page only for rooms where something changed since `previous`);
+/// returns the summaries by room id.
+pub async fn refresh_all(previous: &BTreeMap<String, Summary>) -> BTreeMap<String, Summary> {
     let records = store::list_rooms();
     let ids: Vec<RoomId> = records.iter().filter_map(|r| RoomId::parse(&r.room).ok()).collect();
     if !ids.is_empty()
@@ -92,7 +96,13 @@ pub async fn refresh_all() -> BTreeMap<String, Summary> {
     }
     let mut out = BTreeMap::new();
     for record in store::list_rooms() {
-        if let Some(summary) = summarize(&record).await {
+        let basis = (record.last_seen.clone(), record.last_activity.clone());
+        let known = previous.get(&record.room).filter(|s| s.basis == basis && record.unread());
+        let summary = match known {
+            Some(same) => Some(same.clone()),
+            None => summarize(&record).await,
+        };
+        if let Some(summary) = summary {
             out.insert(record.room.clone(), summary);
         }
     }

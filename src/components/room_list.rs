@@ -25,7 +25,8 @@ const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 fn keep_fresh(rooms: RwSignal<Vec<RoomRecord>>, summaries: RwSignal<BTreeMap<String, Summary>>) {
     let refresh = move || {
         spawn_local(async move {
-            let fresh = unread::refresh_all().await;
+            let Some(previous) = summaries.try_get_untracked() else { return };
+            let fresh = unread::refresh_all(&previous).await;
             if rooms.try_set(store::list_rooms()).is_some() {
                 return;
             }
