@@ -10,7 +10,7 @@ use fantoccini::Client;
 use protocol::actions::MessageRef;
 use protocol::envelope::Content;
 use testkit::app::{
-    SECRET, create_room, focus_row, join_room, message_action, native_member, parse_link, say, start_server,
+    SECRET, create_room, focus_row, message_action, native_member, parse_link, room_of_two, say, start_server,
 };
 use testkit::browser::{Driver, click, fill, reload, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::scan;
@@ -51,9 +51,7 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
 
     let link = with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = create_room(a, &base, "Alice-act", SECRET).await;
-        join_room(b, &link, "Bob-act").await;
-        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        let link = room_of_two(a, b, &base, "Alice-act", "Bob-act").await;
 
         say(a, question).await;
         wait_for_text(b, ".message .message-text", question).await;
@@ -205,9 +203,7 @@ async fn links_formatting_day_lines_and_runs_read_as_in_other_messengers() {
     let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = create_room(a, &base, "Alice-fmt", SECRET).await;
-        join_room(b, &link, "Bob-fmt").await;
-        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        room_of_two(a, b, &base, "Alice-fmt", "Bob-fmt").await;
         say(a, "read https://example.org/guide. **now** and `cargo test`, <b>not markup</b>").await;
         say(a, "second in a row-fmt").await;
         wait_for_text(b, ".message .message-text", "second in a row-fmt").await;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
-use testkit::app::{SECRET, create_room, join_room, parse_link, say, start_server};
+use testkit::app::{parse_link, room_of_two, say, start_server};
 use testkit::browser::{Driver, click, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::{client, scan};
 
@@ -33,9 +33,7 @@ async fn typing_and_seen_markers_show_live_and_are_never_stored() {
     let said = "a message to be read-pr-51c";
     let link = with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = create_room(a, &base, "Alice-pr", SECRET).await;
-        join_room(b, &link, "Bob-pr").await;
-        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        let link = room_of_two(a, b, &base, "Alice-pr", "Bob-pr").await;
 
         // Bob types: Alice sees it (also in the room's people list); he stops without
         // sending: it lapses by itself.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::Client;
-use testkit::app::{SECRET, create_room, join_room, say, start_server};
+use testkit::app::{room_of_two, say, start_server};
 use testkit::browser::{Driver, click, texts, wait_for_attr, wait_for_text, with_browsers};
 
 /// Waits (up to 30 s) until the room list's text satisfies `check`.
@@ -30,9 +30,7 @@ async fn the_room_list_counts_and_previews_new_messages_live() {
     let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = create_room(a, &base, "Alice-un", SECRET).await;
-        join_room(b, &link, "Bob-un").await;
-        wait_for_attr(b, "#connection-status", "data-status", "connected").await;
+        room_of_two(a, b, &base, "Alice-un", "Bob-un").await;
         say(a, "before Bob left-un").await;
         wait_for_text(b, ".message-text", "before Bob left-un").await;
 

@@ -489,6 +489,28 @@ impl RoomSession {
         }
     }
 
+    /// `content` sealed and signed as this browser's member of the room, under `key` (of
+    /// `epoch`, or a whisper's pair key).
+    fn seal(
+        &self,
+        content: &Content,
+        epoch: u32,
+        key: &ContentKey,
+        to: Option<&PublicKey>,
+        cid: &protocol::ids::ClientMessageId,
+    ) -> protocol::envelope::Envelope {
+        let inner = self.inner();
+        let out = Outgoing {
+            room: &inner.ring.room,
+            identity: &inner.ring.identity,
+            alias: &inner.alias,
+            content,
+            epoch,
+            to,
+        };
+        crypto::seal(&out, key, cid)
+    }
+
     /// Seals presence under the current key and sends it if the room is joined now;
     /// false when it could not go (no key yet, or not connected).
     fn send_presence(&self, content: Content) -> bool {
@@ -496,17 +518,8 @@ impl RoomSession {
             return false;
         }
         let Some((epoch, key)) = self.current_key() else { return false };
-        let inner = self.inner();
-        let out = Outgoing {
-            room: &inner.ring.room,
-            identity: &inner.ring.identity,
-            alias: &inner.alias,
-            content: &content,
-            epoch,
-            to: None,
-        };
-        let env = crypto::seal(&out, &key, &crypto::new_client_id());
-        match inner.socket.get() {
+        let env = self.seal(&content, epoch, &key, None, &crypto::new_client_id());
+        match self.inner().socket.get() {
             Some(s) => {
                 s.send_ephemeral(env);
                 true
@@ -581,16 +594,7 @@ impl RoomSession {
                 .current_key()
                 .ok_or("This browser does not hold the room's current key yet: wait for the owner to accept you.")?,
         };
-        let cid = crypto::new_client_id();
-        let out = Outgoing {
-            room: &inner.ring.room,
-            identity: &inner.ring.identity,
-            alias: &inner.alias,
-            content: &content,
-            epoch,
-            to: to.as_ref(),
-        };
-        let env = crypto::seal(&out, &key, &cid);
+        let env = self.seal(&content, epoch, &key, to.as_ref(), &crypto::new_client_id());
         let limit = protocol::limits::MAX_MESSAGE_BYTES;
         if env.stored_len() > limit {
             return Err(format!(

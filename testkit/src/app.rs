@@ -62,6 +62,15 @@ pub async fn join_room(client: &Client, link: &str, alias: &str) {
     wait_for(client, "#connection-status").await;
 }
 
+/// A room `owner` created (as `owner_alias`) and `guest` joined (as `guest_alias`), both
+/// connected; returns the invite link.
+pub async fn room_of_two(owner: &Client, guest: &Client, base: &str, owner_alias: &str, guest_alias: &str) -> String {
+    let link = create_room(owner, base, owner_alias, SECRET).await;
+    join_room(guest, &link, guest_alias).await;
+    wait_for_attr(guest, "#connection-status", "data-status", "connected").await;
+    link
+}
+
 /// Writes a message and presses Enter.
 pub async fn say(client: &Client, text: &str) {
     fill(client, "#composer", text).await;
