@@ -643,6 +643,10 @@ fn rows_know_where_days_start_and_which_continue_the_one_above() {
     t.upsert(at("b/3", "k3", "b", noon + 120_000));
     t.upsert(at("b/4", "k4", "b", noon + 30 * 60_000));
     t.upsert(at("b/5", "k5", "b", noon + day));
+    // Until the server says the history starts here, the oldest loaded message gets no
+    // day line (the page before it may be the same day).
+    assert_eq!(t.newest(10)[0].shown.day_starts, None);
+    t.set_history_complete(true);
     let rows = t.newest(10);
     let starts: Vec<bool> = rows.iter().map(|m| m.shown.day_starts.is_some()).collect();
     let continued: Vec<bool> = rows.iter().map(|m| m.shown.continued).collect();

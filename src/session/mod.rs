@@ -306,6 +306,7 @@ impl RoomSession {
             SocketEvent::Messages { messages, backlog, more } => {
                 if backlog {
                     self.more_history.set(more);
+                    self.timeline.update(|t| t.set_history_complete(!more));
                 }
                 self.receive(messages, !backlog);
             }
@@ -718,7 +719,10 @@ impl RoomSession {
                     Ok(page) => {
                         let roles = roles(&session.state.get_untracked());
                         let decoded = inner.ring.decode_all(&page.messages, &roles).await;
-                        session.timeline.update(|t| decoded.iter().cloned().for_each(|m| t.upsert(m)));
+                        session.timeline.update(|t| {
+                            decoded.iter().cloned().for_each(|m| t.upsert(m));
+                            t.set_history_complete(!page.more);
+                        });
                         session.more_history.set(page.more);
                         Ok(decoded)
                     }

@@ -254,6 +254,8 @@ pub struct Timeline {
     action_keys: Option<(String, String)>,
     /// The newest committed key of a message this browser wrote (for "Seen by").
     own_newest: Option<String>,
+    /// The server said no older messages exist: the oldest loaded one is the room's first.
+    history_complete: bool,
 }
 
 /// The first `max` characters of `text` on one line, with an ellipsis when cut.
@@ -373,6 +375,11 @@ impl Timeline {
         }
         let pos = self.position.remove(id)?;
         self.order.remove(&pos)
+    }
+
+    /// Whether the oldest loaded message is the room's first (the server said so).
+    pub fn set_history_complete(&mut self, complete: bool) {
+        self.history_complete = complete;
     }
 
     /// The newest committed key of a message (not an action) this browser wrote.
@@ -587,8 +594,13 @@ impl Timeline {
         let mut rows = Vec::with_capacity(run.len());
         for (_, raw) in run {
             let mut m = self.shown(raw);
-            let new_day =
-                previous.is_none_or(|p| crate::clock::local_day(time(p)) != crate::clock::local_day(time(raw)));
+            // Above the oldest loaded message the day is unknown until the page before it
+            // arrives (unless it is the room's first): no line there, so that loading it
+            // does not move the rows being read.
+            let new_day = match previous {
+                None => self.history_complete,
+                Some(p) => crate::clock::local_day(time(p)) != crate::clock::local_day(time(raw)),
+            };
             if new_day {
                 m.shown.day_starts = Some(time(raw));
             }
