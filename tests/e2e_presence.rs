@@ -57,6 +57,19 @@ async fn typing_and_seen_markers_show_live_and_are_never_stored() {
         // Alice has it on screen: Bob sees it was read.
         wait_for_attr(b, ".message.mine", "data-status", "sent").await;
         wait_for_text(b, "#seen-by", "Seen by Alice-pr").await;
+
+        // Alice turns read markers off: Bob's next message is read, and he is not told.
+        a.goto(&format!("{base}/settings")).await.unwrap();
+        click(a, "#send-read-markers").await;
+        let checked = a.execute("return document.getElementById('send-read-markers').checked", vec![]).await.unwrap();
+        assert_eq!(checked, serde_json::Value::Bool(false), "turned off");
+        a.goto(&link).await.unwrap();
+        wait_for_attr(a, "#connection-status", "data-status", "connected").await;
+        say(b, "read quietly-pr").await;
+        wait_for_text(a, ".message .message-text", "read quietly-pr").await;
+        wait_for_attr(b, ".message.mine:last-child", "data-status", "sent").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(texts(b, "#seen-by").await.concat(), "", "no read marker was sent");
         link
     })
     .await;
@@ -64,7 +77,7 @@ async fn typing_and_seen_markers_show_live_and_are_never_stored() {
     // The room holds the one message and nothing of the presence frames.
     let (room, key) = parse_link(&link);
     let stored = client::opened_texts(&server.http_base(), &room, &key).await;
-    assert_eq!(stored, vec![said.to_owned()], "presence is never stored");
+    assert_eq!(stored, vec![said.to_owned(), "read quietly-pr".to_owned()], "presence is never stored");
     server.stop();
     scan::assert_only_ciphertext(
         data.path(),

@@ -68,6 +68,8 @@ pub fn SettingsPage() -> impl IntoView {
         });
     };
     let notifications = RwSignal::new(notify::permission());
+    let read_markers = RwSignal::new(crate::store::sends_read_markers());
+    let read_markers_error = RwSignal::new(None::<String>);
     // Removing this device's data asks once more, in place, and says what is lost.
     let confirming = RwSignal::new(false);
     let forgotten = RwSignal::new(None::<String>);
@@ -109,6 +111,22 @@ pub fn SettingsPage() -> impl IntoView {
                 disabled=move || matches!(notifications.get(), notify::Permission::Unavailable | notify::Permission::Granted)
                 on:click=move |_| notify::request_permission(move |now| notifications.set(now))>"Allow notifications"</button>
             <p id="notify-state" role="status">{move || notifications.get().sentence()}</p>
+        </section>
+        <section class="card" aria-labelledby="privacy-heading">
+            <h2 id="privacy-heading">"Privacy"</h2>
+            <label class="check">
+                <input id="send-read-markers" type="checkbox" prop:checked=move || read_markers.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        match crate::store::set_sends_read_markers(on) {
+                            Ok(()) => read_markers.set(on),
+                            Err(e) => read_markers_error.set(Some(e.to_string())),
+                        }
+                    } />
+                " Let others in a room see how far I have read (\u{201c}Seen by\u{201d})"
+            </label>
+            <p class="hint">"Typing indicators and read markers are sent encrypted and never stored; with this off, this browser sends no read markers."</p>
+            <p class="status-line" role="status">{move || read_markers_error.get()}</p>
         </section>
         <section class="card" aria-labelledby="device-heading">
             <h2 id="device-heading">"This device"</h2>

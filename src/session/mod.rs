@@ -479,9 +479,10 @@ impl RoomSession {
                 r.last_seen = newest.clone();
             }
         });
-        // Tell the others (once per newer message).
+        // Tell the others (once per newer message), unless the person turned that off.
         let inner = self.inner();
-        if let Some(newest) = newest
+        if store::sends_read_markers()
+            && let Some(newest) = newest
             && inner.seen_sent.borrow().as_ref().is_none_or(|sent| *sent < newest)
             && let Ok(up_to) = protocol::ids::MessageKey::parse(&newest)
             && self.send_presence(Content::Seen { up_to })

@@ -30,6 +30,7 @@ const ROOM_PREFIX: &str = "cloakroom.v2.room.";
 const CONTACTS_KEY: &str = "cloakroom.v2.contacts";
 const VERIFIED_KEY: &str = "cloakroom.v2.verified";
 const OUTBOX_PREFIX: &str = "cloakroom.v2.outbox.";
+const READ_MARKERS_KEY: &str = "cloakroom.v2.send-read-markers";
 const V1_ROOM_PREFIX: &str = "cloakroom.v1.room.";
 
 /// Everything this browser knows about one room.
@@ -234,6 +235,16 @@ pub fn list_rooms() -> Vec<RoomRecord> {
 }
 
 /// Local names of other members, by public key (base64url).
+/// Whether this browser tells the others in a room how far it has read (on unless the
+/// person turned it off in settings).
+pub fn sends_read_markers() -> bool {
+    LocalStorage::get::<bool>(READ_MARKERS_KEY).unwrap_or(true)
+}
+
+pub fn set_sends_read_markers(on: bool) -> Result<(), StoreError> {
+    LocalStorage::set(READ_MARKERS_KEY, on).map_err(|e| StoreError(e.to_string()))
+}
+
 pub fn contacts() -> BTreeMap<String, String> {
     LocalStorage::get(CONTACTS_KEY).unwrap_or_default()
 }
