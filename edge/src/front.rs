@@ -96,6 +96,7 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: protocol::PROTOCOL_VERSION,
             limits: Limits::default(),
+            sso: None,
         }),
         (Method::Post, ["api", "rooms"]) => {
             // The room id is in the body: read it here, forward the same bytes.

@@ -305,6 +305,10 @@ impl RoomObject {
             CreateAuthorization::StorageToken { .. } => {
                 return refuse(ErrorCode::Unavailable, "this server does not accept storage tokens yet");
             }
+            CreateAuthorization::SsoToken { .. } => {
+                // Spending one needs the ledger, which the edge does not have yet.
+                return refuse(ErrorCode::Unavailable, "this server does not accept SSO tokens yet");
+            }
         };
         let created = {
             let mut host = self.host.borrow_mut();

@@ -272,6 +272,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                         version: "0.1.0".into(),
                         protocol: protocol::PROTOCOL_VERSION,
                         limits: Limits::default(),
+                        sso: None,
                     },
                 ),
                 tagged(4, &CreateRoomResponse { room: room.clone(), capacity: 50, budget: 1 << 25 }),

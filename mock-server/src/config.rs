@@ -48,6 +48,16 @@ pub struct ServerConfig {
     /// Where browsers report Content-Security-Policy violations (`report-uri`), if
     /// anywhere: checked by [`crate::csp::parse_report_uri`].
     pub csp_report_uri: Option<String>,
+    /// The SSO whose room tokens this server accepts (`--sso-*`), if any.
+    pub sso: Option<SsoConfig>,
+}
+
+/// The SSO this server accepts room tokens from: what `/api/info` says about it, and the
+/// root-signed key set (checked against the root key when the server starts).
+#[derive(Debug, Clone)]
+pub struct SsoConfig {
+    pub info: protocol::sso::SsoInfo,
+    pub keyset: protocol::sso::SsoKeyset,
 }
 
 /// Default of [`ServerConfig::max_heavy_requests`].

@@ -6,6 +6,7 @@
 //! | `rooms/<room id>.sqlite` | `kv` | one room's KV_local (`room_core::schema`'s keys) |
 //! | `global.sqlite` | `messages` | KV_global: every committed message, by key |
 //! | `global.sqlite` | `ledger` | storage tokens: issued, spent (exactly once) |
+//! | `global.sqlite` | `sso_keys` | SSO room tokens redeemed per issuance key, and its cap |
 //! | `global.sqlite` | `objects` | the document store's encrypted chunks |
 //! | `global.sqlite` | `uploads` | the document store's uploads in progress and done |
 //!
@@ -23,9 +24,10 @@ pub const MESSAGES_TABLE: &str = "messages";
 pub const LEDGER_TABLE: &str = "ledger";
 pub const OBJECTS_TABLE: &str = "objects";
 pub const UPLOADS_TABLE: &str = "uploads";
+pub const SSO_KEYS_TABLE: &str = "sso_keys";
 
 /// The tables of `global.sqlite`.
-pub const GLOBAL_TABLES: [&str; 4] = [MESSAGES_TABLE, LEDGER_TABLE, OBJECTS_TABLE, UPLOADS_TABLE];
+pub const GLOBAL_TABLES: [&str; 5] = [MESSAGES_TABLE, LEDGER_TABLE, OBJECTS_TABLE, UPLOADS_TABLE, SSO_KEYS_TABLE];
 
 /// When a commit returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -67,6 +67,9 @@ pub enum Funding {
     AdminSecret,
     /// A storage token (by hash), spent when the room is created; its value is the budget.
     Token { hash: String },
+    /// An SSO room token (checked by the HTTP layer), spent under its id when the room is
+    /// created; its key's denomination is the budget, its key's cap bounds the rooms.
+    Sso { spent_id: String, key_id: String, bytes: u64, cap: u64 },
 }
 
 /// Everything that reaches a room. Kept small (big payloads boxed): every room's command
@@ -596,14 +599,23 @@ impl RoomActor {
         let payment = match funding {
             Funding::AdminSecret => Payment::Granted { bytes: self.ctx.initial_budget },
             Funding::Token { hash } => Payment::room(&self.id, hash.clone()),
+            Funding::Sso { spent_id, .. } => Payment::room(&self.id, spent_id.clone()),
         };
         let ledger = self.ctx.ledger.clone();
-        let (made, refund_failed) = funding::run_sync(
-            payment,
-            |hash, min, purpose| ledger.spend(hash, min, purpose, now_micros()),
-            |budget| make(self, budget).map(|made| (made, Used::Yes)),
-            |hash| ledger.refund(hash),
-        );
+        let (made, refund_failed) = match funding {
+            Funding::Sso { key_id, bytes, cap, .. } => funding::run_sync(
+                payment,
+                |id, _, purpose| ledger.spend_sso(id, key_id, *bytes, *cap, purpose, now_micros()),
+                |budget| make(self, budget).map(|made| (made, Used::Yes)),
+                |id| ledger.refund_sso(id, key_id),
+            ),
+            _ => funding::run_sync(
+                payment,
+                |hash, min, purpose| ledger.spend(hash, min, purpose, now_micros()),
+                |budget| make(self, budget).map(|made| (made, Used::Yes)),
+                |hash| ledger.refund(hash),
+            ),
+        };
         if refund_failed {
             tracing::error!(room = %self.id, "could not refund a token after a failed creation");
         }

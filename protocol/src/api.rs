@@ -20,6 +20,9 @@ pub struct InfoResponse {
     pub version: String,
     pub protocol: u32,
     pub limits: Limits,
+    /// The SSO whose room tokens this server accepts, if any (`docs/SSO.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<crate::sso::SsoInfo>,
 }
 
 /// How a room creation (or a restore) is authorised.
@@ -31,6 +34,9 @@ pub enum CreateAuthorization {
     /// An unspent storage token worth at least `MIN_ROOM_FUNDING_BYTES`; its value
     /// becomes the new room's budget.
     StorageToken { token: String },
+    /// A one-use room token the SSO signed blind (`docs/SSO.md`); its key's denomination
+    /// becomes the new room's budget.
+    SsoToken { token: crate::sso::SsoToken },
 }
 
 /// `POST /api/rooms`: register a new room for an owner key. The request is a signed

@@ -102,6 +102,12 @@ pub enum ErrorCode {
     BadState,
     /// A storage token issued to a member pays only for uploads; it cannot fund a room.
     TokenWrongScope,
+    /// An SSO token's issuance key is outside its validity window (or was revoked).
+    TokenExpired,
+    /// The SSO token's issuance key has paid for as many rooms as its cap allows.
+    IssuerCapReached,
+    /// The SSO: this person has used up their quota of room authorisations this period.
+    QuotaExhausted,
     /// The member has drawn its whole storage allowance (`limit` = bytes left to it).
     AllowanceExhausted,
     /// Too many connections at once (`limit`): of one key to a room (the room closes the
@@ -166,6 +172,9 @@ impl ErrorCode {
             Self::InviteRequired => "invite_required",
             Self::BadState => "bad_state",
             Self::TokenWrongScope => "token_wrong_scope",
+            Self::TokenExpired => "token_expired",
+            Self::IssuerCapReached => "issuer_cap_reached",
+            Self::QuotaExhausted => "quota_exhausted",
             Self::AllowanceExhausted => "allowance_exhausted",
             Self::TooManyConnections => "too_many_connections",
             Self::BadReadProof => "bad_read_proof",
@@ -204,7 +213,9 @@ impl ErrorCode {
             | Self::NotAccepted
             | Self::InviteRequired
             | Self::TokenWrongScope
+            | Self::TokenExpired
             | Self::BadReadProof => 403,
+            Self::IssuerCapReached | Self::QuotaExhausted => 429,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
             Self::BudgetExhausted | Self::AllowanceExhausted => 507,
@@ -249,6 +260,9 @@ impl ErrorCode {
             | Self::BadManifest
             | Self::BadState
             | Self::TokenWrongScope
+            | Self::TokenExpired
+            | Self::IssuerCapReached
+            | Self::QuotaExhausted
             | Self::AllowanceExhausted
             | Self::BadReadProof
             // HTTP-only refusals (before any upgrade).

@@ -56,6 +56,7 @@ pub mod room_guard;
 pub mod room_state;
 pub mod safety_number;
 pub mod signed_request;
+pub mod sso;
 pub mod storage_token;
 pub mod transcript;
 pub mod vectors;

@@ -11,6 +11,7 @@
 //! - [`csp_reports`]: where every test page reports what its Content-Security-Policy blocked.
 //! - [`app`] and [`files`]: driving the SPA like a person (rooms, messages, files).
 //! - [`link`]: a link to the server a test can slow down or cut (a real TCP relay).
+//! - [`sso`]: SSO key material made by the offline CLI, and tokens issued natively.
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
 pub mod app;
@@ -24,6 +25,7 @@ pub mod hostile_proxy;
 pub mod link;
 pub mod scan;
 pub mod server;
+pub mod sso;
 
 /// The workspace root (where `dist/`, `target/` and `Cargo.toml` live).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// The SSO's offline keys: the root key, issuance keys, revocation.
+    #[command(subcommand)]
+    Sso(SsoCommand),
     /// Check a backup and copy it into a new (empty) data directory.
     Restore {
         /// The backup directory.
@@ -170,4 +173,64 @@ pub struct ServeArgs {
     /// Seconds a request carrying a file chunk or a room backup may take (then 408).
     #[arg(long, default_value_t = 600)]
     pub upload_timeout_secs: u64,
+    /// The SSO's origin (e.g. https://sso.example.org): rooms may then be created with its tokens.
+    /// Needs --sso-root-key and --sso-keyset.
+    #[arg(long, requires_all = ["sso_root_key", "sso_keyset"])]
+    pub sso_origin: Option<String>,
+    /// What the sign-in button calls the SSO ("Example Corp").
+    #[arg(long, default_value = "your organisation")]
+    pub sso_name: String,
+    /// The SSO root public key (`mock-server sso init` printed it); the key set must be signed by it.
+    #[arg(long, requires = "sso_origin")]
+    pub sso_root_key: Option<String>,
+    /// The key set file (`mock-server sso mint-keys` wrote it). Read at start: restart after installing a new one.
+    #[arg(long, requires = "sso_origin")]
+    pub sso_keyset: Option<PathBuf>,
+}
+
+/// `mock-server sso …`: the SSO's offline key material.
+#[derive(Subcommand)]
+pub enum SsoCommand {
+    /// Make the SSO root key pair: the private half to --root-key (must not exist), the public half printed.
+    Init {
+        #[arg(long)]
+        root_key: PathBuf,
+    },
+    /// Make a new issuance key and write DIR/issuer-<key id>.pem (install on the SSO) and DIR/keyset.json
+    /// (install on the SSO and every worker), signed by the root key. Keys of --keyset that are still
+    /// valid stay in the new set.
+    MintKeys {
+        #[arg(long)]
+        root_key: PathBuf,
+        /// Where to write the issuer key and the new key set.
+        #[arg(long)]
+        out: PathBuf,
+        /// The current key set, whose still-valid keys the new set keeps.
+        #[arg(long)]
+        keyset: Option<PathBuf>,
+        /// First day of validity, YYYY-MM-DD (UTC). Default: today.
+        #[arg(long)]
+        from: Option<String>,
+        /// Days of validity.
+        #[arg(long, default_value_t = 31)]
+        days: u64,
+        /// Storage budget each token's room gets, in bytes.
+        #[arg(long, default_value_t = 1 << 30)]
+        room_bytes: u64,
+        /// Most rooms this key's tokens may pay for: a stolen key is worth at most this.
+        #[arg(long, default_value_t = 500)]
+        max_redemptions: u64,
+    },
+    /// Write a key set without one key (it stops being accepted once installed).
+    Revoke {
+        #[arg(long)]
+        root_key: PathBuf,
+        #[arg(long)]
+        keyset: PathBuf,
+        #[arg(long)]
+        key_id: String,
+        /// The new key set's path.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

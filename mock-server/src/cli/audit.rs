@@ -39,6 +39,9 @@ pub struct Audit {
     pub issuers: BTreeMap<String, IssuerLine>,
     /// Rooms whose budget record disagrees with the ledger.
     pub mismatches: Vec<String>,
+    /// SSO issuance keys: rooms their tokens paid for, against their cap. A key near its
+    /// cap long before its period ends may have leaked: revoke it (`sso revoke`).
+    pub sso_keys: BTreeMap<String, crate::ledger::SsoKeyCount>,
     /// Encrypted chunks in the document store, and their bytes.
     pub stored_chunks: u64,
     pub stored_bytes: u64,
@@ -54,7 +57,8 @@ pub fn run(data_dir: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
         return Err(CliError::invalid("this ledger key is not the one of this data directory"));
     }
     let ledger = Ledger::open(&data_dir.join("global.sqlite"), public)?;
-    let mut audit = Audit::default();
+    let sso_keys = ledger.sso_counts().map_err(|e| CliError::failed(e.message))?.into_iter().collect();
+    let mut audit = Audit { sso_keys, ..Audit::default() };
     for (_, entry) in ledger.entries().map_err(|e| CliError::failed(e.message))? {
         let open = |link| {
             ledger_link::open(&key, link)

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod init;
 pub mod room_info;
 pub mod run;
+pub mod sso;
 pub mod tokens;
 
 use std::path::Path;

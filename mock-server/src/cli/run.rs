@@ -2,7 +2,7 @@
 
 use protocol::limits::Limits;
 
-use crate::cli::args::{Command, ServeArgs};
+use crate::cli::args::{Command, ServeArgs, SsoCommand};
 use crate::cli::{self, CliError};
 use crate::config::ServerConfig;
 
@@ -65,6 +65,9 @@ fn offline(command: Command) -> Result<(), CliError> {
                 for (issuer, line) in &audit.issuers {
                     println!("  {issuer}: {} tokens, {} bytes, {} spent", line.tokens, line.bytes, line.spent_tokens);
                 }
+                for (key_id, count) in &audit.sso_keys {
+                    println!("  SSO key {key_id}: {} of {} rooms paid for", count.redeemed, count.cap);
+                }
             }
             if !audit.mismatches.is_empty() {
                 return Err(CliError::invalid(format!(
@@ -82,9 +85,48 @@ fn offline(command: Command) -> Result<(), CliError> {
             let manifest = cli::backup::backup(&data_dir, &to)?;
             println!("backed up {} file(s) to {}", manifest.files.len(), to.display());
         }
+        Command::Sso(command) => sso(command)?,
         Command::Restore { from, data_dir } => {
             let manifest = cli::backup::restore(&from, &data_dir)?;
             println!("restored {} file(s) into {}", manifest.files.len(), data_dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// `mock-server sso …`.
+fn sso(command: SsoCommand) -> Result<(), CliError> {
+    match command {
+        SsoCommand::Init { root_key } => {
+            let public = cli::sso::init(&root_key)?;
+            println!("{public}");
+            eprintln!(
+                "SSO root key written to {} (keep it offline). Give every worker --sso-root-key {public}",
+                root_key.display()
+            );
+        }
+        SsoCommand::MintKeys { root_key, out, keyset, from, days, room_bytes, max_redemptions } => {
+            let minted = cli::sso::mint_keys(cli::sso::MintOptions {
+                root_key: &root_key,
+                out: &out,
+                keyset: keyset.as_deref(),
+                from: from.as_deref(),
+                days,
+                room_bytes,
+                max_redemptions,
+            })?;
+            println!("{}", minted.key_id);
+            eprintln!(
+                "issuance key {} written to {} (install on the SSO, then delete here); key set with {} key(s) in {} (install on the SSO and every worker)",
+                minted.key_id,
+                minted.issuer_pem.display(),
+                minted.keys_in_set,
+                minted.keyset.display()
+            );
+        }
+        SsoCommand::Revoke { root_key, keyset, key_id, out } => {
+            let left = cli::sso::revoke(&root_key, &keyset, &key_id, &out)?;
+            eprintln!("key set without {key_id} ({left} key(s) left) written to {}", out.display());
         }
     }
     Ok(())
@@ -100,6 +142,32 @@ fn raise_open_files_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+/// The SSO settings, checked: an http(s) origin, a root key, a key set it signed.
+fn sso_config(
+    origin: Option<String>,
+    name: String,
+    root_key: Option<String>,
+    keyset: Option<&std::path::Path>,
+) -> Result<Option<crate::config::SsoConfig>, CliError> {
+    let (Some(origin), Some(root_key), Some(keyset)) = (origin, root_key, keyset) else { return Ok(None) };
+    let origin = origin.trim_end_matches('/').to_owned();
+    let shaped = (origin.starts_with("https://") || origin.starts_with("http://"))
+        && !origin[origin.find("//").map_or(0, |i| i + 2)..].contains(['/', ' ', ';', ',', '\'']);
+    if !shaped {
+        return Err(CliError::invalid(format!("--sso-origin {origin:?} is not an origin (https://host[:port])")));
+    }
+    let root_key = protocol::identity::PublicKey::parse(root_key.trim())
+        .map_err(|e| CliError::invalid(format!("--sso-root-key: {e}")))?;
+    let bytes =
+        std::fs::read(keyset).map_err(|e| CliError::not_found(format!("cannot read {}: {e}", keyset.display())))?;
+    let keyset = protocol::sso::SsoKeyset::parse_verified(&bytes, &root_key)
+        .map_err(|e| CliError::invalid(format!("{}: {e}", keyset.display())))?;
+    Ok(Some(crate::config::SsoConfig {
+        info: protocol::sso::SsoInfo { origin, name: name.trim().chars().take(60).collect(), root_key },
+        keyset,
+    }))
 }
 
 /// Runs the server until a shutdown signal.
@@ -149,6 +217,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         request_timeout_secs: args.request_timeout_secs.max(1),
         upload_timeout_secs: args.upload_timeout_secs.max(1),
         csp_report_uri: args.csp_report_uri,
+        sso: sso_config(args.sso_origin, args.sso_name, args.sso_root_key, args.sso_keyset.as_deref())?,
     };
     // This runtime's blocking lane runs the document store's calls (rooms' batches have
     // their own, `room_runtime`): bounded, so threads do not grow with the load.

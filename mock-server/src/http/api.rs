@@ -28,7 +28,18 @@ pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
         version: env!("CARGO_PKG_VERSION").into(),
         protocol: protocol::PROTOCOL_VERSION,
         limits: st.config.limits.clone(),
+        sso: st.config.sso.as_ref().map(|s| s.info.clone()),
     })
+}
+
+/// `GET /api/sso/keys`: the root-signed key set of the SSO this server accepts tokens
+/// from (the browser checks its signature against `/api/info`'s root key and blinds only
+/// to its keys).
+pub async fn sso_keys(State(st): State<AppState>) -> Result<Json<protocol::sso::SsoKeyset>, ApiError> {
+    match &st.config.sso {
+        Some(sso) => Ok(Json(sso.keyset.clone())),
+        None => Err(ApiError::new(ErrorCode::NotFound, "this server accepts no SSO tokens")),
+    }
 }
 
 /// `POST /api/rooms`, a signed request by the new room's owner key (so nobody can claim a

@@ -115,6 +115,38 @@ pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Fundin
                 .map_err(|_| ApiError::new(ErrorCode::Internal, "the ledger lookup failed"))??;
             Ok(Funding::Token { hash })
         }
+        CreateAuthorization::SsoToken { token } => {
+            let Some(sso) = &st.config.sso else {
+                return Err(ApiError::new(ErrorCode::TokenUnknown, "this server accepts no SSO tokens"));
+            };
+            let key = match token.verify(&sso.keyset, crate::clock::now_micros() / 1000) {
+                Ok(key) => key,
+                Err(e) => {
+                    // A forged or unknown token waits like a wrong admin secret.
+                    if e.code == ErrorCode::TokenUnknown {
+                        tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                    }
+                    return Err(e.into());
+                }
+            };
+            let spent_id = token.spent_id().map_err(protocol::error::ErrorBody::from)?;
+            let ledger = st.ledger.clone();
+            let lookup = spent_id.clone();
+            let _permit =
+                st.ledger_lookups.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "closed"))?;
+            let spent = tokio::task::spawn_blocking(move || ledger.sso_spent(&lookup))
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "the ledger lookup failed"))??;
+            if spent {
+                return Err(ApiError::new(ErrorCode::TokenSpent, "this SSO token was already spent"));
+            }
+            Ok(Funding::Sso {
+                spent_id,
+                key_id: key.key_id.clone(),
+                bytes: key.denomination.bytes,
+                cap: key.max_redemptions,
+            })
+        }
     }
 }
 

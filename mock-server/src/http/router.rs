@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .layer(timeout(config.upload_timeout_secs));
     let api = Router::new()
         .route("/info", get(api::info))
+        .route("/sso/keys", get(api::sso_keys))
         .route("/rooms", post(api::create_room))
         .route("/rooms/{room}/history", get(api::history))
         .route("/last-message-times", post(api::last_message_times))
