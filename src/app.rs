@@ -9,6 +9,7 @@ use crate::pages::landing::LandingPage;
 use crate::pages::room::RoomPage;
 use crate::pages::rooms::RoomsPage;
 use crate::pages::settings::SettingsPage;
+use crate::pages::sso_return::SsoReturnPage;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -37,6 +38,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/rooms") view=RoomsPage />
                     <Route path=path!("/settings") view=SettingsPage />
                     <Route path=path!("/r/:room") view=RoomPage />
+                    <Route path=path!("/sso-return") view=SsoReturnPage />
                 </Routes>
             </main>
         </Router>

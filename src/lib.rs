@@ -9,6 +9,7 @@
 //! - [`session`]: one open room as reactive state, and the owner's admin actions;
 //! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
 //!   notifications, human times; [`format`]: links and a little formatting in message text;
+//! - [`sso`]: room authorisations from the organisation's SSO (blind-signed tokens);
 //! - [`unread`]: unread counts and previews of rooms that are not open;
 //! - [`pages`] and [`components`]: the views;
 //! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
@@ -30,6 +31,7 @@ pub mod notify;
 pub mod pages;
 pub mod rooms;
 pub mod session;
+pub mod sso;
 pub mod store;
 pub mod unread;
 

@@ -67,6 +67,8 @@ pub fn clean_alias(alias: &str) -> Result<String, String> {
 pub enum Funding {
     AdminSecret,
     StorageToken,
+    /// A room authorisation from the organisation's SSO, kept on this device.
+    Sso,
 }
 
 /// Checks what the user typed for `funding` and makes the server's authorisation of it.
@@ -79,6 +81,8 @@ pub fn authorization(funding: Funding, text: &str) -> Result<CreateAuthorization
             Ok(_) => Ok(CreateAuthorization::StorageToken { token: text.to_owned() }),
             Err(_) => Err("That is not a storage token: paste the 43 characters a room owner gave you.".into()),
         },
+        Funding::Sso => crate::sso::next_authorization()
+            .ok_or_else(|| "No room authorisation on this device: sign in with your organisation first.".into()),
     }
 }
 
@@ -117,10 +121,17 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
     // fresh key, so "exists" can only mean an earlier attempt went through (and a token
     // is never spent twice: the server checks for the room first).
     let register = || api::create_room(&room, &owner, &state, auth.clone());
-    match retry::with_retries(&|| false, register).await {
-        Ok(_) => {}
-        Err(e) if e.code == ErrorCode::RoomExists => {}
-        Err(e) => return Err(e.message),
+    let registered = match retry::with_retries(&|| false, register).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == ErrorCode::RoomExists => Ok(()),
+        Err(e) => Err(e),
+    };
+    crate::sso::settle(&auth, registered.as_ref().map(|_| ()).map_err(|e| e.code));
+    if let Err(e) = registered {
+        return Err(match auth {
+            CreateAuthorization::SsoToken { .. } => crate::sso::explain(e.code.as_str()),
+            _ => e.message,
+        });
     }
     let record = RoomRecord {
         room: room.to_string(),

@@ -90,6 +90,9 @@ pub struct KeysBundle {
     pub verified: BTreeMap<String, VerifiedContact>,
     /// When it was exported, ms since the Unix epoch.
     pub exported_at: u64,
+    /// Unspent room authorisations from the SSO (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sso_tokens: Vec<crate::sso::KeptToken>,
 }
 
 /// A member whose safety number was compared and found equal.
@@ -207,6 +210,7 @@ mod tests {
                 VerifiedContact { room: "r".into(), alias: "Bob".into(), at: 4 },
             )]),
             exported_at: 5,
+            sso_tokens: vec![],
         }
     }
 

@@ -256,6 +256,15 @@ pub struct SsoToken {
     pub sig: String,
 }
 
+/// A token as the browser keeps it (and as the keys export file carries it): with the
+/// end of its key's window, so expired ones can be dropped without the key set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptToken {
+    pub token: SsoToken,
+    /// ms since the Unix epoch.
+    pub not_after: u64,
+}
+
 /// The signed input of a token.
 pub fn token_input(key_id: &[u8; 32], nonce: &[u8; 32]) -> Vec<u8> {
     [TOKEN_LABEL, key_id.as_slice(), nonce.as_slice()].concat()
@@ -339,6 +348,43 @@ impl PendingToken {
     pub fn secret(&self) -> &Secret {
         &self.blinding.secret
     }
+
+    /// The form the browser keeps while the person signs in at the SSO (session storage
+    /// of this tab: the blinding secret never leaves the browser).
+    pub fn save(&self) -> SavedPending {
+        SavedPending {
+            key_id: b64(&self.key_id),
+            nonce: b64(&self.nonce),
+            secret: b64(&self.blinding.secret),
+            randomizer: self.blinding.msg_randomizer.map(|r| b64(&r.0)).unwrap_or_default(),
+            blinded: self.blinded(),
+        }
+    }
+
+    pub fn restore(saved: &SavedPending) -> Result<Self, SsoError> {
+        let bad = |what: &str| SsoError::Malformed(format!("saved token: {what}"));
+        Ok(PendingToken {
+            key_id: unb64_array::<32>(&saved.key_id).map_err(|_| bad("key_id"))?,
+            nonce: unb64_array::<32>(&saved.nonce).map_err(|_| bad("nonce"))?,
+            blinding: BlindingResult {
+                blind_message: blind_rsa_signatures::BlindMessage(unb64(&saved.blinded).map_err(|_| bad("blinded"))?),
+                secret: Secret(unb64(&saved.secret).map_err(|_| bad("secret"))?),
+                msg_randomizer: Some(MessageRandomizer(
+                    unb64_array::<32>(&saved.randomizer).map_err(|_| bad("randomizer"))?,
+                )),
+            },
+        })
+    }
+}
+
+/// [`PendingToken::save`]'s form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPending {
+    pub key_id: String,
+    pub nonce: String,
+    pub secret: String,
+    pub randomizer: String,
+    pub blinded: String,
 }
 
 /// An issuance key's private half (the SSO holds it; the CLI makes it).

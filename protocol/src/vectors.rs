@@ -311,6 +311,7 @@ pub fn generate() -> Vectors {
         contacts: std::collections::BTreeMap::from([(guest.public_key().to_b64(), "Bob".to_owned())]),
         verified: std::collections::BTreeMap::new(),
         exported_at: 1_700_000_000_000,
+        sso_tokens: vec![],
     };
     let kdfs = vec![KdfVector {
         passphrase: "correct horse battery staple".into(),

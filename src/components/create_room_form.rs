@@ -1,5 +1,6 @@
-//! The "create a room" form: authorised by the server's admin secret, or funded by a
-//! storage token another room's owner issued.
+//! The "create a room" form: authorised by the server's admin secret, funded by a
+//! storage token another room's owner issued, or by a room authorisation from the
+//! organisation's SSO (when the server names one; [`crate::sso`]).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -15,7 +16,34 @@ pub fn CreateRoomForm() -> impl IntoView {
     let secret = RwSignal::new(String::new());
     let funding = RwSignal::new(Funding::AdminSecret);
     let error = RwSignal::new(None::<String>);
+    let status = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // The SSO this server accepts authorisations from, if any.
+    let sso = LocalResource::new(|| async { crate::net::api::info().await.ok().and_then(|i| i.sso) });
+    let sso_tokens = RwSignal::new(crate::sso::tokens().len());
+    let sso_name = move || sso.get().flatten().map(|s| s.name).unwrap_or_default();
+    // Back from the SSO: say what happened, with the SSO chosen.
+    if let Some(outcome) = crate::sso::take_outcome() {
+        funding.set(Funding::Sso);
+        match outcome {
+            crate::sso::Outcome::Signed { added, left } => status.set(Some(format!(
+                "Signed in: {added} new room authorisation{} on this device ({left} more available this month).",
+                if added == 1 { "" } else { "s" }
+            ))),
+            crate::sso::Outcome::Refused { code, .. } => error.set(Some(crate::sso::explain(&code))),
+        }
+    }
+    let sign_in = move |_| {
+        let Some(info) = sso.get().flatten() else { return };
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            if let Err(e) = crate::sso::start_sign_in(&info).await {
+                error.set(Some(e));
+                busy.set(false);
+            }
+        });
+    };
     let navigate = use_navigate();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -41,6 +69,7 @@ pub fn CreateRoomForm() -> impl IntoView {
                 }
                 Err(e) => error.set(Some(e)),
             }
+            sso_tokens.set(crate::sso::tokens().len());
             busy.set(false);
         });
     };
@@ -70,17 +99,39 @@ pub fn CreateRoomForm() -> impl IntoView {
                         on:change=move |_| funding.set(Funding::StorageToken) />
                     "a storage token"
                 </label>
+                {move || sso.get().flatten().map(|info| view! {
+                    <label>
+                        <input id="fund-sso" type="radio" name="funding"
+                            prop:checked=move || funding.get() == Funding::Sso
+                            on:change=move |_| funding.set(Funding::Sso) />
+                        {format!("an authorisation from {}", info.name)}
+                    </label>
+                })}
             </fieldset>
-            <label for="create-secret">{move || match funding.get() {
-                Funding::AdminSecret => "Server admin secret",
-                Funding::StorageToken => "Storage token",
-            }}</label>
-            {move || (funding.get() == Funding::StorageToken).then(|| view! {
-                <p class="hint">"A room's owner issues tokens in its admin panel; the token's value becomes this room's storage budget, and it works once."</p>
+            {move || (funding.get() != Funding::Sso).then(|| view! {
+                <label for="create-secret">{move || match funding.get() {
+                    Funding::StorageToken => "Storage token",
+                    _ => "Server admin secret",
+                }}</label>
+                {move || (funding.get() == Funding::StorageToken).then(|| view! {
+                    <p class="hint">"A room's owner issues tokens in its admin panel; the token's value becomes this room's storage budget, and it works once."</p>
+                })}
+                <input id="create-secret" type="password" autocomplete="off" required
+                    prop:value=move || secret.get()
+                    on:input=move |ev| secret.set(event_target_value(&ev)) />
             })}
-            <input id="create-secret" type="password" autocomplete="off" required
-                prop:value=move || secret.get()
-                on:input=move |ev| secret.set(event_target_value(&ev)) />
+            {move || (funding.get() == Funding::Sso).then(|| view! {
+                <p id="sso-count" class="hint">{move || match sso_tokens.get() {
+                    0 => format!("No room authorisation on this device yet: sign in with {} to get some.", sso_name()),
+                    1 => "1 room authorisation on this device.".to_owned(),
+                    n => format!("{n} room authorisations on this device."),
+                }}</p>
+                <p class="hint">"Your organisation vouches for you without learning which rooms you create, and this server never learns who you are."</p>
+                <button id="sso-sign-in" type="button" on:click=sign_in disabled=move || busy.get()>
+                    {move || format!("Sign in with {}", sso_name())}
+                </button>
+            })}
+            <p id="create-status" class="status" role="status">{move || status.get()}</p>
             <p class="error" role="alert">{move || error.get()}</p>
             <button id="create-room" type="submit" class="primary" disabled=move || busy.get()>
                 {move || if busy.get() { "Creating…" } else { "Create room" }}

@@ -69,8 +69,16 @@ pub fn ImportKeys() -> impl IntoView {
                 contacts.reload();
                 plan.set(None);
                 message.set(Some(format!(
-                    "Imported: {} room(s) added, {} completed, {} replaced, {} contact name(s), {} verified member(s).",
-                    s.added, s.completed, s.replaced, s.contacts, s.verified
+                    "Imported: {} room(s) added, {} completed, {} replaced, {} contact name(s), {} verified member(s){}.",
+                    s.added,
+                    s.completed,
+                    s.replaced,
+                    s.contacts,
+                    s.verified,
+                    match s.sso_tokens {
+                        0 => String::new(),
+                        n => format!(", {n} room authorisation(s)"),
+                    }
                 )));
             }
             Err(e) => message.set(Some(e.to_string())),

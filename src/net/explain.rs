@@ -52,6 +52,15 @@ pub fn sentence(code: ErrorCode) -> &'static str {
         InviteRequired => "This link's invitation is no longer valid. Ask the owner for a new link.",
         BadState => "The room's settings sent to the server were refused. Reload and try again.",
         TokenWrongScope => "That token pays for uploads only; it cannot fund a room.",
+        TokenExpired => {
+            "That room authorisation has expired (or its key was withdrawn). Sign in with your organisation again for new ones."
+        }
+        IssuerCapReached => {
+            "The signing key behind that room authorisation has paid for all the rooms it may. Sign in with your organisation again later."
+        }
+        QuotaExhausted => {
+            "You have used all of this month's room authorisations. Ask your organisation for more, or wait for next month."
+        }
         AllowanceExhausted => "You have used your share of this room's storage. Ask the owner for more.",
         TooManyConnections => "Too many open connections to this room. Close other tabs with this room.",
         BadReadProof => "This file's link is incomplete. Ask for the message with the file again.",

@@ -4,3 +4,4 @@ pub mod landing;
 pub mod room;
 pub mod rooms;
 pub mod settings;
+pub mod sso_return;

@@ -48,6 +48,7 @@ pub fn bundle_now() -> KeysBundle {
         contacts: store::contacts(),
         verified: store::verified(),
         exported_at: js_sys::Date::now() as u64,
+        sso_tokens: crate::sso::tokens(),
     }
 }
 
@@ -94,6 +95,8 @@ pub struct MergePlan {
     /// Safety-number verifications this browser does not have (always added: each is a
     /// comparison the user made).
     pub new_verified: BTreeMap<String, protocol::keys_file::VerifiedContact>,
+    /// Unspent SSO room authorisations this browser does not have (always added).
+    pub new_sso_tokens: Vec<protocol::sso::KeptToken>,
 }
 
 fn completes(local: &RoomRecord, incoming: &RoomEntry) -> bool {
@@ -139,6 +142,10 @@ pub fn plan(bundle: &KeysBundle) -> MergePlan {
         .filter(|(key, _)| !verified.contains_key(*key))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let here = crate::sso::tokens();
+    let now = js_sys::Date::now() as u64;
+    plan.new_sso_tokens =
+        bundle.sso_tokens.iter().filter(|t| t.not_after > now && !here.contains(t)).cloned().collect();
     plan
 }
 
@@ -150,6 +157,7 @@ pub struct MergeSummary {
     pub replaced: usize,
     pub contacts: usize,
     pub verified: usize,
+    pub sso_tokens: usize,
 }
 
 /// Applies a plan: adds and completes always; replaces only the rooms in `replace`;
@@ -194,6 +202,9 @@ pub fn apply(plan: &MergePlan, replace: &BTreeSet<String>, rename_contacts: bool
         verified.extend(plan.new_verified.iter().map(|(k, v)| (k.clone(), v.clone())));
         store::save_verified(&verified)?;
         summary.verified = plan.new_verified.len();
+    }
+    if !plan.new_sso_tokens.is_empty() {
+        summary.sso_tokens = crate::sso::add_tokens(plan.new_sso_tokens.clone()).map_err(StoreError)?;
     }
     Ok(summary)
 }

@@ -116,3 +116,104 @@ impl SsoKeys {
         pending.finish(&key, &issuer.blind_sign(&pending.blinded()).expect("sign")).expect("finish")
     }
 }
+
+/// A child process that printed "listening on http://…", killed (SIGKILL to its process
+/// group) when dropped.
+struct Listening {
+    child: std::process::Child,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the group this child leads (process_group(0)).
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_listening(mut cmd: Command, what: &str) -> Listening {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening on http://")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let process = Listening { child };
+    if rx.recv_timeout(std::time::Duration::from_secs(30)).is_err() {
+        panic!("{what} did not start listening");
+    }
+    process
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
+}
+
+/// The test OpenID provider (`testkit/idp/idp.mjs`, npm `oidc-provider`) and the SSO in
+/// front of it, both on 127.0.0.1: an organisation's sign-in, for real.
+pub struct SsoStack {
+    _sso: Listening,
+    _idp: Listening,
+    /// The SSO's origin (`http://127.0.0.1:<port>`).
+    pub origin: String,
+    pub idp_issuer: String,
+    /// The SSO's data directory (for byte scans).
+    pub data_dir: tempfile::TempDir,
+}
+
+impl SsoStack {
+    /// Starts the provider and the SSO, which signs with every issuer key of `keys`, sends
+    /// people back only to `return_url`, and gives members of `cloakroom-owners` `quota`
+    /// room tokens a month.
+    pub fn start(keys: &SsoKeys, return_url: &str, quota: u64) -> Self {
+        let root = crate::workspace_root();
+        let idp_dir = root.join("testkit/idp");
+        assert!(
+            idp_dir.join("node_modules/oidc-provider").is_dir(),
+            "the test OpenID provider is not installed: run ./scripts/setup"
+        );
+        let (idp_port, sso_port) = (free_port(), free_port());
+        let origin = format!("http://127.0.0.1:{sso_port}");
+        let idp_issuer = format!("http://127.0.0.1:{idp_port}");
+        let mut idp = Command::new("node");
+        idp.current_dir(&idp_dir).args([
+            "idp.mjs",
+            &idp_port.to_string(),
+            "cloakroom-sso",
+            "test-client-secret",
+            &format!("{origin}/callback"),
+        ]);
+        let idp = spawn_listening(idp, "the test OpenID provider (node idp.mjs)");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let bin = crate::server::mock_server_bin().with_file_name("sso-server");
+        assert!(bin.is_file(), "{} is missing: cargo build -p cloakroom-sso-server", bin.display());
+        let mut sso = Command::new(&bin);
+        sso.args(["serve", "--listen", &format!("127.0.0.1:{sso_port}")])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--oidc-issuer", &idp_issuer, "--client-id", "cloakroom-sso"])
+            .args(["--quota", &format!("cloakroom-owners={quota}"), "--root-key", &keys.root_public])
+            .arg("--keyset")
+            .arg(&keys.keyset)
+            .args(["--allow-return", return_url])
+            .env("CLOAKROOM_SSO_CLIENT_SECRET", "test-client-secret")
+            .env("RUST_LOG", "warn");
+        for (_, pem) in &keys.issuers {
+            sso.arg("--issuer-key").arg(pem);
+        }
+        let sso = spawn_listening(sso, "sso-server");
+        SsoStack { _sso: sso, _idp: idp, origin, idp_issuer, data_dir }
+    }
+}

@@ -61,9 +61,15 @@ fn a_blind_signed_token_verifies_and_the_signer_never_saw_it() {
 fn a_signature_by_any_other_key_is_refused_at_every_step() {
     let set = keyset();
     let key = &set.keys[0];
-    let pending = PendingToken::blind(key, [3; 32]).unwrap();
-    // An SSO that signs with a key outside the set: the browser notices at once.
-    let wrong = stranger().blind_sign(&pending.blinded()).unwrap();
+    // An SSO that signs with a key outside the set: the browser notices at once. (A
+    // blinded message at or above the other key's modulus cannot be signed by it at all:
+    // try nonces until one can.)
+    let (pending, wrong) = (0..64u8)
+        .find_map(|n| {
+            let pending = PendingToken::blind(key, [n; 32]).unwrap();
+            stranger().blind_sign(&pending.blinded()).ok().map(|sig| (pending, sig))
+        })
+        .unwrap();
     assert_eq!(pending.finish(key, &wrong).unwrap_err(), SsoError::BadIssuance);
     // A token for a key outside the set: unknown at the worker.
     let outside = key_of(&stranger());
@@ -152,4 +158,17 @@ fn the_current_key_is_the_newest_valid_room_key() {
     assert_eq!(set.current_key(NOW + 31 * DAY), None);
     let set = SsoKeyset::sign(&root(), vec![old.clone(), SsoKey { key_id: new.key_id.clone(), ..future }], NOW);
     assert_eq!(set.current_key(NOW).unwrap().key_id, old.key_id);
+}
+
+#[test]
+fn a_pending_token_survives_the_trip_to_the_sso_in_its_saved_form() {
+    let set = keyset();
+    let key = &set.keys[0];
+    let pending = PendingToken::blind(key, [9; 32]).unwrap();
+    let saved: SavedPending = serde_json::from_str(&serde_json::to_string(&pending.save()).unwrap()).unwrap();
+    let restored = PendingToken::restore(&saved).unwrap();
+    assert_eq!(restored.blinded(), pending.blinded());
+    let token = restored.finish(key, &issuer().blind_sign(&pending.blinded()).unwrap()).unwrap();
+    assert!(token.verify(&set, NOW).is_ok());
+    assert!(PendingToken::restore(&SavedPending { nonce: "x".into(), ..saved }).is_err());
 }
