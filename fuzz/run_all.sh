@@ -8,7 +8,7 @@ bin=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs artifacts
 for spec in ${TARGETS:-client_frame:10000000 keys_file:10000000 objects:1000000 owner_call:1000000 \
   signed_request:1000000 message_body:1000000 api_body:1000000 server_frame:1000000 envelope:1000000 \
-  inbound:1000000 backup:1000000}; do
+  inbound:1000000 backup:1000000 sso:1000000}; do
   # target:runs or target:runs:seconds (a time cap, for a run that must end by a deadline)
   IFS=: read -r t runs secs <<<"$spec"
   mkdir -p "corpus/$t" "artifacts/$t"

@@ -639,3 +639,45 @@ fn check_file_handle(h: &FileHandle, ciphertext: &[u8]) {
         let _ = objects::unpadded_len(&ciphertext[..ciphertext.len().min(8)], h.padded);
     }
 }
+
+/// SSO documents from outside: a key set (checked against the root key, as a worker and
+/// a browser do), a token (checked against a key set, as a worker does), a pending token
+/// a tab kept. Byte 0 picks.
+pub fn check_sso(data: &[u8]) {
+    use protocol::sso::{MAX_KEYSET_KEYS, PendingToken, SavedPending, SsoKeyset, SsoToken};
+    let Some((&pick, body)) = data.split_first() else { return };
+    match pick % 3 {
+        0 => {
+            if let Ok(set) = SsoKeyset::parse_verified(body, &seeds::sso_root().public_key()) {
+                assert!(set.keys.len() <= MAX_KEYSET_KEYS);
+                round_trip(&set);
+                let _ = set.current_key(1);
+            }
+        }
+        1 => {
+            if let Some(token) = parse_round_trip::<SsoToken>(body) {
+                let (set, _) = seeds::sso_fixture();
+                match token.verify(&set, 2) {
+                    Ok(key) => {
+                        assert_eq!(key.key_id, token.key_id);
+                        assert!(token.spent_id().is_ok(), "a valid token has a spent id");
+                    }
+                    Err(e) => assert!(matches!(
+                        e.code,
+                        ErrorCode::MalformedRequest | ErrorCode::TokenUnknown | ErrorCode::TokenExpired
+                    )),
+                }
+            }
+        }
+        _ => {
+            if let Some(saved) = parse_round_trip::<SavedPending>(body) {
+                let (set, issuer) = seeds::sso_fixture();
+                if let Ok(pending) = PendingToken::restore(&saved) {
+                    if let Ok(sig) = issuer.blind_sign(&pending.blinded()) {
+                        let _ = pending.finish(&set.keys[0], &sig);
+                    }
+                }
+            }
+        }
+    }
+}

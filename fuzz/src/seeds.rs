@@ -49,7 +49,7 @@ pub fn pad8(bytes: &[u8]) -> [u8; 8] {
 }
 
 /// Every target, with its seeds.
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 12] = [
     "client_frame",
     "inbound",
     "server_frame",
@@ -61,6 +61,7 @@ pub const TARGETS: [&str; 11] = [
     "backup",
     "keys_file",
     "objects",
+    "sso",
 ];
 
 fn json(value: &impl serde::Serialize) -> Vec<u8> {
@@ -364,6 +365,28 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 [&[4u8][..], &objects::padding_range(19, padded, padded - 8, padded), &padded.to_le_bytes()].concat(),
             ]
         }
+        "sso" => {
+            let (set, issuer) = sso_fixture();
+            let pending = protocol::sso::PendingToken::blind(&set.keys[0], [5; 32]).expect("blind");
+            let token =
+                pending.finish(&set.keys[0], &issuer.blind_sign(&pending.blinded()).expect("sign")).expect("finish");
+            vec![tagged(0, &set), tagged(1, &token), tagged(2, &pending.save())]
+        }
         other => panic!("no fuzz target named {other}"),
     }
+}
+
+/// The root key of the SSO fixtures ([`sso_fixture`]).
+pub fn sso_root() -> IdentityKey {
+    IdentityKey::from_secret_bytes(&[7; 32]).expect("a valid scalar")
+}
+
+/// A key set signed by [`sso_root`] with the test issuance key, and that key.
+pub fn sso_fixture() -> (protocol::sso::SsoKeyset, protocol::sso::IssuerKey) {
+    use protocol::sso::{Denomination, DenominationKind, IssuerKey, SsoKeyset};
+    let issuer = IssuerKey::from_pem(include_str!("../../protocol/src/sso/test-issuer.pem")).expect("test key");
+    let key = issuer
+        .describe(Denomination { kind: DenominationKind::Room, bytes: 1 << 30 }, 0, u64::MAX, 10)
+        .expect("describe");
+    (SsoKeyset::sign(&sso_root(), vec![key], 1), issuer)
 }

@@ -90,3 +90,8 @@ fn every_target_is_smoked() {
     }
     assert_eq!(manifest.matches("[[bin]]").count(), seeds::TARGETS.len());
 }
+
+#[test]
+fn sso() {
+    smoke("sso", checks::check_sso, 300);
+}
