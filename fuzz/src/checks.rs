@@ -672,10 +672,10 @@ pub fn check_sso(data: &[u8]) {
         _ => {
             if let Some(saved) = parse_round_trip::<SavedPending>(body) {
                 let (set, issuer) = seeds::sso_fixture();
-                if let Ok(pending) = PendingToken::restore(&saved) {
-                    if let Ok(sig) = issuer.blind_sign(&pending.blinded()) {
-                        let _ = pending.finish(&set.keys[0], &sig);
-                    }
+                if let Ok(pending) = PendingToken::restore(&saved)
+                    && let Ok(sig) = issuer.blind_sign(&pending.blinded())
+                {
+                    let _ = pending.finish(&set.keys[0], &sig);
                 }
             }
         }
