@@ -96,8 +96,12 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: protocol::PROTOCOL_VERSION,
             limits: Limits::default(),
-            sso: None,
+            sso: crate::sso::configured(env).map(|(info, _)| info),
         }),
+        (Method::Get, ["api", "sso", "keys"]) => match crate::sso::configured(env) {
+            Some((_, keyset)) => json(&keyset),
+            None => refuse(ErrorCode::NotFound, "this server accepts no SSO tokens"),
+        },
         (Method::Post, ["api", "rooms"]) => {
             // The room id is in the body: read it here, forward the same bytes.
             let body = match read_body(&mut req, MAX_API_BODY).await? {

@@ -7,6 +7,8 @@
 //! - [`room_object`]: the addressable worker, one SQLite-backed Durable Object per room,
 //!   with hibernating WebSockets.
 //! - [`sql_kv`]: KV_local over the object's synchronous SQL storage.
+//! - [`ledger_object`]: the token ledger, sharded Durable Objects (exactly-once spends).
+//! - [`sso`]: the SSO this deployment accepts room tokens from.
 //! - [`answer`]: JSON answers and typed refusals with the headers every response carries.
 //!
 //! docs/ARCHITECTURE.md ("Edge") maps the design's workers and stores to Cloudflare's.
@@ -15,5 +17,7 @@
 
 pub mod answer;
 pub mod front;
+pub mod ledger_object;
 pub mod room_object;
 pub mod sql_kv;
+pub mod sso;

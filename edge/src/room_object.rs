@@ -21,12 +21,18 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use api_core::ledger::{LedgerEntry, Spend};
 use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, OwnerCall};
 use protocol::error::{ErrorBody, ErrorCode};
+use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
+use protocol::ledger_link::SealedLink;
 use protocol::signed_request::{RequestAuth, RequestTarget};
+use protocol::storage_token::{self, ROOM_PURPOSE_PREFIX, TokenScope};
 use room_core::connection::ConnSnapshot;
+use room_core::effects::TokenIssued;
 use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
+use room_core::funding::{Funded, Payment, Step, Used};
 use room_core::inbound::PortableVerifier;
 use room_core::verified::VerifiedRequest;
 use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets, UnixMicros};
@@ -37,6 +43,7 @@ use worker::{
 };
 
 use crate::answer::{MAX_API_BODY, MAX_OWNER_BODY, json, read_body, refusal, refuse};
+use crate::ledger_object::{self, LedgerOp, sso_shard, token_shard};
 use crate::sql_kv::DoSqlKv;
 
 /// Delay before answering a wrong admin secret (slows down guessing).
@@ -89,6 +96,26 @@ struct Host {
     next_reply: ReplyId,
     /// The alarm as last set (µs), so it is only changed when the deadline moves.
     alarm: Option<u64>,
+    /// Answers carrying a new storage token, held until the ledger has recorded it.
+    held: BTreeMap<ReplyId, Reply>,
+}
+
+/// What [`RoomObject::finish`] leaves to its caller: the alarm to set (if it changed) and
+/// the tokens to record in the ledger before their answers (held in [`Host::held`]) go.
+#[derive(Default)]
+struct Finished {
+    alarm: Option<Option<u64>>,
+    tokens: Vec<TokenIssued>,
+}
+
+/// What pays for a new room, its authorisation checked.
+enum Paying {
+    /// The admin secret: the deployment's initial budget.
+    Granted(u64),
+    /// A storage token, by hash.
+    Token { hash: String },
+    /// An SSO token: spent under its id in its key's ledger shard, within the key's cap.
+    Sso { spent_id: String, key_id: String, bytes: u64, cap: u64 },
 }
 
 fn now() -> UnixMicros {
@@ -113,6 +140,27 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
 /// A string var or secret of the Worker's environment.
 pub fn setting(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|s| s.to_string())).ok()
+}
+
+/// The offline ledger key's public half (`LEDGER_PUBLIC_KEY`): links in the ledger are
+/// sealed to it. Without it no token can be issued or spent here.
+fn ledger_key(env: &Env) -> std::result::Result<PublicKey, ErrorBody> {
+    setting(env, "LEDGER_PUBLIC_KEY").and_then(|k| PublicKey::parse(k.trim()).ok()).ok_or_else(|| {
+        ErrorBody::new(
+            ErrorCode::Unavailable,
+            "this deployment has no ledger key (LEDGER_PUBLIC_KEY): it takes no tokens",
+        )
+    })
+}
+
+/// Seals `payload` ("room:<id>", "sso:<key id>") to the ledger key with a fresh ephemeral key.
+fn seal_link(ledger: &PublicKey, payload: &str) -> SealedLink {
+    let ephemeral = loop {
+        if let Ok(k) = IdentityKey::from_secret_bytes(&random_bytes::<32>()) {
+            break k;
+        }
+    };
+    protocol::ledger_link::seal(ledger, payload.as_bytes(), &ephemeral, random_bytes::<12>())
 }
 
 #[durable_object]
@@ -166,18 +214,21 @@ impl RoomObject {
 
     /// Commits what the events since the last call staged, delivers their frames, keeps
     /// HTTP answers for their callers and every changed connection state with its socket.
-    /// Returns the alarm to set, if it changed.
-    fn finish(&self, host: &mut Host) -> Option<Option<u64>> {
-        let room = host.room.as_mut()?;
-        let kv = host.kv.as_mut()?;
+    /// Answers carrying new tokens are held until [`RoomObject::release`] recorded them.
+    fn finish(&self, host: &mut Host) -> Finished {
+        let mut finished = Finished::default();
+        let (Some(room), Some(kv)) = (host.room.as_mut(), host.kv.as_mut()) else { return finished };
         match room.finish_batch(kv, &mut DoSockets(&host.sockets)) {
             Ok(mut committed) => {
-                // Tokens (owner and member storage tokens) need the ledger, which this
-                // deployment does not have yet: their calls are refused, nothing is issued.
-                let unrecorded = committed.tokens.iter().map(|t| t.reply).collect();
-                for (id, answer) in committed.answers(&unrecorded) {
-                    host.replies.insert(id, answer);
+                let holding: std::collections::BTreeSet<ReplyId> = committed.tokens.iter().map(|t| t.reply).collect();
+                for (id, answer) in committed.answers(&Default::default()) {
+                    if holding.contains(&id) {
+                        host.held.insert(id, answer);
+                    } else {
+                        host.replies.insert(id, answer);
+                    }
                 }
+                finished.tokens = std::mem::take(&mut committed.tokens);
                 for (conn, snapshot) in room.take_changed_snapshots() {
                     if let Some(ws) = host.sockets.get(&conn) {
                         let attachment = Attachment {
@@ -202,10 +253,53 @@ impl RoomObject {
             }
         }
         let deadline = host.room.as_ref().and_then(Room::next_deadline).map(|d| d.0);
-        (deadline != host.alarm).then(|| {
+        finished.alarm = (deadline != host.alarm).then(|| {
             host.alarm = deadline;
             deadline
-        })
+        });
+        finished
+    }
+
+    /// Records the tokens of a finished batch in the ledger, then lets their held answers
+    /// go (a token the ledger could not record is refused: it could never be spent), and
+    /// sets the alarm.
+    async fn release(&self, finished: Finished) -> Result<()> {
+        let mut unrecorded = std::collections::BTreeSet::new();
+        if !finished.tokens.is_empty() {
+            let room = self.host.borrow().room.as_ref().map(|r| r.id().to_string()).unwrap_or_default();
+            for token in &finished.tokens {
+                let recorded = match ledger_key(&self.env) {
+                    Ok(key) => {
+                        let entry = LedgerEntry {
+                            size: token.size,
+                            issued_at: now().0,
+                            issued_by: seal_link(&key, &format!("{ROOM_PURPOSE_PREFIX}{room}")),
+                            spent: None,
+                            scope: token.scope,
+                        };
+                        let op = LedgerOp::Record { hash: token.hash.clone(), entry };
+                        ledger_object::call::<serde_json::Value>(&self.env, &token_shard(&token.hash), &op)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = recorded {
+                    worker::console_error!("a token was not recorded: {e}");
+                    unrecorded.insert(token.reply);
+                }
+            }
+        }
+        {
+            let mut host = self.host.borrow_mut();
+            let held = std::mem::take(&mut host.held);
+            let mut released =
+                room_core::effects::Committed { replies: held.into_iter().collect(), ..Default::default() };
+            for (id, answer) in released.answers(&unrecorded) {
+                host.replies.insert(id, answer);
+            }
+        }
+        self.set_alarm(finished.alarm).await
     }
 
     async fn set_alarm(&self, alarm: Option<Option<u64>>) -> Result<()> {
@@ -222,7 +316,7 @@ impl RoomObject {
     /// `GET /ws/{room}` (Origin already checked by the Worker).
     async fn open_socket(&self, id: RoomId) -> Result<Response> {
         let pair = WebSocketPair::new()?;
-        let alarm = {
+        let finished = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             self.ensure_loaded(host, &id);
@@ -242,11 +336,11 @@ impl RoomObject {
                     let _ = pair.server.send_with_str(&*refusal.frame);
                     let (code, reason) = refusal.close.unwrap_or((4400, "unknown_room"));
                     let _ = pair.server.close(Some(code), Some(reason));
-                    None
+                    Finished::default()
                 }
             }
         };
-        self.set_alarm(alarm).await?;
+        self.release(finished).await?;
         Response::from_websocket(pair.client)
     }
 
@@ -256,7 +350,7 @@ impl RoomObject {
         id: &RoomId,
         f: impl FnOnce(&mut Room, &DoSqlKv, ReplyId) -> Option<std::result::Result<serde_json::Value, ErrorBody>>,
     ) -> Result<Response> {
-        let (answer, alarm) = {
+        let (direct, reply, finished) = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             self.ensure_loaded(host, id);
@@ -266,11 +360,10 @@ impl RoomObject {
                 return refusal(unknown_room());
             };
             let direct = f(room, kv, reply);
-            let alarm = self.finish(host);
-            let answer = direct.or_else(|| host.replies.remove(&reply));
-            (answer, alarm)
+            (direct, reply, self.finish(host))
         };
-        self.set_alarm(alarm).await?;
+        self.release(finished).await?;
+        let answer = direct.or_else(|| self.host.borrow_mut().replies.remove(&reply));
         match answer {
             Some(Ok(value)) => json(&value),
             Some(Err(e)) => refusal(e),
@@ -293,35 +386,142 @@ impl RoomObject {
         if let Err(e) = verify_owner_request(&create.room, &req, &body) {
             return refusal(e);
         }
-        let budget = match &create.auth {
+        let paying = match self.authorise(&create.auth).await {
+            Ok(paying) => paying,
+            Err(e) => return refusal(e),
+        };
+        match self.pay_and_create(&create, paying).await {
+            Ok(created) => json(&created),
+            Err(e) => refusal(e),
+        }
+    }
+
+    /// Checks a creation's authorisation: the admin secret (constant time, a failure
+    /// answered after a delay), a storage token's form, an SSO token against the key set
+    /// (a forged or unknown one after the same delay). Tokens are spent later, only if
+    /// the room can be made.
+    async fn authorise(&self, auth: &CreateAuthorization) -> std::result::Result<Paying, ErrorBody> {
+        let delay = || worker::Delay::from(std::time::Duration::from_millis(AUTH_FAILURE_DELAY_MS));
+        match auth {
             CreateAuthorization::AdminSecret { secret } => {
                 let expected = setting(&self.env, "ADMIN_SECRET").unwrap_or_default();
                 if expected.is_empty() || !api_core::secret::secrets_match(secret, &expected) {
-                    worker::Delay::from(std::time::Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
-                    return refuse(ErrorCode::Unauthorized, "the admin secret is wrong");
+                    delay().await;
+                    return Err(ErrorBody::new(ErrorCode::Unauthorized, "the admin secret is wrong"));
                 }
-                setting(&self.env, "INITIAL_BUDGET").and_then(|b| b.parse::<u64>().ok()).unwrap_or(4 << 30)
+                Ok(Paying::Granted(
+                    setting(&self.env, "INITIAL_BUDGET").and_then(|b| b.parse::<u64>().ok()).unwrap_or(4 << 30),
+                ))
             }
-            CreateAuthorization::StorageToken { .. } => {
-                return refuse(ErrorCode::Unavailable, "this server does not accept storage tokens yet");
+            CreateAuthorization::StorageToken { token } => {
+                let token = storage_token::parse_token(token)?;
+                ledger_key(&self.env)?;
+                Ok(Paying::Token { hash: storage_token::token_hash(&token) })
             }
-            CreateAuthorization::SsoToken { .. } => {
-                // Spending one needs the ledger, which the edge does not have yet.
-                return refuse(ErrorCode::Unavailable, "this server does not accept SSO tokens yet");
+            CreateAuthorization::SsoToken { token } => {
+                let Some((_, keyset)) = crate::sso::configured(&self.env) else {
+                    return Err(ErrorBody::new(ErrorCode::TokenUnknown, "this server accepts no SSO tokens"));
+                };
+                let key = match token.verify(&keyset, now().0 / 1000) {
+                    Ok(key) => key,
+                    Err(e) => {
+                        if e.code == ErrorCode::TokenUnknown {
+                            delay().await;
+                        }
+                        return Err(e);
+                    }
+                };
+                ledger_key(&self.env)?;
+                Ok(Paying::Sso {
+                    spent_id: token.spent_id().map_err(ErrorBody::from)?,
+                    key_id: key.key_id.clone(),
+                    bytes: key.denomination.bytes,
+                    cap: key.max_redemptions,
+                })
             }
-        };
-        let created = {
+        }
+    }
+
+    /// Pays for the new room and makes it, by [`room_core::funding`]'s rule (spend, make,
+    /// give the token back if making failed), with the ledger's calls awaited.
+    async fn pay_and_create(
+        &self,
+        create: &CreateRoomRequest,
+        paying: Paying,
+    ) -> std::result::Result<CreateRoomResponse, ErrorBody> {
+        let exists = || ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists");
+        {
             let mut host = self.host.borrow_mut();
-            let host = &mut *host;
-            self.ensure_loaded(host, &create.room);
+            self.ensure_loaded(&mut host, &create.room);
             if host.room.is_some() {
-                return refuse(ErrorCode::RoomExists, "a room with this id already exists");
+                return Err(exists());
             }
-            self.install(host, &create, budget)
+        }
+        let payment = match &paying {
+            Paying::Granted(bytes) => Payment::Granted { bytes: *bytes },
+            Paying::Token { hash } => Payment::room(&create.room, hash.clone()),
+            Paying::Sso { spent_id, .. } => Payment::room(&create.room, spent_id.clone()),
         };
-        match created {
-            Ok(created) => json(&created),
-            Err(e) => refusal(e),
+        let mut funded = Funded::new(payment);
+        loop {
+            match funded.step() {
+                Step::Spend { hash, min_bytes, purpose } => {
+                    let (hash, purpose) = (hash.to_owned(), purpose.to_owned());
+                    let spent = self.spend(&paying, &hash, min_bytes, &purpose).await;
+                    funded.spent(spent);
+                }
+                Step::Run { budget } => {
+                    // Another creation may have won while the ledger was asked.
+                    let made = {
+                        let mut host = self.host.borrow_mut();
+                        let host = &mut *host;
+                        if host.room.is_some() { Err(exists()) } else { self.install(host, create, budget) }
+                    };
+                    funded.ran(made.map(|m| (m, Used::Yes)));
+                }
+                Step::Refund { hash } => {
+                    let hash = hash.to_owned();
+                    let refunded = match &paying {
+                        Paying::Sso { key_id, .. } => {
+                            let op = LedgerOp::RefundSso { spent_id: hash, key_id: key_id.clone() };
+                            ledger_object::call::<serde_json::Value>(&self.env, &sso_shard(key_id), &op).await
+                        }
+                        _ => {
+                            let op = LedgerOp::Refund { hash: hash.clone() };
+                            ledger_object::call::<serde_json::Value>(&self.env, &token_shard(&hash), &op).await
+                        }
+                    };
+                    if let Err(e) = &refunded {
+                        worker::console_error!("could not give a token back after a failed creation: {e}");
+                    }
+                    funded.refunded(refunded.map(|_| ()));
+                }
+                Step::Done => return funded.finish(),
+            }
+        }
+    }
+
+    /// The ledger's spend of a room's payment: a storage token by hash, or an SSO token.
+    async fn spend(&self, paying: &Paying, hash: &str, min: u64, purpose: &str) -> std::result::Result<u64, ErrorBody> {
+        let key = ledger_key(&self.env)?;
+        let spend = Spend { at: now().0, paid_for: seal_link(&key, purpose) };
+        match paying {
+            Paying::Sso { key_id, bytes, cap, .. } => {
+                let entry = LedgerEntry {
+                    size: *bytes,
+                    issued_at: now().0,
+                    issued_by: seal_link(&key, &format!("sso:{key_id}")),
+                    spent: Some(spend),
+                    scope: TokenScope::Any,
+                };
+                let op = LedgerOp::SpendSso { spent_id: hash.to_owned(), key_id: key_id.clone(), cap: *cap, entry };
+                ledger_object::call(&self.env, &sso_shard(key_id), &op).await
+            }
+            _ => {
+                let for_room = purpose.starts_with(ROOM_PURPOSE_PREFIX);
+                let op = LedgerOp::Spend { hash: hash.to_owned(), min, for_room, spend };
+                ledger_object::call(&self.env, &token_shard(hash), &op).await
+            }
         }
     }
 
@@ -448,7 +648,7 @@ impl RoomObject {
 
     /// A socket closed or failed: the room forgets its connection.
     async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
-        let alarm = {
+        let finished = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             let Some(conn) = self.socket_event(host, ws) else { return Ok(()) };
@@ -457,7 +657,7 @@ impl RoomObject {
             room.disconnect(conn);
             self.finish(host)
         };
-        self.set_alarm(alarm).await
+        self.release(finished).await
     }
 
     /// The room a socket event belongs to, loaded, and the socket's connection id.
@@ -533,7 +733,7 @@ impl DurableObject for RoomObject {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let alarm = {
+        let finished = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             let Some(conn) = self.socket_event(host, &ws) else {
@@ -547,7 +747,7 @@ impl DurableObject for RoomObject {
             }
             self.finish(host)
         };
-        self.set_alarm(alarm).await
+        self.release(finished).await
     }
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
@@ -559,7 +759,7 @@ impl DurableObject for RoomObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let alarm = {
+        let finished = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             host.alarm = None;
@@ -577,10 +777,10 @@ impl DurableObject for RoomObject {
                     room.handle_timeout(now());
                     self.finish(host)
                 }
-                None => None,
+                None => Finished::default(),
             }
         };
-        self.set_alarm(alarm).await?;
+        self.release(finished).await?;
         Response::ok("")
     }
 }

@@ -19,6 +19,38 @@ extern "C" {
     -> Result<JsValue, JsValue>;
 }
 
+/// Runs `f` inside one `transactionSync` of `storage`: an error from `f` rolls back every
+/// write it made (the ledger's compare-and-set runs in one).
+pub fn in_transaction<T>(
+    storage: &Storage,
+    f: impl FnOnce() -> Result<T, protocol::error::ErrorBody>,
+) -> Result<T, protocol::error::ErrorBody> {
+    let mut f = Some(f);
+    let mut out = None;
+    let txn = {
+        let mut apply = || -> Result<JsValue, JsValue> {
+            let result = match f.take() {
+                Some(f) => f(),
+                None => Err(protocol::error::ErrorBody::new(protocol::error::ErrorCode::Internal, "ran twice")),
+            };
+            let failed = result.is_err();
+            out = Some(result);
+            if failed { Err(JsValue::from(js_sys::Error::new("rolled back"))) } else { Ok(JsValue::UNDEFINED) }
+        };
+        let raw: &TxnStorage = storage.as_raw().unchecked_ref();
+        raw.transaction_sync(&mut apply)
+    };
+    match (out, txn) {
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(value)), Ok(_)) => Ok(value),
+        (_, Err(e)) => Err(protocol::error::ErrorBody::new(
+            protocol::error::ErrorCode::Internal,
+            format!("the ledger transaction failed: {e:?}"),
+        )),
+        (None, Ok(_)) => Err(protocol::error::ErrorBody::new(protocol::error::ErrorCode::Internal, "nothing ran")),
+    }
+}
+
 /// The table (the same as mock-server's room databases).
 const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";

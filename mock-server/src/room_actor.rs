@@ -68,8 +68,18 @@ pub enum Funding {
     /// A storage token (by hash), spent when the room is created; its value is the budget.
     Token { hash: String },
     /// An SSO room token (checked by the HTTP layer), spent under its id when the room is
-    /// created; its key's denomination is the budget, its key's cap bounds the rooms.
-    Sso { spent_id: String, key_id: String, bytes: u64, cap: u64 },
+    /// created (boxed: every idle room's command channel holds 32 commands).
+    Sso(Box<SsoPayment>),
+}
+
+/// An SSO token's payment: its spent id, its key, the key's denomination (the budget)
+/// and the key's cap on rooms.
+#[derive(Debug, Clone)]
+pub struct SsoPayment {
+    pub spent_id: String,
+    pub key_id: String,
+    pub bytes: u64,
+    pub cap: u64,
 }
 
 /// Everything that reaches a room. Kept small (big payloads boxed): every room's command
@@ -599,15 +609,15 @@ impl RoomActor {
         let payment = match funding {
             Funding::AdminSecret => Payment::Granted { bytes: self.ctx.initial_budget },
             Funding::Token { hash } => Payment::room(&self.id, hash.clone()),
-            Funding::Sso { spent_id, .. } => Payment::room(&self.id, spent_id.clone()),
+            Funding::Sso(sso) => Payment::room(&self.id, sso.spent_id.clone()),
         };
         let ledger = self.ctx.ledger.clone();
         let (made, refund_failed) = match funding {
-            Funding::Sso { key_id, bytes, cap, .. } => funding::run_sync(
+            Funding::Sso(sso) => funding::run_sync(
                 payment,
-                |id, _, purpose| ledger.spend_sso(id, key_id, *bytes, *cap, purpose, now_micros()),
+                |id, _, purpose| ledger.spend_sso(id, &sso.key_id, sso.bytes, sso.cap, purpose, now_micros()),
                 |budget| make(self, budget).map(|made| (made, Used::Yes)),
-                |id| ledger.refund_sso(id, key_id),
+                |id| ledger.refund_sso(id, &sso.key_id),
             ),
             _ => funding::run_sync(
                 payment,

@@ -1,0 +1,106 @@
+//! The ledger on Cloudflare's runtime: storage tokens a room's owner issues and SSO room
+//! tokens, spent exactly once through the ledger's Durable Objects on real workerd
+//! (`wrangler dev --local`), with the same assertions as mock-server's token tests.
+#![cfg(not(target_arch = "wasm32"))]
+
+use protocol::api::{CreateAuthorization, CreateRoomResponse, InfoResponse, OwnerCall};
+use protocol::error::{ErrorCode, HttpError};
+use protocol::identity::IdentityKey;
+use protocol::sso::SsoKeyset;
+use testkit::client::{TestRoom, create_room, owner};
+use testkit::edge::{EdgeOptions, EdgeProcess};
+use testkit::sso::SsoKeys;
+
+const SECRET: &str = "edge-ledger-secret";
+const MIB: u64 = 1 << 20;
+
+fn edge(state: &std::path::Path, sso: Option<&SsoKeys>) -> EdgeProcess {
+    let mut options = EdgeOptions::new(state);
+    options.admin_secret = SECRET.into();
+    let ledger = IdentityKey::from_secret_bytes(&testkit::random_bytes::<32>()).unwrap();
+    options.vars.push(("LEDGER_PUBLIC_KEY".into(), ledger.public_key().to_b64()));
+    if let Some(keys) = sso {
+        options.vars.push(("SSO_ORIGIN".into(), "http://127.0.0.1:9".into()));
+        options.vars.push(("SSO_NAME".into(), "Edge Org".into()));
+        options.vars.push(("SSO_ROOT_KEY".into(), keys.root_public.clone()));
+        let keyset = std::fs::read_to_string(&keys.keyset).unwrap();
+        let compact = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&keyset).unwrap()).unwrap();
+        options.vars.push(("SSO_KEYSET".into(), compact));
+    }
+    EdgeProcess::start(options)
+}
+
+async fn create_with(http: &str, auth: CreateAuthorization) -> Result<CreateRoomResponse, HttpError> {
+    match TestRoom::fresh().register(http, auth).await {
+        Ok(created) => Ok(serde_json::from_value(created).unwrap()),
+        Err((_, e)) => Err(e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_token_issued_on_the_edge_funds_exactly_one_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = edge(dir.path(), None);
+    let http = srv.http_base();
+    let room = create_room(&http, SECRET).await;
+    let issued = owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size: 40 * MIB }).await.unwrap();
+    assert_eq!(issued["size"], 40 * MIB);
+    let token = issued["token"].as_str().unwrap().to_owned();
+
+    // 20 concurrent creations with one token: exactly one room, of the token's value.
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let (http, token) = (http.clone(), token.clone());
+            tokio::spawn(async move { create_with(&http, CreateAuthorization::StorageToken { token }).await })
+        })
+        .collect();
+    let (mut won, mut refused) = (Vec::new(), Vec::new());
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(created) => won.push(created),
+            Err(e) => refused.push(e.error.code),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one spend succeeds: {refused:?}");
+    assert_eq!(won[0].budget, 40 * MIB, "the token's value becomes the budget");
+    assert!(refused.iter().all(|c| *c == ErrorCode::TokenSpent), "{refused:?}");
+
+    // Too small, unknown, malformed: typed refusals.
+    let small = owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size: MIB }).await.unwrap();
+    let small = CreateAuthorization::StorageToken { token: small["token"].as_str().unwrap().into() };
+    let err = create_with(&http, small).await.unwrap_err();
+    assert_eq!((err.error.code, err.error.limit), (ErrorCode::TokenTooSmall, Some(32 * MIB)));
+    let unknown = CreateAuthorization::StorageToken { token: protocol::encoding::b64(&[9; 32]) };
+    assert_eq!(create_with(&http, unknown).await.unwrap_err().error.code, ErrorCode::TokenUnknown);
+    let malformed = CreateAuthorization::StorageToken { token: "nope".into() };
+    assert_eq!(create_with(&http, malformed).await.unwrap_err().error.code, ErrorCode::MalformedRequest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_tokens_on_the_edge_are_spent_once_within_their_keys_cap() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = SsoKeys::new(keys_dir.path(), &["--max-redemptions", "2"]);
+    let key_id = keys.issuers[0].0.clone();
+    let other_dir = tempfile::tempdir().unwrap();
+    let stranger = SsoKeys::new(other_dir.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let srv = edge(dir.path(), Some(&keys));
+    let http = srv.http_base();
+
+    let info: InfoResponse = reqwest::get(format!("{http}/api/info")).await.unwrap().json().await.unwrap();
+    let sso = info.sso.expect("the edge names its SSO");
+    assert_eq!(sso.name, "Edge Org");
+    let set: SsoKeyset = reqwest::get(format!("{http}/api/sso/keys")).await.unwrap().json().await.unwrap();
+    set.verify(&sso.root_key).unwrap();
+
+    let sso_auth = |token| CreateAuthorization::SsoToken { token };
+    let token = keys.token(&key_id);
+    let created = create_with(&http, sso_auth(token.clone())).await.unwrap();
+    assert_eq!(created.budget, 1 << 30);
+    assert_eq!(create_with(&http, sso_auth(token)).await.unwrap_err().error.code, ErrorCode::TokenSpent);
+    let foreign = stranger.token(&stranger.issuers[0].0);
+    assert_eq!(create_with(&http, sso_auth(foreign)).await.unwrap_err().error.code, ErrorCode::TokenUnknown);
+    create_with(&http, sso_auth(keys.token(&key_id))).await.unwrap();
+    let capped = create_with(&http, sso_auth(keys.token(&key_id))).await.unwrap_err();
+    assert_eq!((capped.error.code, capped.error.limit), (ErrorCode::IssuerCapReached, Some(2)));
+}
