@@ -16,7 +16,6 @@ use testkit::browser::{
 };
 use testkit::client::{self, Member};
 use testkit::scan;
-use testkit::server::ServerProcess;
 
 /// How many `.message` rows show exactly `text`.
 async fn count_text(client: &Client, text: &str) -> usize {
@@ -101,7 +100,7 @@ async fn a_server_crash_mid_conversation_loses_and_duplicates_nothing() {
     let base = server.http_base();
     let driver = Driver::start().await;
     let server_ref = &mut server;
-    with_browsers(&driver, 2, |b| async move {
+    let room = with_browsers(&driver, 2, |b| async move {
         let (a, g) = (&b[0], &b[1]);
         let link = create_room(a, &base, "Ada", SECRET).await;
         join_room(g, &link, "Gus").await;
@@ -134,19 +133,12 @@ async fn a_server_crash_mid_conversation_loses_and_duplicates_nothing() {
             }
         }
         assert!(texts(a, ".message[data-status=pending], .message[data-status=failed]").await.is_empty());
+        testkit::app::parse_link(&link).0
     })
     .await;
     // And the server holds each exactly once too.
-    let history = client::full_history(&server.http_base(), &only_room(&server), 100).await;
+    let history = client::full_history(&server.http_base(), &room, 100).await;
     assert_eq!(history.len(), 12);
-}
-
-/// The only room on a server (for checks after a browser test).
-fn only_room(server: &ServerProcess) -> protocol::ids::RoomId {
-    let rooms = std::fs::read_dir(server.options.data_dir.join("rooms")).unwrap();
-    let name =
-        rooms.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| n.ends_with(".sqlite")).unwrap();
-    protocol::ids::RoomId::parse(name.trim_end_matches(".sqlite")).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +286,7 @@ async fn a_message_altered_on_the_server_is_shown_as_tampered_and_the_rest_rende
     }
     drop(owner);
     server.stop();
-    scan::alter_stored_message(data.path(), &room.id, 1);
+    scan::alter_stored_message(&server.stored_dir(), &room.id, 1);
     server.restart();
     let link = format!("{}/r/{}#{}", server.http_base(), room.id, room.key.to_b64());
     let driver = Driver::start().await;
@@ -503,10 +495,6 @@ async fn a_full_room_turns_a_newcomer_away_with_a_clear_reason() {
 }
 
 /// Rooms whose database the server holds.
-fn rooms_on_disk(data: &std::path::Path) -> usize {
-    scan::files_under(&data.join("rooms")).iter().filter(|f| f.extension().is_some_and(|e| e == "sqlite")).count()
-}
-
 async fn remaining_budget(owner: &Client) -> u64 {
     let line = wait_for(owner, "#budget-line[data-remaining]").await;
     line.attr("data-remaining").await.unwrap().unwrap().parse().unwrap()
@@ -528,7 +516,7 @@ async fn an_owner_funds_a_new_room_with_a_storage_token_that_works_once() {
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
     let driver = Driver::start().await;
-    let data_dir = data.path().to_path_buf();
+    let stored = server.stored_dir();
     with_browsers(&driver, 2, |b| async move {
         let (owner, friend) = (&b[0], &b[1]);
         create_room(owner, &base, "Olga", SECRET).await;
@@ -546,14 +534,14 @@ async fn an_owner_funds_a_new_room_with_a_storage_token_that_works_once() {
         wait_for_attr(friend, "#connection-status", "data-status", "connected").await;
         click(friend, "#admin-toggle").await;
         wait_for_attr(friend, "#budget-line", "data-remaining", &FUNDING.to_string()).await;
-        assert_eq!(rooms_on_disk(&data_dir), 2);
+        assert_eq!(scan::stored_rooms(&stored), 2);
 
         // The token works once; something that is not a token is caught before any request.
         create_with_token(friend, &base, "Pia", &token).await;
         wait_for_text(friend, "form .error", "already spent").await;
         create_with_token(friend, &base, "Pia", "not-a-token").await;
         wait_for_text(friend, "form .error", "not a storage token").await;
-        assert_eq!(rooms_on_disk(&data_dir), 2, "no room was created by a spent or malformed token");
+        assert_eq!(scan::stored_rooms(&stored), 2, "no room was created by a spent or malformed token");
     })
     .await;
 }

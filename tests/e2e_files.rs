@@ -225,10 +225,10 @@ async fn a_file_past_the_size_limit_is_refused_before_anything_is_read_or_paid()
 }
 
 /// A server the browsers reach through a [`Link`] the test can slow down or cut.
-async fn start_behind_link(data: &Path) -> (testkit::server::ServerProcess, Link) {
+async fn start_behind_link(data: &Path) -> (testkit::backend::TestServer, Link) {
     let link = Link::bind().await;
     let server = start_server(data, &["--public-origin", &link.http_base()]);
-    link.relay_to(server.addr);
+    link.relay_to(server.addr());
     (server, link)
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use protocol::api::{CreateRoomRequest, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
-use protocol::limits::{Limits, MAX_ROOMS_PER_QUERY};
+use protocol::limits::MAX_ROOMS_PER_QUERY;
 use room_core::effects::Refusal;
 use worker::{Context, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair, event};
 
@@ -95,7 +95,7 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             name: "cloakroom edge".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: protocol::PROTOCOL_VERSION,
-            limits: Limits::default(),
+            limits: crate::room_object::limits(env),
             sso: crate::sso::configured(env).map(|(info, _)| info),
         }),
         (Method::Get, ["api", "sso", "keys"]) => match crate::sso::configured(env) {

@@ -142,6 +142,18 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|s| s.to_string())).ok()
 }
 
+/// The limits this deployment enforces: the defaults, with `RATE_PER_SECOND` and
+/// `RATE_BURST` (messages per connection) when set, as mock-server's flags of those names.
+pub fn limits(env: &Env) -> protocol::limits::Limits {
+    let number = |name: &str| setting(env, name).and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n > 0);
+    let defaults = protocol::limits::Limits::default();
+    protocol::limits::Limits {
+        rate_per_second: number("RATE_PER_SECOND").unwrap_or(defaults.rate_per_second),
+        rate_burst: number("RATE_BURST").unwrap_or(defaults.rate_burst),
+        ..defaults
+    }
+}
+
 /// The offline ledger key's public half (`LEDGER_PUBLIC_KEY`): links in the ledger are
 /// sealed to it. Without it no token can be issued or spent here.
 fn ledger_key(env: &Env) -> std::result::Result<PublicKey, ErrorBody> {
@@ -692,7 +704,8 @@ fn verify_owner_request(room: &RoomId, req: &Request, body: &[u8]) -> std::resul
 
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, host: RefCell::new(Host::default()), config: RoomConfig::default() }
+        let config = RoomConfig { limits: limits(&env), ..RoomConfig::default() };
+        Self { state, env, host: RefCell::new(Host::default()), config }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {

@@ -5,7 +5,6 @@
 
 use protocol::api::{CreateAuthorization, CreateRoomResponse, InfoResponse, OwnerCall};
 use protocol::error::{ErrorCode, HttpError};
-use protocol::identity::IdentityKey;
 use protocol::sso::SsoKeyset;
 use testkit::client::{TestRoom, create_room, owner};
 use testkit::edge::{EdgeOptions, EdgeProcess};
@@ -17,8 +16,6 @@ const MIB: u64 = 1 << 20;
 fn edge(state: &std::path::Path, sso: Option<&SsoKeys>) -> EdgeProcess {
     let mut options = EdgeOptions::new(state);
     options.admin_secret = SECRET.into();
-    let ledger = IdentityKey::from_secret_bytes(&testkit::random_bytes::<32>()).unwrap();
-    options.vars.push(("LEDGER_PUBLIC_KEY".into(), ledger.public_key().to_b64()));
     if let Some(keys) = sso {
         options.vars.push(("SSO_ORIGIN".into(), "http://127.0.0.1:9".into()));
         options.vars.push(("SSO_NAME".into(), "Edge Org".into()));

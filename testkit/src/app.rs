@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use fantoccini::Client;
 
+use crate::backend::TestServer;
 use crate::browser::{click, fill, wait_for, wait_for_attr};
-use crate::server::{ServerOptions, ServerProcess};
+use crate::server::ServerOptions;
 
 /// The admin secret of the servers [`start_server`] starts.
 pub const SECRET: &str = "e2e-admin-secret";
@@ -31,15 +32,16 @@ pub fn dist_dir() -> PathBuf {
     dist
 }
 
-/// A mock-server serving the built SPA, with [`SECRET`] and any extra `args`.
-pub fn start_server(data: &Path, args: &[&str]) -> ServerProcess {
+/// The worker API (`CLOAKROOM_BACKEND`: mock-server or the edge) serving the built SPA,
+/// with [`SECRET`] and any extra mock-server `args` (translated for the edge).
+pub fn start_server(data: &Path, args: &[&str]) -> TestServer {
     let mut options = ServerOptions::new(data);
     options.static_dir = Some(dist_dir());
     options.admin_secret = SECRET.into();
     for a in args {
         options = options.arg(*a);
     }
-    ServerProcess::start(options)
+    TestServer::start(options)
 }
 
 /// Creates a room as `alias` from the landing page; returns the invite link.

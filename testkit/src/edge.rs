@@ -22,8 +22,18 @@ pub struct EdgeOptions {
 }
 
 impl EdgeOptions {
+    /// With a fresh ledger key (its public half as `LEDGER_PUBLIC_KEY`), so tokens work.
     pub fn new(state_dir: &Path) -> Self {
-        Self { state_dir: state_dir.to_path_buf(), admin_secret: "test-admin-secret".into(), vars: Vec::new() }
+        let ledger = loop {
+            if let Ok(key) = protocol::identity::IdentityKey::from_secret_bytes(&crate::random_bytes::<32>()) {
+                break key;
+            }
+        };
+        Self {
+            state_dir: state_dir.to_path_buf(),
+            admin_secret: "test-admin-secret".into(),
+            vars: vec![("LEDGER_PUBLIC_KEY".into(), ledger.public_key().to_b64())],
+        }
     }
 }
 

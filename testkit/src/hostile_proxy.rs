@@ -225,7 +225,10 @@ async fn relay_http(mut stream: TcpStream, upstream: &str, state: Arc<Mutex<Shar
     for line in head.lines().skip(1) {
         let Some((k, v)) = line.split_once(':') else { continue };
         let k = k.trim().to_ascii_lowercase();
-        if !matches!(k.as_str(), "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive") {
+        // Without `accept-encoding` the upstream answers uncompressed (workerd compresses
+        // JSON otherwise), so the proxy can read and rewrite every body.
+        let hop = matches!(k.as_str(), "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive");
+        if !hop && k != "accept-encoding" {
             req = req.header(k, v.trim());
         }
     }

@@ -4,6 +4,7 @@
 //!
 //! - [`server`]: start, stop and SIGKILL a `mock-server` process on a temporary data dir.
 //! - [`edge`]: the same for the edge build on workerd (`wrangler dev --local`).
+//! - [`backend`]: `CLOAKROOM_BACKEND=mock|edge`: either, behind one handle.
 //! - [`client`]: a native client that creates rooms, joins with proof of possession and
 //!   sends sealed messages (the same `protocol` code the browser runs).
 //! - [`engine`] and [`browser`]: Chromium, Firefox or WebKit sessions over WebDriver,
@@ -15,6 +16,7 @@
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
 pub mod app;
+pub mod backend;
 pub mod browser;
 pub mod client;
 pub mod csp_reports;

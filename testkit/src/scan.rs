@@ -72,11 +72,51 @@ pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     all
 }
 
+/// The SQLite file holding `room`'s KV_local under a backend's stored dir: mock-server's
+/// `rooms/<room id>.sqlite`, or, under workerd's state, the Durable Object database
+/// (named by a hash of the object id) whose `kv` table holds the room's keys.
+pub fn room_database(dir: &Path, room: &protocol::ids::RoomId) -> PathBuf {
+    let mock = dir.join("rooms").join(format!("{room}.sqlite"));
+    if mock.is_file() {
+        return mock;
+    }
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .find(|p| {
+            let Ok(conn) = rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+                return false;
+            };
+            conn.query_row("SELECT 1 FROM kv WHERE substr(key, 1, 43) = ?1 LIMIT 1", [room.as_str()], |_| Ok(()))
+                .is_ok()
+        })
+        .unwrap_or_else(|| panic!("no database of room {room} under {}", dir.display()))
+}
+
+/// How many rooms a backend holds under its stored dir: mock-server's room databases, or
+/// workerd's Durable Object databases whose `kv` table has rows (an object asked about a
+/// room that does not exist keeps an empty table).
+pub fn stored_rooms(dir: &Path) -> usize {
+    let rooms = dir.join("rooms");
+    if rooms.is_dir() {
+        return files_under(&rooms).iter().filter(|f| f.extension().is_some_and(|e| e == "sqlite")).count();
+    }
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite") && p.to_string_lossy().contains("RoomObject"))
+        .filter(|p| {
+            rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get::<_, i64>(0)))
+                .is_ok_and(|n| n > 0)
+        })
+        .count()
+}
+
 /// Alters one byte of the ciphertext of the `nth` stored message (oldest first) of `room`
-/// directly in its SQLite file, keeping the JSON and base64 valid; returns its key. The
-/// server must be stopped.
-pub fn alter_stored_message(data_dir: &Path, room: &protocol::ids::RoomId, nth: usize) -> String {
-    let path = data_dir.join("rooms").join(format!("{room}.sqlite"));
+/// directly in its SQLite file under `dir` (a backend's stored dir), keeping the JSON and
+/// base64 valid; returns its key. The server must be stopped.
+pub fn alter_stored_message(dir: &Path, room: &protocol::ids::RoomId, nth: usize) -> String {
+    let path = room_database(dir, room);
     let conn = rusqlite::Connection::open(&path).expect("open the room database");
     let (key, value): (String, Vec<u8>) = conn
         .query_row(

@@ -1,0 +1,145 @@
+//! Which worker API a test talks to: `CLOAKROOM_BACKEND=mock` (default: mock-server) or
+//! `edge` (the Cloudflare build on local workerd). [`TestServer`] is either, with the same
+//! calls, so one test file runs against both.
+//!
+//! mock-server flags a test passes are translated into the edge's settings where the edge
+//! has them (rates, budget, origins); a flag without an edge equivalent stops the test
+//! with a message naming it, never silently.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::edge::{EdgeOptions, EdgeProcess};
+use crate::server::{ServerOptions, ServerProcess};
+
+/// A worker API implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Mock,
+    Edge,
+}
+
+impl Backend {
+    /// `CLOAKROOM_BACKEND`: `mock` (or unset) or `edge`; anything else is an error.
+    pub fn from_env() -> Backend {
+        match std::env::var("CLOAKROOM_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("mock") => Backend::Mock,
+            Ok("edge") => Backend::Edge,
+            Ok(other) => panic!("CLOAKROOM_BACKEND={other:?}: use mock or edge"),
+        }
+    }
+}
+
+/// A running worker API of either kind.
+pub enum TestServer {
+    Mock(ServerProcess),
+    Edge(EdgeProcess),
+}
+
+/// The edge setting a mock-server flag maps to, if any.
+fn edge_var(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--rate-per-second" => "RATE_PER_SECOND",
+        "--rate-burst" => "RATE_BURST",
+        "--initial-budget" => "INITIAL_BUDGET",
+        "--allow-origin" => "ALLOW_ORIGINS",
+        "--public-origin" => "PUBLIC_ORIGINS",
+        _ => return None,
+    })
+}
+
+impl TestServer {
+    /// Starts the backend of [`Backend::from_env`] on `options` (its data dir becomes the
+    /// edge's state dir).
+    pub fn start(options: ServerOptions) -> TestServer {
+        match Backend::from_env() {
+            Backend::Mock => TestServer::Mock(ServerProcess::start(options)),
+            Backend::Edge => {
+                let mut edge = EdgeOptions::new(&options.data_dir);
+                edge.admin_secret = options.admin_secret.clone();
+                let mut args = options.extra_args.iter();
+                while let Some(flag) = args.next() {
+                    let Some(var) = edge_var(flag) else {
+                        panic!("{flag} has no equivalent on the edge: this test runs on mock-server only");
+                    };
+                    let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone();
+                    match edge.vars.iter_mut().find(|(name, _)| name == var) {
+                        Some((_, list)) => *list = format!("{list},{value}"),
+                        None => edge.vars.push((var.to_owned(), value)),
+                    }
+                }
+                TestServer::Edge(EdgeProcess::start(edge))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            TestServer::Mock(_) => Backend::Mock,
+            TestServer::Edge(_) => Backend::Edge,
+        }
+    }
+
+    pub fn http_base(&self) -> String {
+        match self {
+            TestServer::Mock(s) => s.http_base(),
+            TestServer::Edge(s) => s.http_base(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            TestServer::Mock(s) => s.addr,
+            TestServer::Edge(s) => s.addr,
+        }
+    }
+
+    pub fn ws_base(&self) -> String {
+        match self {
+            TestServer::Mock(s) => s.ws_base(),
+            TestServer::Edge(s) => s.ws_base(),
+        }
+    }
+
+    /// Where the backend keeps what it stores (for byte scans): mock-server's data dir, or
+    /// workerd's state dir (Durable Object SQLite files).
+    pub fn stored_dir(&self) -> PathBuf {
+        match self {
+            TestServer::Mock(s) => s.options.data_dir.clone(),
+            TestServer::Edge(s) => s.options.state_dir.join("state"),
+        }
+    }
+
+    /// Stops the server (mock-server: SIGTERM and wait; the edge: SIGKILL, after which
+    /// workerd's SQLite files hold every acknowledged write).
+    pub fn stop(&mut self) {
+        match self {
+            TestServer::Mock(s) => s.stop(),
+            TestServer::Edge(s) => s.kill9(),
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        match self {
+            TestServer::Mock(s) => s.kill9(),
+            TestServer::Edge(s) => s.kill9(),
+        }
+    }
+
+    /// A crash and a start on the same port and state.
+    pub fn restart(&mut self) {
+        match self {
+            TestServer::Mock(s) => s.restart(),
+            TestServer::Edge(s) => s.restart(),
+        }
+    }
+
+    /// The mock-server process, for tests that need its specifics (its data layout, its
+    /// PID); on the edge the test stops with a message saying so.
+    pub fn mock(&mut self) -> &mut ServerProcess {
+        match self {
+            TestServer::Mock(s) => s,
+            TestServer::Edge(_) => panic!("this test needs mock-server's internals: it runs on mock-server only"),
+        }
+    }
+}
