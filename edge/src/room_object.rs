@@ -142,14 +142,17 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
     env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|s| s.to_string())).ok()
 }
 
-/// The limits this deployment enforces: the defaults, with `RATE_PER_SECOND` and
-/// `RATE_BURST` (messages per connection) when set, as mock-server's flags of those names.
+/// The limits this deployment enforces: the defaults, with `RATE_PER_SECOND`,
+/// `RATE_BURST` (messages per connection), `DEFAULT_CAPACITY` (member keys of a new room)
+/// and `JOIN_TIMEOUT_SECS` when set, as mock-server's flags of those names.
 pub fn limits(env: &Env) -> protocol::limits::Limits {
     let number = |name: &str| setting(env, name).and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n > 0);
     let defaults = protocol::limits::Limits::default();
     protocol::limits::Limits {
         rate_per_second: number("RATE_PER_SECOND").unwrap_or(defaults.rate_per_second),
         rate_burst: number("RATE_BURST").unwrap_or(defaults.rate_burst),
+        default_room_capacity: number("DEFAULT_CAPACITY").unwrap_or(defaults.default_room_capacity),
+        join_timeout_secs: number("JOIN_TIMEOUT_SECS").unwrap_or(defaults.join_timeout_secs),
         ..defaults
     }
 }

@@ -190,10 +190,11 @@ async fn an_unauthorised_restore_is_refused_before_its_body_is_read() {
     let wrong = CreateAuthorization::AdminSecret { secret: format!("{SECRET}x") };
     // Four at once, each announcing (and pushing) 256 MiB.
     let mut attempts = Vec::new();
+    let addr = s.addr();
     for auth in [wrong.clone(), random_token(), wrong, random_token()] {
         let room = RoomId::from_owner_key(&new_identity().public_key());
         let prefix = auth_prefix(&auth);
-        attempts.push(async move { raw_restore(s.addr, &room, declared, &prefix, true).await });
+        attempts.push(async move { raw_restore(addr, &room, declared, &prefix, true).await });
     }
     let answers = join_all(attempts).await;
     for (answer, took) in &answers {
@@ -204,11 +205,11 @@ async fn an_unauthorised_restore_is_refused_before_its_body_is_read() {
     }
     // A body that does not start with its auth is refused just as fast.
     let room = RoomId::from_owner_key(&new_identity().public_key());
-    let (answer, took) = raw_restore(s.addr, &room, declared, br#"{"backup":{"messages":["#, true).await;
+    let (answer, took) = raw_restore(s.addr(), &room, declared, br#"{"backup":{"messages":["#, true).await;
     assert_eq!((answer.status, answer.code()), (400, ErrorCode::MalformedRequest));
     assert!(took < Duration::from_secs(2));
     // Above the limit: refused from the head alone.
-    let (answer, _) = raw_restore(s.addr, &room, 256 * MIB + 1, b"", false).await;
+    let (answer, _) = raw_restore(s.addr(), &room, 256 * MIB + 1, b"", false).await;
     assert_eq!((answer.status, answer.code()), (413, ErrorCode::BodyTooLarge));
     let hwm = proc_status(pid, "VmHWM");
     let rss = proc_status(pid, "VmRSS");
@@ -229,11 +230,11 @@ async fn restores_beyond_the_cap_are_told_to_come_back_later() {
     let mut holders = Vec::new();
     for _ in 0..2 {
         let room = RoomId::from_owner_key(&new_identity().public_key());
-        let stream = TcpStream::connect(s.addr).await.unwrap();
+        let stream = TcpStream::connect(s.addr()).await.unwrap();
         let (read, mut write) = stream.into_split();
         let head = format!(
             "POST /api/rooms/{room}/restore HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
-            s.addr,
+            s.addr(),
             64 * MIB
         );
         write.write_all(head.as_bytes()).await.unwrap();
@@ -265,7 +266,7 @@ async fn restores_beyond_the_cap_are_told_to_come_back_later() {
     }
     // The same over a raw socket, before its body is complete.
     let room = RoomId::from_owner_key(&new_identity().public_key());
-    let (answer, took) = raw_restore(s.addr, &room, 64 * MIB, &auth_prefix(&admin()), false).await;
+    let (answer, took) = raw_restore(s.addr(), &room, 64 * MIB, &auth_prefix(&admin()), false).await;
     assert_eq!((answer.status, answer.code(), answer.header("retry-after")), (503, ErrorCode::Busy, Some("5")));
     assert!(took < Duration::from_secs(2));
     // An unauthorised one is still told `unauthorized`, not `busy` (authorisation comes first).
@@ -291,7 +292,7 @@ async fn restores_beyond_the_cap_are_told_to_come_back_later() {
     // Also the raw path: with the permits back, a raw authorised upload is read to the end.
     let (room, backup) = signed_backup(|_| {});
     let body = serde_json::to_vec(&RestoreRequest { auth: admin(), backup }).unwrap();
-    let (answer, _) = raw_restore(s.addr, &room, body.len() as u64, &body, false).await;
+    let (answer, _) = raw_restore(s.addr(), &room, body.len() as u64, &body, false).await;
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
@@ -424,15 +425,15 @@ async fn the_origin_is_checked_against_configured_origins_never_the_host() {
     let s =
         server(data.path(), &["--allow-origin", "http://127.0.0.1:8081", "--public-origin", "https://chat.example"]);
     let room = create_room(&s.http_base(), SECRET).await;
-    let port = s.addr.port();
+    let port = s.addr().port();
     for (origin, host) in [
         ("http://evil.test".to_owned(), "evil.test".to_owned()),
         (format!("http://evil.test:{port}"), format!("evil.test:{port}")),
         ("https://evil.test".to_owned(), "evil.test".to_owned()),
-        (format!("http://127.0.0.1:{}", port + 1), s.addr.to_string()),
-        ("null".to_owned(), s.addr.to_string()),
+        (format!("http://127.0.0.1:{}", port + 1), s.addr().to_string()),
+        ("null".to_owned(), s.addr().to_string()),
     ] {
-        let refused = upgrade_with(s.addr, &room.id, &origin, &host).await.expect_err("refused");
+        let refused = upgrade_with(s.addr(), &room.id, &origin, &host).await.expect_err("refused");
         assert_eq!(refused.0, 403, "{origin} / {host}");
         assert_eq!(refused.1.unwrap().error.code, ErrorCode::OriginNotAllowed, "{origin}");
     }
@@ -443,7 +444,7 @@ async fn the_origin_is_checked_against_configured_origins_never_the_host() {
         "http://127.0.0.1:8081".to_owned(),
         "https://chat.example".to_owned(),
     ] {
-        let mut ws = upgrade_with(s.addr, &room.id, &origin, &s.addr.to_string())
+        let mut ws = upgrade_with(s.addr(), &room.id, &origin, &s.addr().to_string())
             .await
             .unwrap_or_else(|e| panic!("{origin} refused: {e:?}"));
         assert!(matches!(next_frame(&mut ws, Duration::from_secs(5)).await, Some(ServerFrame::Challenge { .. })));
@@ -480,15 +481,15 @@ async fn connections_per_client_address_are_capped() {
     let room = create_room(&s.http_base(), SECRET).await;
     let mut open = Vec::new();
     for i in 0..5 {
-        let ws = socket_from("127.0.0.1", s.addr, &room.id).await.unwrap_or_else(|e| panic!("socket {i}: {e:?}"));
+        let ws = socket_from("127.0.0.1", s.addr(), &room.id).await.unwrap_or_else(|e| panic!("socket {i}: {e:?}"));
         open.push(ws);
     }
     // The sixth from the same address is refused before the upgrade.
-    let (status, body) = socket_from("127.0.0.1", s.addr, &room.id).await.expect_err("the sixth is refused");
+    let (status, body) = socket_from("127.0.0.1", s.addr(), &room.id).await.expect_err("the sixth is refused");
     let body = body.expect("typed error");
     assert_eq!((status, body.error.code, body.error.limit), (429, ErrorCode::TooManyConnections, Some(5)));
     // Another address is counted apart.
-    let other = socket_from("127.0.0.2", s.addr, &room.id).await.expect("another address connects");
+    let other = socket_from("127.0.0.2", s.addr(), &room.id).await.expect("another address connects");
     drop(other);
     // Closing one frees its slot.
     let mut first = open.remove(0);
@@ -496,7 +497,7 @@ async fn connections_per_client_address_are_capped() {
     drop(first);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match socket_from("127.0.0.1", s.addr, &room.id).await {
+        match socket_from("127.0.0.1", s.addr(), &room.id).await {
             Ok(ws) => {
                 open.push(ws);
                 break;
@@ -505,7 +506,7 @@ async fn connections_per_client_address_are_capped() {
             Err(e) => panic!("the freed slot was not given back: {e:?}"),
         }
     }
-    assert_eq!(socket_from("127.0.0.1", s.addr, &room.id).await.err().map(|e| e.0), Some(429));
+    assert_eq!(socket_from("127.0.0.1", s.addr(), &room.id).await.err().map(|e| e.0), Some(429));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,7 +116,7 @@ async fn make_rooms(http: &str, n: usize) -> (Vec<TestRoom>, usize) {
 /// (and sends closed as unavailable, with the same cid) until all are acknowledged; checks
 /// that never more than `bound` databases are open and each message is stored once.
 /// Returns the refused joins.
-async fn everyone_at_once(srv: &testkit::server::ServerProcess, rooms: &[TestRoom], bound: usize) -> usize {
+async fn everyone_at_once(srv: &testkit::backend::TestServer, rooms: &[TestRoom], bound: usize) -> usize {
     let (http, ws, pid) = (srv.http_base(), srv.ws_base(), srv.pid().unwrap());
     let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = rooms

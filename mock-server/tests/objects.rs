@@ -370,13 +370,13 @@ async fn slow_requests_time_out_and_chunk_uploads_get_the_longer_limit() {
     let body = vec![b'x'; 1000];
     // An API call whose body takes 2.5 s to arrive: 408 after the 1 s request limit.
     let json = br#"{"file":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","size":4096}"#;
-    assert_eq!(trickle(s.addr, "POST", "/api/uploads", json, Duration::from_millis(2500)).await, 408);
+    assert_eq!(trickle(s.addr(), "POST", "/api/uploads", json, Duration::from_millis(2500)).await, 408);
     // A chunk taking as long is within the upload limit: it gets its real answer (there
     // is no such upload), not a timeout.
-    let status = trickle(s.addr, "PUT", &chunk_path, &body, Duration::from_millis(2500)).await;
+    let status = trickle(s.addr(), "PUT", &chunk_path, &body, Duration::from_millis(2500)).await;
     assert!(status != 408 && (400..500).contains(&status), "a typed refusal, not a timeout: {status}");
     // Past the 4 s upload limit, the chunk times out too.
-    assert_eq!(trickle(s.addr, "PUT", &chunk_path, &body, Duration::from_secs(6)).await, 408);
+    assert_eq!(trickle(s.addr(), "PUT", &chunk_path, &body, Duration::from_secs(6)).await, 408);
     assert_eq!(scan_uploads(data.path()), 0, "nothing was stored");
 }
 
@@ -388,7 +388,7 @@ fn scan_uploads(data: &std::path::Path) -> i64 {
 /// server has never seen.
 struct Stage {
     data: tempfile::TempDir,
-    _srv: testkit::server::ServerProcess,
+    _srv: testkit::backend::TestServer,
     http: String,
     room: TestRoom,
     member: protocol::identity::IdentityKey,

@@ -105,7 +105,13 @@ async fn keys_outside_the_set_revoked_expired_or_capped_pay_for_nothing() {
     let err = create_with(&http, &keys.token(&capped)).await.unwrap_err();
     assert_eq!((err.error.code, err.error.limit), (ErrorCode::IssuerCapReached, Some(2)));
     assert_eq!(room_files(data.path()), before + 2);
+    let backend = srv.backend();
     drop(srv);
+    if backend == testkit::backend::Backend::Edge {
+        // The offline audit reads mock-server's data dir; the edge's ledger lives in
+        // Durable Objects it cannot open yet (docs/ARCHITECTURE.md, "Edge").
+        return;
+    }
 
     // The offline audit shows the key at its cap.
     let out = std::process::Command::new(testkit::server::mock_server_bin())

@@ -44,6 +44,13 @@ fn edge_var(flag: &str) -> Option<&'static str> {
         "--initial-budget" => "INITIAL_BUDGET",
         "--allow-origin" => "ALLOW_ORIGINS",
         "--public-origin" => "PUBLIC_ORIGINS",
+        "--default-capacity" => "DEFAULT_CAPACITY",
+        "--join-timeout-secs" => "JOIN_TIMEOUT_SECS",
+        "--sso-origin" => "SSO_ORIGIN",
+        "--sso-name" => "SSO_NAME",
+        "--sso-root-key" => "SSO_ROOT_KEY",
+        // A path for mock-server; the edge takes the key set's JSON itself.
+        "--sso-keyset" => "SSO_KEYSET",
         _ => return None,
     })
 }
@@ -62,7 +69,12 @@ impl TestServer {
                     let Some(var) = edge_var(flag) else {
                         panic!("{flag} has no equivalent on the edge: this test runs on mock-server only");
                     };
-                    let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone();
+                    let mut value = args.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone();
+                    if var == "SSO_KEYSET" {
+                        let text = std::fs::read_to_string(&value).expect("read the SSO key set");
+                        let json: serde_json::Value = serde_json::from_str(&text).expect("a key set is JSON");
+                        value = json.to_string();
+                    }
                     match edge.vars.iter_mut().find(|(name, _)| name == var) {
                         Some((_, list)) => *list = format!("{list},{value}"),
                         None => edge.vars.push((var.to_owned(), value)),
@@ -131,6 +143,14 @@ impl TestServer {
         match self {
             TestServer::Mock(s) => s.restart(),
             TestServer::Edge(s) => s.restart(),
+        }
+    }
+
+    /// The server process's id (mock-server only: its memory and threads are measured).
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            TestServer::Mock(s) => s.pid(),
+            TestServer::Edge(_) => panic!("this test measures mock-server's process: it runs on mock-server only"),
         }
     }
 

@@ -72,9 +72,18 @@ pub fn secret_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     all
 }
 
+/// The room a KV_local database holds, from its `~meta` record (the owner key names it).
+fn room_of_database(path: &Path) -> Option<protocol::ids::RoomId> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let meta: Vec<u8> = conn.query_row("SELECT value FROM kv WHERE key = '~meta'", [], |r| r.get(0)).ok()?;
+    let meta: serde_json::Value = serde_json::from_slice(&meta).ok()?;
+    let owner = protocol::identity::PublicKey::parse(meta["owner"].as_str()?).ok()?;
+    Some(protocol::ids::RoomId::from_owner_key(&owner))
+}
+
 /// The SQLite file holding `room`'s KV_local under a backend's stored dir: mock-server's
 /// `rooms/<room id>.sqlite`, or, under workerd's state, the Durable Object database
-/// (named by a hash of the object id) whose `kv` table holds the room's keys.
+/// (named by a hash of the object id) whose room record names `room`.
 pub fn room_database(dir: &Path, room: &protocol::ids::RoomId) -> PathBuf {
     let mock = dir.join("rooms").join(format!("{room}.sqlite"));
     if mock.is_file() {
@@ -83,19 +92,13 @@ pub fn room_database(dir: &Path, room: &protocol::ids::RoomId) -> PathBuf {
     files_under(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
-        .find(|p| {
-            let Ok(conn) = rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-                return false;
-            };
-            conn.query_row("SELECT 1 FROM kv WHERE substr(key, 1, 43) = ?1 LIMIT 1", [room.as_str()], |_| Ok(()))
-                .is_ok()
-        })
+        .find(|p| room_of_database(p).as_ref() == Some(room))
         .unwrap_or_else(|| panic!("no database of room {room} under {}", dir.display()))
 }
 
 /// How many rooms a backend holds under its stored dir: mock-server's room databases, or
 /// workerd's Durable Object databases whose `kv` table has rows (an object asked about a
-/// room that does not exist keeps an empty table).
+/// room that does not exist keeps no room record).
 pub fn stored_rooms(dir: &Path) -> usize {
     let rooms = dir.join("rooms");
     if rooms.is_dir() {
@@ -104,11 +107,7 @@ pub fn stored_rooms(dir: &Path) -> usize {
     files_under(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "sqlite") && p.to_string_lossy().contains("RoomObject"))
-        .filter(|p| {
-            rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|c| c.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get::<_, i64>(0)))
-                .is_ok_and(|n| n > 0)
-        })
+        .filter(|p| room_of_database(p).is_some())
         .count()
 }
 

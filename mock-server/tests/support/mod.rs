@@ -4,23 +4,25 @@
 use std::path::Path;
 
 use protocol::ids::RoomId;
-use testkit::server::{ServerOptions, ServerProcess};
+use testkit::backend::TestServer;
+use testkit::server::ServerOptions;
 
 pub const SECRET: &str = "integration-secret";
 
-/// A server on a fresh temporary data dir with `args` added.
-pub fn server(data: &Path, args: &[&str]) -> ServerProcess {
+/// A server (`CLOAKROOM_BACKEND`: mock-server or the edge) on a fresh temporary data dir
+/// with `args` added.
+pub fn server(data: &Path, args: &[&str]) -> TestServer {
     let mut options = ServerOptions::new(data);
     options.admin_secret = SECRET.into();
     for a in args {
         options = options.arg(*a);
     }
-    ServerProcess::start(options)
+    TestServer::start(options)
 }
 
 /// Rows in a room's KV_local, read straight from its SQLite file.
 pub fn kv_rows(data: &Path, room: &RoomId) -> usize {
-    let path = data.join("rooms").join(format!("{room}.sqlite"));
+    let path = testkit::scan::room_database(data, room);
     let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     conn.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get::<_, i64>(0)).expect("count rows") as usize
@@ -28,7 +30,7 @@ pub fn kv_rows(data: &Path, room: &RoomId) -> usize {
 
 /// Message rows (keys starting with the room id) in a room's KV_local.
 pub fn message_rows(data: &Path, room: &RoomId) -> usize {
-    let path = data.join("rooms").join(format!("{room}.sqlite"));
+    let path = testkit::scan::room_database(data, room);
     let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.query_row("SELECT COUNT(*) FROM kv WHERE substr(key, 1, 43) = ?1", [room.as_str()], |r| r.get::<_, i64>(0))
         .unwrap() as usize
@@ -36,9 +38,7 @@ pub fn message_rows(data: &Path, room: &RoomId) -> usize {
 
 /// Number of room databases in the data dir.
 pub fn room_files(data: &Path) -> usize {
-    std::fs::read_dir(data.join("rooms"))
-        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "sqlite")).count())
-        .unwrap_or(0)
+    testkit::scan::stored_rooms(data)
 }
 
 /// A field of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in kB; `Threads`).
