@@ -1,5 +1,6 @@
 //! End to end, the SSO: a real OpenID provider (npm `oidc-provider`), the SSO
-//! (`sso-server`), mock-server and Chromium, all on 127.0.0.1. A member of the owners
+//! (`sso-server`), the worker API (mock-server, or the edge with `CLOAKROOM_BACKEND=edge`)
+//! and Chromium, all on 127.0.0.1. A member of the owners
 //! group signs in, gets this month's quota of room authorisations, creates rooms with
 //! them; a spent one is refused and dropped, the quota holds, a person outside the group
 //! gets none. Byte scans: the SSO keeps no room id, owner key or token; the worker keeps no
@@ -10,10 +11,11 @@ use protocol::api::CreateAuthorization;
 use protocol::error::ErrorCode;
 use protocol::sso::KeptToken;
 use testkit::app::{SECRET, dist_dir, say};
+use testkit::backend::TestServer;
 use testkit::browser::{Driver, click, fill, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::client::TestRoom;
 use testkit::scan::{files_containing, secret_encodings};
-use testkit::server::{ServerOptions, ServerProcess};
+use testkit::server::ServerOptions;
 use testkit::sso::{SsoKeys, SsoStack};
 
 const QUOTA: u64 = 3;
@@ -64,7 +66,7 @@ async fn an_owner_signs_in_at_the_sso_and_creates_rooms_nobody_can_link_to_them(
     for arg in keys.server_args(&sso.origin) {
         options = options.arg(arg);
     }
-    let mut server = ServerProcess::start(options);
+    let mut server = TestServer::start(options);
     let driver = Driver::start().await;
 
     let (rooms, spent_elsewhere) = with_browsers(&driver, 2, |browsers| {

@@ -57,7 +57,7 @@ fn edge_var(flag: &str) -> Option<&'static str> {
 
 impl TestServer {
     /// Starts the backend of [`Backend::from_env`] on `options` (its data dir becomes the
-    /// edge's state dir).
+    /// edge's state dir; a `listen` address, its port).
     pub fn start(options: ServerOptions) -> TestServer {
         match Backend::from_env() {
             Backend::Mock => TestServer::Mock(ServerProcess::start(options)),
@@ -80,7 +80,10 @@ impl TestServer {
                         None => edge.vars.push((var.to_owned(), value)),
                     }
                 }
-                TestServer::Edge(EdgeProcess::start(edge))
+                match options.listen {
+                    Some(addr) => TestServer::Edge(EdgeProcess::start_on(edge, addr.port())),
+                    None => TestServer::Edge(EdgeProcess::start(edge)),
+                }
             }
         }
     }

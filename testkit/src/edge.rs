@@ -73,7 +73,9 @@ impl EdgeProcess {
         Self::start_on(options, free_port())
     }
 
-    fn start_on(options: EdgeOptions, port: u16) -> Self {
+    /// Starts wrangler on exactly `port` (a test that must know its address before the
+    /// server starts, e.g. to give it to an SSO as the page to return to).
+    pub fn start_on(options: EdgeOptions, port: u16) -> Self {
         Self::try_start_on(options, port).unwrap_or_else(|| panic!("wrangler dev exited before it was ready"))
     }
 
