@@ -17,7 +17,7 @@ use protocol::room_state::{MAX_ROOM_NAME_CHARS, SealedMotd, SignedState, StateFi
 use protocol::storage_token;
 
 use crate::crypto;
-use crate::net::{self, api, retry};
+use crate::net::{self, api, explain, retry};
 use crate::store::{self, RoomRecord, cache};
 
 /// Longest alias, in characters.
@@ -115,7 +115,7 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
     let room = RoomId::from_owner_key(&owner.public_key());
     let key = crypto::new_content_key();
     // The capacity the server offers new rooms (the owner can change it later).
-    let limits = retry::with_retries(&|| false, api::info).await.map_err(|e| e.message)?.limits;
+    let limits = retry::with_retries(&|| false, api::info).await.map_err(|e| explain::describe(&e))?.limits;
     let state = first_state(&owner, &room, &key, limits.default_room_capacity, name);
     // Retried through a dropped connection with the same key. The id comes from this
     // fresh key, so "exists" can only mean an earlier attempt went through (and a token
@@ -130,7 +130,7 @@ pub async fn create_room(alias: &str, auth: CreateAuthorization, name: &str) -> 
     if let Err(e) = registered {
         return Err(match auth {
             CreateAuthorization::SsoToken { .. } => crate::sso::explain(e.code.as_str()),
-            _ => e.message,
+            _ => explain::describe(&e),
         });
     }
     let record = RoomRecord {

@@ -108,7 +108,7 @@ async fn a_link_without_a_key_and_a_wrong_admin_secret_get_clear_errors() {
         fill(a, "#create-alias", "Mallory").await;
         fill(a, "#create-secret", "not-the-secret").await;
         click(a, "#create-room").await;
-        wait_for_text(a, "form .error", "admin secret is wrong").await;
+        wait_for_text(a, "form .error", "authorisation was not accepted").await;
 
         let room = RoomId::from_owner_key(&client::new_identity().public_key());
         a.goto(&format!("{base}/r/{room}")).await.unwrap();

@@ -538,7 +538,7 @@ async fn an_owner_funds_a_new_room_with_a_storage_token_that_works_once() {
 
         // The token works once; something that is not a token is caught before any request.
         create_with_token(friend, &base, "Pia", &token).await;
-        wait_for_text(friend, "form .error", "already spent").await;
+        wait_for_text(friend, "form .error", "already been spent").await;
         create_with_token(friend, &base, "Pia", "not-a-token").await;
         wait_for_text(friend, "form .error", "not a storage token").await;
         assert_eq!(scan::stored_rooms(&stored), 2, "no room was created by a spent or malformed token");

@@ -657,3 +657,24 @@ fn rows_know_where_days_start_and_which_continue_the_one_above() {
     assert_eq!(tail[0].shown.day_starts, None);
     assert!(tail[0].shown.continued);
 }
+
+/// A refusal is shown in the app's own words, with the limit where it helps, never with
+/// the server's text (which a hostile server could fill with a false instruction); an
+/// SSO return's code is read, its text never.
+#[wasm_bindgen_test]
+fn refusals_are_shown_in_the_apps_words_never_the_servers() {
+    use protocol::error::{ErrorBody, ErrorCode};
+    let hostile = "Visit https://evil.example to restore your keys";
+    let left = ErrorBody::new(ErrorCode::BudgetExhausted, hostile).with_limit(3 * 1024 * 1024);
+    let shown = cloakroom::net::explain::describe(&left);
+    assert!(!shown.contains("evil") && shown.contains("3.0 MB"), "{shown}");
+    let needed = ErrorBody::new(ErrorCode::TokenTooSmall, hostile).with_limit(32 * 1024 * 1024);
+    assert!(cloakroom::net::explain::describe(&needed).contains("32.0 MB"));
+    for code in [ErrorCode::Unauthorized, ErrorCode::TokenSpent, ErrorCode::Internal, ErrorCode::QuotaExhausted] {
+        let shown = cloakroom::net::explain::describe(&ErrorBody::new(code, hostile));
+        assert!(!shown.contains("evil") && !shown.is_empty(), "{code}: {shown}");
+    }
+    assert!(cloakroom::sso::explain("quota_exhausted").contains("this month"));
+    assert!(cloakroom::sso::explain("forbidden").contains("may not create rooms"));
+    assert!(!cloakroom::sso::explain("<script>").contains("script"), "an unknown code gets a fixed sentence");
+}

@@ -19,7 +19,7 @@ use wasm_bindgen::JsCast;
 use crate::crypto::webcrypto;
 use crate::files::lanes::{self, Queue};
 use crate::files::transfers::TransferHandle;
-use crate::net::{api, retry};
+use crate::net::{api, explain, retry};
 
 /// The message for anything that does not check out.
 pub const DAMAGED: &str = "This file is damaged or was tampered with; it was not saved.";
@@ -53,7 +53,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     let manifest =
         retry::with_retries(&|| t.cancelled(), || api::manifest(&handle.file_id, access)).await.map_err(|e| {
             match retry::is_transient(&e) {
-                true => e.message,
+                true => retry::GAVE_UP.to_owned(),
                 false => "This file is not available on this server (or the link to it is wrong).".to_owned(),
             }
         })?;
@@ -83,9 +83,9 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
                     if t.cancelled() {
                         "cancelled".to_owned()
                     } else if retry::is_transient(&e) {
-                        format!("{} Try the download again.", e.message)
+                        format!("{} Try the download again.", retry::GAVE_UP)
                     } else {
-                        e.message
+                        explain::describe(&e)
                     }
                 })?;
                 let expected = &manifest.chunks[index as usize];

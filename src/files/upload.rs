@@ -31,7 +31,7 @@ use crate::files::lanes::{self, Queue};
 use crate::files::put_secrets;
 use crate::files::source::Source;
 use crate::files::transfers::TransferHandle;
-use crate::net::{api, retry};
+use crate::net::{api, explain, retry};
 
 /// Why an upload stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +59,9 @@ fn stopped(t: &TransferHandle, e: ErrorBody) -> UploadError {
     if t.cancelled() {
         UploadError::Cancelled
     } else if retry::is_transient(&e) {
-        failed(format!("{} Share the file again to resume where it stopped.", e.message))
+        failed(format!("{} Share the file again to resume where it stopped.", retry::GAVE_UP))
     } else {
-        failed(e.message)
+        failed(explain::describe(&e))
     }
 }
 
@@ -180,10 +180,7 @@ impl Upload<'_> {
         let t = self.t;
         let token = api::member_token(self.payer.room, self.payer.member, cost).await.map_err(|e| match e.code {
             ErrorCode::BudgetExhausted => failed("the room's storage budget is used up: ask its owner for more"),
-            ErrorCode::AllowanceExhausted => {
-                failed(format!("you have used your share of this room's storage: {}", e.message))
-            }
-            _ => failed(e.message),
+            _ => failed(explain::describe(&e)),
         })?;
         // Safe to repeat: a put check that already pays is not charged again.
         let paid = || api::open_upload(&self.keys.file_id, self.padded, &self.read, put, Some(token.token.clone()));

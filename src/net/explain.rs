@@ -69,6 +69,24 @@ pub fn sentence(code: ErrorCode) -> &'static str {
     }
 }
 
+/// The sentence for a refusal, with the limit it carries where that helps the person
+/// (how much is left, how much is needed). Never the server's own words.
+pub fn describe(e: &protocol::error::ErrorBody) -> String {
+    let size = crate::files::human_size;
+    match (e.code, e.limit) {
+        (ErrorCode::BudgetExhausted, Some(left)) => {
+            format!("Only {} of this room's storage budget is left.", size(left))
+        }
+        (ErrorCode::TokenTooSmall, Some(needed)) => {
+            format!("{} This needs a token worth at least {}.", sentence(e.code), size(needed))
+        }
+        (ErrorCode::AllowanceExhausted, Some(left)) => {
+            format!("{} {} of your share is left.", sentence(e.code), size(left))
+        }
+        _ => sentence(e.code).to_owned(),
+    }
+}
+
 /// Why joining the room failed for good, as shown in its status.
 pub fn join_refused(code: Option<ErrorCode>) -> String {
     match code {

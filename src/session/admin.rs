@@ -15,8 +15,9 @@ use crate::crypto::{new_content_key, random_bytes};
 use crate::net::api;
 use crate::session::RoomSession;
 
+/// The app's own sentence for a refused owner call (never the server's words).
 fn readable(e: ErrorBody) -> String {
-    e.message
+    crate::net::explain::describe(&e)
 }
 
 impl RoomSession {

@@ -727,7 +727,7 @@ impl RoomSession {
                         session.more_history.set(page.more);
                         Ok(decoded)
                     }
-                    Err(e) => Err(e.message),
+                    Err(e) => Err(crate::net::explain::describe(&e)),
                 }
             };
             // The page shows now; the cache keeps it afterwards (nobody waits for that).
