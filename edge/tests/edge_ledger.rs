@@ -6,7 +6,7 @@
 use protocol::api::{CreateAuthorization, CreateRoomResponse, InfoResponse, OwnerCall};
 use protocol::error::{ErrorCode, HttpError};
 use protocol::sso::SsoKeyset;
-use testkit::client::{TestRoom, create_room, owner};
+use testkit::client::{create_fresh, create_room, owner, race_creations};
 use testkit::edge::{EdgeOptions, EdgeProcess};
 use testkit::sso::SsoKeys;
 
@@ -28,10 +28,7 @@ fn edge(state: &std::path::Path, sso: Option<&SsoKeys>) -> EdgeProcess {
 }
 
 async fn create_with(http: &str, auth: CreateAuthorization) -> Result<CreateRoomResponse, HttpError> {
-    match TestRoom::fresh().register(http, auth).await {
-        Ok(created) => Ok(serde_json::from_value(created).unwrap()),
-        Err((_, e)) => Err(e),
-    }
+    create_fresh(http, auth).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,19 +42,7 @@ async fn a_storage_token_issued_on_the_edge_funds_exactly_one_room() {
     let token = issued["token"].as_str().unwrap().to_owned();
 
     // 20 concurrent creations with one token: exactly one room, of the token's value.
-    let attempts: Vec<_> = (0..20)
-        .map(|_| {
-            let (http, token) = (http.clone(), token.clone());
-            tokio::spawn(async move { create_with(&http, CreateAuthorization::StorageToken { token }).await })
-        })
-        .collect();
-    let (mut won, mut refused) = (Vec::new(), Vec::new());
-    for a in attempts {
-        match a.await.unwrap() {
-            Ok(created) => won.push(created),
-            Err(e) => refused.push(e.error.code),
-        }
-    }
+    let (won, refused) = race_creations(&http, &CreateAuthorization::StorageToken { token }, 20).await;
     assert_eq!(won.len(), 1, "exactly one spend succeeds: {refused:?}");
     assert_eq!(won[0].budget, 40 * MIB, "the token's value becomes the budget");
     assert!(refused.iter().all(|c| *c == ErrorCode::TokenSpent), "{refused:?}");

@@ -24,6 +24,16 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::clock::random_bytes;
 use crate::db_schema::{Database, Durability};
 
+/// An SSO token's payment: its spent id, its key, the key's denomination (the budget)
+/// and the key's cap on rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoPayment {
+    pub spent_id: String,
+    pub key_id: String,
+    pub bytes: u64,
+    pub cap: u64,
+}
+
 /// The ledger: tables of KV_global plus the ledger public key to seal links to.
 pub struct Ledger {
     conn: Mutex<Connection>,
@@ -131,31 +141,23 @@ impl Ledger {
         self.in_transaction(|tx| rules::refund(tx, hash))
     }
 
-    /// Spends an SSO room token exactly once within its key's `cap`
-    /// ([`rules::spend_sso`]), recorded as issued by "sso:<key_id>" and spent for
-    /// `purpose`. Returns `bytes` (the key's denomination).
-    pub fn spend_sso(
-        &self,
-        spent_id: &str,
-        key_id: &str,
-        bytes: u64,
-        cap: u64,
-        purpose: &str,
-        now: u64,
-    ) -> Result<u64, ErrorBody> {
+    /// Spends an SSO room token exactly once within its key's cap ([`rules::spend_sso`]),
+    /// recorded as issued by "sso:<key id>" and spent for `purpose`. Returns the key's
+    /// denomination.
+    pub fn spend_sso(&self, sso: &SsoPayment, purpose: &str, now: u64) -> Result<u64, ErrorBody> {
         let entry = LedgerEntry {
-            size: bytes,
+            size: sso.bytes,
             issued_at: now,
-            issued_by: seal_link(&self.key, &format!("sso:{key_id}")),
+            issued_by: seal_link(&self.key, &format!("sso:{}", sso.key_id)),
             spent: Some(Spend { at: now, paid_for: seal_link(&self.key, purpose) }),
             scope: TokenScope::Any,
         };
-        self.in_transaction(|tx| rules::spend_sso(tx, spent_id, key_id, cap, &entry))
+        self.in_transaction(|tx| rules::spend_sso(tx, &sso.spent_id, &sso.key_id, sso.cap, &entry))
     }
 
     /// Gives an SSO token back: forgets it and takes it off its key's count.
-    pub fn refund_sso(&self, spent_id: &str, key_id: &str) -> Result<(), ErrorBody> {
-        self.in_transaction(|tx| rules::refund_sso(tx, spent_id, key_id))
+    pub fn refund_sso(&self, sso: &SsoPayment) -> Result<(), ErrorBody> {
+        self.in_transaction(|tx| rules::refund_sso(tx, &sso.spent_id, &sso.key_id))
     }
 
     /// Whether an SSO token (by its spent id) is already spent.
@@ -212,20 +214,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = IdentityKey::from_secret_bytes(&[5; 32]).unwrap();
         let ledger = Ledger::open(&dir.path().join("g.sqlite"), key.public_key()).unwrap();
-        assert_eq!(ledger.spend_sso("t1", "k", 1 << 30, 2, "room:a", 1).unwrap(), 1 << 30);
+        let pay = |id: &str, key: &str| SsoPayment { spent_id: id.into(), key_id: key.into(), bytes: 1 << 30, cap: 2 };
+        assert_eq!(ledger.spend_sso(&pay("t1", "k"), "room:a", 1).unwrap(), 1 << 30);
         assert!(ledger.sso_spent("t1").unwrap());
-        assert_eq!(ledger.spend_sso("t1", "k", 1 << 30, 2, "room:b", 2).unwrap_err().code, ErrorCode::TokenSpent);
+        assert_eq!(ledger.spend_sso(&pay("t1", "k"), "room:b", 2).unwrap_err().code, ErrorCode::TokenSpent);
         // A refund frees the token and the count.
-        ledger.refund_sso("t1", "k").unwrap();
+        ledger.refund_sso(&pay("t1", "k")).unwrap();
         assert!(!ledger.sso_spent("t1").unwrap());
-        assert_eq!(ledger.spend_sso("t1", "k", 1 << 30, 2, "room:c", 3).unwrap(), 1 << 30);
-        assert_eq!(ledger.spend_sso("t2", "k", 1 << 30, 2, "room:d", 4).unwrap(), 1 << 30);
+        assert_eq!(ledger.spend_sso(&pay("t1", "k"), "room:c", 3).unwrap(), 1 << 30);
+        assert_eq!(ledger.spend_sso(&pay("t2", "k"), "room:d", 4).unwrap(), 1 << 30);
         // At the cap: the next token of this key is refused, and nothing is recorded for it.
-        let refused = ledger.spend_sso("t3", "k", 1 << 30, 2, "room:e", 5).unwrap_err();
+        let refused = ledger.spend_sso(&pay("t3", "k"), "room:e", 5).unwrap_err();
         assert_eq!((refused.code, refused.limit), (ErrorCode::IssuerCapReached, Some(2)));
         assert!(!ledger.sso_spent("t3").unwrap());
         // Another key has its own count.
-        assert_eq!(ledger.spend_sso("t3", "k2", 1 << 30, 2, "room:e", 5).unwrap(), 1 << 30);
+        assert_eq!(ledger.spend_sso(&pay("t3", "k2"), "room:e", 5).unwrap(), 1 << 30);
         assert_eq!(
             ledger.sso_counts().unwrap(),
             vec![("k".into(), SsoKeyCount { redeemed: 2, cap: 2 }), ("k2".into(), SsoKeyCount { redeemed: 1, cap: 2 }),]

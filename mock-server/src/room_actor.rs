@@ -69,17 +69,7 @@ pub enum Funding {
     Token { hash: String },
     /// An SSO room token (checked by the HTTP layer), spent under its id when the room is
     /// created (boxed: every idle room's command channel holds 32 commands).
-    Sso(Box<SsoPayment>),
-}
-
-/// An SSO token's payment: its spent id, its key, the key's denomination (the budget)
-/// and the key's cap on rooms.
-#[derive(Debug, Clone)]
-pub struct SsoPayment {
-    pub spent_id: String,
-    pub key_id: String,
-    pub bytes: u64,
-    pub cap: u64,
+    Sso(Box<crate::ledger::SsoPayment>),
 }
 
 /// Everything that reaches a room. Kept small (big payloads boxed): every room's command
@@ -615,9 +605,9 @@ impl RoomActor {
         let (made, refund_failed) = match funding {
             Funding::Sso(sso) => funding::run_sync(
                 payment,
-                |id, _, purpose| ledger.spend_sso(id, &sso.key_id, sso.bytes, sso.cap, purpose, now_micros()),
+                |_, _, purpose| ledger.spend_sso(sso, purpose, now_micros()),
                 |budget| make(self, budget).map(|made| (made, Used::Yes)),
-                |id| ledger.refund_sso(id, &sso.key_id),
+                |_| ledger.refund_sso(sso),
             ),
             _ => funding::run_sync(
                 payment,

@@ -26,18 +26,10 @@ pub trait TokenLedger: Send + Sync {
     fn refund(&self, hash: &str) -> Result<(), ErrorBody>;
     /// Whether an SSO token (by spent id) is spent.
     fn sso_spent(&self, spent_id: &str) -> Result<bool, ErrorBody>;
-    /// Spends an SSO token exactly once within its key's `cap`; returns `bytes`.
-    fn spend_sso(
-        &self,
-        spent_id: &str,
-        key_id: &str,
-        bytes: u64,
-        cap: u64,
-        purpose: &str,
-        now: u64,
-    ) -> Result<u64, ErrorBody>;
+    /// Spends an SSO token exactly once within its key's cap; returns its denomination.
+    fn spend_sso(&self, sso: &crate::ledger::SsoPayment, purpose: &str, now: u64) -> Result<u64, ErrorBody>;
     /// Gives an SSO token back.
-    fn refund_sso(&self, spent_id: &str, key_id: &str) -> Result<(), ErrorBody>;
+    fn refund_sso(&self, sso: &crate::ledger::SsoPayment) -> Result<(), ErrorBody>;
 }
 
 /// KV_global's copy of committed messages (it may lag).
@@ -89,19 +81,11 @@ impl TokenLedger for crate::ledger::Ledger {
     fn sso_spent(&self, spent_id: &str) -> Result<bool, ErrorBody> {
         crate::ledger::Ledger::sso_spent(self, spent_id)
     }
-    fn spend_sso(
-        &self,
-        spent_id: &str,
-        key_id: &str,
-        bytes: u64,
-        cap: u64,
-        purpose: &str,
-        now: u64,
-    ) -> Result<u64, ErrorBody> {
-        crate::ledger::Ledger::spend_sso(self, spent_id, key_id, bytes, cap, purpose, now)
+    fn spend_sso(&self, sso: &crate::ledger::SsoPayment, purpose: &str, now: u64) -> Result<u64, ErrorBody> {
+        crate::ledger::Ledger::spend_sso(self, sso, purpose, now)
     }
-    fn refund_sso(&self, spent_id: &str, key_id: &str) -> Result<(), ErrorBody> {
-        crate::ledger::Ledger::refund_sso(self, spent_id, key_id)
+    fn refund_sso(&self, sso: &crate::ledger::SsoPayment) -> Result<(), ErrorBody> {
+        crate::ledger::Ledger::refund_sso(self, sso)
     }
 }
 

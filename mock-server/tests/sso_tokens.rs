@@ -9,17 +9,13 @@ use protocol::api::{CreateAuthorization, CreateRoomResponse, InfoResponse};
 use protocol::error::{ErrorCode, HttpError};
 use protocol::sso::{SsoKeyset, SsoToken};
 use support::{room_files, server};
-use testkit::client::TestRoom;
+use testkit::client::{create_fresh, race_creations};
 use testkit::sso::SsoKeys;
 
 const GIB: u64 = 1 << 30;
 
 async fn create_with(http: &str, token: &SsoToken) -> Result<CreateRoomResponse, HttpError> {
-    let room = TestRoom::fresh();
-    match room.register(http, CreateAuthorization::SsoToken { token: token.clone() }).await {
-        Ok(created) => Ok(serde_json::from_value(created).unwrap()),
-        Err((_, e)) => Err(e),
-    }
+    create_fresh(http, CreateAuthorization::SsoToken { token: token.clone() }).await
 }
 
 fn args(keys: &SsoKeys) -> Vec<String> {
@@ -53,20 +49,8 @@ async fn an_sso_token_creates_one_room_exactly_once() {
     // 50 concurrent creations with one fresh token: exactly one room.
     let before = room_files(data.path());
     let token = keys.token(&key_id);
-    let attempts: Vec<_> = (0..50)
-        .map(|_| {
-            let (http, token) = (http.clone(), token.clone());
-            tokio::spawn(async move { create_with(&http, &token).await })
-        })
-        .collect();
-    let (mut won, mut refused) = (0, Vec::new());
-    for a in attempts {
-        match a.await.unwrap() {
-            Ok(_) => won += 1,
-            Err(e) => refused.push(e.error.code),
-        }
-    }
-    assert_eq!(won, 1, "exactly one spend succeeds");
+    let (won, refused) = race_creations(&http, &CreateAuthorization::SsoToken { token }, 50).await;
+    assert_eq!(won.len(), 1, "exactly one spend succeeds");
     assert!(refused.iter().all(|c| *c == ErrorCode::TokenSpent), "{refused:?}");
     assert_eq!(room_files(data.path()), before + 1);
 }

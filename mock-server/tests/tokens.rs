@@ -7,17 +7,13 @@ use protocol::api::OwnerCall;
 use protocol::api::{CreateAuthorization, CreateRoomResponse};
 use protocol::error::{ErrorCode, HttpError};
 use support::{SECRET, kv_rows, room_files, server};
-use testkit::client::{TestRoom, create_room, owner};
+use testkit::client::{create_fresh, create_room, owner, race_creations};
 
 const MIB: u64 = 1024 * 1024;
 
 /// Creates a room funded by `token`; the answer or the typed error.
 async fn create_with_token(http: &str, token: &str) -> Result<CreateRoomResponse, HttpError> {
-    let room = TestRoom::fresh();
-    match room.register(http, CreateAuthorization::StorageToken { token: token.into() }).await {
-        Ok(created) => Ok(serde_json::from_value(created).unwrap()),
-        Err((_, e)) => Err(e),
-    }
+    create_fresh(http, CreateAuthorization::StorageToken { token: token.into() }).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,20 +41,7 @@ async fn tokens_come_out_of_the_budget_and_are_spent_exactly_once() {
     // 50 concurrent room creations funded by the same token: exactly one wins.
     let files_before = room_files(data.path());
     let secret = token["token"].as_str().unwrap().to_owned();
-    let attempts: Vec<_> = (0..50)
-        .map(|_| {
-            let (http, secret) = (http.clone(), secret.clone());
-            tokio::spawn(async move { create_with_token(&http, &secret).await })
-        })
-        .collect();
-    let mut won = Vec::new();
-    let mut refused = Vec::new();
-    for a in attempts {
-        match a.await.unwrap() {
-            Ok(created) => won.push(created),
-            Err(e) => refused.push(e.error.code),
-        }
-    }
+    let (won, refused) = race_creations(&http, &CreateAuthorization::StorageToken { token: secret }, 50).await;
     assert_eq!(won.len(), 1, "exactly one spend succeeds");
     assert_eq!(won[0].budget, 40 * MIB, "the token's value becomes the new room's budget");
     assert!(refused.iter().all(|c| *c == ErrorCode::TokenSpent), "{refused:?}");

@@ -161,6 +161,37 @@ impl TestRoom {
     }
 }
 
+/// Creates a fresh room (new owner key) authorised by `auth`: the answer or the typed error.
+pub async fn create_fresh(http_base: &str, auth: CreateAuthorization) -> Result<CreateRoomResponse, HttpError> {
+    match TestRoom::fresh().register(http_base, auth).await {
+        Ok(created) => Ok(serde_json::from_value(created).expect("a creation answer")),
+        Err((_, e)) => Err(e),
+    }
+}
+
+/// `n` creations of fresh rooms at once, all authorised by the same `auth` (a token spent
+/// at most once): the rooms made and the codes of the refusals.
+pub async fn race_creations(
+    http_base: &str,
+    auth: &CreateAuthorization,
+    n: usize,
+) -> (Vec<CreateRoomResponse>, Vec<protocol::error::ErrorCode>) {
+    let attempts: Vec<_> = (0..n)
+        .map(|_| {
+            let (http, auth) = (http_base.to_owned(), auth.clone());
+            tokio::spawn(async move { create_fresh(&http, auth).await })
+        })
+        .collect();
+    let (mut won, mut refused) = (Vec::new(), Vec::new());
+    for attempt in attempts {
+        match attempt.await.expect("a creation task") {
+            Ok(created) => won.push(created),
+            Err(e) => refused.push(e.error.code),
+        }
+    }
+    (won, refused)
+}
+
 /// The limits a server advertises in `GET /api/info`.
 pub async fn server_limits(http_base: &str) -> Limits {
     let info: protocol::api::InfoResponse =

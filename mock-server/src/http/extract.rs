@@ -140,7 +140,7 @@ pub async fn funding(st: &AppState, auth: &CreateAuthorization) -> Result<Fundin
             if spent {
                 return Err(ApiError::new(ErrorCode::TokenSpent, "this SSO token was already spent"));
             }
-            Ok(Funding::Sso(Box::new(crate::room_actor::SsoPayment {
+            Ok(Funding::Sso(Box::new(crate::ledger::SsoPayment {
                 spent_id,
                 key_id: key.key_id.clone(),
                 bytes: key.denomination.bytes,
