@@ -2,6 +2,7 @@
 //! in-memory axum broadcast baseline with the same clients, in the same run.
 //!
 //! `cargo run --release -p cloakroom-bench --bin room-bench` prints a markdown report;
+//! `--target edge` compares mock-server with the edge on local workerd instead.
 //! docs/BENCHMARKS.md holds the figures and the exact command.
 
 mod baseline;
@@ -40,6 +41,10 @@ struct Args {
     /// Runs of each build per scenario with `--against`.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
+    /// Instead of the report: the throughput scenarios on mock-server and on the edge (the
+    /// release Worker bundle on local workerd: `./dev edge-build` first), side by side.
+    #[arg(long, value_parser = ["edge"])]
+    target: Option<String>,
 }
 
 /// The throughput scenarios, each on a fresh server.
@@ -107,6 +112,30 @@ async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) 
     }
 }
 
+/// `--target edge`: each throughput scenario on mock-server, then on the edge.
+async fn edge_report(scale: usize) {
+    println!(
+        "| scenario | persisted msgs/s mock-server / edge | deliveries/s mock-server / edge | p50 ms mock-server / edge | p99 ms mock-server / edge |"
+    );
+    println!("|---|---|---|---|---|");
+    for scenario in Scenario::ALL {
+        let m = scenario.run(Kind::Worker, scale).await;
+        let e = scenario.run(Kind::Edge, scale).await;
+        println!(
+            "| {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            scenario.name(),
+            m.messages_per_sec,
+            e.messages_per_sec,
+            m.deliveries_per_sec,
+            e.deliveries_per_sec,
+            m.p50_ms,
+            e.p50_ms,
+            m.p99_ms,
+            e.p99_ms
+        );
+    }
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -143,6 +172,9 @@ async fn run(args: Args) {
     if let Some(bin) = args.against {
         let bin: &'static std::path::Path = Box::leak(bin.into_boxed_path());
         return compare(bin, args.pairs.max(1), scale).await;
+    }
+    if args.target.is_some() {
+        return edge_report(scale).await;
     }
     let mut lines = vec![
         "| scenario | worker persisted msgs/s | deliveries/s worker / baseline (ratio) | p50 ms worker / baseline | p99 ms worker / baseline |".to_owned(),

@@ -1,6 +1,8 @@
 //! What a scenario runs against: the real worker (a release `mock-server` on a fresh data
-//! dir) or the bare baseline (this binary with `--baseline-server`). Both are separate
-//! processes on loopback, so their RSS can be read from /proc.
+//! dir), the edge (the release Worker bundle on local workerd, `wrangler dev --local`, a
+//! fresh state dir) or the bare baseline (this binary with `--baseline-server`). All are
+//! separate processes on loopback, so mock-server's and the baseline's RSS can be read
+//! from /proc.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -9,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use protocol::frames::ClientFrame;
 use protocol::identity::IdentityKey;
 use testkit::client::{Member, TestRoom, Ws, create_room, new_identity, open_socket, seal_text};
+use testkit::edge::{EdgeOptions, EdgeProcess};
 use testkit::server::{ServerOptions, ServerProcess};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,12 +19,15 @@ pub enum Kind {
     Worker,
     /// Another build of the worker (`room-bench --against BIN`), run the same way.
     WorkerAt(&'static Path),
+    /// The same room engine in a Durable Object on workerd (signature checks on).
+    Edge,
     Baseline,
 }
 
 enum Process {
     /// The server and its data dir (deleted when the target is dropped).
     Worker(ServerProcess, #[allow(dead_code)] tempfile::TempDir),
+    Edge(EdgeProcess, #[allow(dead_code)] tempfile::TempDir),
     Baseline(Child),
 }
 
@@ -76,6 +82,25 @@ impl Target {
                 let ws_base = server.ws_base();
                 Target { kind, process: Process::Worker(server, data), ws_base, rooms: made }
             }
+            Kind::Edge => {
+                let state = tempfile::tempdir().expect("temp dir");
+                let mut options = EdgeOptions::new(state.path());
+                // The edge's equivalents of WORKER_ARGS (it has no send queue, idle close or
+                // per-address cap to lift).
+                for (name, value) in
+                    [("RATE_PER_SECOND", "1000000000"), ("RATE_BURST", "1000000000"), ("DEFAULT_CAPACITY", "10000")]
+                {
+                    options.vars.push((name.into(), value.into()));
+                }
+                let admin = options.admin_secret.clone();
+                let server = EdgeProcess::start(options);
+                let mut made = Vec::new();
+                for _ in 0..rooms {
+                    made.push(create_room(&server.http_base(), &admin).await);
+                }
+                let ws_base = server.ws_base();
+                Target { kind, process: Process::Edge(server, state), ws_base, rooms: made }
+            }
             Kind::Baseline => {
                 let mut child = Command::new(std::env::current_exe().expect("exe"))
                     .args(["--baseline-server", "127.0.0.1:0"])
@@ -100,6 +125,7 @@ impl Target {
     pub fn pid(&self) -> u32 {
         match &self.process {
             Process::Worker(s, _) => s.pid().expect("running"),
+            Process::Edge(..) => panic!("the edge's process (workerd under wrangler) is not measured here"),
             Process::Baseline(c) => c.id(),
         }
     }
@@ -109,7 +135,7 @@ impl Target {
         let identity = new_identity();
         let r = &self.rooms[room];
         match self.kind {
-            Kind::Worker | Kind::WorkerAt(_) => {
+            Kind::Worker | Kind::WorkerAt(_) | Kind::Edge => {
                 let member = Member::join(&self.ws_base, &r.id, identity.clone()).await.expect("join");
                 (member.ws, identity)
             }
@@ -154,6 +180,7 @@ impl Target {
     pub fn stop(&mut self) {
         match &mut self.process {
             Process::Worker(s, _) => s.kill9(),
+            Process::Edge(s, _) => s.kill9(),
             Process::Baseline(c) => {
                 let _ = c.kill();
                 let _ = c.wait();

@@ -244,6 +244,10 @@ impl<T> RoomClient<T> {
         self.resend_at = None;
         self.transmit.clear();
         let last = self.last_error.take();
+        // A refusal that ends the connection for good arrives as an error frame before the
+        // close: it decides even when the close itself was lost (a socket that failed
+        // without a close frame, under load) or came with another code.
+        let refused_for_good = last.as_ref().is_some_and(|e| e.code.close_code().is_some_and(is_final_close));
         let why = last.as_ref().map(|e| e.code).or_else(|| close_reason_code(code, reason));
         let reason = match (last, code) {
             (Some(error), _) => error.message,
@@ -251,7 +255,7 @@ impl<T> RoomClient<T> {
             (None, _) if reason.is_empty() => "the connection ended".to_owned(),
             (None, _) => reason.to_owned(),
         };
-        if code.is_some_and(is_final_close) {
+        if code.is_some_and(is_final_close) || refused_for_good {
             return Closed::Final { code: why, reason };
         }
         self.failures = self.failures.saturating_add(1);

@@ -174,6 +174,18 @@ fn final_closes_stop_and_others_back_off_longer_each_time() {
         c.closed(Some(4403), "no such words", 0.5),
         Closed::Final { code: Some(ErrorCode::Forbidden), .. }
     ));
+    // A refusal for good that came as an error frame decides even when the close was
+    // lost (no close frame) or carried another code; a passing one does not.
+    for close in [None, Some(1006), Some(1011)] {
+        c.opened();
+        let error = ErrorBody::new(ErrorCode::RoomFull, "the room is full");
+        c.handle_frame(&text(&ServerFrame::Error { error, cid: None }), 0);
+        assert!(matches!(c.closed(close, "", 0.5), Closed::Final { code: Some(ErrorCode::RoomFull), .. }), "{close:?}");
+    }
+    c.opened();
+    let error = ErrorBody::new(ErrorCode::Unavailable, "restarting");
+    c.handle_frame(&text(&ServerFrame::Error { error, cid: None }), 0);
+    assert!(matches!(c.closed(None, "", 0.5), Closed::Reconnect { .. }));
 }
 
 #[test]
