@@ -25,12 +25,16 @@ const QUOTA: u64 = 3;
 /// until the person is back on the create form.
 async fn sign_in(client: &fantoccini::Client, base: &str, login: &str) {
     use fantoccini::Locator::Css;
+    // A mark on this page: the form is "back" only once a new page (after the trip to the
+    // SSO, which may be quick when the provider remembers the person) has replaced it.
+    client.execute("window.__beforeSignIn = true", vec![]).await.unwrap();
     click(client, "#sso-sign-in").await;
     let mut logged_in = false;
     for _ in 0..200 {
         let url = client.current_url().await.unwrap();
         if url.as_str().starts_with(base) && url.path() == "/" {
-            if client.find(Css("#create-heading")).await.is_ok() {
+            let fresh = client.execute("return window.__beforeSignIn === undefined", vec![]).await.unwrap();
+            if fresh == serde_json::Value::Bool(true) && client.find(Css("#create-heading")).await.is_ok() {
                 return;
             }
         } else if !logged_in && client.find(Css("input[name=login]")).await.is_ok() {
