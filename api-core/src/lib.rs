@@ -6,8 +6,11 @@
 //! - [`secret`]: constant-time comparison of presented secrets.
 //! - [`ledger`]: the token ledger's rules (records, exactly-once spends, SSO caps) over a
 //!   host's transaction.
+//! - [`uploads`]: the document store's rules (payers, chunks, read proofs) over a host's
+//!   records.
 
 pub mod csp;
 pub mod ledger;
 pub mod origin;
 pub mod secret;
+pub mod uploads;
