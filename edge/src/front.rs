@@ -10,11 +10,14 @@ use protocol::api::{CreateRoomRequest, InfoResponse, LastMessageTimesRequest, La
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
 use protocol::limits::MAX_ROOMS_PER_QUERY;
+use protocol::object_proofs::PUT_HEADER;
+use protocol::objects::{Manifest, UploadRequest};
 use room_core::effects::Refusal;
 use worker::{Context, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair, event};
 
 use crate::answer::{MAX_API_BODY, harden, json, read_body, refusal, refuse};
-use crate::room_object::setting;
+use crate::runtime::{now, setting};
+use crate::uploads_object;
 
 thread_local! {
     /// The page's policy (with the hashes of the built `index.html`'s inline scripts),
@@ -104,24 +107,44 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
         },
         (Method::Post, ["api", "rooms"]) => {
             // The room id is in the body: read it here, forward the same bytes.
-            let body = match read_body(&mut req, MAX_API_BODY).await? {
-                Ok(body) => body,
+            let (create, forwarded) = match read_json_to_forward::<CreateRoomRequest>(&mut req).await? {
+                Ok(read) => read,
                 Err(e) => return refusal(e),
             };
-            let create: CreateRoomRequest = match serde_json::from_slice(&body) {
-                Ok(c) => c,
-                Err(e) => return refuse(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")),
-            };
-            let headers = Headers::new();
-            for (name, value) in req.headers().entries() {
-                headers.append(&name, &value)?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-            let forwarded = Request::new_with_init(req.url()?.as_str(), &init)?;
             room_stub(env, &create.room)?.fetch_with_request(forwarded).await
+        }
+        (Method::Post, ["api", "uploads"]) => {
+            let (open, forwarded) = match read_json_to_forward::<UploadRequest>(&mut req).await? {
+                Ok(read) => read,
+                Err(e) => return refusal(e),
+            };
+            // The read check first, here: a request without it never reaches a shard.
+            if let Err(e) = api_core::uploads::check_request(&open.file, open.size, open.read_check.as_deref()) {
+                return refusal(e);
+            }
+            uploads_object::stub(env, &open.file)?.fetch_with_request(forwarded).await
+        }
+        (Method::Put, ["api", "uploads", file, "chunks", _, _]) => {
+            // Without a put secret nothing is read or looked at.
+            let secret = req.headers().get(PUT_HEADER)?;
+            if let Err(e) = api_core::uploads::put_check_of(secret.as_deref()) {
+                return refusal(e);
+            }
+            let stub = uploads_object::stub(env, file)?;
+            match read_to_forward(&mut req, api_core::uploads::MAX_OBJECT_BYTES as usize).await? {
+                Ok((_, forwarded)) => stub.fetch_with_request(forwarded).await,
+                Err(e) => refusal(e),
+            }
+        }
+        (Method::Get, ["api", "files", file]) => {
+            let started = now();
+            let stub = uploads_object::stub(env, file)?;
+            floored(started, stub.fetch_with_request(req).await).await
+        }
+        (Method::Get, ["api", "files", file, "chunks", index]) => {
+            let started = now();
+            let answer = chunk(env, req, file, index).await;
+            floored(started, answer).await
         }
         (Method::Post, ["api", "last-message-times"]) => last_message_times(req, env).await,
         (_, ["api", "rooms", room, ..]) => match RoomId::parse(room) {
@@ -129,6 +152,82 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             Err(e) => refuse(ErrorCode::UnknownRoom, e.to_string()),
         },
         _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
+    }
+}
+
+/// A body of at most `limit` bytes, and a request carrying the same bytes to forward (a
+/// body can be read only once, and an object must not be handed a stream it may leave
+/// unread).
+async fn read_to_forward(
+    req: &mut Request,
+    limit: usize,
+) -> Result<std::result::Result<(Vec<u8>, Request), ErrorBody>> {
+    let body = match read_body(req, limit).await? {
+        Ok(body) => body,
+        Err(e) => return Ok(Err(e)),
+    };
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method())
+        .with_headers(headers)
+        .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    let forwarded = Request::new_with_init(req.url()?.as_str(), &init)?;
+    Ok(Ok((body, forwarded)))
+}
+
+/// A JSON body of at most [`MAX_API_BODY`] bytes, parsed, and a request to forward.
+async fn read_json_to_forward<T: serde::de::DeserializeOwned>(
+    req: &mut Request,
+) -> Result<std::result::Result<(T, Request), ErrorBody>> {
+    Ok(match read_to_forward(req, MAX_API_BODY).await? {
+        Ok((body, forwarded)) => match serde_json::from_slice(&body) {
+            Ok(parsed) => Ok((parsed, forwarded)),
+            Err(e) => Err(ErrorBody::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}"))),
+        },
+        Err(e) => Err(e),
+    })
+}
+
+/// Every read of the document store answers after at least this long, found or not (no
+/// timing oracle), as on mock-server.
+const READ_FLOOR_MS: u64 = 25;
+
+async fn floored(started: room_core::UnixMicros, answer: Result<Response>) -> Result<Response> {
+    let spent_ms = now().0.saturating_sub(started.0) / 1000;
+    if spent_ms < READ_FLOOR_MS {
+        worker::Delay::from(std::time::Duration::from_millis(READ_FLOOR_MS - spent_ms)).await;
+    }
+    answer
+}
+
+/// `GET /api/files/{file}/chunks/{index}`: the file's object checks the read proof and
+/// answers with the manifest (the same request, the same proof); the bytes come from R2.
+async fn chunk(env: &Env, req: Request, file: &str, index: &str) -> Result<Response> {
+    let mut manifest = uploads_object::stub(env, file)?.fetch_with_request(req).await?;
+    if manifest.status_code() != 200 {
+        return Ok(manifest);
+    }
+    let manifest: Manifest = manifest.json().await?;
+    let Some(id) = index.parse::<usize>().ok().and_then(|i| manifest.chunks.get(i)) else {
+        return refusal(api_core::uploads::no_such_file());
+    };
+    match env.bucket(uploads_object::CHUNKS)?.get(id.as_str()).execute().await? {
+        Some(object) => {
+            let bytes = match object.body() {
+                Some(body) => body.bytes().await?,
+                None => return refusal(api_core::uploads::no_such_file()),
+            };
+            let mut response = Response::from_bytes(bytes)?;
+            response.headers_mut().set("content-type", "application/octet-stream")?;
+            Ok(response)
+        }
+        None => {
+            worker::console_error!("chunk {id} of a complete file is missing from R2");
+            refusal(api_core::uploads::no_such_file())
+        }
     }
 }
 

@@ -11,11 +11,14 @@
 
 use api_core::ledger::{self, LedgerEntry, LedgerTxn, Spend, Table};
 use protocol::error::{ErrorBody, ErrorCode};
+use protocol::identity::{IdentityKey, PublicKey};
+use protocol::ledger_link::SealedLink;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object};
 
 use crate::answer::{MAX_API_BODY, json, read_body, refusal, refuse};
+use crate::runtime::{now, random_bytes, setting};
 
 const CREATE_TABLES: &str =
     "CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
@@ -29,6 +32,44 @@ pub fn token_shard(hash: &str) -> String {
 /// The shard of an SSO issuance key.
 pub fn sso_shard(key_id: &str) -> String {
     format!("sso-{key_id}")
+}
+
+/// The offline ledger key's public half (`LEDGER_PUBLIC_KEY`): links in the ledger are
+/// sealed to it. Without it no token can be issued or spent here.
+pub fn ledger_key(env: &Env) -> std::result::Result<PublicKey, ErrorBody> {
+    setting(env, "LEDGER_PUBLIC_KEY").and_then(|k| PublicKey::parse(k.trim()).ok()).ok_or_else(|| {
+        ErrorBody::new(
+            ErrorCode::Unavailable,
+            "this deployment has no ledger key (LEDGER_PUBLIC_KEY): it takes no tokens",
+        )
+    })
+}
+
+/// Seals `payload` ("room:<id>", "sso:<key id>") to the ledger key with a fresh ephemeral key.
+pub fn seal_link(ledger: &PublicKey, payload: &str) -> SealedLink {
+    let ephemeral = loop {
+        if let Ok(k) = IdentityKey::from_secret_bytes(&random_bytes::<32>()) {
+            break k;
+        }
+    };
+    protocol::ledger_link::seal(ledger, payload.as_bytes(), &ephemeral, random_bytes::<12>())
+}
+
+/// Spends the storage token `hash` (worth at least `min` bytes) for `purpose` ("room:<id>"
+/// pays for a room, which an upload-only token cannot; "object:<id>" for an upload);
+/// returns its value.
+pub async fn spend_token(env: &Env, hash: &str, min: u64, purpose: &str) -> std::result::Result<u64, ErrorBody> {
+    let key = ledger_key(env)?;
+    let spend = Spend { at: now().0, paid_for: seal_link(&key, purpose) };
+    let for_room = purpose.starts_with(protocol::storage_token::ROOM_PURPOSE_PREFIX);
+    let op = LedgerOp::Spend { hash: hash.to_owned(), min, for_room, spend };
+    call(env, &token_shard(hash), &op).await
+}
+
+/// Gives the storage token `hash` back (what it paid for did not happen).
+pub async fn refund_token(env: &Env, hash: &str) -> std::result::Result<(), ErrorBody> {
+    let op = LedgerOp::Refund { hash: hash.to_owned() };
+    call::<serde_json::Value>(env, &token_shard(hash), &op).await.map(|_| ())
 }
 
 /// One ledger operation, as a room sends it.

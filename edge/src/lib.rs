@@ -8,7 +8,10 @@
 //!   with hibernating WebSockets.
 //! - [`sql_kv`]: KV_local over the object's synchronous SQL storage.
 //! - [`ledger_object`]: the token ledger, sharded Durable Objects (exactly-once spends).
+//! - [`uploads_object`]: the document store: upload records in sharded Durable Objects,
+//!   chunks in R2.
 //! - [`sso`]: the SSO this deployment accepts room tokens from.
+//! - [`runtime`]: the clock, randomness and settings.
 //! - [`answer`]: JSON answers and typed refusals with the headers every response carries.
 //!
 //! docs/ARCHITECTURE.md ("Edge") maps the design's workers and stores to Cloudflare's.
@@ -19,5 +22,7 @@ pub mod answer;
 pub mod front;
 pub mod ledger_object;
 pub mod room_object;
+pub mod runtime;
 pub mod sql_kv;
 pub mod sso;
+pub mod uploads_object;

@@ -24,9 +24,7 @@ use std::sync::Arc;
 use api_core::ledger::{LedgerEntry, Spend};
 use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, OwnerCall};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ids::RoomId;
-use protocol::ledger_link::SealedLink;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::storage_token::{self, ROOM_PURPOSE_PREFIX, TokenScope};
 use room_core::connection::ConnSnapshot;
@@ -35,7 +33,7 @@ use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
 use room_core::funding::{Funded, Payment, Step, Used};
 use room_core::inbound::PortableVerifier;
 use room_core::verified::VerifiedRequest;
-use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets, UnixMicros};
+use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets};
 use serde::{Deserialize, Serialize};
 use worker::{
     DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
@@ -43,7 +41,8 @@ use worker::{
 };
 
 use crate::answer::{MAX_API_BODY, MAX_OWNER_BODY, json, read_body, refusal, refuse};
-use crate::ledger_object::{self, LedgerOp, sso_shard, token_shard};
+use crate::ledger_object::{self, LedgerOp, ledger_key, seal_link, sso_shard, token_shard};
+use crate::runtime::{now, random_bytes, setting};
 use crate::sql_kv::DoSqlKv;
 
 /// Delay before answering a wrong admin secret (slows down guessing).
@@ -118,16 +117,6 @@ enum Paying {
     Sso { spent_id: String, key_id: String, bytes: u64, cap: u64 },
 }
 
-fn now() -> UnixMicros {
-    UnixMicros((js_sys::Date::now() * 1000.0) as u64)
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut out = [0u8; N];
-    getrandom::fill(&mut out).expect("crypto.getRandomValues");
-    out
-}
-
 fn unknown_room() -> ErrorBody {
     ErrorBody::new(ErrorCode::UnknownRoom, "no room with this id exists on this server")
 }
@@ -135,11 +124,6 @@ fn unknown_room() -> ErrorBody {
 fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
     worker::console_error!("{what}: {e}");
     ErrorBody::new(ErrorCode::Internal, format!("{what}; nothing was changed"))
-}
-
-/// A string var or secret of the Worker's environment.
-pub fn setting(env: &Env, name: &str) -> Option<String> {
-    env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|s| s.to_string())).ok()
 }
 
 /// The limits this deployment enforces: the defaults, with `RATE_PER_SECOND`,
@@ -155,27 +139,6 @@ pub fn limits(env: &Env) -> protocol::limits::Limits {
         join_timeout_secs: number("JOIN_TIMEOUT_SECS").unwrap_or(defaults.join_timeout_secs),
         ..defaults
     }
-}
-
-/// The offline ledger key's public half (`LEDGER_PUBLIC_KEY`): links in the ledger are
-/// sealed to it. Without it no token can be issued or spent here.
-fn ledger_key(env: &Env) -> std::result::Result<PublicKey, ErrorBody> {
-    setting(env, "LEDGER_PUBLIC_KEY").and_then(|k| PublicKey::parse(k.trim()).ok()).ok_or_else(|| {
-        ErrorBody::new(
-            ErrorCode::Unavailable,
-            "this deployment has no ledger key (LEDGER_PUBLIC_KEY): it takes no tokens",
-        )
-    })
-}
-
-/// Seals `payload` ("room:<id>", "sso:<key id>") to the ledger key with a fresh ephemeral key.
-fn seal_link(ledger: &PublicKey, payload: &str) -> SealedLink {
-    let ephemeral = loop {
-        if let Ok(k) = IdentityKey::from_secret_bytes(&random_bytes::<32>()) {
-            break k;
-        }
-    };
-    protocol::ledger_link::seal(ledger, payload.as_bytes(), &ephemeral, random_bytes::<12>())
 }
 
 #[durable_object]
@@ -501,10 +464,7 @@ impl RoomObject {
                             let op = LedgerOp::RefundSso { spent_id: hash, key_id: key_id.clone() };
                             ledger_object::call::<serde_json::Value>(&self.env, &sso_shard(key_id), &op).await
                         }
-                        _ => {
-                            let op = LedgerOp::Refund { hash: hash.clone() };
-                            ledger_object::call::<serde_json::Value>(&self.env, &token_shard(&hash), &op).await
-                        }
+                        _ => ledger_object::refund_token(&self.env, &hash).await.map(|()| serde_json::Value::Null),
                     };
                     if let Err(e) = &refunded {
                         worker::console_error!("could not give a token back after a failed creation: {e}");
@@ -518,10 +478,10 @@ impl RoomObject {
 
     /// The ledger's spend of a room's payment: a storage token by hash, or an SSO token.
     async fn spend(&self, paying: &Paying, hash: &str, min: u64, purpose: &str) -> std::result::Result<u64, ErrorBody> {
-        let key = ledger_key(&self.env)?;
-        let spend = Spend { at: now().0, paid_for: seal_link(&key, purpose) };
         match paying {
             Paying::Sso { key_id, bytes, cap, .. } => {
+                let key = ledger_key(&self.env)?;
+                let spend = Spend { at: now().0, paid_for: seal_link(&key, purpose) };
                 let entry = LedgerEntry {
                     size: *bytes,
                     issued_at: now().0,
@@ -532,11 +492,7 @@ impl RoomObject {
                 let op = LedgerOp::SpendSso { spent_id: hash.to_owned(), key_id: key_id.clone(), cap: *cap, entry };
                 ledger_object::call(&self.env, &sso_shard(key_id), &op).await
             }
-            _ => {
-                let for_room = purpose.starts_with(ROOM_PURPOSE_PREFIX);
-                let op = LedgerOp::Spend { hash: hash.to_owned(), min, for_room, spend };
-                ledger_object::call(&self.env, &token_shard(hash), &op).await
-            }
+            _ => ledger_object::spend_token(&self.env, hash, min, purpose).await,
         }
     }
 

@@ -7,7 +7,7 @@ use protocol::identity::PublicKey;
 use protocol::sso::{SsoInfo, SsoKeyset};
 use worker::Env;
 
-use crate::room_object::setting;
+use crate::runtime::setting;
 
 /// The SSO and its key set, if this deployment accepts one.
 pub fn configured(env: &Env) -> Option<(SsoInfo, SsoKeyset)> {

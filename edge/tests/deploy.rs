@@ -27,7 +27,9 @@ fn a_dry_run_deploy_accepts_the_bundle_within_the_free_plans_size_limit() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "dry run failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("--dry-run: exiting now"), "{stdout}");
-    assert!(stdout.contains("env.ROOM (RoomObject)"), "the room objects are bound: {stdout}");
+    for binding in ["env.ROOM (RoomObject)", "env.LEDGER (LedgerObject)", "env.UPLOADS (UploadsObject)", "env.CHUNKS"] {
+        assert!(stdout.contains(binding), "{binding} is bound: {stdout}");
+    }
     // "Total Upload: 1268.76 KiB / gzip: 523.17 KiB"
     let gzip = stdout
         .lines()

@@ -119,17 +119,10 @@ async fn read_back(http: &str, f: &Encrypted) -> Result<Vec<u8>, objects::Damage
     objects::decrypt_file(&f.keys, manifest.size, &chunks)
 }
 
-/// Everything the document store and the ledger hold (every row of `uploads`, `objects`
-/// and `ledger`), to show that a refused request changed nothing.
+/// Everything the document store and the ledger hold, to show that a refused request
+/// changed nothing.
 fn snapshot(data: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
-    let conn = rusqlite::Connection::open(data.join("global.sqlite")).unwrap();
-    let mut out = Vec::new();
-    for table in ["uploads", "objects", "ledger"] {
-        let mut stmt = conn.prepare(&format!("SELECT key, value FROM {table} ORDER BY key")).unwrap();
-        let rows = stmt.query_map([], |r| Ok((table.to_owned(), r.get(0)?, r.get(1)?))).unwrap();
-        out.extend(rows.map(Result::unwrap));
-    }
-    out
+    testkit::scan::document_store_snapshot(data)
 }
 
 async fn remaining(http: &str, room: &TestRoom) -> u64 {
@@ -146,8 +139,7 @@ fn code(r: ApiResult) -> ErrorCode {
 }
 
 fn stored_bytes(data: &std::path::Path) -> i64 {
-    let conn = rusqlite::Connection::open(data.join("global.sqlite")).unwrap();
-    conn.query_row("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM objects", [], |r| r.get(0)).unwrap()
+    testkit::scan::object_store_totals(data).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,11 +316,7 @@ async fn a_flipped_byte_on_disk_is_caught_when_reading() {
     open_upload(&http, &f, &put, Some(&token)).await.unwrap();
     assert_eq!(state_of(put_own(&http, &f, 0, &put).await).status, UploadStatus::Complete);
     srv.stop();
-    let conn = rusqlite::Connection::open(data.path().join("global.sqlite")).unwrap();
-    let mut bytes: Vec<u8> = conn.query_row("SELECT value FROM objects LIMIT 1", [], |r| r.get(0)).unwrap();
-    bytes[1234] ^= 0x01;
-    conn.execute("UPDATE objects SET value = ?1", [bytes]).unwrap();
-    drop(conn);
+    testkit::scan::flip_object_byte(data.path(), &f.keys.file_id, 0);
     srv.restart();
     let http = srv.http_base();
     let read = f.read.to_b64();

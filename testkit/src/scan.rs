@@ -134,24 +134,121 @@ pub fn alter_stored_message(dir: &Path, room: &protocol::ids::RoomId, nth: usize
     key
 }
 
-/// The document store's totals in a server's data dir: (ciphertext bytes stored, uploads).
-/// Reading while the server runs is fine (the store is in WAL mode).
-pub fn object_store_totals(data_dir: &Path) -> (i64, i64) {
-    let conn = rusqlite::Connection::open(data_dir.join("global.sqlite")).expect("open the document store");
-    let bytes =
-        conn.query_row("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM objects", [], |r| r.get(0)).expect("sum objects");
-    let uploads = conn.query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get(0)).expect("count uploads");
+/// The SQLite files under `dir` whose path contains `marker` (a Durable Object class, or
+/// R2's metadata object), each opened read-only.
+fn databases_of(dir: &Path, marker: &str) -> Vec<rusqlite::Connection> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite") && p.to_string_lossy().contains(marker))
+        .filter_map(|p| rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok())
+        .collect()
+}
+
+/// Every `(key, value)` row of `table` in `conn`, or none if it has no such table.
+fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<(String, Vec<u8>)> {
+    let Ok(mut stmt) = conn.prepare(sql) else { return Vec::new() };
+    let found = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)));
+    found.map(|rows| rows.map(|r| r.expect("a row")).collect()).unwrap_or_default()
+}
+
+/// Whether `dir` is mock-server's data dir (else workerd's state, the edge's).
+fn is_mock(dir: &Path) -> bool {
+    dir.join("global.sqlite").is_file()
+}
+
+/// The bytes of the R2 object `key` under workerd's state in `dir`, with the path of the
+/// blob file holding them: R2's metadata (`_mf_objects`) names the blob.
+fn r2_blob(dir: &Path, key: &str) -> PathBuf {
+    let blob: String = databases_of(dir, "R2BucketObject")
+        .iter()
+        .find_map(|c| c.query_row("SELECT blob_id FROM _mf_objects WHERE key = ?1", [key], |r| r.get(0)).ok())
+        .unwrap_or_else(|| panic!("R2 holds no object {key}"));
+    files_under(dir)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == blob) && p.to_string_lossy().contains("blobs"))
+        .unwrap_or_else(|| panic!("no blob file {blob} among {:?}", files_under(dir)))
+}
+
+/// The upload records the document store holds: (file id, record JSON).
+fn upload_records(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    if is_mock(dir) {
+        let conn = rusqlite::Connection::open(dir.join("global.sqlite")).expect("open the document store");
+        return rows(&conn, "SELECT key, value FROM uploads ORDER BY key");
+    }
+    let mut all: Vec<_> = databases_of(dir, "UploadsObject")
+        .iter()
+        .flat_map(|c| rows(c, "SELECT key, value FROM uploads ORDER BY key"))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The document store's totals in a backend's stored dir: (ciphertext bytes stored,
+/// uploads). mock-server: `global.sqlite`'s `objects` and `uploads` tables; the edge: the
+/// sizes of R2's objects and the rows of every upload-record object. Reading while the
+/// server runs is fine (SQLite in WAL mode; read-only connections).
+pub fn object_store_totals(dir: &Path) -> (i64, i64) {
+    let uploads = upload_records(dir).len() as i64;
+    if is_mock(dir) {
+        let conn = rusqlite::Connection::open(dir.join("global.sqlite")).expect("open the document store");
+        let bytes = conn
+            .query_row("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM objects", [], |r| r.get(0))
+            .expect("sum objects");
+        return (bytes, uploads);
+    }
+    let bytes = databases_of(dir, "R2BucketObject")
+        .iter()
+        .map(|c| c.query_row("SELECT COALESCE(SUM(size), 0) FROM _mf_objects", [], |r| r.get::<_, i64>(0)).unwrap_or(0))
+        .sum();
     (bytes, uploads)
+}
+
+/// Everything the document store and the ledger hold, as (table, key, value) rows, to
+/// show that a refused request changed nothing. mock-server: every row of `uploads`,
+/// `objects` and `ledger`; the edge: the upload records, the ledger objects' `tokens` and
+/// `sso_keys`, and R2's objects with their bytes.
+pub fn document_store_snapshot(dir: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let mut out: Vec<(String, String, Vec<u8>)> =
+        upload_records(dir).into_iter().map(|(k, v)| ("uploads".to_owned(), k, v)).collect();
+    if is_mock(dir) {
+        let conn = rusqlite::Connection::open(dir.join("global.sqlite")).expect("open the document store");
+        for table in ["objects", "ledger"] {
+            let found = rows(&conn, &format!("SELECT key, value FROM {table} ORDER BY key"));
+            out.extend(found.into_iter().map(|(k, v)| (table.to_owned(), k, v)));
+        }
+        return out;
+    }
+    for conn in databases_of(dir, "LedgerObject") {
+        for table in ["tokens", "sso_keys"] {
+            let found = rows(&conn, &format!("SELECT key, value FROM {table} ORDER BY key"));
+            out.extend(found.into_iter().map(|(k, v)| (table.to_owned(), k, v)));
+        }
+    }
+    for conn in databases_of(dir, "R2BucketObject") {
+        for (key, _) in rows(&conn, "SELECT key, CAST(etag AS BLOB) FROM _mf_objects ORDER BY key") {
+            let bytes = std::fs::read(r2_blob(dir, &key)).expect("read an R2 blob");
+            out.push(("r2".to_owned(), key, bytes));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Flips one byte in the middle of chunk `index` of `file` (a file id) in a stopped
 /// server's document store, as a failing disk or a malicious operator would.
-pub fn flip_object_byte(data_dir: &Path, file: &str, index: usize) {
-    let conn = rusqlite::Connection::open(data_dir.join("global.sqlite")).expect("open the document store");
-    let record: Vec<u8> =
-        conn.query_row("SELECT value FROM uploads WHERE key = ?1", [file], |r| r.get(0)).expect("the upload record");
+pub fn flip_object_byte(dir: &Path, file: &str, index: usize) {
+    let record = upload_records(dir).into_iter().find(|(k, _)| k == file).expect("the upload record").1;
     let record: serde_json::Value = serde_json::from_slice(&record).expect("an upload record");
     let chunk = record["chunk_ids"][index].as_str().expect("the chunk is stored").to_owned();
+    if !is_mock(dir) {
+        let blob = r2_blob(dir, &chunk);
+        let mut bytes = std::fs::read(&blob).expect("read the blob");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&blob, bytes).expect("flip");
+        return;
+    }
+    let conn = rusqlite::Connection::open(dir.join("global.sqlite")).expect("open the document store");
     let mut bytes: Vec<u8> =
         conn.query_row("SELECT value FROM objects WHERE key = ?1", [&chunk], |r| r.get(0)).expect("the chunk");
     let middle = bytes.len() / 2;
