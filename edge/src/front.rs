@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use protocol::api::{CreateRoomRequest, InfoResponse, LastMessageTimesRequest, LastMessageTimesResponse};
 use protocol::error::{ErrorBody, ErrorCode};
-use protocol::ids::RoomId;
+use protocol::ids::{MessageKey, RoomId};
 use protocol::limits::MAX_ROOMS_PER_QUERY;
 use protocol::object_proofs::PUT_HEADER;
 use protocol::objects::{Manifest, UploadRequest};
@@ -231,8 +231,9 @@ async fn chunk(env: &Env, req: Request, file: &str, index: &str) -> Result<Respo
     }
 }
 
-/// `POST /api/last-message-times`: each room's newest message key, asked of the rooms'
-/// objects (at most [`MAX_ROOMS_PER_QUERY`], in parallel).
+/// `POST /api/last-message-times`: each room's newest message key from KV_global (Workers
+/// KV, [`crate::latest_index`]; at most [`MAX_ROOMS_PER_QUERY`], read in parallel). No
+/// room object is woken; the values may lag the rooms (the client keeps the larger).
 async fn last_message_times(mut req: Request, env: &Env) -> Result<Response> {
     let body = match read_body(&mut req, MAX_API_BODY).await? {
         Ok(body) => body,
@@ -248,23 +249,22 @@ async fn last_message_times(mut req: Request, env: &Env) -> Result<Response> {
                 .with_limit(MAX_ROOMS_PER_QUERY as u64),
         );
     }
-    #[derive(serde::Deserialize)]
-    struct Latest {
-        latest: Option<protocol::ids::MessageKey>,
-    }
-    let asks = query.rooms.iter().map(|room| async move {
-        let stub = room_stub(env, room)?;
-        let mut answer = stub.fetch_with_str(&format!("https://room/internal/latest/{room}")).await?;
-        let latest: Latest = answer.json().await?;
-        Ok::<_, worker::Error>((room.clone(), latest.latest))
+    let reads = query.rooms.iter().map(|room| async move {
+        let stored = crate::latest_index::read(env, room.as_str()).await?;
+        // A value that is not a key of this room is ignored, never passed on.
+        let latest = stored.and_then(|k| MessageKey::parse(&k).ok()).filter(|k| k.as_str().starts_with(room.as_str()));
+        Ok::<_, worker::Error>((room.clone(), latest))
     });
     let mut rooms = BTreeMap::new();
-    for answer in futures_util::future::join_all(asks).await {
+    for answer in futures_util::future::join_all(reads).await {
         match answer {
             Ok((room, latest)) => {
                 rooms.insert(room, latest);
             }
-            Err(e) => return refuse(ErrorCode::Internal, format!("a room did not answer: {e}")),
+            Err(e) => {
+                worker::console_error!("KV_global did not answer: {e}");
+                return refuse(ErrorCode::Unavailable, "the message index did not answer; try again");
+            }
         }
     }
     json(&LastMessageTimesResponse { rooms })

@@ -7,6 +7,7 @@
 //! - [`room_object`]: the addressable worker, one SQLite-backed Durable Object per room,
 //!   with hibernating WebSockets.
 //! - [`sql_kv`]: KV_local over the object's synchronous SQL storage.
+//! - [`latest_index`]: KV_global on Workers KV: each room's newest message key.
 //! - [`ledger_object`]: the token ledger, sharded Durable Objects (exactly-once spends).
 //! - [`uploads_object`]: the document store: upload records in sharded Durable Objects,
 //!   chunks in R2.
@@ -20,6 +21,7 @@
 
 pub mod answer;
 pub mod front;
+pub mod latest_index;
 pub mod ledger_object;
 pub mod room_object;
 pub mod runtime;

@@ -41,6 +41,7 @@ use worker::{
 };
 
 use crate::answer::{MAX_API_BODY, MAX_OWNER_BODY, json, read_body, refusal, refuse};
+use crate::latest_index::{self, LatestIndex};
 use crate::ledger_object::{self, LedgerOp, ledger_key, seal_link, sso_shard, token_shard};
 use crate::runtime::{now, random_bytes, setting};
 use crate::sql_kv::DoSqlKv;
@@ -97,6 +98,8 @@ struct Host {
     alarm: Option<u64>,
     /// Answers carrying a new storage token, held until the ledger has recorded it.
     held: BTreeMap<ReplyId, Reply>,
+    /// The room's newest message key in KV_global (Workers KV), written at a bounded rate.
+    latest: LatestIndex,
 }
 
 /// What [`RoomObject::finish`] leaves to its caller: the alarm to set (if it changed) and
@@ -230,7 +233,16 @@ impl RoomObject {
                 host.loaded = false;
             }
         }
-        let deadline = host.room.as_ref().and_then(Room::next_deadline).map(|d| d.0);
+        let mut deadline = host.room.as_ref().and_then(Room::next_deadline).map(|d| d.0);
+        if let Some(room) = &host.room {
+            let (id, latest) = (room.id().to_string(), room.latest_key().map(|k| k.to_string()));
+            let now = now().0;
+            // A write due now happens in `release`; a later one needs the alarm.
+            let due = host.latest.note(&self.state.storage().sql(), &id, latest.as_deref(), now);
+            if let Some(due) = due.filter(|d| *d > now) {
+                deadline = Some(deadline.map_or(due, |d| d.min(due)));
+            }
+        }
         finished.alarm = (deadline != host.alarm).then(|| {
             host.alarm = deadline;
             deadline
@@ -277,7 +289,40 @@ impl RoomObject {
                 host.replies.insert(id, answer);
             }
         }
-        self.set_alarm(finished.alarm).await
+        self.set_alarm(finished.alarm).await?;
+        self.write_latest().await
+    }
+
+    /// Writes the room's newest message key to KV_global if a write is due; a failed
+    /// write is tried again a second later (by the alarm).
+    async fn write_latest(&self) -> Result<()> {
+        let due = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            let Some(room) = &host.room else { return Ok(()) };
+            let latest = room.latest_key().map(|k| k.to_string());
+            host.latest.take_due(latest.as_deref(), now().0).map(|key| (room.id().to_string(), key))
+        };
+        let Some((room, key)) = due else { return Ok(()) };
+        match latest_index::write(&self.env, &room, &key).await {
+            Ok(()) => {
+                self.host.borrow_mut().latest.wrote(&self.state.storage().sql(), &room, key, now().0);
+                Ok(())
+            }
+            Err(e) => {
+                worker::console_error!("cannot write the newest message key to KV: {e}");
+                let alarm = {
+                    let mut host = self.host.borrow_mut();
+                    let retry = host.latest.failed(now().0);
+                    let earlier = host.alarm.is_none_or(|a| retry < a);
+                    earlier.then(|| {
+                        host.alarm = Some(retry);
+                        Some(retry)
+                    })
+                };
+                self.set_alarm(alarm).await
+            }
+        }
     }
 
     async fn set_alarm(&self, alarm: Option<Option<u64>>) -> Result<()> {
@@ -606,17 +651,6 @@ impl RoomObject {
         .await
     }
 
-    /// The room's newest message key, for the Worker's `last-message-times`.
-    async fn latest(&self, id: RoomId) -> Result<Response> {
-        let latest = {
-            let mut host = self.host.borrow_mut();
-            let host = &mut *host;
-            self.ensure_loaded(host, &id);
-            host.room.as_ref().and_then(Room::latest_key)
-        };
-        json(&serde_json::json!({ "latest": latest }))
-    }
-
     /// A socket closed or failed: the room forgets its connection.
     async fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
         let finished = {
@@ -696,10 +730,6 @@ impl DurableObject for RoomObject {
             ("POST", ["api", "rooms", _, "restore"]) => {
                 refuse(ErrorCode::Unavailable, "this server does not restore backups yet")
             }
-            ("GET", ["internal", "latest", id]) => match room(id) {
-                Ok(id) => self.latest(id).await,
-                Err(e) => refusal(e),
-            },
             _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
         }
     }
@@ -739,6 +769,10 @@ impl DurableObject for RoomObject {
                 // Woken by the alarm alone: the room id is in any socket's attachment.
                 let id = self.state.get_websockets().iter().find_map(|ws| {
                     ws.deserialize_attachment::<Attachment>().ok().flatten().and_then(|a| RoomId::parse(&a.room).ok())
+                });
+                // No socket left: the room id kept with what was last written to KV.
+                let id = id.or_else(|| {
+                    latest_index::stored_room(&self.state.storage().sql()).and_then(|r| RoomId::parse(&r).ok())
                 });
                 if let Some(id) = id {
                     self.ensure_loaded(host, &id);

@@ -27,7 +27,13 @@ fn a_dry_run_deploy_accepts_the_bundle_within_the_free_plans_size_limit() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "dry run failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("--dry-run: exiting now"), "{stdout}");
-    for binding in ["env.ROOM (RoomObject)", "env.LEDGER (LedgerObject)", "env.UPLOADS (UploadsObject)", "env.CHUNKS"] {
+    for binding in [
+        "env.ROOM (RoomObject)",
+        "env.LEDGER (LedgerObject)",
+        "env.UPLOADS (UploadsObject)",
+        "env.CHUNKS",
+        "env.GLOBAL",
+    ] {
         assert!(stdout.contains(binding), "{binding} is bound: {stdout}");
     }
     // "Total Upload: 1268.76 KiB / gzip: 523.17 KiB"

@@ -158,3 +158,62 @@ async fn strangers_unknown_rooms_and_foreign_pages_are_refused_with_typed_errors
     assert!(none.headers().get("content-security-policy").is_some());
     assert_eq!(none.headers().get("cache-control").unwrap(), "no-store");
 }
+
+/// KV_global on Workers KV: `last-message-times` reads each room's newest key from KV,
+/// written at most once a second per room (Workers KV's per-key limit), and the newest
+/// key of a burst still lands after every socket has gone (the object's alarm alone).
+#[tokio::test]
+async fn the_newest_message_key_reaches_kv_at_most_once_a_second_and_after_everyone_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = edge(dir.path());
+    let http = srv.http_base();
+    let room = create_room(&http, SECRET).await;
+    let mut owner = Member::join(&srv.ws_base(), &room.id, room.owner.clone()).await.unwrap();
+    let latest = |http: String, room: RoomId| async move {
+        client::last_message_times(&http, std::slice::from_ref(&room)).await.rooms.get(&room).cloned().flatten()
+    };
+    assert_eq!(latest(http.clone(), room.id.clone()).await, None, "no message, no key");
+
+    // 30 messages over ~1.5 s while a reader polls every 25 ms: the value it sees changes
+    // at most once per second of the burst (plus the first write), never per message.
+    let poller = {
+        let (http, id) = (http.clone(), room.id.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let until = std::time::Instant::now() + Duration::from_millis(1_600);
+            while std::time::Instant::now() < until {
+                let now = latest(http.clone(), id.clone()).await;
+                if seen.last() != Some(&now) {
+                    seen.push(now);
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            seen
+        })
+    };
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        owner.say(&room.key, &format!("m{i}"), "burst").await;
+        loop {
+            if let Some(ServerFrame::Ack { key, .. }) = owner.next().await {
+                keys.push(key);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = poller.await.unwrap();
+    let changes = seen.iter().filter(|v| v.is_some()).count();
+    println!("KV_global: {changes} distinct newest keys seen during a burst of {} messages", keys.len());
+    assert!((1..=3).contains(&changes), "KV took {changes} writes in ~1.6 s: {seen:?}");
+    assert!(seen.iter().flatten().all(|k| keys.contains(k)), "only this room's keys");
+
+    // Everyone leaves at once; the newest key still lands (the alarm writes it).
+    drop(owner);
+    let newest = keys.last().cloned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while latest(http.clone(), room.id.clone()).await != newest {
+        assert!(std::time::Instant::now() < deadline, "the newest key never reached KV");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
