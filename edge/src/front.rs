@@ -147,8 +147,19 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             floored(started, answer).await
         }
         (Method::Post, ["api", "last-message-times"]) => last_message_times(req, env).await,
-        (_, ["api", "rooms", room, ..]) => match RoomId::parse(room) {
-            Ok(room) => room_stub(env, &room)?.fetch_with_request(req).await,
+        (Method::Post, ["api", "rooms", _, "restore"]) => refuse(
+            ErrorCode::Unavailable,
+            "this server restores in pages (a request is limited to 100 MB here): POST …/restore/begin, …/pages, …/finish",
+        ),
+        (method, ["api", "rooms", room, ..]) => match RoomId::parse(room) {
+            Ok(room) if method == Method::Get => room_stub(env, &room)?.fetch_with_request(req).await,
+            // The body is read here (at most the largest any room call takes; each call
+            // checks its own limit) and its bytes forwarded: an object must not be handed
+            // a stream it may leave unread.
+            Ok(room) => match read_to_forward(&mut req, MAX_ROOM_CALL_BODY).await? {
+                Ok((_, forwarded)) => room_stub(env, &room)?.fetch_with_request(forwarded).await,
+                Err(e) => refusal(e),
+            },
             Err(e) => refuse(ErrorCode::UnknownRoom, e.to_string()),
         },
         _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
@@ -190,6 +201,9 @@ async fn read_json_to_forward<T: serde::de::DeserializeOwned>(
         Err(e) => Err(e),
     })
 }
+
+/// The largest body any room call takes: a page of a paged restore.
+const MAX_ROOM_CALL_BODY: usize = protocol::api::MAX_RESTORE_PAGE_BYTES as usize;
 
 /// Every read of the document store answers after at least this long, found or not (no
 /// timing oracle), as on mock-server.

@@ -22,7 +22,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use api_core::ledger::{LedgerEntry, Spend};
-use protocol::api::{CreateAuthorization, CreateRoomRequest, CreateRoomResponse, OwnerCall};
+use protocol::api::{
+    CreateAuthorization, CreateRoomRequest, CreateRoomResponse, MAX_RESTORE_PAGE_BYTES, OwnerCall, RestoreBegin,
+    RestoreFinish, RestorePage, RestoreProgress, RestoreStarted, STAGE_HEADER,
+};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::ids::RoomId;
 use protocol::signed_request::{RequestAuth, RequestTarget};
@@ -32,6 +35,7 @@ use room_core::effects::TokenIssued;
 use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
 use room_core::funding::{Funded, Payment, Step, Used};
 use room_core::inbound::PortableVerifier;
+use room_core::paged_restore;
 use room_core::verified::VerifiedRequest;
 use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets};
 use serde::{Deserialize, Serialize};
@@ -118,6 +122,19 @@ enum Paying {
     Token { hash: String },
     /// An SSO token: spent under its id in its key's ledger shard, within the key's cap.
     Sso { spent_id: String, key_id: String, bytes: u64, cap: u64 },
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> std::result::Result<T, ErrorBody> {
+    serde_json::from_slice(body)
+        .map_err(|e| ErrorBody::new(ErrorCode::MalformedRequest, format!("invalid JSON body: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> std::result::Result<serde_json::Value, ErrorBody> {
+    serde_json::to_value(value).map_err(|e| internal("cannot answer", e))
+}
+
+fn verify_signature(key: &protocol::identity::PublicKey, message: &[u8], sig: &protocol::identity::Signature) -> bool {
+    key.verify(message, sig).is_ok()
 }
 
 fn unknown_room() -> ErrorBody {
@@ -413,7 +430,8 @@ impl RoomObject {
             Ok(paying) => paying,
             Err(e) => return refusal(e),
         };
-        match self.pay_and_create(&create, paying).await {
+        let make = |host: &mut Host, budget: u64| self.install(host, &create, budget);
+        match self.pay_and_create(&create.room, paying, make).await {
             Ok(created) => json(&created),
             Err(e) => refusal(e),
         }
@@ -469,21 +487,22 @@ impl RoomObject {
     /// give the token back if making failed), with the ledger's calls awaited.
     async fn pay_and_create(
         &self,
-        create: &CreateRoomRequest,
+        room: &RoomId,
         paying: Paying,
+        mut make: impl FnMut(&mut Host, u64) -> std::result::Result<CreateRoomResponse, ErrorBody>,
     ) -> std::result::Result<CreateRoomResponse, ErrorBody> {
         let exists = || ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists");
         {
             let mut host = self.host.borrow_mut();
-            self.ensure_loaded(&mut host, &create.room);
+            self.ensure_loaded(&mut host, room);
             if host.room.is_some() {
                 return Err(exists());
             }
         }
         let payment = match &paying {
             Paying::Granted(bytes) => Payment::Granted { bytes: *bytes },
-            Paying::Token { hash } => Payment::room(&create.room, hash.clone()),
-            Paying::Sso { spent_id, .. } => Payment::room(&create.room, spent_id.clone()),
+            Paying::Token { hash } => Payment::room(room, hash.clone()),
+            Paying::Sso { spent_id, .. } => Payment::room(room, spent_id.clone()),
         };
         let mut funded = Funded::new(payment);
         loop {
@@ -498,7 +517,7 @@ impl RoomObject {
                     let made = {
                         let mut host = self.host.borrow_mut();
                         let host = &mut *host;
-                        if host.room.is_some() { Err(exists()) } else { self.install(host, create, budget) }
+                        if host.room.is_some() { Err(exists()) } else { make(host, budget) }
                     };
                     funded.ran(made.map(|m| (m, Used::Yes)));
                 }
@@ -561,6 +580,101 @@ impl RoomObject {
         };
         host.room = Some(room);
         Ok(created)
+    }
+
+    /// A paged restore's steps (`room_core::paged_restore`): `begin` (authorised, nothing
+    /// spent), `pages`, and `finish` (authorised again, then paid by `funding`'s rule and
+    /// installed).
+    async fn restore(&self, id: RoomId, step: &str, mut req: Request) -> Result<Response> {
+        let limit = match step {
+            "begin" => MAX_OWNER_BODY,
+            "pages" => MAX_RESTORE_PAGE_BYTES as usize,
+            "finish" => MAX_API_BODY,
+            _ => return refuse(ErrorCode::NotFound, "no such API endpoint"),
+        };
+        let secret = req.headers().get(STAGE_HEADER)?;
+        let body = match read_body(&mut req, limit).await? {
+            Ok(body) => body,
+            Err(e) => return refusal(e),
+        };
+        let answer = match step {
+            "begin" => self.restore_begin(&id, &body).await.and_then(|started| to_json(&started)),
+            "pages" => self.restore_page(&id, secret.as_deref(), &body).and_then(|progress| to_json(&progress)),
+            _ => self.restore_finish(&id, secret.as_deref(), &body).await.and_then(|created| to_json(&created)),
+        };
+        match answer {
+            Ok(value) => json(&value),
+            Err(e) => refusal(e),
+        }
+    }
+
+    async fn restore_begin(&self, id: &RoomId, body: &[u8]) -> std::result::Result<RestoreStarted, ErrorBody> {
+        let begin: RestoreBegin = parse(body)?;
+        if begin.head.room != *id {
+            return Err(ErrorBody::new(ErrorCode::BadBackup, "the backup is for another room id"));
+        }
+        // Checked before anything is kept; nothing is spent until `finish`.
+        self.authorise(&begin.auth).await?;
+        let secret = random_bytes::<32>();
+        let mut host = self.host.borrow_mut();
+        let host = &mut *host;
+        self.ensure_loaded(host, id);
+        if host.room.is_some() {
+            return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
+        }
+        let kv = host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?;
+        paged_restore::begin(kv, &begin, &secret, now(), &verify_signature)?;
+        Ok(RestoreStarted {
+            stage: protocol::encoding::b64(&secret),
+            max_page_bytes: MAX_RESTORE_PAGE_BYTES,
+            max_page_messages: protocol::api::MAX_RESTORE_PAGE_MESSAGES as u64,
+        })
+    }
+
+    fn restore_page(
+        &self,
+        id: &RoomId,
+        secret: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<RestoreProgress, ErrorBody> {
+        let page: RestorePage = parse(body)?;
+        let mut host = self.host.borrow_mut();
+        let host = &mut *host;
+        self.ensure_loaded(host, id);
+        if host.room.is_some() {
+            return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
+        }
+        let kv = host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?;
+        paged_restore::add_page(kv, id, secret, &page, now(), &verify_signature)
+    }
+
+    async fn restore_finish(
+        &self,
+        id: &RoomId,
+        secret: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<CreateRoomResponse, ErrorBody> {
+        let finish: RestoreFinish = parse(body)?;
+        let paying = self.authorise(&finish.auth).await?;
+        let stage = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            self.ensure_loaded(host, id);
+            let kv = host.kv.as_ref().ok_or_else(|| internal("cannot restore", "no storage"))?;
+            paged_restore::verified(kv, secret, &verify_signature)?
+        };
+        let make = |host: &mut Host, budget: u64| {
+            let kv = host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?;
+            paged_restore::install(kv, &stage, budget, now(), &self.config)?;
+            let room = Room::load(id.clone(), kv, self.config.clone())
+                .map_err(|e| internal("cannot load the restored room", e))?
+                .ok_or_else(|| internal("the restored room vanished", "no meta"))?;
+            let created =
+                CreateRoomResponse { room: id.clone(), capacity: room.meta().capacity, budget: room.budget().total };
+            host.room = Some(room);
+            Ok(created)
+        };
+        self.pay_and_create(id, paying, make).await
     }
 
     async fn history(&self, id: RoomId, req: &Request) -> Result<Response> {
@@ -727,9 +841,13 @@ impl DurableObject for RoomObject {
                 Ok(id) => self.member_token(id, req).await,
                 Err(e) => refusal(e),
             },
-            ("POST", ["api", "rooms", _, "restore"]) => {
-                refuse(ErrorCode::Unavailable, "this server does not restore backups yet")
-            }
+            ("POST", ["api", "rooms", id, "restore", step]) => match room(id) {
+                Ok(id) => {
+                    let step = step.to_string();
+                    self.restore(id, &step, req).await
+                }
+                Err(e) => refusal(e),
+            },
             _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
         }
     }

@@ -4,8 +4,8 @@
 
 mod support;
 
+use protocol::api::CreateAuthorization;
 use protocol::api::OwnerCall;
-use protocol::api::{CreateAuthorization, RestoreRequest};
 use protocol::backup::{RoomBackup, SignedBackup};
 use protocol::error::{ErrorCode, HttpError};
 use protocol::frames::ServerFrame;
@@ -18,16 +18,11 @@ use testkit::client::{
     sign_request,
 };
 
+/// Restores with the admin secret: in one request on mock-server, in pages on the edge
+/// (`client::restore_backup`).
 async fn restore(http: &str, backup: &SignedBackup) -> Result<serde_json::Value, HttpError> {
-    let body =
-        RestoreRequest { backup: backup.clone(), auth: CreateAuthorization::AdminSecret { secret: SECRET.into() } };
-    let resp = reqwest::Client::new()
-        .post(format!("{http}/api/rooms/{}/restore", backup.backup.room))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    if resp.status().is_success() { Ok(resp.json().await.unwrap()) } else { Err(resp.json().await.unwrap()) }
+    let auth = CreateAuthorization::AdminSecret { secret: SECRET.into() };
+    client::restore_backup(http, backup, auth).await.map_err(|(_, e)| e)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

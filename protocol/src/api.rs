@@ -69,6 +69,61 @@ pub struct RestoreRequest {
     pub backup: SignedBackup,
 }
 
+/// Header carrying a paged restore's stage secret (base64url of 32 bytes).
+pub const STAGE_HEADER: &str = "x-cloakroom-stage";
+/// Largest body of one page of a paged restore (its messages' JSON).
+pub const MAX_RESTORE_PAGE_BYTES: u64 = 8 * 1024 * 1024;
+/// Most messages in one page of a paged restore (each signature is checked while the
+/// request runs: this bounds its CPU time).
+pub const MAX_RESTORE_PAGE_MESSAGES: usize = 1_000;
+/// Largest total of a paged restore's messages (their canonical JSON): the single-request
+/// restore's body limit.
+pub const MAX_RESTORE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// `POST /api/rooms/{room}/restore/begin`: starts a paged restore (for backups too large
+/// for one request, such as on the edge). `head` is the backup without its messages
+/// (`messages: []`); `sig` is the owner's signature over the whole backup; `messages` is
+/// how many follow in pages. Authorised like a creation; nothing is spent yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreBegin {
+    pub auth: CreateAuthorization,
+    pub head: crate::backup::RoomBackup,
+    pub sig: crate::identity::Signature,
+    pub messages: u64,
+}
+
+/// The answer to [`RestoreBegin`]: the stage secret every page and the finish must carry
+/// (in [`STAGE_HEADER`]), and the largest page body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreStarted {
+    pub stage: String,
+    pub max_page_bytes: u64,
+    pub max_page_messages: u64,
+}
+
+/// `POST /api/rooms/{room}/restore/pages`: the backup's messages from index `from` on,
+/// oldest first. A page already staged (a retry) changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePage {
+    pub from: u64,
+    pub messages: Vec<crate::envelope::StoredMessage>,
+}
+
+/// How far a paged restore is: messages staged of those announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreProgress {
+    pub staged: u64,
+    pub messages: u64,
+}
+
+/// `POST /api/rooms/{room}/restore/finish`: checks the owner's signature over the whole
+/// staged backup, pays (`auth` again: nothing was spent before) and creates the room.
+/// Answers [`CreateRoomResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFinish {
+    pub auth: CreateAuthorization,
+}
+
 pub use crate::room_state::MAX_MOTD_CHARS;
 /// Largest room capacity an owner may set.
 pub const MAX_ROOM_CAPACITY: u32 = 10_000;

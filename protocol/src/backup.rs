@@ -109,10 +109,127 @@ impl RoomBackup {
         transcript::backup(&self.room, &Sha256::digest(self.canonical_bytes()).into())
     }
 
+    /// This backup without its messages: the head of a paged restore.
+    pub fn head(&self) -> RoomBackup {
+        RoomBackup { messages: Vec::new(), ..self.clone() }
+    }
+
     /// The owner's signature over this backup.
     pub fn sign(self, owner: &IdentityKey) -> SignedBackup {
         let sig = owner.sign(&self.transcript());
         SignedBackup { backup: self, sig }
+    }
+}
+
+/// `verify(key, message, sig)`: verifies one ECDSA signature.
+pub trait VerifyFn: Fn(&PublicKey, &[u8], &Signature) -> bool {}
+impl<F: Fn(&PublicKey, &[u8], &Signature) -> bool> VerifyFn for F {}
+
+/// The checks of a backup's head (everything but its messages and the owner's signature
+/// over the whole): format and version, the room id derived from the owner key, every
+/// wrapped key from the owner, and the settings matching the owner-signed state.
+pub fn check_head(b: &RoomBackup, verify: &impl VerifyFn) -> Result<(), ErrorBody> {
+    if b.format != BACKUP_FORMAT || b.v != BACKUP_VERSION {
+        return Err(refuse(format!("not a version {BACKUP_VERSION} room backup")));
+    }
+    if !b.room.is_owned_by(&b.owner) {
+        return Err(ErrorBody::new(
+            ErrorCode::RoomIdMismatch,
+            "the room id is not derived from the backup's owner key",
+        ));
+    }
+    if b.wrapped_keys.iter().any(|w| w.from != b.owner) {
+        return Err(refuse("a wrapped key was not made by the owner"));
+    }
+    if let Some(signed) = &b.settings.signed {
+        if !verify(&b.owner, &signed.transcript(), &signed.sig) || signed.check_shape(&b.room).is_err() {
+            return Err(refuse("the room state is not signed by the owner"));
+        }
+        let s = &b.settings;
+        if (signed.epoch, signed.locked, signed.capacity) != (s.epoch, s.locked, s.capacity) {
+            return Err(refuse("the settings differ from the owner-signed room state"));
+        }
+    }
+    Ok(())
+}
+
+/// The checks of one message of `room`'s backup, after `previous` (the message before it):
+/// it belongs to the room, its key is after `previous`, and its sender's signature verifies.
+pub fn check_message(
+    room: &RoomId,
+    previous: Option<&crate::ids::MessageKey>,
+    m: &StoredMessage,
+    verify: &impl VerifyFn,
+) -> Result<(), ErrorBody> {
+    if m.key.room() != *room || m.env.room != *room {
+        return Err(refuse(format!("message {} belongs to another room", m.key)));
+    }
+    if previous.is_some_and(|p| *p >= m.key) {
+        return Err(refuse("message keys must strictly increase"));
+    }
+    if !verify(&m.env.sender, &m.env.signature_transcript(), &m.env.sig) {
+        return Err(refuse(format!("message {} has a bad signature", m.key)));
+    }
+    Ok(())
+}
+
+/// Checks the owner's signature `sig` over a backup whose canonical JSON hashes to
+/// `digest` (SHA-256).
+pub fn check_owner_signature(
+    b: &RoomBackup,
+    digest: &[u8; 32],
+    sig: &Signature,
+    verify: &impl VerifyFn,
+) -> Result<(), ErrorBody> {
+    if verify(&b.owner, &transcript::backup(&b.room, digest), sig) {
+        Ok(())
+    } else {
+        Err(refuse("the owner's signature over the backup does not verify"))
+    }
+}
+
+/// The SHA-256 of a backup's canonical JSON ([`RoomBackup::canonical_bytes`]), computed
+/// from its head and then its messages one at a time, so a server can check the owner's
+/// signature over a backup it never holds whole (a paged restore). The canonical JSON is
+/// the head's with each message's JSON, comma-separated, inside `"messages":[` … `]`.
+pub struct CanonicalDigest {
+    sha: Sha256,
+    suffix: Vec<u8>,
+    messages: u64,
+}
+
+/// Where the messages go in a head's canonical JSON. A JSON string cannot hold an
+/// unescaped `"`, so this can only be the `messages` member itself.
+const MESSAGES_OPEN: &[u8] = b",\"messages\":[";
+
+impl CanonicalDigest {
+    /// Starts with `head`, a backup whose `messages` are left out (empty).
+    pub fn start(head: &RoomBackup) -> Result<Self, ErrorBody> {
+        if !head.messages.is_empty() {
+            return Err(refuse("the head of a paged backup carries no messages"));
+        }
+        let bytes = head.canonical_bytes();
+        let at = bytes.windows(MESSAGES_OPEN.len()).position(|w| w == MESSAGES_OPEN);
+        let Some(at) = at else { return Err(refuse("the backup has no messages member")) };
+        let split = at + MESSAGES_OPEN.len();
+        let mut sha = Sha256::new();
+        sha.update(&bytes[..split]);
+        Ok(Self { sha, suffix: bytes[split..].to_vec(), messages: 0 })
+    }
+
+    /// Adds the next message, as its canonical JSON (`serde_json::to_vec` of it).
+    pub fn message(&mut self, canonical: &[u8]) {
+        if self.messages > 0 {
+            self.sha.update(b",");
+        }
+        self.sha.update(canonical);
+        self.messages += 1;
+    }
+
+    /// The digest of the whole.
+    pub fn finish(mut self) -> [u8; 32] {
+        self.sha.update(&self.suffix);
+        self.sha.finalize().into()
     }
 }
 
@@ -121,42 +238,12 @@ impl SignedBackup {
     /// `verify(key, message, sig)` verifies one ECDSA signature.
     pub fn validate(&self, verify: impl Fn(&PublicKey, &[u8], &Signature) -> bool) -> Result<(), ErrorBody> {
         let b = &self.backup;
-        if b.format != BACKUP_FORMAT || b.v != BACKUP_VERSION {
-            return Err(refuse(format!("not a version {BACKUP_VERSION} room backup")));
-        }
-        if !b.room.is_owned_by(&b.owner) {
-            return Err(ErrorBody::new(
-                ErrorCode::RoomIdMismatch,
-                "the room id is not derived from the backup's owner key",
-            ));
-        }
-        if !verify(&b.owner, &b.transcript(), &self.sig) {
-            return Err(refuse("the owner's signature over the backup does not verify"));
-        }
+        check_head(b, &verify)?;
+        check_owner_signature(b, &Sha256::digest(b.canonical_bytes()).into(), &self.sig, &verify)?;
         let mut previous: Option<&crate::ids::MessageKey> = None;
         for m in &b.messages {
-            if m.key.room() != b.room || m.env.room != b.room {
-                return Err(refuse(format!("message {} belongs to another room", m.key)));
-            }
-            if previous.is_some_and(|p| *p >= m.key) {
-                return Err(refuse("message keys must strictly increase"));
-            }
+            check_message(&b.room, previous, m, &verify)?;
             previous = Some(&m.key);
-            if !verify(&m.env.sender, &m.env.signature_transcript(), &m.env.sig) {
-                return Err(refuse(format!("message {} has a bad signature", m.key)));
-            }
-        }
-        if b.wrapped_keys.iter().any(|w| w.from != b.owner) {
-            return Err(refuse("a wrapped key was not made by the owner"));
-        }
-        if let Some(signed) = &b.settings.signed {
-            if !verify(&b.owner, &signed.transcript(), &signed.sig) || signed.check_shape(&b.room).is_err() {
-                return Err(refuse("the room state is not signed by the owner"));
-            }
-            let s = &b.settings;
-            if (signed.epoch, signed.locked, signed.capacity) != (s.epoch, s.locked, s.capacity) {
-                return Err(refuse("the settings differ from the owner-signed room state"));
-            }
         }
         Ok(())
     }

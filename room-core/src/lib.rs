@@ -34,6 +34,7 @@ pub mod effects;
 pub mod funding;
 pub mod inbound;
 mod owner;
+pub mod paged_restore;
 pub mod room;
 pub mod schema;
 mod signed;

@@ -625,3 +625,84 @@ pub async fn upload_file(
     }
     (keys, (status == objects::UploadStatus::Complete).then_some(read))
 }
+
+/// POSTs `body` as JSON (with `headers`) and reads the answer.
+async fn post_json_with(http: &str, path: &str, headers: &[(&str, &str)], body: &impl serde::Serialize) -> ApiResult {
+    let mut request = reqwest::Client::new().post(format!("{http}{path}")).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let resp = request.send().await.expect("restore request");
+    let status = resp.status().as_u16();
+    if resp.status().is_success() {
+        Ok(resp.json().await.expect("a JSON answer"))
+    } else {
+        Err((status, resp.json().await.expect("a typed refusal")))
+    }
+}
+
+/// Restores `backup` in one request (`POST …/restore`): how mock-server takes a backup of
+/// up to 256 MiB.
+pub async fn restore_whole(
+    http: &str,
+    backup: &protocol::backup::SignedBackup,
+    auth: CreateAuthorization,
+) -> ApiResult {
+    let body = protocol::api::RestoreRequest { auth, backup: backup.clone() };
+    post_json_with(http, &format!("/api/rooms/{}/restore", backup.backup.room), &[], &body).await
+}
+
+/// Restores `backup` in pages of at most `per_page` messages (`…/restore/begin`, `…/pages`,
+/// `…/finish`): how the edge takes a backup, since a request there is limited to 100 MB.
+pub async fn restore_paged(
+    http: &str,
+    backup: &protocol::backup::SignedBackup,
+    auth: CreateAuthorization,
+    per_page: usize,
+) -> ApiResult {
+    use protocol::api::{RestoreBegin, RestoreFinish, RestorePage, RestoreStarted, STAGE_HEADER};
+    let base = format!("/api/rooms/{}/restore", backup.backup.room);
+    let begin = RestoreBegin {
+        auth: auth.clone(),
+        head: backup.backup.head(),
+        sig: backup.sig,
+        messages: backup.backup.messages.len() as u64,
+    };
+    let started: RestoreStarted =
+        serde_json::from_value(post_json_with(http, &format!("{base}/begin"), &[], &begin).await?).expect("a stage");
+    let stage = [(STAGE_HEADER, started.stage.as_str())];
+    // Pages within both limits the server named (a little room for the JSON around them).
+    let per_page = per_page.min(started.max_page_messages as usize).max(1);
+    let max_bytes = started.max_page_bytes as usize - 1024;
+    let mut from = 0;
+    while from < backup.backup.messages.len() {
+        let (mut end, mut bytes) = (from, 0);
+        while end < backup.backup.messages.len() && end - from < per_page {
+            let size = serde_json::to_vec(&backup.backup.messages[end]).expect("serialise").len() + 1;
+            if end > from && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        let page = RestorePage { from: from as u64, messages: backup.backup.messages[from..end].to_vec() };
+        post_json_with(http, &format!("{base}/pages"), &stage, &page).await?;
+        from = end;
+    }
+    post_json_with(http, &format!("{base}/finish"), &stage, &RestoreFinish { auth }).await
+}
+
+/// Restores `backup` the way the backend of [`crate::backend::Backend::from_env`] takes
+/// it: whole on mock-server, in pages of 1,000 messages on the edge.
+pub async fn restore_backup(
+    http: &str,
+    backup: &protocol::backup::SignedBackup,
+    auth: CreateAuthorization,
+) -> ApiResult {
+    match crate::backend::Backend::from_env() {
+        crate::backend::Backend::Mock => restore_whole(http, backup, auth).await,
+        crate::backend::Backend::Edge => {
+            restore_paged(http, backup, auth, protocol::api::MAX_RESTORE_PAGE_MESSAGES).await
+        }
+    }
+}
