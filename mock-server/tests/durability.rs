@@ -35,7 +35,7 @@ async fn run_client(
     key: ContentKey,
     sender: IdentityKey,
     name: String,
-    total_acks: Arc<AtomicUsize>,
+    acks: Arc<AtomicUsize>,
 ) -> Outcome {
     let mut unacked: BTreeMap<usize, Envelope> = BTreeMap::new();
     let mut acked: HashMap<String, MessageKey> = HashMap::new();
@@ -80,7 +80,7 @@ async fn run_client(
                     if let Some(earlier) = acked.insert(cid.to_string(), key.clone()) {
                         assert_eq!(earlier, key, "{cid} acknowledged twice with different keys");
                     } else {
-                        total_acks.fetch_add(1, Ordering::Relaxed);
+                        acks.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Some(ServerFrame::Msg { .. }) => {}
@@ -97,25 +97,35 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once_and_in_order() 
     let data = tempfile::tempdir().unwrap();
     let mut srv = server(data.path(), &["--rate-per-second", "100000", "--rate-burst", "100000"]);
     let room = create_room(&srv.http_base(), SECRET).await;
-    let total_acks = Arc::new(AtomicUsize::new(0));
+    // Each client's acknowledged count. A room need not serve its senders evenly: on
+    // workerd one flooding socket is served first while the others wait (measured; not
+    // wrangler's proxy), so the kill waits for 40% of all messages and at least two
+    // clients in mid-stream, and every client in mid-stream must reconnect and resend.
+    let progress: Vec<Arc<AtomicUsize>> = (0..CLIENTS).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let mut clients = Vec::new();
-    for i in 0..CLIENTS {
+    for (i, acks) in progress.iter().enumerate() {
         clients.push(tokio::spawn(run_client(
             srv.ws_base(),
             room.id.clone(),
             room.key.clone(),
             new_identity(),
             format!("c{i}"),
-            total_acks.clone(),
+            acks.clone(),
         )));
     }
-    // Kill the server while the clients are in full flow.
+    let counts = || progress.iter().map(|a| a.load(Ordering::Relaxed)).collect::<Vec<_>>();
+    let in_flow = |counts: &[usize]| counts.iter().filter(|n| **n > 0 && **n < PER_CLIENT).count();
     let started = Instant::now();
-    while total_acks.load(Ordering::Relaxed) < CLIENTS * PER_CLIENT * 2 / 5 {
-        assert!(started.elapsed() < Duration::from_secs(60), "clients made no progress");
+    loop {
+        let now = counts();
+        if now.iter().sum::<usize>() >= CLIENTS * PER_CLIENT * 2 / 5 && in_flow(&now) >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "clients made no progress: {now:?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let acked_before_kill = total_acks.load(Ordering::Relaxed);
+    let at_kill = counts();
+    let acked_before_kill: usize = at_kill.iter().sum();
     srv.kill9();
     tokio::time::sleep(Duration::from_millis(300)).await;
     srv.restart();
@@ -125,7 +135,11 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once_and_in_order() 
         outcomes.push(c.await.unwrap());
     }
     assert!(acked_before_kill < CLIENTS * PER_CLIENT, "the kill happened mid-stream");
-    assert!(outcomes.iter().all(|o| o.reconnects >= 2), "every client had to reconnect");
+    for (o, acked) in outcomes.iter().zip(&at_kill) {
+        if *acked < PER_CLIENT {
+            assert!(o.reconnects >= 2, "a client in mid-stream at the kill ({at_kill:?}) had to reconnect");
+        }
+    }
 
     let history = full_history(&srv.http_base(), &room.id, 500).await;
     assert_eq!(history.len(), CLIENTS * PER_CLIENT, "exactly the acknowledged messages, none twice, none lost");
