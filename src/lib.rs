@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod call;
 pub mod clock;
 pub mod components;
 pub mod contacts;

@@ -139,3 +139,14 @@ pub fn incoming(room_name: &str, sender: &str) {
         let _ = Notification::new_with_options("New message", &options);
     }
 }
+
+/// Someone calls this browser in `room_name`: a notification when the page is hidden.
+pub fn incoming_call(room_name: &str, caller: &str) {
+    if page_visible() || permission() != Permission::Granted {
+        return;
+    }
+    let options = NotificationOptions::new();
+    options.set_body(&format!("{caller} is calling you in {room_name}"));
+    options.set_tag(&format!("call:{room_name}"));
+    let _ = Notification::new_with_options("Incoming call", &options);
+}

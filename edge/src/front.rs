@@ -100,6 +100,7 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             protocol: protocol::PROTOCOL_VERSION,
             limits: crate::room_object::limits(env),
             sso: crate::sso::configured(env).map(|(info, _)| info),
+            calls: call_settings(env),
         }),
         (Method::Get, ["api", "sso", "keys"]) => match crate::sso::configured(env) {
             Some((_, keyset)) => json(&keyset),
@@ -164,6 +165,30 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
         },
         _ => refuse(ErrorCode::NotFound, "no such API endpoint"),
     }
+}
+
+/// The STUN/TURN servers calls use: `ICE_SERVERS` (comma-separated URLs),
+/// `ICE_USERNAME`, `ICE_CREDENTIAL`, and `ICE_RELAY_ONLY = "true"`, as mock-server's
+/// `--ice-*` flags.
+fn call_settings(env: &Env) -> protocol::api::CallSettings {
+    let urls: Vec<String> = setting(env, "ICE_SERVERS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .filter(|u| ["stun:", "stuns:", "turn:", "turns:"].iter().any(|s| u.starts_with(s)))
+        .collect();
+    let ice_servers = if urls.is_empty() {
+        Vec::new()
+    } else {
+        let nonempty = |name: &str| setting(env, name).filter(|v| !v.is_empty());
+        vec![protocol::api::IceServer {
+            urls,
+            username: nonempty("ICE_USERNAME"),
+            credential: nonempty("ICE_CREDENTIAL"),
+        }]
+    };
+    let relay_only = !ice_servers.is_empty() && setting(env, "ICE_RELAY_ONLY").is_some_and(|v| v == "true");
+    protocol::api::CallSettings { ice_servers, relay_only }
 }
 
 /// A body of at most `limit` bytes, and a request carrying the same bytes to forward (a

@@ -216,7 +216,17 @@ pub fn check_message_body(data: &[u8]) {
         | Content::Reaction { .. }
         | Content::Typing { .. }
         | Content::Seen { .. }
+        | Content::CallEnded { .. }
         | Content::Unsupported => vec![],
+        Content::CallSignal { call, signal } => {
+            // The receiver's check answers for any signal without panicking, and the
+            // fingerprint of any SDP is found or not, never wrongly.
+            let _ = protocol::call::check(call, signal);
+            if let protocol::call::Signal::Offer { sdp, .. } | protocol::call::Signal::Answer { sdp, .. } = signal {
+                let _ = protocol::call::fingerprint(sdp);
+            }
+            vec![]
+        }
     };
     for h in handles {
         check_file_handle(h, &[]);

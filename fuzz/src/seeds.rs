@@ -274,6 +274,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                         protocol: protocol::PROTOCOL_VERSION,
                         limits: Limits::default(),
                         sso: None,
+                        calls: Default::default(),
                     },
                 ),
                 tagged(4, &CreateRoomResponse { room: room.clone(), capacity: 50, budget: 1 << 25 }),

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub csp_report_uri: Option<String>,
     /// The SSO whose room tokens this server accepts (`--sso-*`), if any.
     pub sso: Option<SsoConfig>,
+    /// The STUN/TURN servers calls use (`--ice-*`).
+    pub calls: protocol::api::CallSettings,
 }
 
 /// The SSO this server accepts room tokens from: what `/api/info` says about it, and the

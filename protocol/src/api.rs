@@ -23,6 +23,30 @@ pub struct InfoResponse {
     /// The SSO whose room tokens this server accepts, if any (`docs/SSO.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso: Option<crate::sso::SsoInfo>,
+    /// How calls reach each other: STUN/TURN servers (none by default).
+    #[serde(default)]
+    pub calls: CallSettings,
+}
+
+/// The STUN/TURN servers calls use, as the server's operator configured them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSettings {
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+    /// Calls go through a TURN relay only (each person's address stays hidden from the
+    /// others; the relay sees only DTLS-SRTP ciphertext).
+    #[serde(default)]
+    pub relay_only: bool,
+}
+
+/// One STUN or TURN server (`stun:host:port`, `turn:host:port?transport=udp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// How a room creation (or a restore) is authorised.

@@ -55,6 +55,11 @@ pub enum Content {
     Typing { on: bool },
     /// (Ephemeral only) the sender has read the room up to this message key.
     Seen { up_to: crate::ids::MessageKey },
+    /// (Ephemeral only, addressed to one member) a call's signalling: see [`crate::call`].
+    CallSignal { call: String, signal: crate::call::Signal },
+    /// A call that took place (posted by its caller when it ends): how long it lasted
+    /// once connected, in seconds, and whether with video.
+    CallEnded { seconds: u32, video: bool },
     /// A content type this client does not know.
     #[serde(other)]
     Unsupported,
@@ -71,7 +76,7 @@ impl Content {
     /// found in ephemeral frames, so a server that moves one into the other changes
     /// nothing anyone sees.
     pub fn is_ephemeral(&self) -> bool {
-        matches!(self, Content::Typing { .. } | Content::Seen { .. })
+        matches!(self, Content::Typing { .. } | Content::Seen { .. } | Content::CallSignal { .. })
     }
 }
 

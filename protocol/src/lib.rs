@@ -36,6 +36,7 @@
 pub mod actions;
 pub mod api;
 pub mod backup;
+pub mod call;
 pub mod content_key;
 pub mod encoding;
 pub mod envelope;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 
+use crate::call::CallView;
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
 
@@ -71,6 +72,21 @@ pub fn MemberList(session: RoomSession, on_name: Callback<(String, String)>) -> 
                         let key = key.clone();
                         move || typing(&key)
                     };
+                    let call_buttons = (!p.me).then(|| {
+                        let (voice_key, voice_alias) = (key.clone(), alias.clone());
+                        let (video_key, video_alias) = (key.clone(), alias.clone());
+                        let idle = move || matches!(session.call.get(), CallView::Idle | CallView::Ended { .. });
+                        view! {
+                            <span class="member-calls">
+                                <button type="button" class="link-button call-voice" disabled=move || !idle()
+                                    aria-label=format!("Call {}", alias)
+                                    on:click=move |_| session.start_call(voice_key.clone(), voice_alias.clone(), false)>"Call"</button>
+                                <button type="button" class="link-button call-video" disabled=move || !idle()
+                                    aria-label=format!("Video call {}", alias)
+                                    on:click=move |_| session.start_call(video_key.clone(), video_alias.clone(), true)>"Video"</button>
+                            </span>
+                        }
+                    });
                     let open = move |_| on_name.run((key.clone(), alias.clone()));
                     view! {
                         <li class="member" data-key=p.key.clone()>
@@ -79,6 +95,7 @@ pub fn MemberList(session: RoomSession, on_name: Callback<(String, String)>) -> 
                             {p.me.then(|| view! { <span class="tag">"you"</span> })}
                             {move || verified().then(|| view! { <span class="tag verified-tag">"✓ verified"</span> })}
                             {move || is_typing().then(|| view! { <span class="tag typing-tag">"typing…"</span> })}
+                            {call_buttons}
                         </li>
                     }
                 } />

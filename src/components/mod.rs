@@ -4,6 +4,7 @@
 pub mod admin_panel;
 pub mod alias_prompt;
 pub mod attachment_view;
+pub mod call_view;
 pub mod composer;
 pub mod connection_badge;
 pub mod create_room_form;

@@ -8,6 +8,7 @@ use protocol::frames::Access;
 
 use crate::components::admin_panel::AdminPanel;
 use crate::components::alias_prompt::AliasPrompt;
+use crate::components::call_view::CallPanel;
 use crate::components::composer::{Composer, share_files};
 use crate::components::connection_badge::ConnectionBadge;
 use crate::components::gallery::Gallery;
@@ -201,6 +202,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
             </Show>
             <SecurityWarnings session=session />
             <VerificationWarning session=session />
+            <CallPanel session=session />
             {move || link_conflict.get().map(|(epoch, _)| {
                 let keep_room = conflict_room.clone();
                 let adopt_room = conflict_room.clone();

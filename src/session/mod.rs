@@ -4,6 +4,7 @@
 //! outbox, the cache, the keys it receives and the read marker.
 
 pub mod admin;
+mod calls;
 pub mod decode;
 pub mod presence;
 pub mod timeline;
@@ -64,6 +65,12 @@ pub struct RoomSession {
     pub compose: RwSignal<Compose>,
     /// Who is typing and how far each member has read (ephemeral, never stored).
     pub presence: RwSignal<presence::Presence>,
+    /// The call part of the room (see `calls.rs`).
+    pub call: RwSignal<crate::call::CallView>,
+    /// Changes whenever a call's streams change (video elements re-attach).
+    pub media: RwSignal<u64>,
+    /// The STUN/TURN servers the server advertises for calls.
+    pub call_settings: RwSignal<protocol::api::CallSettings>,
     inner: StoredValue<Rc<Inner>, LocalStorage>,
 }
 
@@ -93,6 +100,8 @@ struct Inner {
     seen_sent: std::cell::RefCell<Option<String>>,
     /// Keeps the `online` / `visibilitychange` listeners alive while the room is open.
     listeners: std::cell::RefCell<Vec<Listener>>,
+    /// The current call's streams and peer connections.
+    calls: std::cell::RefCell<calls::CallMedia>,
 }
 
 /// What this browser verified about the room on earlier visits (see [`RoomGuard::restore`]).
@@ -133,6 +142,9 @@ impl RoomSession {
             sent: RwSignal::new(0),
             compose: RwSignal::new(Compose::Write),
             presence: RwSignal::new(presence::Presence::default()),
+            call: RwSignal::new(crate::call::CallView::Idle),
+            media: RwSignal::new(0),
+            call_settings: RwSignal::new(protocol::api::CallSettings::default()),
             inner: StoredValue::new_local(Rc::new(Inner {
                 guard: std::cell::RefCell::new(RoomGuard::restore(
                     room.clone(),
@@ -147,8 +159,14 @@ impl RoomSession {
                 typing_sent: std::cell::Cell::new(None),
                 seen_sent: std::cell::RefCell::new(None),
                 listeners: std::cell::RefCell::new(Vec::new()),
+                calls: std::cell::RefCell::new(calls::CallMedia::default()),
             })),
         };
+        leptos::task::spawn_local(async move {
+            if let Ok(info) = crate::net::api::info().await {
+                let _ = session.call_settings.try_set(info.calls);
+            }
+        });
         // Messages written earlier and not yet acknowledged (e.g. typed while offline).
         let outbox = store::outbox(room.as_str());
         let me = identity.public_key();
@@ -273,13 +291,18 @@ impl RoomSession {
         let state = self.state.get_untracked();
         let env = &entry.env;
         let parts = entry.content.as_ref().map(BodyParts::of);
+        // What a body other than text says (a call's line) shows while it is pending too.
+        let text = match &parts {
+            Some(p) if entry.text.is_empty() => p.text.clone(),
+            _ => entry.text.clone(),
+        };
         let (reply_to, action) = parts.map(|p| (p.reply_to, p.action)).unwrap_or_default();
         ChatMessage {
             id: message_id(me, env.cid.as_str()),
             key: None,
             sender: me.to_b64(),
             alias: self.inner().alias.clone(),
-            text: entry.text.clone(),
+            text,
             time_ms: None,
             mine: true,
             from_owner: state.as_ref().is_some_and(|s| s.owner == *me),
@@ -556,7 +579,20 @@ impl RoomSession {
         let session = *self;
         leptos::task::spawn_local(async move {
             let inner = session.inner();
-            let Some(body) = inner.ring.open_ephemeral(&env).await else { return };
+            let private = env.to == Some(inner.ring.me);
+            let Some(body) = inner.ring.open_ephemeral(&env).await else {
+                // A private signal (a call's) that fails its checks is refused, and said.
+                if private && env.sender != inner.ring.me {
+                    let name = session.alias_of(&env.sender.to_b64());
+                    let who = if name.is_empty() { "someone".to_owned() } else { name };
+                    let _ = session.warnings.try_update(|w| {
+                        w.push(format!(
+                            "A private signal from {who} (such as a call) failed its seal or signature check and was refused: it was altered on the way."
+                        ))
+                    });
+                }
+                return;
+            };
             let sender = env.sender.to_b64();
             let now = js_sys::Date::now();
             match body.content {
@@ -573,6 +609,9 @@ impl RoomSession {
                     }
                 }
                 Content::Seen { up_to } => session.presence.update(|p| p.seen(&sender, &body.alias, up_to.as_str())),
+                Content::CallSignal { call, signal } if private => {
+                    session.on_call_signal(env.sender, body.alias, call, signal)
+                }
                 _ => {}
             }
         });

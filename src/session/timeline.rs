@@ -129,6 +129,9 @@ impl BodyParts {
         let text = match content {
             Content::Text { text, .. } | Content::Edit { text, .. } => text.clone(),
             Content::Unsupported => "(a message type this version cannot show)".to_owned(),
+            Content::CallEnded { seconds, video } => {
+                format!("📞 {} · {}", if *video { "Video call" } else { "Call" }, crate::call::duration(*seconds))
+            }
             _ => String::new(),
         };
         let reply_to = match content {

@@ -186,6 +186,18 @@ pub struct ServeArgs {
     /// The key set file (`mock-server sso mint-keys` wrote it). Read at start: restart after installing a new one.
     #[arg(long, requires = "sso_origin")]
     pub sso_keyset: Option<PathBuf>,
+    /// A STUN or TURN server calls use (`stun:host:port`, `turn:host:port?transport=udp`); repeat for more.
+    /// None by default (calls between browsers that reach each other directly).
+    #[arg(long = "ice-server")]
+    pub ice_servers: Vec<String>,
+    /// The username and credential of the TURN servers.
+    #[arg(long, requires = "ice_servers")]
+    pub ice_username: Option<String>,
+    #[arg(long, requires = "ice_servers")]
+    pub ice_credential: Option<String>,
+    /// Calls only through the TURN relay (hides each person's address from the others).
+    #[arg(long, requires = "ice_servers")]
+    pub ice_relay_only: bool,
 }
 
 /// `mock-server sso …`: the SSO's offline key material.

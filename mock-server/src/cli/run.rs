@@ -218,6 +218,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         upload_timeout_secs: args.upload_timeout_secs.max(1),
         csp_report_uri: args.csp_report_uri,
         sso: sso_config(args.sso_origin, args.sso_name, args.sso_root_key, args.sso_keyset.as_deref())?,
+        calls: call_settings(args.ice_servers, args.ice_username, args.ice_credential, args.ice_relay_only)?,
     };
     // This runtime's blocking lane runs the document store's calls (rooms' batches have
     // their own, `room_runtime`): bounded, so threads do not grow with the load.
@@ -230,4 +231,23 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     println!("Admin secret (needed to create rooms): {}", config.admin_secret);
     runtime.block_on(crate::server::serve(config)).map_err(CliError::from)
+}
+
+/// `--ice-server` and its credentials, checked: each a `stun:`, `stuns:`, `turn:` or
+/// `turns:` URL of at most 512 bytes.
+fn call_settings(
+    urls: Vec<String>,
+    username: Option<String>,
+    credential: Option<String>,
+    relay_only: bool,
+) -> Result<protocol::api::CallSettings, String> {
+    for url in &urls {
+        let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"].iter().any(|s| url.starts_with(s));
+        if !scheme_ok || url.len() > 512 || url.chars().any(char::is_whitespace) {
+            return Err(format!("--ice-server {url:?} is not a stun:, stuns:, turn: or turns: URL"));
+        }
+    }
+    let ice_servers =
+        if urls.is_empty() { Vec::new() } else { vec![protocol::api::IceServer { urls, username, credential }] };
+    Ok(protocol::api::CallSettings { ice_servers, relay_only })
 }

@@ -29,6 +29,7 @@ pub async fn info(State(st): State<AppState>) -> Json<InfoResponse> {
         protocol: protocol::PROTOCOL_VERSION,
         limits: st.config.limits.clone(),
         sso: st.config.sso.as_ref().map(|s| s.info.clone()),
+        calls: st.config.calls.clone(),
     })
 }
 

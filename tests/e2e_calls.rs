@@ -1,0 +1,115 @@
+//! End to end, calls: two Chromium browsers with a fake camera and microphone
+//! (`--use-fake-device-for-media-stream`) in one room. Alice video-calls Bob from the
+//! people list; Bob accepts; each side's remote picture plays frames and its connection
+//! receives bytes; mute stops Alice's outgoing audio track; hang-up closes both sides;
+//! the call's line is in the timeline; and no call signal reaches the server's disk.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Client;
+use protocol::envelope::Content;
+use testkit::app::{parse_link, room_of_two, say, start_server};
+use testkit::browser::{Driver, click, wait_for_text, with_browsers};
+use testkit::{client, engine::Engine, scan};
+
+/// Frames decoded so far by the remote picture, and its size.
+async fn remote_frames(client: &Client) -> (u64, u64) {
+    let got = client
+        .execute(
+            "const v = document.querySelector('#call video.remote');
+             if (!v) return [0, 0];
+             const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+             return [q, v.videoWidth];",
+            vec![],
+        )
+        .await
+        .expect("read the remote video");
+    let n = |i: usize| got[i].as_u64().unwrap_or(0);
+    (n(0), n(1))
+}
+
+/// Waits until the remote picture has a size and its frame count grows.
+async fn remote_video_plays(client: &Client, who: &str) {
+    let start = Instant::now();
+    let first = loop {
+        let (frames, width) = remote_frames(client).await;
+        if frames > 0 && width > 0 {
+            break frames;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{who}: the remote picture never played");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (later, _) = remote_frames(client).await;
+    assert!(later > first + 10, "{who}: frames keep coming ({first} → {later})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
+    if Engine::from_env() != Engine::Chromium {
+        eprintln!("calls are tested in Chromium (fake camera and microphone); docs/BROWSERS.md says why");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    let link = with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = room_of_two(a, b, &base, "Alice-call", "Bob-call").await;
+        say(b, "call me-c1").await;
+        wait_for_text(a, ".message .message-text", "call me-c1").await;
+
+        // Alice calls Bob with video from the people list.
+        click(a, "#people-toggle").await;
+        wait_for_text(a, ".member-list .member", "Bob-call").await;
+        click(a, ".member-list .member .call-video").await;
+        wait_for_text(a, "#call figcaption", "ringing").await;
+        wait_for_text(b, "#incoming-call", "Alice-call is calling you with video").await;
+        click(b, "#accept-call").await;
+
+        // Both see and hear the other: frames decoded, bytes received.
+        wait_for_text(a, "#call figcaption", "Bob-call · connected").await;
+        wait_for_text(b, "#call figcaption", "Alice-call · connected").await;
+        remote_video_plays(a, "Alice").await;
+        remote_video_plays(b, "Bob").await;
+
+        // Mute stops Alice's outgoing audio.
+        click(a, "#call-mute").await;
+        let enabled = a
+            .execute(
+                "return document.querySelector('#call video.local').srcObject.getAudioTracks().map(t => t.enabled)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(enabled, serde_json::json!([false]), "the microphone track is off");
+        wait_for_text(a, "#call-mute", "Unmute").await;
+
+        // Bob hangs up: the call ends on both sides and the camera is released.
+        click(b, "#hang-up").await;
+        wait_for_text(a, "#call-ended", "Bob-call: hung up").await;
+        assert!(a.find(fantoccini::Locator::Css("#call")).await.is_err(), "Alice's call view is gone");
+        assert!(b.find(fantoccini::Locator::Css("#call")).await.is_err(), "Bob's call view is gone");
+        // Alice placed the call: its line is in both timelines.
+        wait_for_text(a, ".message", "Video call").await;
+        wait_for_text(b, ".message", "Video call").await;
+        link
+    })
+    .await;
+
+    // Nothing of the signalling is stored: the history holds the two messages, and no
+    // session description is anywhere in the server's files.
+    let (room, key) = parse_link(&link);
+    let stored: Vec<Content> = client::full_history(&server.http_base(), &room, 100)
+        .await
+        .iter()
+        .map(|m| protocol::envelope::open(&m.env, &key).expect("opens natively").content)
+        .collect();
+    assert_eq!(stored.len(), 2, "the message and the call's line: {stored:?}");
+    assert_eq!(stored[0], Content::text("call me-c1"));
+    assert!(matches!(stored[1], Content::CallEnded { video: true, seconds } if seconds >= 1), "{stored:?}");
+    assert!(scan::files_containing(&server.stored_dir(), b"a=fingerprint").is_empty());
+    assert!(scan::files_containing(&server.stored_dir(), b"candidate").is_empty());
+}
