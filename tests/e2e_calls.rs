@@ -11,7 +11,19 @@ use fantoccini::Client;
 use protocol::envelope::Content;
 use testkit::app::{parse_link, room_of_two, say, start_server};
 use testkit::browser::{Driver, click, wait_for_text, with_browsers};
-use testkit::{client, engine::Engine, scan};
+use testkit::{client, scan};
+
+/// Calls are tested in Chromium only for now: in headless Firefox 153 ESR the call
+/// connects but the remote picture never plays, and a relay-only call through coturn does
+/// not connect (docs/BROWSERS.md, "Calls"). Says so and skips elsewhere.
+fn skip_outside_chromium() -> bool {
+    let engine = testkit::engine::Engine::from_env();
+    if engine != testkit::engine::Engine::Chromium {
+        eprintln!("skipped in {engine:?}: calls are tested in Chromium only (docs/BROWSERS.md, \"Calls\")");
+        return true;
+    }
+    false
+}
 
 /// Frames decoded so far by the remote picture, and its size.
 async fn remote_frames(client: &Client) -> (u64, u64) {
@@ -47,8 +59,7 @@ async fn remote_video_plays(client: &Client, who: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
-    if Engine::from_env() != Engine::Chromium {
-        eprintln!("calls are tested in Chromium (fake camera and microphone); docs/BROWSERS.md says why");
+    if skip_outside_chromium() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -61,9 +72,16 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         say(b, "call me-c1").await;
         wait_for_text(a, ".message .message-text", "call me-c1").await;
 
-        // Alice calls Bob with video from the people list.
+        // Alice calls Bob; he declines, and she is told.
         click(a, "#people-toggle").await;
         wait_for_text(a, ".member-list .member", "Bob-call").await;
+        click(a, ".member-list .member .call-voice").await;
+        wait_for_text(b, "#incoming-call", "Alice-call is calling you.").await;
+        click(b, "#decline-call").await;
+        wait_for_text(a, "#call-ended", "Bob-call: declined.").await;
+        assert!(b.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Bob's ringing stopped");
+
+        // Alice calls Bob with video from the people list.
         click(a, ".member-list .member .call-video").await;
         wait_for_text(a, "#call figcaption", "ringing").await;
         wait_for_text(b, "#incoming-call", "Alice-call is calling you with video").await;
@@ -112,4 +130,88 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
     assert!(matches!(stored[1], Content::CallEnded { video: true, seconds } if seconds >= 1), "{stored:?}");
     assert!(scan::files_containing(&server.stored_dir(), b"a=fingerprint").is_empty());
     assert!(scan::files_containing(&server.stored_dir(), b"candidate").is_empty());
+}
+
+/// With the server advertising only a TURN relay (coturn on loopback) and relay-only
+/// calls, the call still connects, through the relay: each browser's address stays
+/// hidden from the other, and the relay carries only DTLS-SRTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_only_call_connects_through_turn() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let turn = testkit::turn::Turn::start();
+    let data = tempfile::tempdir().unwrap();
+    let args = turn.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start_server(data.path(), &args);
+    let base = server.http_base();
+    let info: serde_json::Value = reqwest::get(format!("{base}/api/info")).await.unwrap().json().await.unwrap();
+    assert_eq!(info["calls"]["relay_only"], true, "{info}");
+    assert_eq!(info["calls"]["ice_servers"][0]["urls"][0], turn.url());
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        room_of_two(a, b, &base, "Alice-turn", "Bob-turn").await;
+        say(b, "relay me-t1").await;
+        wait_for_text(a, ".message .message-text", "relay me-t1").await;
+        click(a, "#people-toggle").await;
+        wait_for_text(a, ".member-list .member", "Bob-turn").await;
+        click(a, ".member-list .member .call-voice").await;
+        wait_for_text(b, "#incoming-call", "Alice-turn is calling you.").await;
+        click(b, "#accept-call").await;
+        wait_for_text(a, "#call figcaption", "Bob-turn · connected").await;
+        wait_for_text(b, "#call figcaption", "Alice-turn · connected").await;
+        click(a, "#hang-up").await;
+        wait_for_text(b, "#call-ended", "Alice-turn: hung up").await;
+    })
+    .await;
+    assert!(turn.allocations() >= 2, "each side took a relay allocation ({} seen)", turn.allocations());
+}
+
+/// A hostile server (or anyone on its path) that rewrites a call's offer on the way (the
+/// way one would swap the DTLS fingerprint for its own) cannot: the offer is sealed and
+/// signed, the callee refuses it, says why, and never rings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let proxy = std::sync::Arc::new(testkit::hostile_proxy::HostileProxy::bind().await);
+    let server = start_server(data.path(), &["--allow-origin", &proxy.base()]);
+    proxy.relay_to(server.http_base().trim_start_matches("http://"));
+    let base = proxy.base();
+    let driver = Driver::start().await;
+    let p = proxy.clone();
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        room_of_two(a, b, &base, "Alice-tamper", "Bob-tamper").await;
+        say(b, "call me-t2").await;
+        wait_for_text(a, ".message .message-text", "call me-t2").await;
+        say(a, "calling-t2").await;
+        wait_for_text(b, ".message .message-text", "calling-t2").await;
+        // Every private ephemeral frame (a call's signal) gets one bit of its ciphertext
+        // flipped on its way to the browser.
+        p.rewrite_frames(|text| {
+            let mut v: serde_json::Value = serde_json::from_str(text).ok()?;
+            if v["t"] != "ephemeral" || v["env"]["to"].is_null() {
+                return None;
+            }
+            let mut ct = protocol::encoding::unb64(v["env"]["ct"].as_str()?).ok()?;
+            ct[40] ^= 0x01;
+            v["env"]["ct"] = serde_json::Value::String(protocol::encoding::b64(&ct));
+            Some(v.to_string())
+        });
+        click(a, "#people-toggle").await;
+        wait_for_text(a, ".member-list .member", "Bob-tamper").await;
+        click(a, ".member-list .member .call-video").await;
+        wait_for_text(b, "#security-warning", "A private signal from Alice-tamper (such as a call) failed its seal")
+            .await;
+        assert!(b.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Bob's browser never rang");
+        assert!(p.rewritten() >= 1, "the offer was altered on the way");
+        // Alice's call gives up when nobody answers; she can hang up at once.
+        click(a, "#hang-up").await;
+    })
+    .await;
 }

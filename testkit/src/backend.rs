@@ -51,6 +51,11 @@ fn edge_var(flag: &str) -> Option<&'static str> {
         "--sso-root-key" => "SSO_ROOT_KEY",
         // A path for mock-server; the edge takes the key set's JSON itself.
         "--sso-keyset" => "SSO_KEYSET",
+        "--ice-server" => "ICE_SERVERS",
+        "--ice-username" => "ICE_USERNAME",
+        "--ice-credential" => "ICE_CREDENTIAL",
+        // A switch: no value follows.
+        "--ice-relay-only" => "ICE_RELAY_ONLY",
         _ => return None,
     })
 }
@@ -69,7 +74,11 @@ impl TestServer {
                     let Some(var) = edge_var(flag) else {
                         panic!("{flag} has no equivalent on the edge: this test runs on mock-server only");
                     };
-                    let mut value = args.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone();
+                    let mut value = if var == "ICE_RELAY_ONLY" {
+                        "true".to_owned()
+                    } else {
+                        args.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone()
+                    };
                     if var == "SSO_KEYSET" {
                         let text = std::fs::read_to_string(&value).expect("read the SSO key set");
                         let json: serde_json::Value = serde_json::from_str(&text).expect("a key set is JSON");

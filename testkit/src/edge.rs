@@ -44,10 +44,6 @@ pub struct EdgeProcess {
     pub options: EdgeOptions,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
-}
-
 /// The edge crate's directory, checked to hold a built Worker and wrangler.
 fn edge_dir() -> PathBuf {
     let dir = crate::workspace_root().join("edge");
@@ -66,11 +62,11 @@ impl EdgeProcess {
         // A port found free can be taken by another process before wrangler binds it
         // (tests run in parallel): then wrangler exits at once, and a fresh port is tried.
         for _ in 0..4 {
-            if let Some(server) = Self::try_start_on(options.clone(), free_port()) {
+            if let Some(server) = Self::try_start_on(options.clone(), crate::free_port()) {
                 return server;
             }
         }
-        Self::start_on(options, free_port())
+        Self::start_on(options, crate::free_port())
     }
 
     /// Starts wrangler on exactly `port` (a test that must know its address before the
@@ -89,7 +85,7 @@ impl EdgeProcess {
             .arg("--port")
             .arg(port.to_string())
             .arg("--inspector-port")
-            .arg(free_port().to_string())
+            .arg(crate::free_port().to_string())
             .arg("--persist-to")
             .arg(options.state_dir.join("state"))
             .arg("--var")

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,10 +107,6 @@ pub(crate) async fn downloads_link(client: &Client) -> Option<PathBuf> {
     info(client).await.downloads
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 /// Waits until a WebDriver server on `port` answers `/status`.
 async fn wait_ready(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -159,7 +154,7 @@ impl Driver {
             Self { engine, leader, chromedriver_port: None, display: None, children: Mutex::new(Vec::new()) };
         match engine {
             Engine::Chromium => {
-                let port = free_port();
+                let port = crate::free_port();
                 let child = driver.spawn(
                     Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
                         .arg(format!("--port={port}"))
@@ -236,7 +231,7 @@ impl Driver {
                 (self.chromedriver_port.expect("chromedriver"), None, chromium_caps(profile.path(), options))
             }
             Engine::Firefox => {
-                let port = free_port();
+                let port = crate::free_port();
                 let child = self.spawn(
                     Command::new(std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into()))
                         .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
@@ -247,7 +242,7 @@ impl Driver {
                 (port, Some(child), firefox_caps(&downloads, options))
             }
             Engine::WebKit => {
-                let port = free_port();
+                let port = crate::free_port();
                 let config = profile.path().join("config");
                 std::fs::create_dir_all(&config).expect("config dir");
                 std::fs::write(

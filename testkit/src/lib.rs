@@ -13,6 +13,7 @@
 //! - [`app`] and [`files`]: driving the SPA like a person (rooms, messages, files).
 //! - [`link`]: a link to the server a test can slow down or cut (a real TCP relay).
 //! - [`sso`]: SSO key material made by the offline CLI, and tokens issued natively.
+//! - [`turn`]: a TURN relay (coturn) on loopback, for calls.
 //! - [`scan`]: byte scans of a data directory for secrets that must never be stored.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod link;
 pub mod scan;
 pub mod server;
 pub mod sso;
+pub mod turn;
 
 /// The workspace root (where `dist/`, `target/` and `Cargo.toml` live).
 pub fn workspace_root() -> std::path::PathBuf {
@@ -39,4 +41,9 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     getrandom::fill(&mut out).expect("OS randomness");
     out
+}
+
+/// A free TCP port on 127.0.0.1 (another process may take it before it is bound).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }

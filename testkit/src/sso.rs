@@ -157,10 +157,6 @@ fn spawn_listening(mut cmd: Command, what: &str) -> Listening {
     process
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
-}
-
 /// The test OpenID provider (`testkit/idp/idp.mjs`, npm `oidc-provider`) and the SSO in
 /// front of it, both on 127.0.0.1: an organisation's sign-in, for real.
 pub struct SsoStack {
@@ -184,7 +180,7 @@ impl SsoStack {
             idp_dir.join("node_modules/oidc-provider").is_dir(),
             "the test OpenID provider is not installed: run ./scripts/setup"
         );
-        let (idp_port, sso_port) = (free_port(), free_port());
+        let (idp_port, sso_port) = (crate::free_port(), crate::free_port());
         let origin = format!("http://127.0.0.1:{sso_port}");
         let idp_issuer = format!("http://127.0.0.1:{idp_port}");
         let mut idp = Command::new("node");
