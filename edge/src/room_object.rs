@@ -616,14 +616,7 @@ impl RoomObject {
         // Checked before anything is kept; nothing is spent until `finish`.
         self.authorise(&begin.auth).await?;
         let secret = random_bytes::<32>();
-        let mut host = self.host.borrow_mut();
-        let host = &mut *host;
-        self.ensure_loaded(host, id);
-        if host.room.is_some() {
-            return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
-        }
-        let kv = host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?;
-        paged_restore::begin(kv, &begin, &secret, now(), &verify_signature)?;
+        self.with_stage(id, |kv| paged_restore::begin(kv, &begin, &secret, now(), &verify_signature))?;
         Ok(RestoreStarted {
             stage: protocol::encoding::b64(&secret),
             max_page_bytes: MAX_RESTORE_PAGE_BYTES,
@@ -638,14 +631,23 @@ impl RoomObject {
         body: &[u8],
     ) -> std::result::Result<RestoreProgress, ErrorBody> {
         let page: RestorePage = parse(body)?;
+        self.with_stage(id, |kv| paged_restore::add_page(kv, id, secret, &page, now(), &verify_signature))
+    }
+
+    /// Runs `f` on the KV_local of room `id`, which must not exist yet (a restore stages
+    /// there until it finishes).
+    fn with_stage<T>(
+        &self,
+        id: &RoomId,
+        f: impl FnOnce(&mut DoSqlKv) -> std::result::Result<T, ErrorBody>,
+    ) -> std::result::Result<T, ErrorBody> {
         let mut host = self.host.borrow_mut();
         let host = &mut *host;
         self.ensure_loaded(host, id);
         if host.room.is_some() {
             return Err(ErrorBody::new(ErrorCode::RoomExists, "a room with this id already exists"));
         }
-        let kv = host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?;
-        paged_restore::add_page(kv, id, secret, &page, now(), &verify_signature)
+        f(host.kv.as_mut().ok_or_else(|| internal("cannot restore", "no storage"))?)
     }
 
     async fn restore_finish(
