@@ -132,14 +132,18 @@ pub async fn reload(client: &Client) {
     }
 }
 
-/// Waits until `css` matches an element.
+/// Waits until `css` matches an element. Any failed lookup is tried again until the
+/// deadline, not only "no such element": WebKitWebDriver answers "stale element" when the
+/// matching node is replaced while it is being found (a re-render), which is as transient.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element matches {css}: {e}"))
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if Instant::now() >= deadline => panic!("no element matches {css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// Waits until some element matching `css` has text containing `needle`; returns its text.
