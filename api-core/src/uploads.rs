@@ -120,6 +120,29 @@ pub enum ReadProofGiven<'a> {
     Verification(&'a str),
 }
 
+/// A read proof as a request carries it, owned (so a host can move it into a blocking
+/// task or across an await): the `x-cloakroom-read` header when present, else `?v=`.
+#[derive(Debug, Clone)]
+pub struct ReadProofText {
+    header: bool,
+    text: String,
+}
+
+impl ReadProofText {
+    /// From the request's `x-cloakroom-read` header and `v` query parameter.
+    pub fn from_request(read_header: Option<String>, verification: Option<String>) -> Self {
+        match read_header {
+            Some(text) => ReadProofText { header: true, text },
+            None => ReadProofText { header: false, text: verification.unwrap_or_default() },
+        }
+    }
+
+    /// The proof as the rules take it.
+    pub fn given(&self) -> ReadProofGiven<'_> {
+        if self.header { ReadProofGiven::Read(&self.text) } else { ReadProofGiven::Verification(&self.text) }
+    }
+}
+
 /// What paying for an upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paid {
@@ -330,6 +353,22 @@ pub fn manifest(record: Option<UploadRecord>, file: &str, proof: &ReadProofGiven
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_header_wins_over_the_verification_and_no_proof_reads_nothing() {
+        let given = |h: Option<&str>, v: Option<&str>| match ReadProofText::from_request(
+            h.map(String::from),
+            v.map(String::from),
+        )
+        .given()
+        {
+            ReadProofGiven::Read(t) => format!("read:{t}"),
+            ReadProofGiven::Verification(t) => format!("v:{t}"),
+        };
+        assert_eq!(given(Some("r"), Some("x")), "read:r");
+        assert_eq!(given(None, Some("x")), "v:x");
+        assert_eq!(given(None, None), "v:");
+    }
 
     #[test]
     fn uploads_of_every_bucket_are_accepted() {

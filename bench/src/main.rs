@@ -112,26 +112,32 @@ async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) 
     }
 }
 
-/// `--target edge`: each throughput scenario on mock-server, then on the edge.
+/// `--target edge`: each throughput scenario on mock-server, then on the edge through
+/// wrangler's dev proxy, then on the edge's own workerd socket (as deployed, no proxy).
 async fn edge_report(scale: usize) {
     println!(
-        "| scenario | persisted msgs/s mock-server / edge | deliveries/s mock-server / edge | p50 ms mock-server / edge | p99 ms mock-server / edge |"
+        "| scenario | persisted msgs/s mock-server / edge / edge direct | deliveries/s mock-server / edge / edge direct | p50 ms mock-server / edge / edge direct | p99 ms mock-server / edge / edge direct |"
     );
     println!("|---|---|---|---|---|");
     for scenario in Scenario::ALL {
         let m = scenario.run(Kind::Worker, scale).await;
         let e = scenario.run(Kind::Edge, scale).await;
+        let d = scenario.run(Kind::EdgeDirect, scale).await;
         println!(
-            "| {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} |",
             scenario.name(),
             m.messages_per_sec,
             e.messages_per_sec,
+            d.messages_per_sec,
             m.deliveries_per_sec,
             e.deliveries_per_sec,
+            d.deliveries_per_sec,
             m.p50_ms,
             e.p50_ms,
+            d.p50_ms,
             m.p99_ms,
-            e.p99_ms
+            e.p99_ms,
+            d.p99_ms
         );
     }
 }

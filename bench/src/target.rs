@@ -19,8 +19,11 @@ pub enum Kind {
     Worker,
     /// Another build of the worker (`room-bench --against BIN`), run the same way.
     WorkerAt(&'static Path),
-    /// The same room engine in a Durable Object on workerd (signature checks on).
+    /// The same room engine in a Durable Object on workerd (signature checks on), through
+    /// wrangler's dev proxy (a second workerd relaying every frame).
     Edge,
+    /// The same, with the sockets on the Worker's own workerd (no dev proxy: as deployed).
+    EdgeDirect,
     Baseline,
 }
 
@@ -82,7 +85,7 @@ impl Target {
                 let ws_base = server.ws_base();
                 Target { kind, process: Process::Worker(server, data), ws_base, rooms: made }
             }
-            Kind::Edge => {
+            Kind::Edge | Kind::EdgeDirect => {
                 let state = tempfile::tempdir().expect("temp dir");
                 let mut options = EdgeOptions::new(state.path());
                 // The edge's equivalents of WORKER_ARGS (it has no send queue, idle close or
@@ -98,7 +101,13 @@ impl Target {
                 for _ in 0..rooms {
                     made.push(create_room(&server.http_base(), &admin).await);
                 }
-                let ws_base = server.ws_base();
+                let ws_base = match kind {
+                    Kind::EdgeDirect => {
+                        let addr = server.runtime_addr().await.expect("the Worker's own workerd socket");
+                        format!("ws://{addr}")
+                    }
+                    _ => server.ws_base(),
+                };
                 Target { kind, process: Process::Edge(server, state), ws_base, rooms: made }
             }
             Kind::Baseline => {
@@ -135,7 +144,7 @@ impl Target {
         let identity = new_identity();
         let r = &self.rooms[room];
         match self.kind {
-            Kind::Worker | Kind::WorkerAt(_) | Kind::Edge => {
+            Kind::Worker | Kind::WorkerAt(_) | Kind::Edge | Kind::EdgeDirect => {
                 let member = Member::join(&self.ws_base, &r.id, identity.clone()).await.expect("join");
                 (member.ws, identity)
             }

@@ -1,6 +1,6 @@
 //! Cloakroom's worker API on Cloudflare Workers + Durable Objects, hosting the same room
 //! engine (`room-core`) as mock-server. Built for wasm32 with `worker-build` (`./dev
-//! edge-build`) and served on local workerd by `./dev edge`; natively this crate is empty.
+//! edge-build`) and served on local workerd by `./dev edge`; natively only [`in_order`] builds.
 //!
 //! - [`front`]: the non-addressable Worker: routing, `/api/info`, the Origin check, static
 //!   assets with the security headers, and forwarding each room's calls to its object.
@@ -14,17 +14,28 @@
 //! - [`sso`]: the SSO this deployment accepts room tokens from.
 //! - [`runtime`]: the clock, randomness and settings.
 //! - [`answer`]: JSON answers and typed refusals with the headers every response carries.
+//! - [`in_order`]: socket frames reach the room in arrival order across WebCrypto's awaits
+//!   (plain Rust: its tests run natively).
 //!
 //! docs/ARCHITECTURE.md ("Edge") maps the design's workers and stores to Cloudflare's.
 
-#![cfg(target_arch = "wasm32")]
+pub mod in_order;
 
+#[cfg(target_arch = "wasm32")]
 pub mod answer;
+#[cfg(target_arch = "wasm32")]
 pub mod front;
+#[cfg(target_arch = "wasm32")]
 pub mod latest_index;
+#[cfg(target_arch = "wasm32")]
 pub mod ledger_object;
+#[cfg(target_arch = "wasm32")]
 pub mod room_object;
+#[cfg(target_arch = "wasm32")]
 pub mod runtime;
+#[cfg(target_arch = "wasm32")]
 pub mod sql_kv;
+#[cfg(target_arch = "wasm32")]
 pub mod sso;
+#[cfg(target_arch = "wasm32")]
 pub mod uploads_object;

@@ -27,6 +27,7 @@ use protocol::api::{
     RestoreFinish, RestorePage, RestoreProgress, RestoreStarted, STAGE_HEADER,
 };
 use protocol::error::{ErrorBody, ErrorCode};
+use protocol::identity::{PublicKey, Signature};
 use protocol::ids::RoomId;
 use protocol::signed_request::{RequestAuth, RequestTarget};
 use protocol::storage_token::{self, ROOM_PURPOSE_PREFIX, TokenScope};
@@ -34,9 +35,9 @@ use room_core::connection::ConnSnapshot;
 use room_core::effects::TokenIssued;
 use room_core::effects::{QueueFull, Refusal, Reply, ReplyId};
 use room_core::funding::{Funded, Payment, Step, Used};
-use room_core::inbound::PortableVerifier;
+use room_core::inbound::{Inbound, PortableVerifier, Prepared};
 use room_core::paged_restore;
-use room_core::verified::VerifiedRequest;
+use room_core::verified::{self, VerifiedHello, VerifiedRequest};
 use room_core::{ConnId, KvStore, Reader, Room, RoomConfig, Sockets};
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -45,6 +46,7 @@ use worker::{
 };
 
 use crate::answer::{MAX_API_BODY, MAX_OWNER_BODY, json, read_body, refusal, refuse};
+use crate::in_order::InOrder;
 use crate::latest_index::{self, LatestIndex};
 use crate::ledger_object::{self, LedgerOp, ledger_key, seal_link, sso_shard, token_shard};
 use crate::runtime::{now, random_bytes, setting};
@@ -133,7 +135,7 @@ fn to_json<T: Serialize>(value: &T) -> std::result::Result<serde_json::Value, Er
     serde_json::to_value(value).map_err(|e| internal("cannot answer", e))
 }
 
-fn verify_signature(key: &protocol::identity::PublicKey, message: &[u8], sig: &protocol::identity::Signature) -> bool {
+fn verify_signature(key: &PublicKey, message: &[u8], sig: &Signature) -> bool {
     key.verify(message, sig).is_ok()
 }
 
@@ -167,6 +169,8 @@ pub struct RoomObject {
     env: Env,
     host: RefCell<Host>,
     config: RoomConfig,
+    /// Socket frames reach the room in arrival order across their signature checks.
+    in_order: InOrder,
 }
 
 impl RoomObject {
@@ -799,6 +803,37 @@ fn request_parts(req: &Request, body: &[u8]) -> std::result::Result<Option<(Requ
     Ok(Some((auth, target)))
 }
 
+/// A signature checked with WebCrypto; with `protocol`'s P-256 if WebCrypto itself
+/// failed (not if it found the signature invalid).
+async fn verify(key: &PublicKey, message: &[u8], sig: &Signature) -> bool {
+    match webcrypto::verify(key, message, &sig.0).await {
+        Ok(valid) => valid,
+        Err(e) => {
+            worker::console_warn!("{e}; verifying in wasm instead");
+            verify_signature(key, message, sig)
+        }
+    }
+}
+
+/// A join answer's signatures (over this connection's challenge, and the invite proof's)
+/// checked with WebCrypto, as [`room_core::verified::verify_hello`] checks them.
+async fn verify_hello(room: &RoomId, challenge: &[u8; 32], frame: Inbound) -> Inbound {
+    let Inbound::Hello { v, key, sig, invite } = frame else { return frame };
+    let [join, proof] = verified::hello_checks(room, challenge, &key, &sig, invite.as_deref());
+    let join_valid = match join {
+        Some((k, m, s)) => verify(k, &m, s).await,
+        None => false,
+    };
+    let invite_valid = match proof {
+        Some((k, m, s)) => verify(k, &m, s).await,
+        None => false,
+    };
+    match VerifiedHello::from_host_check(v, key, invite.map(|i| *i), join_valid, invite_valid) {
+        Ok(hello) => Inbound::VerifiedHello(Box::new(hello)),
+        Err(e) => Inbound::Refused(e),
+    }
+}
+
 /// A request signed by the owner key `room` names, fresh; the signature checked last.
 fn verify_owner_request(room: &RoomId, req: &Request, body: &[u8]) -> std::result::Result<VerifiedRequest, ErrorBody> {
     let Some((auth, target)) = request_parts(req, body)? else {
@@ -814,7 +849,7 @@ fn verify_owner_request(room: &RoomId, req: &Request, body: &[u8]) -> std::resul
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
         let config = RoomConfig { limits: limits(&env), ..RoomConfig::default() };
-        Self { state, env, host: RefCell::new(Host::default()), config }
+        Self { state, env, host: RefCell::new(Host::default()), config, in_order: InOrder::default() }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -855,20 +890,49 @@ impl DurableObject for RoomObject {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let finished = {
+        // The turn is taken before the first await: frames reach the room in the order
+        // they arrived, each prepared against the room's state after the previous one.
+        let turn = self.in_order.take();
+        turn.ready().await;
+        let (conn, arrived) = {
             let mut host = self.host.borrow_mut();
             let host = &mut *host;
             let Some(conn) = self.socket_event(host, &ws) else {
                 let _ = ws.close(Some(1011), Some("lost_state"));
                 return Ok(());
             };
+            let Some(room) = host.room.as_ref() else { return Ok(()) };
+            let arrived = match message {
+                WebSocketIncomingMessage::String(text) => Some(room.prepare_frame(conn, &text)),
+                WebSocketIncomingMessage::Binary(_) => None,
+            };
+            (conn, arrived.map(|a| (a, room.id().clone(), room.challenge(conn))))
+        };
+        // The expensive checks, signatures, run in WebCrypto (native code in workerd, far
+        // faster than P-256 in wasm); the room gets only what they found.
+        let inbound = match arrived {
+            Some((Prepared::Signature(pending), _, _)) => {
+                let valid = verify(pending.key(), &pending.transcript(), pending.signature()).await;
+                Some(pending.finish(valid))
+            }
+            Some((Prepared::Ready(hello @ Inbound::Hello { .. }), room, Some(challenge))) => {
+                Some(verify_hello(&room, &challenge, hello).await)
+            }
+            // A hello out of turn (no challenge) is the room's to refuse.
+            Some((Prepared::Ready(inbound), _, _)) => Some(inbound),
+            None => None,
+        };
+        let finished = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
             let (Some(room), Some(kv)) = (host.room.as_mut(), host.kv.as_ref()) else { return Ok(()) };
-            match message {
-                WebSocketIncomingMessage::String(text) => room.text_frame(conn, &text, now(), kv),
-                WebSocketIncomingMessage::Binary(_) => room.binary_frame(conn),
+            match inbound {
+                Some(inbound) => room.frame(conn, inbound, now(), kv),
+                None => room.binary_frame(conn),
             }
             self.finish(host)
         };
+        drop(turn);
         self.release(finished).await
     }
 

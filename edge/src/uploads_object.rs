@@ -19,7 +19,7 @@
 //! The Worker ([`crate::front`]) forwards the store's calls here unchanged, and reads
 //! chunk bytes from R2 itself once this object has answered with the file's manifest.
 
-use api_core::uploads::{self, ChunkAccepted, Opened, Paid, ReadProofGiven, UploadRecord};
+use api_core::uploads::{self, ChunkAccepted, Opened, Paid, ReadProofText, UploadRecord};
 use protocol::encoding::unb64_array;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::object_proofs::{PUT_HEADER, READ_HEADER};
@@ -55,18 +55,10 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
 }
 
 /// The proof a read presents: the `x-cloakroom-read` header (v2), else `?v=` (v1), else
-/// an empty proof that reads nothing. (`true`, text) for v2.
-pub fn read_proof(req: &Request) -> Result<(bool, String)> {
-    if let Some(read) = req.headers().get(READ_HEADER)? {
-        return Ok((true, read));
-    }
+/// an empty proof that reads nothing.
+pub fn read_proof(req: &Request) -> Result<ReadProofText> {
     let v = req.url()?.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned());
-    Ok((false, v.unwrap_or_default()))
-}
-
-/// The proof as the rules take it.
-pub fn given(proof: &(bool, String)) -> ReadProofGiven<'_> {
-    if proof.0 { ReadProofGiven::Read(&proof.1) } else { ReadProofGiven::Verification(&proof.1) }
+    Ok(ReadProofText::from_request(req.headers().get(READ_HEADER)?, v))
 }
 
 #[durable_object]
@@ -208,8 +200,8 @@ impl UploadsObject {
     /// `GET /api/files/{file}`: the manifest of a complete file, for the right proof.
     fn manifest(&self, req: &Request, file: &str) -> std::result::Result<Manifest, ErrorBody> {
         let proof = read_proof(req).map_err(|e| internal("cannot read the request", e))?;
-        uploads::proof_names_file(file, &given(&proof))?;
-        uploads::manifest(self.record(file)?, file, &given(&proof))
+        uploads::proof_names_file(file, &proof.given())?;
+        uploads::manifest(self.record(file)?, file, &proof.given())
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use crate::db_schema::{Database, Durability};
 use api_core::uploads::{self, ChunkAccepted};
-pub use api_core::uploads::{MAX_OBJECT_BYTES, Opened, Paid, ReadProofGiven, UploadRecord};
+pub use api_core::uploads::{MAX_OBJECT_BYTES, Opened, Paid, ReadProofGiven, ReadProofText, UploadRecord};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::objects::{Manifest, UploadState};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};

@@ -16,8 +16,9 @@
 //!
 //! Signature verification goes through [`Verifier`], so an adapter can plug in a faster
 //! implementation (mock-server uses `ring`) while the portable default uses the `p256`
-//! code of `protocol`; an asynchronous one (WebCrypto) verifies before calling the room
-//! (see [`crate::verified`]).
+//! code of `protocol`; an asynchronous one (WebCrypto on the edge) takes
+//! [`prepare_deferred`]'s [`PendingSignature`], verifies it across an await and finishes
+//! it (see also [`crate::verified`]).
 
 use protocol::ENVELOPE_VERSION;
 use protocol::envelope::Envelope;
@@ -68,31 +69,99 @@ pub enum Inbound {
 /// Runs the checks that need no room state. `hello_sent` says whether this connection
 /// has already sent a `hello` (a `send` before it is refused without verifying anything).
 pub fn prepare(text: &str, limits: &Limits, verifier: &dyn Verifier, hello_sent: bool) -> Inbound {
-    let max = limits.max_frame_bytes;
-    if text.len() as u64 > max {
-        return Inbound::Refused(
-            ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max),
-        );
-    }
-    match serde_json::from_str::<ClientFrame>(text) {
-        Err(e) => Inbound::Refused(ErrorBody::new(ErrorCode::MalformedFrame, format!("invalid frame: {e}"))),
-        Ok(ClientFrame::Hello { v, key, sig, invite }) => Inbound::Hello { v, key, sig, invite: invite.map(Box::new) },
-        Ok(ClientFrame::Send { .. } | ClientFrame::Ephemeral { .. }) if !hello_sent => {
-            Inbound::Refused(ErrorBody::new(ErrorCode::NotJoined, "answer the challenge before sending"))
+    match prepare_deferred(text, limits, hello_sent) {
+        Prepared::Ready(inbound) => inbound,
+        Prepared::Signature(pending) => {
+            let valid = verifier.verify(pending.key(), &pending.transcript(), pending.signature());
+            pending.finish(valid)
         }
-        Ok(ClientFrame::Send { env }) => match check_envelope(&env, text.len(), limits, verifier) {
-            Ok(()) => Inbound::Send(Box::new(env)),
-            Err(e) => Inbound::RefusedMessage(e, env.cid),
-        },
-        Ok(ClientFrame::Ephemeral { env }) => match check_envelope(&env, text.len(), limits, verifier) {
-            Ok(()) => Inbound::Ephemeral(Box::new(env)),
-            Err(e) => Inbound::RefusedMessage(e, env.cid),
-        },
     }
 }
 
-/// Everything about a message that can be checked without the room.
-fn check_envelope(env: &Envelope, frame_len: usize, limits: &Limits, verifier: &dyn Verifier) -> Result<(), ErrorBody> {
+/// A frame after every state-independent check but the sender's signature.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Nothing left to verify (refused, or a `hello`, whose signature the room checks).
+    Ready(Inbound),
+    /// A message (stored or ephemeral) whose signature the host verifies its own way.
+    Signature(PendingSignature),
+}
+
+/// A message that passed every check but its signature. The host verifies
+/// [`PendingSignature::transcript`] against [`PendingSignature::signature`] by
+/// [`PendingSignature::key`] (WebCrypto on the edge, across an await) and hands what it
+/// found to [`PendingSignature::finish`]: the room only ever gets an [`Inbound::Send`] or
+/// [`Inbound::Ephemeral`] whose signature was checked.
+#[derive(Debug, Clone)]
+pub struct PendingSignature {
+    env: Box<Envelope>,
+    ephemeral: bool,
+}
+
+impl PendingSignature {
+    /// The key that must have signed: the envelope's sender.
+    pub fn key(&self) -> &PublicKey {
+        &self.env.sender
+    }
+
+    /// What the sender signed.
+    pub fn transcript(&self) -> Vec<u8> {
+        self.env.signature_transcript()
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.env.sig
+    }
+
+    /// The frame for the room, given whether the signature verified.
+    pub fn finish(self, valid: bool) -> Inbound {
+        match (valid, self.ephemeral) {
+            (false, _) => Inbound::RefusedMessage(bad_signature(), self.env.cid),
+            (true, false) => Inbound::Send(self.env),
+            (true, true) => Inbound::Ephemeral(self.env),
+        }
+    }
+}
+
+/// [`prepare`] without the signature check, which is left to the host.
+pub fn prepare_deferred(text: &str, limits: &Limits, hello_sent: bool) -> Prepared {
+    let max = limits.max_frame_bytes;
+    if text.len() as u64 > max {
+        return Prepared::Ready(Inbound::Refused(
+            ErrorBody::new(ErrorCode::FrameTooLarge, format!("frames are limited to {max} bytes")).with_limit(max),
+        ));
+    }
+    let (env, ephemeral) = match serde_json::from_str::<ClientFrame>(text) {
+        Err(e) => {
+            return Prepared::Ready(Inbound::Refused(ErrorBody::new(
+                ErrorCode::MalformedFrame,
+                format!("invalid frame: {e}"),
+            )));
+        }
+        Ok(ClientFrame::Hello { v, key, sig, invite }) => {
+            return Prepared::Ready(Inbound::Hello { v, key, sig, invite: invite.map(Box::new) });
+        }
+        Ok(ClientFrame::Send { .. } | ClientFrame::Ephemeral { .. }) if !hello_sent => {
+            return Prepared::Ready(Inbound::Refused(ErrorBody::new(
+                ErrorCode::NotJoined,
+                "answer the challenge before sending",
+            )));
+        }
+        Ok(ClientFrame::Send { env }) => (env, false),
+        Ok(ClientFrame::Ephemeral { env }) => (env, true),
+    };
+    match check_envelope(&env, text.len(), limits) {
+        Ok(()) => Prepared::Signature(PendingSignature { env: Box::new(env), ephemeral }),
+        Err(e) => Prepared::Ready(Inbound::RefusedMessage(e, env.cid)),
+    }
+}
+
+fn bad_signature() -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadSignature, "the message signature does not verify against its sender")
+}
+
+/// Everything about a message that can be checked without the room, but its signature.
+fn check_envelope(env: &Envelope, frame_len: usize, limits: &Limits) -> Result<(), ErrorBody> {
     if env.v != ENVELOPE_VERSION {
         return Err(ErrorBody::new(
             ErrorCode::UnsupportedVersion,
@@ -112,12 +181,6 @@ fn check_envelope(env: &Envelope, frame_len: usize, limits: &Limits, verifier: &
             format!("the message is {size} bytes; the limit is {max}"),
         )
         .with_limit(max));
-    }
-    if !verifier.verify(&env.sender, &env.signature_transcript(), &env.sig) {
-        return Err(ErrorBody::new(
-            ErrorCode::BadSignature,
-            "the message signature does not verify against its sender",
-        ));
     }
     Ok(())
 }

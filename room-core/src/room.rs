@@ -365,9 +365,20 @@ impl Room {
 
     /// A text frame arrived: runs [`inbound::prepare`] here, then [`Room::frame`].
     pub fn text_frame(&mut self, conn: ConnId, text: &str, now: UnixMicros, store: &dyn KvStore) {
-        let hello_sent = self.conns.get(&conn).is_some_and(|c| c.key().is_some());
-        let prepared = inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref(), hello_sent);
+        let prepared =
+            inbound::prepare(text, &self.config.limits, self.config.verifier.as_ref(), self.hello_sent(conn));
         self.frame(conn, prepared, now, store);
+    }
+
+    /// A text frame's state-independent checks but the signature, for a host that
+    /// verifies signatures asynchronously ([`inbound::PendingSignature`]); the result goes
+    /// to [`Room::frame`].
+    pub fn prepare_frame(&self, conn: ConnId, text: &str) -> inbound::Prepared {
+        inbound::prepare_deferred(text, &self.config.limits, self.hello_sent(conn))
+    }
+
+    fn hello_sent(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.key().is_some())
     }
 
     /// A frame that went through [`inbound::prepare`]. `store` serves the reads the

@@ -457,6 +457,64 @@ fn a_host_verifies_join_answers_its_own_way_and_the_room_verifies_what_it_did_no
 }
 
 #[test]
+fn a_host_verifies_message_signatures_its_own_way_and_the_room_takes_only_what_it_found() {
+    use cloakroom_room_core::inbound::{Inbound, Prepared};
+    use protocol::envelope::Content;
+    let mut w = world(RoomConfig::default());
+    let (owner, bea) = (w.owner.clone(), identity(2));
+    w.join(1, &owner);
+    w.join(2, &bea);
+    let prepared = |w: &World, conn: ConnId, frame: &ClientFrame| {
+        w.room.prepare_frame(conn, &serde_json::to_string(frame).unwrap())
+    };
+    let pending = |p: Prepared| match p {
+        Prepared::Signature(p) => p,
+        Prepared::Ready(i) => panic!("expected a signature to verify, got {i:?}"),
+    };
+
+    // A message: the host is handed exactly what the sender signed.
+    let env = w.envelope(&bea, "m1", "hello");
+    let p = pending(prepared(&w, 2, &ClientFrame::Send { env: env.clone() }));
+    assert_eq!((p.key(), p.transcript(), p.signature()), (&env.sender, env.signature_transcript(), &env.sig));
+    assert!(p.key().verify(&p.transcript(), p.signature()).is_ok());
+
+    // The host found it invalid: a typed refusal naming the cid; nothing stored or relayed.
+    let before = w.store_dump();
+    w.room.frame(2, p.clone().finish(false), UnixMicros(w.now), &w.store);
+    w.flush();
+    let refused = w.sockets.take(2);
+    assert_eq!(error_code(&refused), Some(ErrorCode::BadSignature));
+    assert!(matches!(&refused[0], ServerFrame::Error { cid: Some(c), .. } if c.as_str() == "m1"));
+    assert!(w.sockets.take(1).is_empty());
+    assert_eq!(w.store_dump(), before);
+
+    // Valid: stored, acknowledged and delivered like any message.
+    w.room.frame(2, p.finish(true), UnixMicros(w.now), &w.store);
+    w.flush();
+    assert!(w.sockets.take(2).iter().any(|f| matches!(f, ServerFrame::Ack { cid, .. } if cid.as_str() == "m1")));
+    assert!(w.sockets.take(1).iter().any(|f| matches!(f, ServerFrame::Msg { .. })));
+    assert_eq!(w.stored_messages().len(), 1);
+
+    // An ephemeral frame finishes as one (relayed, never stored).
+    let typing = w.sealed(&bea, "t1", Content::Typing { on: true }, None);
+    let p = pending(prepared(&w, 2, &ClientFrame::Ephemeral { env: typing.clone() }));
+    assert!(matches!(p.finish(true), Inbound::Ephemeral(e) if *e == typing));
+
+    // What needs no signature check is ready at once: refusals, and a send before the join
+    // (refused without looking at its signature).
+    w.room.connect(3, [3; 32], UnixMicros(w.now));
+    let early = w.envelope(&identity(3), "m2", "too early");
+    assert!(matches!(
+        prepared(&w, 3, &ClientFrame::Send { env: early }),
+        Prepared::Ready(Inbound::Refused(e)) if e.code == ErrorCode::NotJoined
+    ));
+    assert!(matches!(
+        w.room.prepare_frame(2, "{not json"),
+        Prepared::Ready(Inbound::Refused(e)) if e.code == ErrorCode::MalformedFrame
+    ));
+}
+
+#[test]
 fn ephemeral_frames_are_relayed_to_readers_and_never_stored_or_acknowledged() {
     use protocol::envelope::Content;
     let mut w = world(RoomConfig::default());

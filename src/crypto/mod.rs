@@ -8,7 +8,7 @@
 //! matters when a page of history arrives) and *made* with `protocol` (RFC 6979
 //! deterministic, one per message sent). The export KDF is WebCrypto's PBKDF2.
 
-pub mod webcrypto;
+pub use ::webcrypto;
 
 use protocol::content_key::ContentKey;
 use protocol::envelope::{self, Content, Envelope, MessageBody, OpenError, SealInput};

@@ -143,6 +143,27 @@ impl EdgeProcess {
         format!("ws://{}", self.addr)
     }
 
+    /// The Worker's own socket on workerd, behind the dev proxy: wrangler serves the public
+    /// port from a second workerd that relays every request and WebSocket frame to the
+    /// Worker's. A deployed Worker has no such hop, so `room-bench --target edge` measures
+    /// both. Found as the listening socket of a workerd of this group, other than the
+    /// public port, that answers `/api/info` as the edge; `None` if none does.
+    pub async fn runtime_addr(&self) -> Option<SocketAddr> {
+        let group = self.child.as_ref()?.id();
+        let client = reqwest::Client::new();
+        for port in listening_ports_of_group(group, "workerd") {
+            if port == self.addr.port() {
+                continue;
+            }
+            let url = format!("http://127.0.0.1:{port}/api/info");
+            let Ok(answer) = client.get(&url).timeout(Duration::from_secs(2)).send().await else { continue };
+            if answer.status().is_success() && answer.text().await.is_ok_and(|t| t.contains("cloakroom edge")) {
+                return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+            }
+        }
+        None
+    }
+
     /// SIGKILL to the whole group (wrangler and workerd): no shutdown code runs.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -174,4 +195,42 @@ impl Drop for EdgeProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The loopback TCP ports on which processes named `name` in process group `group` listen
+/// (from /proc: each process's socket inodes, matched against /proc/net/tcp).
+fn listening_ports_of_group(group: u32, name: &str) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split at the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+        let pgrp = rest.split_whitespace().nth(2).and_then(|g| g.parse::<u32>().ok());
+        if comm != name || pgrp != Some(group) {
+            continue;
+        }
+        for fd in std::fs::read_dir(entry.path().join("fd")).into_iter().flatten().flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else { continue };
+            let link = link.to_string_lossy().into_owned();
+            if let Some(inode) = link.strip_prefix("socket:[").and_then(|l| l.strip_suffix(']')) {
+                inodes.insert(inode.to_owned());
+            }
+        }
+    }
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let mut ports: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is "IP:PORT" in hex; state 0A is LISTEN; the inode is field 9.
+            let listening = f.get(3) == Some(&"0A") && f.get(9).is_some_and(|i| inodes.contains(*i));
+            let port = f.get(1)?.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok())?;
+            listening.then_some(port)
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }

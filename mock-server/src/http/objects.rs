@@ -30,7 +30,7 @@ use room_core::funding::{self, Payment, Used};
 use crate::clock::now_micros;
 use crate::http::error::ApiError;
 use crate::http::extract::{JsonBody, RawBody};
-use crate::object_store::{ObjectStore, Opened, Paid, ReadProofGiven};
+use crate::object_store::{ObjectStore, Opened, Paid, ReadProofText};
 use crate::state::AppState;
 
 /// Every read answers after at least this long, found or not (no timing oracle).
@@ -128,15 +128,8 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The proof a read presents: the `x-cloakroom-read` header (v2), else `?v=` (v1), else
 /// an empty proof that reads nothing.
-fn read_proof(headers: &HeaderMap, q: Verification) -> (bool, String) {
-    match header_text(headers, READ_HEADER) {
-        Some(read) => (true, read),
-        None => (false, q.v.unwrap_or_default()),
-    }
-}
-
-fn given(proof: &(bool, String)) -> ReadProofGiven<'_> {
-    if proof.0 { ReadProofGiven::Read(&proof.1) } else { ReadProofGiven::Verification(&proof.1) }
+fn read_proof(headers: &HeaderMap, q: Verification) -> ReadProofText {
+    ReadProofText::from_request(header_text(headers, READ_HEADER), q.v)
 }
 
 async fn floored<T>(started: Instant, result: Result<T, ApiError>) -> Result<T, ApiError> {
@@ -157,7 +150,7 @@ pub async fn manifest(
     let started = Instant::now();
     let objects = st.objects.clone();
     let proof = read_proof(&headers, q);
-    let result = blocking(move || objects.manifest(&file, &given(&proof))).await.map(Json);
+    let result = blocking(move || objects.manifest(&file, &proof.given())).await.map(Json);
     floored(started, result).await
 }
 
@@ -171,7 +164,7 @@ pub async fn chunk(
     let started = Instant::now();
     let objects = st.objects.clone();
     let proof = read_proof(&headers, q);
-    let result = blocking(move || objects.chunk(&file, index, &given(&proof)))
+    let result = blocking(move || objects.chunk(&file, index, &proof.given()))
         .await
         .map(|bytes| ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     floored(started, result).await

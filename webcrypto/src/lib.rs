@@ -1,8 +1,13 @@
 //! WebCrypto (SubtleCrypto) where it is much faster than Rust compiled to wasm: ECDSA
-//! P-256 verification of incoming messages (with imported keys cached per sender),
-//! AES-GCM for message bodies and file chunks, SHA-256 for file chunks, and the export
-//! file's PBKDF2 (figures in docs/BENCHMARKS.md). All produce exactly what `protocol`
-//! computes natively (checked by the shared test vectors in the browser tests).
+//! P-256 verification of messages (with imported keys cached per sender), AES-GCM for
+//! message bodies and file chunks, SHA-256 for file chunks, and the export file's PBKDF2
+//! (figures in docs/BENCHMARKS.md). All produce exactly what `protocol` computes natively
+//! (checked by the shared test vectors in the browser tests).
+//!
+//! It takes `crypto.subtle` from the JS global, so the same code runs in the SPA (a
+//! window), in a worker, and in the edge's Durable Objects (workerd), where the room
+//! verifies every incoming message with it.
+#![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,9 +33,13 @@ fn js_err(e: JsValue) -> WebCryptoError {
     WebCryptoError(e.as_string().or_else(|| js_sys::JSON::stringify(&e).ok().map(String::from)).unwrap_or_default())
 }
 
+/// `crypto.subtle` of whichever global this runs in (window, worker or workerd).
 fn subtle() -> Result<SubtleCrypto, WebCryptoError> {
-    let window = web_sys::window().ok_or_else(|| WebCryptoError("no window".into()))?;
-    Ok(window.crypto().map_err(js_err)?.subtle())
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(js_err)?;
+    if crypto.is_undefined() {
+        return Err(WebCryptoError("this runtime has no crypto object".into()));
+    }
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
 }
 
 fn object(pairs: &[(&str, JsValue)]) -> Object {
