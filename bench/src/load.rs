@@ -247,14 +247,15 @@ pub async fn many_rooms(t: &mut Target, receivers: usize, per_room: usize) -> St
 
 /// Opens `n` connections spread over the target's rooms and measures the server's RSS
 /// growth once they sit idle.
-pub async fn idle_connections(t: &mut Target, n: usize) -> Memory {
+pub async fn idle_connections(t: &mut Target, n: usize, settle: Duration) -> Memory {
     let rooms = t.room_count();
     // Warm up: one connection per room loads each room worker before the baseline reading.
     let mut warm = Vec::new();
     for room in 0..rooms {
         warm.push(t.connect(room).await.0);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Both readings after the same quiet time (on the edge, objects hibernate when idle).
+    tokio::time::sleep(settle).await;
     let before = t.rss_kib();
     let mut sockets = Vec::with_capacity(n);
     let target = &*t;
@@ -263,7 +264,7 @@ pub async fn idle_connections(t: &mut Target, n: usize) -> Memory {
     while let Some(ws) = joins.next().await {
         sockets.push(ws);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(settle).await;
     let after = t.rss_kib();
     drop(sockets);
     drop(warm);

@@ -114,7 +114,7 @@ async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) 
 
 /// `--target edge`: each throughput scenario on mock-server, then on the edge through
 /// wrangler's dev proxy, then on the edge's own workerd socket (as deployed, no proxy).
-async fn edge_report(scale: usize) {
+async fn edge_report(scale: usize, idle: usize) {
     println!(
         "| scenario | persisted msgs/s mock-server / edge / edge direct | deliveries/s mock-server / edge / edge direct | p50 ms mock-server / edge / edge direct | p99 ms mock-server / edge / edge direct |"
     );
@@ -140,6 +140,25 @@ async fn edge_report(scale: usize) {
             d.p99_ms
         );
     }
+    // Idle joined sockets, on the Worker's own workerd (the dev proxy would hold a second
+    // copy of each); its objects hibernate once idle, so a socket costs the runtime's
+    // bookkeeping and the attachment, not a live object.
+    let rooms = idle.div_ceil(50);
+    let mut t = Target::start(Kind::Worker, rooms).await;
+    let w = idle_connections(&mut t, idle, Duration::from_secs(2)).await;
+    t.stop();
+    let mut t = Target::start(Kind::EdgeDirect, rooms).await;
+    // Durable Objects hibernate after about 10 s without events.
+    let e = idle_connections(&mut t, idle, Duration::from_secs(15)).await;
+    t.stop();
+    println!(
+        "\nIdle sockets: {idle} joined connections in {rooms} rooms; RSS grew {:.1} MiB on mock-server \
+         ({:.1} KiB per connection) and {:.1} MiB over every workerd of the edge ({:.1} KiB per connection).",
+        w.total_kib as f64 / 1024.0,
+        w.per_connection_kib,
+        e.total_kib as f64 / 1024.0,
+        e.per_connection_kib
+    );
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -180,7 +199,7 @@ async fn run(args: Args) {
         return compare(bin, args.pairs.max(1), scale).await;
     }
     if args.target.is_some() {
-        return edge_report(scale).await;
+        return edge_report(scale, args.idle_sockets / scale).await;
     }
     let mut lines = vec![
         "| scenario | worker persisted msgs/s | deliveries/s worker / baseline (ratio) | p50 ms worker / baseline | p99 ms worker / baseline |".to_owned(),
@@ -198,10 +217,10 @@ async fn run(args: Args) {
         }
 
         let mut t = Target::start(Kind::Worker, idle.div_ceil(50)).await;
-        let w = idle_connections(&mut t, idle).await;
+        let w = idle_connections(&mut t, idle, Duration::from_secs(2)).await;
         t.stop();
         let mut t = Target::start(Kind::Baseline, idle.div_ceil(50)).await;
-        let b = idle_connections(&mut t, idle).await;
+        let b = idle_connections(&mut t, idle, Duration::from_secs(2)).await;
         t.stop();
         Some((w, b))
     };

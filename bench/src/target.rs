@@ -161,6 +161,9 @@ impl Target {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        if let Process::Edge(edge, _) = &self.process {
+            return edge.workerd_rss_kib();
+        }
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()

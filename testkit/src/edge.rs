@@ -164,6 +164,24 @@ impl EdgeProcess {
         None
     }
 
+    /// The resident memory of every workerd of this server (the dev proxy's and the
+    /// Worker's), in KiB.
+    pub fn workerd_rss_kib(&self) -> u64 {
+        let Some(group) = self.child.as_ref().map(|c| c.id()) else { return 0 };
+        group_processes(group, "workerd")
+            .into_iter()
+            .map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
     /// SIGKILL to the whole group (wrangler and workerd): no shutdown code runs.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -197,20 +215,29 @@ impl Drop for EdgeProcess {
     }
 }
 
-/// The loopback TCP ports on which processes named `name` in process group `group` listen
-/// (from /proc: each process's socket inodes, matched against /proc/net/tcp).
-fn listening_ports_of_group(group: u32, name: &str) -> Vec<u16> {
-    let mut inodes = std::collections::HashSet::new();
+/// The processes of group `group` named `name` (their pids).
+fn group_processes(group: u32, name: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split at the last ')'.
         let Some((head, rest)) = stat.rsplit_once(')') else { continue };
         let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
         let pgrp = rest.split_whitespace().nth(2).and_then(|g| g.parse::<u32>().ok());
-        if comm != name || pgrp != Some(group) {
-            continue;
+        if comm == name && pgrp == Some(group) {
+            pids.push(pid);
         }
-        for fd in std::fs::read_dir(entry.path().join("fd")).into_iter().flatten().flatten() {
+    }
+    pids
+}
+
+/// The loopback TCP ports on which processes named `name` in process group `group` listen
+/// (from /proc: each process's socket inodes, matched against /proc/net/tcp).
+fn listening_ports_of_group(group: u32, name: &str) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for pid in group_processes(group, name) {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
             let Ok(link) = std::fs::read_link(fd.path()) else { continue };
             let link = link.to_string_lossy().into_owned();
             if let Some(inode) = link.strip_prefix("socket:[").and_then(|l| l.strip_suffix(']')) {
