@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Client;
 use protocol::envelope::Content;
-use testkit::app::{parse_link, room_of_two, say, start_server};
-use testkit::browser::{Driver, click, wait_for_text, with_browsers};
+use testkit::app::{SECRET, create_room, join_room, parse_link, room_of_two, say, start_server};
+use testkit::browser::{Driver, click, wait_for_attr, wait_for_text, wait_for_text_within, with_browsers};
 use testkit::{client, scan};
 
 /// Calls are tested in Chromium only for now: in headless Firefox 153 ESR the call
@@ -224,6 +224,85 @@ async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
         assert!(p.rewritten() >= 1, "the offer was altered on the way");
         // Alice's call gives up when nobody answers; she can hang up at once.
         click(a, "#hang-up").await;
+    })
+    .await;
+}
+
+/// Presses the voice-call button of the person named `name` in the people list.
+async fn call_member(client: &Client, name: &str) {
+    wait_for_text(client, ".member-list .member", name).await;
+    let pressed = client
+        .execute(
+            "const row = [...document.querySelectorAll('.member-list .member')]
+                 .find(m => m.querySelector('.member-name').textContent.includes(arguments[0]));
+             const button = row && row.querySelector('.call-voice');
+             if (!button || button.disabled) return false;
+             button.click();
+             return true;",
+            vec![serde_json::json!(name)],
+        )
+        .await
+        .expect("press the call button");
+    assert_eq!(pressed, serde_json::json!(true), "{name}'s call button");
+}
+
+/// A call nobody answers stops ringing on both sides after the ring timeout
+/// (`protocol::call::RING_TIMEOUT_MS`): the caller says "no answer" and the callee
+/// "missed call". A caller that vanished mid-ring (its page gone, no hang-up sent) does not
+/// leave the callee ringing: it stops on its own a little later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 4, |browsers| async move {
+        let (a, b, c, d) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
+        let link = create_room(a, &base, "Ada-ring", SECRET).await;
+        for (x, name) in [(b, "Bea-ring"), (c, "Cy-ring"), (d, "Dee-ring")] {
+            join_room(x, &link, name).await;
+            wait_for_attr(x, "#connection-status", "data-status", "connected").await;
+            say(x, &format!("hello from {name}")).await;
+        }
+        for x in [a, c] {
+            wait_for_text(x, ".message .message-text", "hello from Dee-ring").await;
+            click(x, "#people-toggle").await;
+        }
+        call_member(a, "Bea-ring").await;
+        call_member(c, "Dee-ring").await;
+        wait_for_text(b, "#incoming-call", "Ada-ring is calling you.").await;
+        wait_for_text(d, "#incoming-call", "Cy-ring is calling you.").await;
+        let rang = Instant::now();
+
+        // Cy vanishes while its call rings: the page is gone, no hang-up is sent.
+        c.goto("about:blank").await.expect("leave the page");
+
+        // Both calls keep ringing for a while: nothing ends them early.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        for (x, who) in [(b, "Bea"), (d, "Dee")] {
+            let ringing = x.find(fantoccini::Locator::Css("#incoming-call")).await.is_ok();
+            assert!(ringing, "{who}'s call still rings after 20 s");
+        }
+
+        // Nobody answers: Ada gives up at the ring timeout and Bea is told at once.
+        wait_for_text_within(a, "#call-ended", "Bea-ring: no answer.", Duration::from_secs(30)).await;
+        let gave_up = rang.elapsed();
+        wait_for_text(b, "#call-ended", "Missed call from Ada-ring.").await;
+        assert!(b.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Bea's ringing stopped");
+        let timeout = Duration::from_millis(protocol::call::RING_TIMEOUT_MS);
+        assert!(gave_up >= timeout - Duration::from_secs(2), "Ada gave up after {gave_up:?}");
+
+        // Dee's caller never said anything more: the call stops ringing on its own.
+        wait_for_text_within(d, "#call-ended", "Missed call from Cy-ring.", Duration::from_secs(30)).await;
+        assert!(d.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Dee's ringing stopped");
+        let stopped = rang.elapsed();
+        assert!(
+            stopped >= timeout && stopped < timeout + Duration::from_secs(15),
+            "Dee's call stopped ringing after {stopped:?}"
+        );
     })
     .await;
 }

@@ -7,7 +7,8 @@
 //!   each gets an offer (with every ICE candidate); it rings for
 //!   [`protocol::call::RING_TIMEOUT_MS`] at most.
 //! - Being called: the offer waits in [`CallMedia`] while the person decides; accepting
-//!   answers it, declining says so.
+//!   answers it, declining says so. It stops ringing when the caller gives up, or on its
+//!   own shortly after the caller's timeout (a caller that vanished says nothing).
 //! - Two people calling each other at once end in one call: the call with the smaller id
 //!   wins, and the other side takes it as if it had accepted.
 //! - Anything that fails its checks (seal, signature, the SDP's DTLS fingerprint against
@@ -41,6 +42,10 @@ pub struct CallMedia {
     /// A ringing call's offer until it is accepted: (call id, caller, SDP).
     offer: Option<(String, PublicKey, String)>,
 }
+
+/// How much longer than the caller the callee lets a call ring (the caller's hang-up
+/// after its own timeout normally arrives first).
+const CALLEE_RING_GRACE_MS: u64 = 5_000;
 
 fn new_call_id() -> String {
     let bytes: [u8; 16] = crate::crypto::random_bytes();
@@ -255,6 +260,19 @@ impl RoomSession {
         });
     }
 
+    /// A caller that vanished (tab closed, network gone) never sends its hang-up: the
+    /// call stops ringing here on its own, a little after the caller would have given up.
+    fn stop_ringing_after_timeout(&self, call_id: String, alias: String) {
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new((call::RING_TIMEOUT_MS + CALLEE_RING_GRACE_MS) as u32).await;
+            if matches!(session.call.get_untracked(), CallView::Ringing { call, .. } if call == call_id) {
+                session.inner().calls.borrow_mut().offer = None;
+                session.call.set(CallView::Ended { why: format!("Missed call from {alias}.") });
+            }
+        });
+    }
+
     /// Closes the connection to `key`; the call ends when nobody is left (`why` shown).
     fn drop_peer(&self, key: &str, why: &str) {
         if let Some(peer) = self.inner().calls.borrow_mut().peers.remove(key) {
@@ -324,7 +342,8 @@ impl RoomSession {
                     self.inner().calls.borrow_mut().offer = Some((call_id.clone(), sender, sdp));
                     let room = self.room_name.get_untracked().unwrap_or_else(|| "a room".to_owned());
                     crate::notify::incoming_call(&room, &alias);
-                    self.call.set(CallView::Ringing { call: call_id, from: key, alias, video });
+                    self.call.set(CallView::Ringing { call: call_id.clone(), from: key, alias: alias.clone(), video });
+                    self.stop_ringing_after_timeout(call_id, alias);
                 }
                 // Both called each other at once: the smaller call id wins.
                 CallView::Active(a)

@@ -148,7 +148,12 @@ pub async fn wait_for(client: &Client, css: &str) -> Element {
 
 /// Waits until some element matching `css` has text containing `needle`; returns its text.
 pub async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_for_text_within(client, css, needle, Duration::from_secs(30)).await
+}
+
+/// [`wait_for_text`] with its own deadline, for what is meant to take longer (a timeout).
+pub async fn wait_for_text_within(client: &Client, css: &str, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
     loop {
         for el in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
             if let Ok(text) = el.text().await
