@@ -306,3 +306,48 @@ async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
     })
     .await;
 }
+
+/// A member the owner removes leaves every call at once: the owner's call with them ends
+/// ("removed from the room"), and the removed browser, turned away by the room, ends its
+/// side and releases its microphone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_leaves_the_call() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (o, b) = (&browsers[0], &browsers[1]);
+        room_of_two(o, b, &base, "Olga-rm", "Bea-rm").await;
+        say(b, "hello from Bea-rm").await;
+        wait_for_text(o, ".message .message-text", "hello from Bea-rm").await;
+        click(o, "#people-toggle").await;
+        call_member(o, "Bea-rm").await;
+        wait_for_text(b, "#incoming-call", "Olga-rm is calling you.").await;
+        click(b, "#accept-call").await;
+        wait_for_text(o, "#call figcaption", "Bea-rm · connected").await;
+        wait_for_text(b, "#call figcaption", "Olga-rm · connected").await;
+
+        // The owner removes Bea (and confirms).
+        click(o, "#admin-toggle").await;
+        click(o, ".member[data-status=member] .remove").await;
+        click(o, ".remove-confirm").await;
+        wait_for_text(o, ".admin .status-line", "Remove: done").await;
+
+        wait_for_text(o, "#call-ended", "Bea-rm: removed from the room.").await;
+        wait_for_text(b, "#call-ended", "You are no longer in this room, so the call ended.").await;
+        for (x, who) in [(o, "Olga"), (b, "Bea")] {
+            assert!(x.find(fantoccini::Locator::Css("#call")).await.is_err(), "{who}'s call view is gone");
+        }
+        // Nothing of Bea's call lingers: no peer connection, no open microphone.
+        let live = b
+            .execute("return [...document.querySelectorAll('video')].filter(v => v.srcObject).length", vec![])
+            .await
+            .unwrap();
+        assert_eq!(live, serde_json::json!(0), "Bea's media is released");
+    })
+    .await;
+}

@@ -223,6 +223,7 @@ impl RoomSession {
         let rekey = Some(Rekey { epoch, keys, state });
         self.owner::<serde_json::Value>(&OwnerCall::Remove { key: member, rekey }).await?;
         self.trust_own_key(epoch, key);
+        self.drop_removed_member(&member);
         Ok(())
     }
 }

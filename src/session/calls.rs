@@ -297,6 +297,36 @@ impl RoomSession {
         }
     }
 
+    /// This browser was turned away from the room (removed by the owner): whatever call
+    /// rings or runs here ends at once, and nothing is posted (the room no longer takes
+    /// this key's messages).
+    pub(super) fn end_call_on_removal(&self) {
+        if matches!(self.call.get_untracked(), CallView::Idle | CallView::Ended { .. }) {
+            return;
+        }
+        self.call.update(|v| {
+            if let CallView::Active(a) = v {
+                a.connected_at = None;
+            }
+        });
+        self.end_call(Some("You are no longer in this room, so the call ended.".to_owned()));
+    }
+
+    /// The owner removed `key` from the room: the call with it ends here at once.
+    pub(super) fn drop_removed_member(&self, key: &PublicKey) {
+        let key = key.to_b64();
+        match self.call.get_untracked() {
+            CallView::Active(a) if a.peers.iter().any(|p| p.key == key) => {
+                self.drop_peer(&key, "removed from the room")
+            }
+            CallView::Ringing { from, .. } if from == key => {
+                self.inner().calls.borrow_mut().offer = None;
+                self.call.set(CallView::Idle);
+            }
+            _ => {}
+        }
+    }
+
     /// Ends the call here: connections closed, camera and microphone released, and the
     /// call's line posted to the room when this side placed a call that connected.
     fn end_call(&self, why: Option<String>) {

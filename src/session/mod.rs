@@ -372,6 +372,9 @@ impl RoomSession {
     /// can be retried or discarded), and the link of a room that does not exist is not
     /// kept among "Your rooms" unless the room was ever joined from here.
     fn on_refused(&self, code: Option<protocol::error::ErrorCode>) {
+        if code == Some(protocol::error::ErrorCode::Forbidden) {
+            self.end_call_on_removal();
+        }
         let why = crate::net::explain::join_refused(code);
         self.timeline.update(|t| {
             let pending: Vec<String> =
