@@ -351,3 +351,75 @@ async fn a_removed_member_leaves_the_call() {
     })
     .await;
 }
+
+/// Presses Remove on the admin panel's row of `name` and confirms.
+async fn remove_member(owner: &Client, name: &str) {
+    let pressed = owner
+        .execute(
+            "const row = [...document.querySelectorAll('.admin .member')]
+                 .find(m => m.querySelector('.member-name').textContent.includes(arguments[0]));
+             const button = row && row.querySelector('.remove');
+             if (!button) return false;
+             button.click();
+             return true;",
+            vec![serde_json::json!(name)],
+        )
+        .await
+        .expect("press Remove");
+    assert_eq!(pressed, serde_json::json!(true), "{name}'s Remove button");
+    click(owner, ".remove-confirm").await;
+}
+
+/// When the owner re-keys the room (removing someone), everyone in a call proves to the
+/// others that they hold the new key (`Signal::Member`): a call between two who stay goes
+/// on, and one with a removed member ends even when the removed browser does not leave on
+/// its own (here its page is made to ignore closing its connection, as a hostile client
+/// would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 4, |browsers| async move {
+        let (o, a, b, c) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
+        let link = create_room(o, &base, "Olga-k", SECRET).await;
+        for (x, name) in [(a, "Ann-k"), (b, "Bea-k"), (c, "Cy-k")] {
+            join_room(x, &link, name).await;
+            wait_for_attr(x, "#connection-status", "data-status", "connected").await;
+            say(x, &format!("hello from {name}")).await;
+        }
+        wait_for_text(a, ".message .message-text", "hello from Cy-k").await;
+        wait_for_text(o, ".message .message-text", "hello from Cy-k").await;
+        click(a, "#people-toggle").await;
+        call_member(a, "Bea-k").await;
+        wait_for_text(b, "#incoming-call", "Ann-k is calling you.").await;
+        click(b, "#accept-call").await;
+        wait_for_text(a, "#call figcaption", "Bea-k · connected").await;
+        wait_for_text(b, "#call figcaption", "Ann-k · connected").await;
+
+        // Cy is removed: a new key for everyone else. Ann and Bea both hold it, prove it to
+        // each other, and their call goes on past the proof timeout.
+        click(o, "#admin-toggle").await;
+        remove_member(o, "Cy-k").await;
+        wait_for_text(o, ".admin .status-line", "Remove: done").await;
+        let wait = Duration::from_millis(protocol::call::MEMBER_PROOF_TIMEOUT_MS) + Duration::from_secs(3);
+        tokio::time::sleep(wait).await;
+        wait_for_text(a, "#call figcaption", "Bea-k · connected").await;
+        wait_for_text(b, "#call figcaption", "Ann-k · connected").await;
+
+        // Bea's page now ignores closing its peer connections (a client that would stay in
+        // the call after being removed). The owner removes her: she never gets the new
+        // key, so Ann drops her once the proof is due.
+        b.execute("RTCPeerConnection.prototype.close = function () {};", vec![]).await.unwrap();
+        remove_member(o, "Bea-k").await;
+        let removed = Instant::now();
+        wait_for_text_within(a, "#call-ended", "Bea-k: no longer in the room.", wait + Duration::from_secs(10)).await;
+        assert!(a.find(fantoccini::Locator::Css("#call")).await.is_err(), "Ann's call view is gone");
+        println!("Ann dropped the removed member {:?} after the removal", removed.elapsed());
+    })
+    .await;
+}

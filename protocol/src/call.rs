@@ -10,8 +10,20 @@
 //! Offers and answers carry the complete SDP with every ICE candidate gathered (no
 //! trickle: one frame each way, well inside the rate limit), and the DTLS fingerprint
 //! again, which the receiver checks against the SDP's own before using it ([`check`]).
+//!
+//! When the room's key changes (the owner removed someone), everyone in a call proves to
+//! each other person in it that it holds the new epoch's key ([`Signal::Member`],
+//! [`member_proof`]); a person who cannot is dropped from the call, so a removed member
+//! whose browser does not leave on its own is cut off all the same.
 
+use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::content_key::ContentKey;
+use crate::envelope::B64Bytes;
+use crate::identity::PublicKey;
+use crate::ids::RoomId;
 
 /// Most people in one call (a full mesh: each sends its media to every other, so upload
 /// grows with the size; an SFU with SFrame would lift this).
@@ -22,6 +34,9 @@ pub const MAX_SDP_BYTES: usize = 16 * 1024;
 pub const CALL_ID_CHARS: usize = 22;
 /// How long a call rings before the caller gives up (ms).
 pub const RING_TIMEOUT_MS: u64 = 30_000;
+/// How long after learning of a new key epoch a person in a call waits for each other
+/// one's [`Signal::Member`] proof before dropping them from the call (ms).
+pub const MEMBER_PROOF_TIMEOUT_MS: u64 = 10_000;
 
 /// One call signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +51,27 @@ pub enum Signal {
     Decline,
     /// The sender leaves the call (or stops ringing).
     HangUp,
+    /// After a change of the room key: the sender holds epoch `epoch`'s key
+    /// (`proof` = [`member_proof`], 32 bytes).
+    Member { epoch: u32, proof: B64Bytes },
+}
+
+/// The proof that the sender of a [`Signal::Member`] holds `key`, the content key of a
+/// key epoch: HKDF-SHA256 (salt `cloakroom call member v1`, the key as input) expanded
+/// over the room id, the call id, the sender's and the recipient's keys. Only members
+/// the owner gave that key can make it; it names the call and both people, so it cannot
+/// be replayed to another call or person.
+pub fn member_proof(key: &ContentKey, room: &RoomId, call: &str, from: &PublicKey, to: &PublicKey) -> [u8; 32] {
+    let mut info = Vec::new();
+    for part in [room.as_str().as_bytes(), call.as_bytes(), from.to_b64().as_bytes(), to.to_b64().as_bytes()] {
+        info.extend_from_slice(part);
+        info.push(0);
+    }
+    let mut out = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(b"cloakroom call member v1"), key.as_bytes())
+        .expand(&info, &mut out)
+        .expect("32 bytes is a valid HKDF length");
+    out
 }
 
 /// Why a signal is refused.
@@ -49,6 +85,8 @@ pub enum CallError {
     NoFingerprint,
     #[error("the session description's DTLS fingerprint is not the one the signed signal names")]
     FingerprintMismatch,
+    #[error("a member proof is 32 bytes")]
+    BadMemberProof,
 }
 
 /// The DTLS certificate fingerprint an SDP names (`a=fingerprint:<alg> <hex>`, as
@@ -87,7 +125,8 @@ pub fn check(call: &str, signal: &Signal) -> Result<(), CallError> {
             }
             Ok(())
         }
-        Signal::Decline | Signal::HangUp => Ok(()),
+        Signal::Member { proof, .. } if proof.0.len() != 32 => Err(CallError::BadMemberProof),
+        Signal::Decline | Signal::HangUp | Signal::Member { .. } => Ok(()),
     }
 }
 
@@ -135,6 +174,29 @@ mod tests {
     }
 
     #[test]
+    fn a_member_proof_names_the_key_room_call_and_both_people() {
+        let room = RoomId::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let other_room = RoomId::parse("BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let (key, other_key) = (ContentKey::from_bytes([7; 32]), ContentKey::from_bytes([8; 32]));
+        let ann = crate::identity::IdentityKey::from_secret_bytes(&[1; 32]).unwrap().public_key();
+        let bea = crate::identity::IdentityKey::from_secret_bytes(&[2; 32]).unwrap().public_key();
+        let proof = member_proof(&key, &room, ID, &ann, &bea);
+        assert_eq!(proof, member_proof(&key, &room, ID, &ann, &bea), "deterministic");
+        for changed in [
+            member_proof(&other_key, &room, ID, &ann, &bea),
+            member_proof(&key, &other_room, ID, &ann, &bea),
+            member_proof(&key, &room, "BBBBBBBBBBBBBBBBBBBBBB", &ann, &bea),
+            member_proof(&key, &room, ID, &bea, &ann),
+        ] {
+            assert_ne!(proof, changed);
+        }
+        let signal = Signal::Member { epoch: 3, proof: B64Bytes(proof.to_vec()) };
+        assert_eq!(check(ID, &signal), Ok(()));
+        let short = Signal::Member { epoch: 3, proof: B64Bytes(vec![0; 31]) };
+        assert_eq!(check(ID, &short), Err(CallError::BadMemberProof));
+    }
+
+    #[test]
     fn sdp_size_at_and_past_the_limit() {
         let base = sdp(&[FP]);
         let at = format!("{base}{}", "a=x\r\n".repeat((MAX_SDP_BYTES - base.len()) / 5));
@@ -150,6 +212,10 @@ mod tests {
         let forms = [
             (Signal::HangUp, r#"{"kind":"hang_up"}"#.to_owned()),
             (Signal::Decline, r#"{"kind":"decline"}"#.to_owned()),
+            (
+                Signal::Member { epoch: 2, proof: B64Bytes(vec![0; 32]) },
+                r#"{"kind":"member","epoch":2,"proof":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#.to_owned(),
+            ),
             (
                 Signal::Answer { sdp: "v=0".into(), fingerprint: "sha-256 AA".into() },
                 r#"{"kind":"answer","sdp":"v=0","fingerprint":"sha-256 AA"}"#.to_owned(),

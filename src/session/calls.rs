@@ -41,6 +41,11 @@ pub struct CallMedia {
     peers: BTreeMap<String, Peer>,
     /// A ringing call's offer until it is accepted: (call id, caller, SDP).
     offer: Option<(String, PublicKey, String)>,
+    /// The newest key epoch everyone in the current call is known to hold (the epoch
+    /// when it began, then each one proven since).
+    proven_epoch: u32,
+    /// The newest membership proof each person in the call sent: (epoch, proof).
+    proofs: BTreeMap<String, (u32, Vec<u8>)>,
 }
 
 /// How much longer than the caller the callee lets a call ring (the caller's hang-up
@@ -123,6 +128,7 @@ impl RoomSession {
         }
         let Ok(to) = PublicKey::parse(&key) else { return };
         let call = new_call_id();
+        self.begin_membership(&call);
         self.call.set(CallView::Active(ActiveCall {
             call: call.clone(),
             video,
@@ -181,6 +187,7 @@ impl RoomSession {
         let CallView::Ringing { call, from, alias, video } = self.call.get_untracked() else { return };
         let offer = self.inner().calls.borrow_mut().offer.take();
         let Some((_, caller, sdp)) = offer.filter(|(id, _, _)| *id == call) else { return };
+        self.begin_membership(&call);
         self.call.set(CallView::Active(ActiveCall {
             call: call.clone(),
             video,
@@ -312,6 +319,68 @@ impl RoomSession {
         self.end_call(Some("You are no longer in this room, so the call ended.".to_owned()));
     }
 
+    /// A call begins at the room's current key epoch: everyone in it holds that key.
+    fn begin_membership(&self, _call: &str) {
+        let epoch = self.current_key().map(|(e, _)| e).unwrap_or(0);
+        let inner = self.inner();
+        let mut media = inner.calls.borrow_mut();
+        media.proven_epoch = epoch;
+        media.proofs.clear();
+    }
+
+    /// The room moved to key epoch `epoch` (the owner re-keyed it, as it does when it
+    /// removes someone): this side proves to everyone in the call that it holds the new
+    /// key, and whoever has not proven the same to this side within
+    /// [`call::MEMBER_PROOF_TIMEOUT_MS`] is dropped from the call. A removed member never
+    /// gets the key, so a browser that does not leave on its own is cut off anyway.
+    pub(super) fn prove_membership(&self, epoch: u32) {
+        let CallView::Active(active) = self.call.get_untracked() else { return };
+        {
+            let inner = self.inner();
+            let mut media = inner.calls.borrow_mut();
+            if epoch <= media.proven_epoch {
+                return;
+            }
+            media.proven_epoch = epoch;
+        }
+        let Some(key) = self.inner().ring.keys.borrow().get(&epoch).cloned() else { return };
+        let (room, me) = (self.room_id(), self.inner().ring.me);
+        for peer in &active.peers {
+            if let Ok(to) = PublicKey::parse(&peer.key) {
+                let proof = call::member_proof(&key, &room, &active.call, &me, &to);
+                let signal = Signal::Member { epoch, proof: protocol::envelope::B64Bytes(proof.to_vec()) };
+                self.send_signal(&to, &active.call, signal);
+            }
+        }
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(call::MEMBER_PROOF_TIMEOUT_MS as u32).await;
+            let CallView::Active(now) = session.call.get_untracked() else { return };
+            if now.call != active.call {
+                return;
+            }
+            let unproven: Vec<String> = {
+                let inner = session.inner();
+                let media = inner.calls.borrow();
+                now.peers
+                    .iter()
+                    .filter(|p| {
+                        let Ok(from) = PublicKey::parse(&p.key) else { return true };
+                        let expected = call::member_proof(&key, &room, &now.call, &from, &me);
+                        // A proof of a newer epoch is checked when that epoch's round ends.
+                        !media.proofs.get(&p.key).is_some_and(|(e, proof)| {
+                            *e > epoch || (*e == epoch && proof.as_slice() == expected.as_slice())
+                        })
+                    })
+                    .map(|p| p.key.clone())
+                    .collect()
+            };
+            for key in unproven {
+                session.drop_peer(&key, "no longer in the room");
+            }
+        });
+    }
+
     /// The owner removed `key` from the room: the call with it ends here at once.
     pub(super) fn drop_removed_member(&self, key: &PublicKey) {
         let key = key.to_b64();
@@ -404,6 +473,11 @@ impl RoomSession {
                             session.drop_peer(&key, &why);
                         }
                     });
+                }
+            }
+            Signal::Member { epoch, proof } => {
+                if matches!(&current, CallView::Active(a) if a.call == call_id) {
+                    self.inner().calls.borrow_mut().proofs.insert(key, (epoch, proof.0));
                 }
             }
             Signal::Decline => {

@@ -446,6 +446,9 @@ impl RoomSession {
         let legacy_owner = access == Access::Owner && state.signed.is_none() && seen == 0;
         self.state.set(Some(state));
         self.access.set(Some(access));
+        if let Some(signed) = &signed {
+            self.prove_membership(signed.epoch);
+        }
         if legacy_owner {
             // A room from before protocol v2: its owner signs its first state now.
             let session = *self;
