@@ -354,6 +354,7 @@ async fn a_removed_member_leaves_the_call() {
 
 /// Presses Remove on the admin panel's row of `name` and confirms.
 async fn remove_member(owner: &Client, name: &str) {
+    wait_for_text(owner, ".admin .member .member-name", name).await;
     let pressed = owner
         .execute(
             "const row = [...document.querySelectorAll('.admin .member')]
