@@ -228,6 +228,17 @@ async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
     .await;
 }
 
+/// A room the first browser creates (as `names[0]`) and the other three join, each
+/// saying hello (so everyone is in everyone's people list).
+async fn room_of_four(browsers: &[Client], base: &str, names: [&str; 4]) {
+    let link = create_room(&browsers[0], base, names[0], SECRET).await;
+    for (x, name) in browsers[1..4].iter().zip(&names[1..]) {
+        join_room(x, &link, name).await;
+        wait_for_attr(x, "#connection-status", "data-status", "connected").await;
+        say(x, &format!("hello from {name}")).await;
+    }
+}
+
 /// Presses the voice-call button of the person named `name` in the people list.
 async fn call_member(client: &Client, name: &str) {
     wait_for_text(client, ".member-list .member", name).await;
@@ -261,12 +272,7 @@ async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
     let driver = Driver::start().await;
     with_browsers(&driver, 4, |browsers| async move {
         let (a, b, c, d) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
-        let link = create_room(a, &base, "Ada-ring", SECRET).await;
-        for (x, name) in [(b, "Bea-ring"), (c, "Cy-ring"), (d, "Dee-ring")] {
-            join_room(x, &link, name).await;
-            wait_for_attr(x, "#connection-status", "data-status", "connected").await;
-            say(x, &format!("hello from {name}")).await;
-        }
+        room_of_four(&browsers, &base, ["Ada-ring", "Bea-ring", "Cy-ring", "Dee-ring"]).await;
         for x in [a, c] {
             wait_for_text(x, ".message .message-text", "hello from Dee-ring").await;
             click(x, "#people-toggle").await;
@@ -387,12 +393,7 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
     let driver = Driver::start().await;
     with_browsers(&driver, 4, |browsers| async move {
         let (o, a, b, c) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
-        let link = create_room(o, &base, "Olga-k", SECRET).await;
-        for (x, name) in [(a, "Ann-k"), (b, "Bea-k"), (c, "Cy-k")] {
-            join_room(x, &link, name).await;
-            wait_for_attr(x, "#connection-status", "data-status", "connected").await;
-            say(x, &format!("hello from {name}")).await;
-        }
+        room_of_four(&browsers, &base, ["Olga-k", "Ann-k", "Bea-k", "Cy-k"]).await;
         wait_for_text(a, ".message .message-text", "hello from Cy-k").await;
         wait_for_text(o, ".message .message-text", "hello from Cy-k").await;
         click(a, "#people-toggle").await;
