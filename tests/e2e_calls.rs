@@ -392,7 +392,7 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
     let base = server.http_base();
     let driver = Driver::start().await;
     with_browsers(&driver, 4, |browsers| async move {
-        let (o, a, b, c) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
+        let (o, a, b) = (&browsers[0], &browsers[1], &browsers[2]);
         room_of_four(&browsers, &base, ["Olga-k", "Ann-k", "Bea-k", "Cy-k"]).await;
         wait_for_text(a, ".message .message-text", "hello from Cy-k").await;
         wait_for_text(o, ".message .message-text", "hello from Cy-k").await;
