@@ -105,6 +105,37 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         remote_video_plays(a, "Alice").await;
         remote_video_plays(b, "Bob").await;
 
+        // On a phone-width screen the call fits: both pictures and every control are on
+        // screen side by side with nothing cut off or scrolling sideways.
+        b.set_window_size(390, 844).await.expect("a phone-sized window");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let fits = b
+            .execute(
+                "const w = window.innerWidth;
+                 const inside = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= w + 1; };
+                 return {
+                   width: w,
+                   no_side_scroll: document.documentElement.scrollWidth <= w + 1,
+                   call: inside(document.querySelector('#call')),
+                   videos: [...document.querySelectorAll('#call video')].map(inside),
+                   controls: ['#call-mute', '#call-camera', '#hang-up'].map(s => inside(document.querySelector(s))),
+                 };",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (&fits["no_side_scroll"], &fits["call"], &fits["videos"], &fits["controls"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!(true),
+                &serde_json::json!([true, true]),
+                &serde_json::json!([true, true, true])
+            ),
+            "the call fits a phone-width screen: {fits}"
+        );
+        remote_video_plays(b, "Bob on a phone-width screen").await;
+
         // Mute stops Alice's outgoing audio.
         click(a, "#call-mute").await;
         let enabled = a
