@@ -288,6 +288,16 @@ async fn call_member(client: &Client, name: &str) {
     assert_eq!(pressed, serde_json::json!(true), "{name}'s call button");
 }
 
+/// `caller` (its people list open) voice-calls `callee`, who accepts; both see the call
+/// connected.
+async fn voice_call(caller: &Client, caller_name: &str, callee: &Client, callee_name: &str) {
+    call_member(caller, callee_name).await;
+    wait_for_text(callee, "#incoming-call", &format!("{caller_name} is calling you.")).await;
+    click(callee, "#accept-call").await;
+    wait_for_text(caller, "#call figcaption", &format!("{callee_name} · connected")).await;
+    wait_for_text(callee, "#call figcaption", &format!("{caller_name} · connected")).await;
+}
+
 /// A call nobody answers stops ringing on both sides after the ring timeout
 /// (`protocol::call::RING_TIMEOUT_MS`): the caller says "no answer" and the callee
 /// "missed call". A caller that vanished mid-ring (its page gone, no hang-up sent) does not
@@ -362,11 +372,7 @@ async fn a_removed_member_leaves_the_call() {
         say(b, "hello from Bea-rm").await;
         wait_for_text(o, ".message .message-text", "hello from Bea-rm").await;
         click(o, "#people-toggle").await;
-        call_member(o, "Bea-rm").await;
-        wait_for_text(b, "#incoming-call", "Olga-rm is calling you.").await;
-        click(b, "#accept-call").await;
-        wait_for_text(o, "#call figcaption", "Bea-rm · connected").await;
-        wait_for_text(b, "#call figcaption", "Olga-rm · connected").await;
+        voice_call(o, "Olga-rm", b, "Bea-rm").await;
 
         // The owner removes Bea (and confirms).
         click(o, "#admin-toggle").await;
@@ -428,11 +434,7 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
         wait_for_text(a, ".message .message-text", "hello from Cy-k").await;
         wait_for_text(o, ".message .message-text", "hello from Cy-k").await;
         click(a, "#people-toggle").await;
-        call_member(a, "Bea-k").await;
-        wait_for_text(b, "#incoming-call", "Ann-k is calling you.").await;
-        click(b, "#accept-call").await;
-        wait_for_text(a, "#call figcaption", "Bea-k · connected").await;
-        wait_for_text(b, "#call figcaption", "Ann-k · connected").await;
+        voice_call(a, "Ann-k", b, "Bea-k").await;
 
         // Cy is removed: a new key for everyone else. Ann and Bea both hold it, prove it to
         // each other, and their call goes on past the proof timeout.
