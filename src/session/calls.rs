@@ -335,6 +335,9 @@ impl RoomSession {
     /// gets the key, so a browser that does not leave on its own is cut off anyway.
     pub(super) fn prove_membership(&self, epoch: u32) {
         let CallView::Active(active) = self.call.get_untracked() else { return };
+        // Not yet holding the key (the owner learns its own new key when its call returns):
+        // the round starts when it arrives (`trust_own_key` and `on_access` call again).
+        let Some(key) = self.inner().ring.keys.borrow().get(&epoch).cloned() else { return };
         {
             let inner = self.inner();
             let mut media = inner.calls.borrow_mut();
@@ -343,7 +346,6 @@ impl RoomSession {
             }
             media.proven_epoch = epoch;
         }
-        let Some(key) = self.inner().ring.keys.borrow().get(&epoch).cloned() else { return };
         let (room, me) = (self.room_id(), self.inner().ring.me);
         for peer in &active.peers {
             if let Ok(to) = PublicKey::parse(&peer.key) {

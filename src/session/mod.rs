@@ -272,6 +272,7 @@ impl RoomSession {
     /// Marks a key this browser made itself (the owner's new epochs) as trusted.
     pub fn trust_own_key(&self, epoch: u32, key: ContentKey) {
         self.remember_key(epoch, key);
+        self.prove_membership(epoch);
         let inner = self.inner();
         inner.guard.borrow_mut().trust(epoch);
         let _ = store::update_room(inner.ring.room.as_str(), |r| {
