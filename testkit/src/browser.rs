@@ -59,6 +59,11 @@ where
 {
     let clients: Vec<Client> = browsers.iter().map(|b| b.client.clone()).collect();
     let outcome = AssertUnwindSafe(test(clients)).catch_unwind().await;
+    if outcome.is_err() {
+        for (i, b) in browsers.iter().enumerate() {
+            eprintln!("browser {i} when the test failed: {}", page_summary(&b.client).await);
+        }
+    }
     let mut violations = Vec::new();
     if outcome.is_ok() {
         // Reports travel on their own request: give the last ones a moment to arrive.
@@ -76,6 +81,19 @@ where
     let result = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(violations.is_empty(), "the pages broke their Content-Security-Policy: {violations:?}");
     result
+}
+
+/// What a page shows, for a failing test's output: its address, its connection state and
+/// the start of its visible text (a CI log must say why a wait never ended).
+pub async fn page_summary(client: &Client) -> String {
+    let script = "const s = document.getElementById('connection-status'); \
+        return [location.href, s ? (s.dataset.status || '') + ' ' + s.textContent : 'no status', \
+        (document.body ? document.body.innerText : '').slice(0, 1200)]";
+    match client.execute(script, vec![]).await.map(serde_json::from_value::<(String, String, String)>) {
+        Ok(Ok((url, status, text))) => format!("{url}\n  status: {status}\n  text: {}", text.replace('\n', " | ")),
+        Ok(Err(e)) => format!("unreadable page summary: {e}"),
+        Err(e) => format!("the page could not be read: {e}"),
+    }
 }
 
 /// The Content-Security-Policy violations pages of the origin `client` is on reported
@@ -183,13 +201,15 @@ pub async fn texts(client: &Client, css: &str) -> Vec<String> {
 pub async fn wait_for_attr(client: &Client, css: &str, attribute: &str, value: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(el) = client.find(Locator::Css(css)).await
-            && el.attr(attribute).await.ok().flatten().as_deref() == Some(value)
-        {
-            return;
+        let mut seen = None;
+        if let Ok(el) = client.find(Locator::Css(css)).await {
+            seen = el.attr(attribute).await.ok().flatten();
+            if seen.as_deref() == Some(value) {
+                return;
+            }
         }
         if Instant::now() > deadline {
-            panic!("{css} never had {attribute}={value:?}");
+            panic!("{css} never had {attribute}={value:?} (last seen: {seen:?})");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
