@@ -212,6 +212,48 @@ async fn a_relay_only_call_connects_through_turn() {
     assert!(turn.allocations() >= 2, "each side took a relay allocation ({} seen)", turn.allocations());
 }
 
+/// The relay a call runs through dies and comes back (a TURN server restarted, as a
+/// network path that breaks): both sides show the call as reconnecting, the side with
+/// the smaller key restarts ICE until the relay answers again, and the call goes on with
+/// new relay allocations, without anyone calling again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rides_out_its_relay_restarting() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let mut turn = testkit::turn::Turn::start();
+    let data = tempfile::tempdir().unwrap();
+    let args = turn.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start_server(data.path(), &args);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    let turn = &mut turn;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        room_of_two(a, b, &base, "Alice-ice", "Bob-ice").await;
+        say(b, "ready-ice").await;
+        wait_for_text(a, ".message .message-text", "ready-ice").await;
+        click(a, "#people-toggle").await;
+        voice_call(a, "Alice-ice", b, "Bob-ice").await;
+        let before = turn.allocations();
+
+        turn.stop();
+        wait_for_text_within(a, "#call figcaption", "Bob-ice · reconnecting…", Duration::from_secs(30)).await;
+        wait_for_text_within(b, "#call figcaption", "Alice-ice · reconnecting…", Duration::from_secs(30)).await;
+        let down = Instant::now();
+        turn.start_again();
+        wait_for_text_within(a, "#call figcaption", "Bob-ice · connected", Duration::from_secs(25)).await;
+        wait_for_text_within(b, "#call figcaption", "Alice-ice · connected", Duration::from_secs(25)).await;
+        println!("the call was back {:?} after the relay restarted", down.elapsed());
+        assert!(turn.allocations() >= before + 2, "new relay allocations ({before} → {})", turn.allocations());
+        click(a, "#hang-up").await;
+        wait_for_text(b, "#call-ended", "Alice-ice: hung up").await;
+    })
+    .await;
+    drop(server);
+}
+
 /// A hostile server (or anyone on its path) that rewrites a call's offer on the way (the
 /// way one would swap the DTLS fingerprint for its own) cannot: the offer is sealed and
 /// signed, the callee refuses it, says why, and never rings.
@@ -259,11 +301,11 @@ async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
     .await;
 }
 
-/// A room the first browser creates (as `names[0]`) and the other three join, each
-/// saying hello (so everyone is in everyone's people list).
-async fn room_of_four(browsers: &[Client], base: &str, names: [&str; 4]) {
+/// A room the first browser creates (as `names[0]`) and the others join, each saying
+/// hello (so everyone is in everyone's people list).
+async fn room_of(browsers: &[Client], base: &str, names: &[&str]) {
     let link = create_room(&browsers[0], base, names[0], SECRET).await;
-    for (x, name) in browsers[1..4].iter().zip(&names[1..]) {
+    for (x, name) in browsers[1..].iter().zip(&names[1..]) {
         join_room(x, &link, name).await;
         wait_for_attr(x, "#connection-status", "data-status", "connected").await;
         say(x, &format!("hello from {name}")).await;
@@ -272,20 +314,26 @@ async fn room_of_four(browsers: &[Client], base: &str, names: [&str; 4]) {
 
 /// Presses the voice-call button of the person named `name` in the people list.
 async fn call_member(client: &Client, name: &str) {
+    press_member_button(client, name, ".call-voice").await;
+}
+
+/// Presses the button matching `button` in the row of the person named `name` in the
+/// people list (which must be enabled).
+async fn press_member_button(client: &Client, name: &str, button: &str) {
     wait_for_text(client, ".member-list .member", name).await;
     let pressed = client
         .execute(
             "const row = [...document.querySelectorAll('.member-list .member')]
                  .find(m => m.querySelector('.member-name').textContent.includes(arguments[0]));
-             const button = row && row.querySelector('.call-voice');
+             const button = row && row.querySelector(arguments[1]);
              if (!button || button.disabled) return false;
              button.click();
              return true;",
-            vec![serde_json::json!(name)],
+            vec![serde_json::json!(name), serde_json::json!(button)],
         )
         .await
         .expect("press the call button");
-    assert_eq!(pressed, serde_json::json!(true), "{name}'s call button");
+    assert_eq!(pressed, serde_json::json!(true), "{name}'s {button} button");
 }
 
 /// `caller` (its people list open) voice-calls `callee`, who accepts; both see the call
@@ -313,7 +361,7 @@ async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
     let driver = Driver::start().await;
     with_browsers(&driver, 4, |browsers| async move {
         let (a, b, c, d) = (&browsers[0], &browsers[1], &browsers[2], &browsers[3]);
-        room_of_four(&browsers, &base, ["Ada-ring", "Bea-ring", "Cy-ring", "Dee-ring"]).await;
+        room_of(&browsers, &base, &["Ada-ring", "Bea-ring", "Cy-ring", "Dee-ring"]).await;
         for x in [a, c] {
             wait_for_text(x, ".message .message-text", "hello from Dee-ring").await;
             click(x, "#people-toggle").await;
@@ -430,7 +478,7 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
     let driver = Driver::start().await;
     with_browsers(&driver, 4, |browsers| async move {
         let (o, a, b) = (&browsers[0], &browsers[1], &browsers[2]);
-        room_of_four(&browsers, &base, ["Olga-k", "Ann-k", "Bea-k", "Cy-k"]).await;
+        room_of(&browsers, &base, &["Olga-k", "Ann-k", "Bea-k", "Cy-k"]).await;
         wait_for_text(a, ".message .message-text", "hello from Cy-k").await;
         wait_for_text(o, ".message .message-text", "hello from Cy-k").await;
         click(a, "#people-toggle").await;
@@ -457,4 +505,200 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
         println!("Ann dropped the removed member {:?} after the removal", removed.elapsed());
     })
     .await;
+}
+
+/// Frames decoded so far by each remote picture of the call, in page order.
+async fn frames_per_picture(client: &Client) -> Vec<u64> {
+    let got = client
+        .execute(
+            "return [...document.querySelectorAll('#call video.remote')].map(v =>
+                 v.videoWidth > 0 && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0);",
+            vec![],
+        )
+        .await
+        .expect("read the remote pictures");
+    serde_json::from_value(got).expect("a list of frame counts")
+}
+
+/// Waits until `client` shows `n` remote pictures and each of them keeps playing.
+async fn every_picture_plays(client: &Client, who: &str, n: usize) {
+    let start = Instant::now();
+    let first = loop {
+        let frames = frames_per_picture(client).await;
+        if frames.len() == n && frames.iter().all(|f| *f > 0) {
+            break frames;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{who}: not every picture played: {frames:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = frames_per_picture(client).await;
+    assert_eq!(later.len(), n, "{who}: {n} pictures");
+    for (before, after) in first.iter().zip(&later) {
+        assert!(*after > before + 10, "{who}: every picture keeps playing ({first:?} → {later:?})");
+    }
+}
+
+/// A call grows into a full mesh: Ann video-calls Bea, then adds Cy. Cy's invitation names
+/// Bea, so Cy connects to her too, without her phone ringing: each of the three sees both
+/// others' pictures play. When Bea hangs up, Ann and Cy stay in the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_grows_into_a_mesh_of_three_and_outlives_one_leaving() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 3, |browsers| async move {
+        let (a, b, c) = (&browsers[0], &browsers[1], &browsers[2]);
+        room_of(&browsers, &base, &["Ann-m", "Bea-m", "Cy-m"]).await;
+        wait_for_text(a, ".message .message-text", "hello from Cy-m").await;
+        click(a, "#people-toggle").await;
+        press_member_button(a, "Bea-m", ".call-video").await;
+        wait_for_text(b, "#incoming-call", "Ann-m is calling you with video.").await;
+        click(b, "#accept-call").await;
+        wait_for_text(a, "#call figcaption", "Bea-m · connected").await;
+
+        // Ann adds Cy; only Cy rings.
+        press_member_button(a, "Cy-m", ".call-add").await;
+        wait_for_text(c, "#incoming-call", "Ann-m is calling you with video.").await;
+        assert!(b.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Bea is not rung again");
+        click(c, "#accept-call").await;
+        for (x, who, others) in
+            [(a, "Ann", ["Bea-m", "Cy-m"]), (b, "Bea", ["Ann-m", "Cy-m"]), (c, "Cy", ["Ann-m", "Bea-m"])]
+        {
+            for other in others {
+                wait_for_text(x, "#call figcaption", &format!("{other} · connected")).await;
+            }
+            every_picture_plays(x, who, 2).await;
+        }
+
+        // Bea leaves; the other two go on.
+        click(b, "#hang-up").await;
+        for (x, who) in [(a, "Ann"), (c, "Cy")] {
+            let start = Instant::now();
+            while testkit::browser::texts(x, "#call figcaption").await.iter().any(|t| t.contains("Bea-m")) {
+                assert!(start.elapsed() < Duration::from_secs(15), "{who} still shows Bea in the call");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            every_picture_plays(x, who, 1).await;
+        }
+        assert!(b.find(fantoccini::Locator::Css("#call")).await.is_err(), "Bea's call view is gone");
+    })
+    .await;
+    drop(server);
+}
+
+/// The width of the first remote picture (0 while none plays).
+async fn remote_width(client: &Client) -> u64 {
+    remote_frames(client).await.1
+}
+
+/// Waits until `client`'s first remote picture is `width` pixels wide.
+async fn remote_width_becomes(client: &Client, width: u64, what: &str) {
+    let start = Instant::now();
+    while remote_width(client).await != width {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what}: the picture stayed {} wide",
+            remote_width(client).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The label and on/off state of `client`'s own outgoing track of `kind`.
+async fn own_track(client: &Client, kind: &str) -> (String, bool) {
+    let got = client
+        .execute(
+            "const t = document.querySelector('#call video.local').srcObject
+                 .getTracks().find(t => t.kind === arguments[0]);
+             return t ? [t.label, t.enabled] : ['', false];",
+            vec![serde_json::json!(kind)],
+        )
+        .await
+        .expect("read the local tracks");
+    serde_json::from_value(got).expect("a label and a flag")
+}
+
+/// Chooses the option whose text is `label` in the select `css`.
+async fn choose(client: &Client, css: &str, label: &str) {
+    let chosen = client
+        .execute(
+            "const s = document.querySelector(arguments[0]);
+             const o = s && [...s.options].find(o => o.text === arguments[1]);
+             if (!o) return false;
+             s.value = o.value;
+             s.dispatchEvent(new Event('change', { bubbles: true }));
+             return true;",
+            vec![serde_json::json!(css), serde_json::json!(label)],
+        )
+        .await
+        .expect("choose an option");
+    assert_eq!(chosen, serde_json::json!(true), "{css} offers {label:?}");
+}
+
+/// In a video call Alice shares her screen (Chromium's fake screen is 800x600, its fake
+/// camera 640x480): Bob's picture of her switches to the screen and back when she stops.
+/// She switches microphone (muted, and it stays muted) and camera from the lists: her
+/// call sends the new devices, and Bob's picture keeps playing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_shares_the_screen_and_switches_microphone_and_camera() {
+    if skip_outside_chromium() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        room_of_two(a, b, &base, "Alice-dev", "Bob-dev").await;
+        say(b, "ready-dev").await;
+        wait_for_text(a, ".message .message-text", "ready-dev").await;
+        click(a, "#people-toggle").await;
+        press_member_button(a, "Bob-dev", ".call-video").await;
+        wait_for_text(b, "#incoming-call", "Alice-dev is calling you with video").await;
+        click(b, "#accept-call").await;
+        wait_for_text(a, "#call figcaption", "Bob-dev · connected").await;
+        remote_video_plays(b, "Bob").await;
+        let camera_width = remote_width(b).await;
+        assert_eq!(camera_width, 640, "the fake camera's picture");
+
+        // Screen sharing.
+        click(a, "#call-screen").await;
+        wait_for_text(a, "#call-screen", "Stop sharing").await;
+        wait_for_text(a, "#call figcaption", "You · sharing your screen").await;
+        remote_width_becomes(b, 800, "Bob sees Alice's screen").await;
+        remote_video_plays(b, "Bob, watching the screen").await;
+        click(a, "#call-screen").await;
+        wait_for_text(a, "#call-screen", "Share screen").await;
+        remote_width_becomes(b, camera_width, "Bob sees Alice's camera again").await;
+
+        // Another microphone, while muted: the new one is sent, and stays muted.
+        assert_eq!(own_track(a, "audio").await.0, "Fake Default Audio Input");
+        click(a, "#call-mute").await;
+        choose(a, "#call-microphone", "Fake Audio Input 2").await;
+        let start = Instant::now();
+        while own_track(a, "audio").await != ("Fake Audio Input 2".to_owned(), false) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the microphone: {:?}", own_track(a, "audio").await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        wait_for_text(a, "#call-mute", "Unmute").await;
+
+        // Another camera.
+        choose(a, "#call-camera-device", "fake_device_1").await;
+        let start = Instant::now();
+        while own_track(a, "video").await != ("fake_device_1".to_owned(), true) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the camera: {:?}", own_track(a, "video").await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        remote_video_plays(b, "Bob, after Alice switched cameras").await;
+        click(a, "#hang-up").await;
+        wait_for_text(b, "#call-ended", "Alice-dev: hung up").await;
+    })
+    .await;
+    drop(server);
 }

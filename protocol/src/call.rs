@@ -43,8 +43,16 @@ pub const MEMBER_PROOF_TIMEOUT_MS: u64 = 10_000;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Signal {
     /// An invitation (or, within a call, a renegotiation such as an ICE restart): the
-    /// sender's session description and its DTLS certificate fingerprint.
-    Offer { sdp: String, fingerprint: String, video: bool },
+    /// sender's session description and its DTLS certificate fingerprint. `people` are
+    /// the others already in the call (at most [`MAX_CALL_PEOPLE`] − 2): whoever accepts
+    /// connects to each of them too, which makes the call a full mesh. Absent when empty.
+    Offer {
+        sdp: String,
+        fingerprint: String,
+        video: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        people: Vec<PublicKey>,
+    },
     /// The answer to an offer.
     Answer { sdp: String, fingerprint: String },
     /// The callee does not take the call.
@@ -87,6 +95,8 @@ pub enum CallError {
     FingerprintMismatch,
     #[error("a member proof is 32 bytes")]
     BadMemberProof,
+    #[error("an offer names more people than a call holds ({MAX_CALL_PEOPLE} at most)")]
+    TooManyPeople,
 }
 
 /// The DTLS certificate fingerprint an SDP names (`a=fingerprint:<alg> <hex>`, as
@@ -115,6 +125,7 @@ pub fn check(call: &str, signal: &Signal) -> Result<(), CallError> {
         return Err(CallError::BadCallId);
     }
     match signal {
+        Signal::Offer { people, .. } if people.len() > MAX_CALL_PEOPLE - 2 => Err(CallError::TooManyPeople),
         Signal::Offer { sdp, fingerprint: named, .. } | Signal::Answer { sdp, fingerprint: named } => {
             if sdp.len() > MAX_SDP_BYTES {
                 return Err(CallError::SdpTooLarge);
@@ -159,8 +170,12 @@ mod tests {
 
     #[test]
     fn a_signal_whose_sdp_names_another_certificate_is_refused() {
-        let offer =
-            |sdp: String, fingerprint: &str| Signal::Offer { sdp, fingerprint: fingerprint.into(), video: true };
+        let offer = |sdp: String, fingerprint: &str| Signal::Offer {
+            sdp,
+            fingerprint: fingerprint.into(),
+            video: true,
+            people: Vec::new(),
+        };
         assert_eq!(check(ID, &offer(sdp(&[FP]), FP)), Ok(()));
         let rewritten = sdp(&[&FP.replace("8A", "8B")]);
         assert_eq!(check(ID, &offer(rewritten, FP)), Err(CallError::FingerprintMismatch));
@@ -196,6 +211,20 @@ mod tests {
         assert_eq!(check(ID, &short), Err(CallError::BadMemberProof));
     }
 
+    fn person(n: u8) -> PublicKey {
+        crate::identity::IdentityKey::from_secret_bytes(&[n; 32]).unwrap().public_key()
+    }
+
+    #[test]
+    fn an_offer_names_at_most_the_others_a_call_can_hold() {
+        let offer =
+            |people: Vec<PublicKey>| Signal::Offer { sdp: sdp(&[FP]), fingerprint: FP.into(), video: true, people };
+        let at: Vec<PublicKey> = (1..=(MAX_CALL_PEOPLE - 2) as u8).map(person).collect();
+        assert_eq!(check(ID, &offer(at)), Ok(()), "the caller, the callee and the people named fill the call");
+        let past: Vec<PublicKey> = (1..=(MAX_CALL_PEOPLE - 1) as u8).map(person).collect();
+        assert_eq!(check(ID, &offer(past)), Err(CallError::TooManyPeople));
+    }
+
     #[test]
     fn sdp_size_at_and_past_the_limit() {
         let base = sdp(&[FP]);
@@ -221,8 +250,21 @@ mod tests {
                 r#"{"kind":"answer","sdp":"v=0","fingerprint":"sha-256 AA"}"#.to_owned(),
             ),
             (
-                Signal::Offer { sdp: "v=0".into(), fingerprint: "sha-256 AA".into(), video: true },
+                Signal::Offer { sdp: "v=0".into(), fingerprint: "sha-256 AA".into(), video: true, people: Vec::new() },
                 r#"{"kind":"offer","sdp":"v=0","fingerprint":"sha-256 AA","video":true}"#.to_owned(),
+            ),
+            (
+                Signal::Offer {
+                    sdp: "v=0".into(),
+                    fingerprint: "sha-256 AA".into(),
+                    video: false,
+                    people: vec![person(1), person(2)],
+                },
+                format!(
+                    r#"{{"kind":"offer","sdp":"v=0","fingerprint":"sha-256 AA","video":false,"people":["{}","{}"]}}"#,
+                    person(1).to_b64(),
+                    person(2).to_b64()
+                ),
             ),
         ];
         for (signal, json) in forms {

@@ -30,6 +30,31 @@ pub struct ActiveCall {
     pub peers: Vec<PeerView>,
     /// When the first person connected (ms since the epoch).
     pub connected_at: Option<f64>,
+    /// This side sends its screen instead of its camera.
+    pub sharing: bool,
+    /// The microphones and cameras to choose from, and the ids of those in use.
+    pub devices: Vec<rtc::Device>,
+    pub microphone: String,
+    pub camera: String,
+}
+
+impl ActiveCall {
+    /// A call this side just placed (`outgoing`) or took, with `peers`.
+    pub fn new(call: String, video: bool, outgoing: bool, peers: Vec<PeerView>) -> ActiveCall {
+        ActiveCall {
+            call,
+            video,
+            muted: false,
+            camera_off: !video,
+            outgoing,
+            peers,
+            connected_at: None,
+            sharing: false,
+            devices: Vec::new(),
+            microphone: String::new(),
+            camera: String::new(),
+        }
+    }
 }
 
 /// One other person in the call.

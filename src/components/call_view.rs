@@ -1,11 +1,12 @@
 //! The call part of a room: an incoming call to accept or decline, the call itself (this
-//! side's picture, each other person's, mute, camera, hang up; it fits a phone-width
-//! screen), and why the last call ended.
+//! side's picture, each other person's, mute, camera, screen sharing, hang up, and the
+//! choice of microphone and camera; it fits a phone-width screen), and why the last call
+//! ended.
 
 use leptos::html::Video;
 use leptos::prelude::*;
 
-use crate::call::{CallView, PeerView};
+use crate::call::{CallView, PeerView, rtc};
 use crate::session::RoomSession;
 
 /// A `<video>` showing `stream()` (re-attached when the session's media changes).
@@ -29,6 +30,30 @@ fn StreamVideo(
         }
     });
     view! { <video node_ref=node class=class autoplay=true playsinline=true muted=muted aria-label=label></video> }
+}
+
+/// A labelled choice of microphone or camera (`video`); choosing one sends it.
+#[component]
+fn DevicePicker(
+    session: RoomSession,
+    id: &'static str,
+    label: &'static str,
+    video: bool,
+    devices: Vec<rtc::Device>,
+    in_use: String,
+) -> impl IntoView {
+    view! {
+        <label class="call-device">
+            {label}
+            <select id=id on:change=move |ev| session.use_device(video, event_target_value(&ev))>
+                {devices.into_iter().enumerate().map(|(i, d)| {
+                    let name = if d.label.is_empty() { format!("{label} {}", i + 1) } else { d.label };
+                    let selected = d.id == in_use;
+                    view! { <option value=d.id selected=selected>{name}</option> }
+                }).collect_view()}
+            </select>
+        </label>
+    }
 }
 
 #[component]
@@ -60,7 +85,10 @@ pub fn CallPanel(session: RoomSession) -> impl IntoView {
         ),
         CallView::Active(active) => {
             let peers = active.peers.clone();
-            let (muted, camera_off, video) = (active.muted, active.camera_off, active.video);
+            let (muted, camera_off, video, sharing) = (active.muted, active.camera_off, active.video, active.sharing);
+            let microphones: Vec<rtc::Device> = active.devices.iter().filter(|d| !d.video).cloned().collect();
+            let cameras: Vec<rtc::Device> = active.devices.iter().filter(|d| d.video).cloned().collect();
+            let (microphone, camera) = (active.microphone.clone(), active.camera.clone());
             Some(
                 view! {
                     <section id="call" class="call" aria-label="Call">
@@ -79,7 +107,7 @@ pub fn CallPanel(session: RoomSession) -> impl IntoView {
                             <figure class="call-self">
                                 <StreamVideo session=session class="local" muted=true label="Your picture"
                                     stream=move || session.local_stream() />
-                                <figcaption>"You"</figcaption>
+                                <figcaption>{if sharing { "You · sharing your screen" } else { "You" }}</figcaption>
                             </figure>
                         </div>
                         <div class="call-controls">
@@ -89,8 +117,24 @@ pub fn CallPanel(session: RoomSession) -> impl IntoView {
                                 <button id="call-camera" type="button" aria-pressed=camera_off.to_string()
                                     on:click=move |_| session.toggle_camera()>{if camera_off { "Camera on" } else { "Camera off" }}</button>
                             })}
+                            {(video && rtc::can_share_screen()).then(|| view! {
+                                <button id="call-screen" type="button" aria-pressed=sharing.to_string()
+                                    on:click=move |_| session.toggle_screen()>{if sharing { "Stop sharing" } else { "Share screen" }}</button>
+                            })}
                             <button id="hang-up" type="button" class="danger" on:click=move |_| session.hang_up()>"Hang up"</button>
                         </div>
+                        {(microphones.len() > 1 || (video && cameras.len() > 1)).then(|| view! {
+                            <div class="call-devices">
+                                {(microphones.len() > 1).then(|| view! {
+                                    <DevicePicker session=session id="call-microphone" label="Microphone" video=false
+                                        devices=microphones in_use=microphone />
+                                })}
+                                {(video && cameras.len() > 1).then(|| view! {
+                                    <DevicePicker session=session id="call-camera-device" label="Camera" video=true
+                                        devices=cameras in_use=camera />
+                                })}
+                            </div>
+                        })}
                     </section>
                 }
                 .into_any(),

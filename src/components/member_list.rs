@@ -76,8 +76,22 @@ pub fn MemberList(session: RoomSession, on_name: Callback<(String, String)>) -> 
                         let (voice_key, voice_alias) = (key.clone(), alias.clone());
                         let (video_key, video_alias) = (key.clone(), alias.clone());
                         let idle = move || matches!(session.call.get(), CallView::Idle | CallView::Ended { .. });
+                        let in_call = move || matches!(session.call.get(), CallView::Active(_));
+                        let (add_key, add_alias) = (key.clone(), alias.clone());
+                        let can_add = {
+                            let key = key.clone();
+                            move || session.can_add_to_call(&key)
+                        };
                         view! {
                             <span class="member-calls">
+                                {move || in_call().then(|| {
+                                    let (key, alias) = (add_key.clone(), add_alias.clone());
+                                    view! {
+                                        <button type="button" class="link-button call-add" disabled={let can_add = can_add.clone(); move || !can_add()}
+                                            aria-label=format!("Add {} to the call", alias)
+                                            on:click=move |_| session.add_to_call(key.clone(), alias.clone())>"Add to call"</button>
+                                    }
+                                })}
                                 <button type="button" class="link-button call-voice" disabled=move || !idle()
                                     aria-label=format!("Call {}", alias)
                                     on:click=move |_| session.start_call(voice_key.clone(), voice_alias.clone(), false)>"Call"</button>

@@ -6,6 +6,14 @@
 //! - Calling: the microphone (and camera) open, one peer connection per person called,
 //!   each gets an offer (with every ICE candidate); it rings for
 //!   [`protocol::call::RING_TIMEOUT_MS`] at most.
+//! - A full mesh of up to [`protocol::call::MAX_CALL_PEOPLE`]: anyone in a call may add
+//!   one more person at a time; the offer names the others in the call (`people`), and
+//!   whoever accepts also offers to each of them, who take it without ringing (the call
+//!   id, only ever sent sealed, is what admits them). Two who offer each other at once:
+//!   the offer of the smaller key stands.
+//! - A connection whose network path breaks is restarted (ICE restart, offered by the
+//!   side with the smaller key) and dropped if it is not back within
+//!   [`RECONNECT_TIMEOUT_MS`].
 //! - Being called: the offer waits in [`CallMedia`] while the person decides; accepting
 //!   answers it, declining says so. It stops ringing when the caller gives up, or on its
 //!   own shortly after the caller's timeout (a caller that vanished says nothing).
@@ -21,7 +29,7 @@ use protocol::call::{self, Signal};
 use protocol::envelope::Content;
 use protocol::identity::PublicKey;
 use wasm_bindgen::closure::Closure;
-use web_sys::{MediaStream, RtcPeerConnection, RtcPeerConnectionState, RtcTrackEvent};
+use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection, RtcPeerConnectionState, RtcTrackEvent};
 
 use super::RoomSession;
 use crate::call::{ActiveCall, CallView, PeerState, PeerView, rtc};
@@ -39,18 +47,39 @@ pub struct CallMedia {
     local: Option<MediaStream>,
     remote: BTreeMap<String, MediaStream>,
     peers: BTreeMap<String, Peer>,
-    /// A ringing call's offer until it is accepted: (call id, caller, SDP).
-    offer: Option<(String, PublicKey, String)>,
+    /// A ringing call's offer until it is accepted or declined.
+    offer: Option<Ringing>,
+    /// Offers of the ringing call from others already in it (a call that grows into a
+    /// mesh): answered on accepting, declined with it.
+    mesh_offers: Vec<(PublicKey, String)>,
     /// The newest key epoch everyone in the current call is known to hold (the epoch
     /// when it began, then each one proven since).
     proven_epoch: u32,
     /// The newest membership proof each person in the call sent: (epoch, proof).
     proofs: BTreeMap<String, (u32, Vec<u8>)>,
+    /// The shared screen, sent instead of the camera, and its end handler.
+    pub(super) screen: Option<MediaStreamTrack>,
+    pub(super) screen_ended: Option<Closure<dyn FnMut()>>,
+}
+
+/// The offer of a ringing call.
+struct Ringing {
+    call: String,
+    caller: PublicKey,
+    sdp: String,
+    /// The others in the call, to connect to on accepting.
+    people: Vec<PublicKey>,
 }
 
 /// How much longer than the caller the callee lets a call ring (the caller's hang-up
 /// after its own timeout normally arrives first).
 const CALLEE_RING_GRACE_MS: u64 = 5_000;
+/// How long a connection stays broken before this side restarts ICE (the side with
+/// the smaller key does; it tries again at this pace while the connection is down).
+const RESTART_ICE_AFTER_MS: u32 = 2_000;
+/// How long a broken connection to one person may take to come back before that
+/// person is dropped from the call.
+pub const RECONNECT_TIMEOUT_MS: u32 = 30_000;
 
 fn new_call_id() -> String {
     let bytes: [u8; 16] = crate::crypto::random_bytes();
@@ -82,6 +111,17 @@ impl RoomSession {
         }
     }
 
+    /// The peer connections of the current call.
+    pub(super) fn peer_connections(&self) -> Vec<RtcPeerConnection> {
+        self.inner().calls.borrow().peers.values().map(|p| p.pc.clone()).collect()
+    }
+
+    /// Replaces the local stream (a device changed).
+    pub(super) fn set_local_stream(&self, stream: MediaStream) {
+        self.inner().calls.borrow_mut().local = Some(stream);
+        self.media.update(|n| *n += 1);
+    }
+
     fn set_peer(&self, key: &str, state: PeerState) {
         self.call.update(|v| {
             if let CallView::Active(active) = v {
@@ -99,7 +139,7 @@ impl RoomSession {
     fn connect(&self, key: &str, stream: &MediaStream) -> Result<RtcPeerConnection, String> {
         let settings = self.call_settings.get_untracked();
         let pc = rtc::peer(&settings.ice_servers, settings.relay_only)?;
-        rtc::send_stream(&pc, stream);
+        rtc::send_stream(&pc, stream, self.inner().calls.borrow().screen.as_ref());
         let session = *self;
         let who = key.to_owned();
         let track = rtc::on_remote_stream(&pc, move |remote| {
@@ -109,15 +149,19 @@ impl RoomSession {
         let who = key.to_owned();
         let state = rtc::on_state(&pc, move |s| match s {
             RtcPeerConnectionState::Connected => session.set_peer(&who, PeerState::Connected),
-            RtcPeerConnectionState::Disconnected => session.set_peer(&who, PeerState::Reconnecting),
-            RtcPeerConnectionState::Failed => session.drop_peer(&who, "the connection failed"),
+            RtcPeerConnectionState::Disconnected => session.reconnect(&who, false),
+            RtcPeerConnectionState::Failed => session.reconnect(&who, true),
             _ => {}
         });
-        self.inner()
+        let replaced = self
+            .inner()
             .calls
             .borrow_mut()
             .peers
             .insert(key.to_owned(), Peer { pc: pc.clone(), _track: track, _state: state });
+        if let Some(old) = replaced {
+            rtc::close(&old.pc);
+        }
         Ok(pc)
     }
 
@@ -129,47 +173,125 @@ impl RoomSession {
         let Ok(to) = PublicKey::parse(&key) else { return };
         let call = new_call_id();
         self.begin_membership(&call);
-        self.call.set(CallView::Active(ActiveCall {
-            call: call.clone(),
-            video,
-            muted: false,
-            camera_off: !video,
-            outgoing: true,
-            peers: vec![PeerView { key: key.clone(), alias: alias.clone(), state: PeerState::Ringing }],
-            connected_at: None,
-        }));
+        let ringing = vec![PeerView { key: key.clone(), alias: alias.clone(), state: PeerState::Ringing }];
+        self.call.set(CallView::Active(ActiveCall::new(call.clone(), video, true, ringing)));
         let session = *self;
         leptos::task::spawn_local(async move {
-            if let Err(why) = session.offer_to(&call, &to, video).await {
+            if let Err(why) = session.offer_to(&call, &to, video, Vec::new()).await {
                 session.end_call(Some(why));
                 return;
             }
-            gloo_timers::future::TimeoutFuture::new(call::RING_TIMEOUT_MS as u32).await;
-            let unanswered = session.call.with_untracked(|v| match v {
-                CallView::Active(a) if a.call == call => {
-                    a.peers.iter().filter(|p| p.state == PeerState::Ringing).map(|p| p.key.clone()).collect()
-                }
-                _ => Vec::new(),
-            });
-            for key in unanswered {
-                if let Ok(peer) = PublicKey::parse(&key) {
-                    session.send_signal(&peer, &call, Signal::HangUp);
-                }
-                session.drop_peer(&key, "no answer");
-            }
+            session.ring_until_timeout(&call, &to).await;
         });
     }
 
-    /// Opens the local media if needed and sends `to` an offer for `call`.
-    async fn offer_to(&self, call: &str, to: &PublicKey, video: bool) -> Result<(), String> {
+    /// Whether `key` can be added to the current call now: a call is on, it has room for
+    /// one more, nobody in it is still ringing (one invitation at a time), and `key` is
+    /// not in it yet.
+    pub fn can_add_to_call(&self, key: &str) -> bool {
+        self.call.with(|v| match v {
+            CallView::Active(a) => {
+                a.peers.len() + 1 < call::MAX_CALL_PEOPLE
+                    && a.peers.iter().all(|p| p.key != key && p.state != PeerState::Ringing)
+            }
+            _ => false,
+        })
+    }
+
+    /// Adds `key` (known here as `alias`) to the current call: it rings there, and the
+    /// offer names everyone already in the call, so that person connects to each of them.
+    pub fn add_to_call(&self, key: String, alias: String) {
+        if !self.can_add_to_call(&key) {
+            return;
+        }
+        let CallView::Active(active) = self.call.get_untracked() else { return };
+        let Ok(to) = PublicKey::parse(&key) else { return };
+        let people = active.peers.iter().filter_map(|p| PublicKey::parse(&p.key).ok()).collect();
+        self.call.update(|v| {
+            if let CallView::Active(a) = v {
+                a.peers.push(PeerView { key: key.clone(), alias, state: PeerState::Ringing });
+            }
+        });
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            if let Err(why) = session.offer_to(&active.call, &to, active.video, people).await {
+                session.drop_peer(&key, &why);
+                return;
+            }
+            session.ring_until_timeout(&active.call, &to).await;
+        });
+    }
+
+    /// Waits out the ring timeout; if `to` still has not answered `call`, it stops
+    /// ringing there and leaves the call.
+    async fn ring_until_timeout(&self, call: &str, to: &PublicKey) {
+        gloo_timers::future::TimeoutFuture::new(call::RING_TIMEOUT_MS as u32).await;
+        let key = to.to_b64();
+        let unanswered = self.call.with_untracked(|v| {
+            matches!(v, CallView::Active(a) if a.call == call
+                && a.peers.iter().any(|p| p.key == key && p.state == PeerState::Ringing))
+        });
+        if unanswered {
+            self.send_signal(to, call, Signal::HangUp);
+            self.drop_peer(&key, "no answer");
+        }
+    }
+
+    /// Opens the local media if needed and sends `to` an offer for `call` naming `people`.
+    async fn offer_to(&self, call: &str, to: &PublicKey, video: bool, people: Vec<PublicKey>) -> Result<(), String> {
         let stream = self.local_media(video).await?;
         let pc = self.connect(&to.to_b64(), &stream)?;
         let sdp = rtc::local_description(&pc, true).await?;
         let fingerprint = call::fingerprint(&sdp).ok_or("the browser's offer names no DTLS fingerprint")?;
-        if !self.send_signal(to, call, Signal::Offer { sdp, fingerprint, video }) {
+        if !self.send_signal(to, call, Signal::Offer { sdp, fingerprint, video, people }) {
             return Err("The room is not connected.".into());
         }
         Ok(())
+    }
+
+    /// The connection to `key` broke (the network went away, an address changed): it
+    /// shows as reconnecting; the side with the smaller key offers an ICE restart until it
+    /// is back, and the person is dropped if it is not back within [`RECONNECT_TIMEOUT_MS`].
+    /// A connection that `failed` before it ever connected is dropped at once.
+    fn reconnect(&self, key: &str, failed: bool) {
+        let CallView::Active(active) = self.call.get_untracked() else { return };
+        let Some(state) = active.peers.iter().find(|p| p.key == key).map(|p| p.state) else { return };
+        match state {
+            PeerState::Connected => {}
+            PeerState::Connecting if failed => return self.drop_peer(key, "the connection failed"),
+            _ => return, // not connected yet, or a reconnect is already under way
+        }
+        self.set_peer(key, PeerState::Reconnecting);
+        let Ok(to) = PublicKey::parse(key) else { return };
+        let restarts = self.inner().ring.me.to_b64().as_str() < key;
+        let (session, key) = (*self, key.to_owned());
+        let deadline = js_sys::Date::now() + f64::from(RECONNECT_TIMEOUT_MS);
+        leptos::task::spawn_local(async move {
+            while js_sys::Date::now() < deadline {
+                gloo_timers::future::TimeoutFuture::new(RESTART_ICE_AFTER_MS).await;
+                let still_down = session.call.with_untracked(|v| {
+                    matches!(v, CallView::Active(a) if a.call == active.call
+                        && a.peers.iter().any(|p| p.key == key && p.state == PeerState::Reconnecting))
+                });
+                if !still_down {
+                    return;
+                }
+                let pc = session.inner().calls.borrow().peers.get(&key).map(|p| p.pc.clone());
+                let Some(pc) = pc else { return };
+                if restarts && !rtc::awaits_answer(&pc) {
+                    match rtc::restart_offer(&pc).await {
+                        Ok(sdp) => {
+                            if let Some(fingerprint) = call::fingerprint(&sdp) {
+                                let offer = Signal::Offer { sdp, fingerprint, video: active.video, people: Vec::new() };
+                                session.send_signal(&to, &active.call, offer);
+                            }
+                        }
+                        Err(why) => return session.drop_peer(&key, &why),
+                    }
+                }
+            }
+            session.drop_peer(&key, "the connection was lost");
+        });
     }
 
     async fn local_media(&self, video: bool) -> Result<MediaStream, String> {
@@ -177,8 +299,8 @@ impl RoomSession {
             return Ok(stream);
         }
         let stream = rtc::local_media(video).await?;
-        self.inner().calls.borrow_mut().local = Some(stream.clone());
-        self.media.update(|n| *n += 1);
+        self.set_local_stream(stream.clone());
+        self.refresh_devices().await;
         Ok(stream)
     }
 
@@ -186,31 +308,55 @@ impl RoomSession {
     pub fn accept_call(&self) {
         let CallView::Ringing { call, from, alias, video } = self.call.get_untracked() else { return };
         let offer = self.inner().calls.borrow_mut().offer.take();
-        let Some((_, caller, sdp)) = offer.filter(|(id, _, _)| *id == call) else { return };
+        let Some(Ringing { caller, sdp, people, .. }) = offer.filter(|o| o.call == call) else { return };
+        let mesh_offers = std::mem::take(&mut self.inner().calls.borrow_mut().mesh_offers);
         self.begin_membership(&call);
-        self.call.set(CallView::Active(ActiveCall {
-            call: call.clone(),
-            video,
-            muted: false,
-            camera_off: !video,
-            outgoing: false,
-            peers: vec![PeerView { key: from.clone(), alias, state: PeerState::Connecting }],
-            connected_at: None,
+        // Everyone else in the call: those who already offered are answered, the rest
+        // get an offer from here.
+        let me = self.inner().ring.me;
+        let mut others: Vec<PublicKey> = Vec::new();
+        for p in people.iter().chain(mesh_offers.iter().map(|(k, _)| k)) {
+            if *p != me && *p != caller && !others.contains(p) && others.len() + 2 < call::MAX_CALL_PEOPLE {
+                others.push(*p);
+            }
+        }
+        let mut peers = vec![PeerView { key: from.clone(), alias, state: PeerState::Connecting }];
+        peers.extend(others.iter().map(|p| {
+            let key = p.to_b64();
+            PeerView { alias: self.alias_of(&key), key, state: PeerState::Connecting }
         }));
+        self.call.set(CallView::Active(ActiveCall::new(call.clone(), video, false, peers)));
         let session = *self;
         leptos::task::spawn_local(async move {
             if let Err(why) = session.answer(&call, &caller, &sdp, video).await {
                 session.send_signal(&caller, &call, Signal::HangUp);
                 session.end_call(Some(why));
+                return;
+            }
+            for other in others {
+                let offered = mesh_offers.iter().find(|(k, _)| *k == other).map(|(_, sdp)| sdp.clone());
+                let done = match offered {
+                    Some(sdp) => session.answer(&call, &other, &sdp, video).await,
+                    None => session.offer_to(&call, &other, video, Vec::new()).await,
+                };
+                if let Err(why) = done {
+                    session.drop_peer(&other.to_b64(), &why);
+                }
             }
         });
     }
 
+    /// Answers `caller`'s offer of `call` on a new peer connection.
     async fn answer(&self, call: &str, caller: &PublicKey, sdp: &str, video: bool) -> Result<(), String> {
         let stream = self.local_media(video).await?;
         let pc = self.connect(&caller.to_b64(), &stream)?;
-        rtc::remote_description(&pc, sdp, true).await?;
-        let answer = rtc::local_description(&pc, false).await?;
+        self.answer_on(&pc, call, caller, sdp).await
+    }
+
+    /// Applies `caller`'s offer on `pc` and sends the answer.
+    async fn answer_on(&self, pc: &RtcPeerConnection, call: &str, caller: &PublicKey, sdp: &str) -> Result<(), String> {
+        rtc::remote_description(pc, sdp, true).await?;
+        let answer = rtc::local_description(pc, false).await?;
         let fingerprint = call::fingerprint(&answer).ok_or("the browser's answer names no DTLS fingerprint")?;
         if !self.send_signal(caller, call, Signal::Answer { sdp: answer, fingerprint }) {
             return Err("The room is not connected.".into());
@@ -222,8 +368,9 @@ impl RoomSession {
     pub fn decline_call(&self) {
         if let CallView::Ringing { call, .. } = self.call.get_untracked() {
             let offer = self.inner().calls.borrow_mut().offer.take();
-            if let Some((_, caller, _)) = offer {
-                self.send_signal(&caller, &call, Signal::Decline);
+            let mesh_offers = std::mem::take(&mut self.inner().calls.borrow_mut().mesh_offers);
+            for to in offer.map(|o| o.caller).into_iter().chain(mesh_offers.into_iter().map(|(k, _)| k)) {
+                self.send_signal(&to, &call, Signal::Decline);
             }
             self.call.set(CallView::Idle);
         }
@@ -274,10 +421,18 @@ impl RoomSession {
         leptos::task::spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new((call::RING_TIMEOUT_MS + CALLEE_RING_GRACE_MS) as u32).await;
             if matches!(session.call.get_untracked(), CallView::Ringing { call, .. } if call == call_id) {
-                session.inner().calls.borrow_mut().offer = None;
+                session.forget_ringing();
                 session.call.set(CallView::Ended { why: format!("Missed call from {alias}.") });
             }
         });
+    }
+
+    /// Forgets the ringing call's offers.
+    fn forget_ringing(&self) {
+        let inner = self.inner();
+        let mut media = inner.calls.borrow_mut();
+        media.offer = None;
+        media.mesh_offers.clear();
     }
 
     /// Closes the connection to `key`; the call ends when nobody is left (`why` shown).
@@ -391,7 +546,7 @@ impl RoomSession {
                 self.drop_peer(&key, "removed from the room")
             }
             CallView::Ringing { from, .. } if from == key => {
-                self.inner().calls.borrow_mut().offer = None;
+                self.forget_ringing();
                 self.call.set(CallView::Idle);
             }
             _ => {}
@@ -410,9 +565,14 @@ impl RoomSession {
             }
             media.remote.clear();
             media.offer = None;
+            media.mesh_offers.clear();
             if let Some(stream) = media.local.take() {
                 rtc::stop(&stream);
             }
+            if let Some(screen) = media.screen.take() {
+                screen.stop();
+            }
+            media.screen_ended = None;
         }
         self.media.update(|n| *n += 1);
         if let CallView::Active(a) = &ended
@@ -438,14 +598,23 @@ impl RoomSession {
         let key = sender.to_b64();
         let current = self.call.get_untracked();
         match signal {
-            Signal::Offer { sdp, video, .. } => match current {
+            Signal::Offer { sdp, video, people, .. } => match current {
                 CallView::Idle | CallView::Ended { .. } => {
-                    self.inner().calls.borrow_mut().offer = Some((call_id.clone(), sender, sdp));
+                    let ringing = Ringing { call: call_id.clone(), caller: sender, sdp, people };
+                    self.inner().calls.borrow_mut().offer = Some(ringing);
                     let room = self.room_name.get_untracked().unwrap_or_else(|| "a room".to_owned());
                     crate::notify::incoming_call(&room, &alias);
                     self.call.set(CallView::Ringing { call: call_id.clone(), from: key, alias: alias.clone(), video });
                     self.stop_ringing_after_timeout(call_id, alias);
                 }
+                // Someone else who joins the call that rings here: answered on accepting.
+                CallView::Ringing { call, from, .. } if call == call_id && from != key => {
+                    let inner = self.inner();
+                    let mut media = inner.calls.borrow_mut();
+                    media.mesh_offers.retain(|(k, _)| *k != sender);
+                    media.mesh_offers.push((sender, sdp));
+                }
+                CallView::Active(a) if a.call == call_id => self.offer_within_call(&a, sender, alias, sdp),
                 // Both called each other at once: the smaller call id wins.
                 CallView::Active(a)
                     if a.outgoing && a.connected_at.is_none() && a.peers.iter().any(|p| p.key == key) =>
@@ -454,7 +623,8 @@ impl RoomSession {
                         if let Some(peer) = self.inner().calls.borrow_mut().peers.remove(&key) {
                             rtc::close(&peer.pc);
                         }
-                        self.inner().calls.borrow_mut().offer = Some((call_id.clone(), sender, sdp));
+                        let ringing = Ringing { call: call_id.clone(), caller: sender, sdp, people };
+                        self.inner().calls.borrow_mut().offer = Some(ringing);
                         self.call.set(CallView::Ringing { call: call_id, from: key, alias, video: a.video });
                         self.accept_call();
                     }
@@ -468,7 +638,12 @@ impl RoomSession {
                 let ours = matches!(&current, CallView::Active(a) if a.call == call_id);
                 let pc = self.inner().calls.borrow().peers.get(&key).map(|p| p.pc.clone());
                 if let (true, Some(pc)) = (ours, pc) {
-                    self.set_peer(&key, PeerState::Connecting);
+                    // An answer to an ICE restart leaves the state to the connection.
+                    let ringing = matches!(&current, CallView::Active(a)
+                        if a.peers.iter().any(|p| p.key == key && p.state == PeerState::Ringing));
+                    if ringing {
+                        self.set_peer(&key, PeerState::Connecting);
+                    }
                     let session = *self;
                     leptos::task::spawn_local(async move {
                         if let Err(why) = rtc::remote_description(&pc, &sdp, false).await {
@@ -489,12 +664,64 @@ impl RoomSession {
             }
             Signal::HangUp => match current {
                 CallView::Active(a) if a.call == call_id => self.drop_peer(&key, "hung up"),
-                CallView::Ringing { call, .. } if call == call_id => {
-                    self.inner().calls.borrow_mut().offer = None;
+                CallView::Ringing { call, from, .. } if call == call_id && from == key => {
+                    self.forget_ringing();
                     self.call.set(CallView::Ended { why: format!("Missed call from {alias}.") });
+                }
+                CallView::Ringing { call, .. } if call == call_id => {
+                    self.inner().calls.borrow_mut().mesh_offers.retain(|(k, _)| *k != sender);
                 }
                 _ => {}
             },
         }
+    }
+
+    /// An offer of the call this browser is in, from `sender`:
+    /// - from someone in it whose connection is up or recovering: a renegotiation (an
+    ///   ICE restart), applied to that connection and answered;
+    /// - from someone this side offered to at the same moment: the offer of the smaller
+    ///   key stands (the other side drops its own the same way);
+    /// - from someone new (they accepted an invitation that named this browser): taken
+    ///   without ringing while the call has room, declined otherwise.
+    fn offer_within_call(&self, active: &ActiveCall, sender: PublicKey, alias: String, sdp: String) {
+        let key = sender.to_b64();
+        let pc = self.inner().calls.borrow().peers.get(&key).map(|p| p.pc.clone());
+        let session = *self;
+        let call = active.call.clone();
+        let video = active.video;
+        if let Some(pc) = pc {
+            if rtc::awaits_answer(&pc) {
+                if self.inner().ring.me.to_b64() < key {
+                    return; // ours stands: they answer it
+                }
+                self.set_peer(&key, PeerState::Connecting);
+                leptos::task::spawn_local(async move {
+                    if let Err(why) = session.answer(&call, &sender, &sdp, video).await {
+                        session.drop_peer(&key, &why);
+                    }
+                });
+            } else {
+                leptos::task::spawn_local(async move {
+                    if let Err(why) = session.answer_on(&pc, &call, &sender, &sdp).await {
+                        session.drop_peer(&key, &why);
+                    }
+                });
+            }
+            return;
+        }
+        if active.peers.len() + 1 >= call::MAX_CALL_PEOPLE {
+            self.send_signal(&sender, &call, Signal::Decline);
+            return;
+        }
+        self.call.update(|v| {
+            if let CallView::Active(a) = v {
+                a.peers.push(PeerView { key: key.clone(), alias, state: PeerState::Connecting });
+            }
+        });
+        leptos::task::spawn_local(async move {
+            if let Err(why) = session.answer(&call, &sender, &sdp, video).await {
+                session.drop_peer(&key, &why);
+            }
+        });
     }
 }

@@ -4,6 +4,7 @@
 //! outbox, the cache, the keys it receives and the read marker.
 
 pub mod admin;
+mod call_devices;
 mod calls;
 pub mod decode;
 pub mod presence;

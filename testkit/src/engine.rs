@@ -329,8 +329,9 @@ fn chromium_caps(profile: &Path, options: SessionOptions) -> serde_json::Map<Str
         "--disable-component-update".into(),
         "--disable-sync".into(),
         "--disable-dev-shm-usage".into(),
-        // A fake camera and microphone, granted without asking (calls).
-        "--use-fake-device-for-media-stream".into(),
+        // Fake cameras (two) and microphones (three) and a fake screen to share, granted
+        // without asking (calls).
+        "--use-fake-device-for-media-stream=device-count=2".into(),
         "--use-fake-ui-for-media-stream".into(),
         format!("--window-size={},{}", WINDOW.0, WINDOW.1),
         format!("--user-data-dir={}", profile.display()),

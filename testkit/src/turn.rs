@@ -23,34 +23,21 @@ impl Turn {
     /// small range above it); waits until it listens.
     pub fn start() -> Turn {
         let port = crate::free_port();
-        let relay_low = 49_152 + (port % 8_000);
-        let mut command = Command::new("turnserver");
-        command
-            .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--external-ip", "127.0.0.1"])
-            .args(["--listening-port", &port.to_string()])
-            .args(["--min-port", &relay_low.to_string(), "--max-port", &(relay_low + 200).to_string()])
-            .args(["--lt-cred-mech", "--user", &format!("{USER}:{PASSWORD}"), "--realm", "cloakroom.test"])
-            .args(["--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--allow-loopback-peers"])
-            .args(["--no-multicast-peers", "--log-file", "stdout", "--simple-log", "--verbose"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn().expect("start turnserver (coturn: scripts/setup installs it)");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().expect("log").push(line);
-            }
-        });
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "turnserver did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn(port, &log);
         Turn { child, port, log }
+    }
+
+    /// Stops the relay (every allocation through it is gone), as a relay that crashed.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the relay again on the same port, with no allocations.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.child = spawn(self.port, &self.log);
     }
 
     /// The relay's URL for `/api/info` (UDP).
@@ -66,15 +53,45 @@ impl Turn {
             .collect()
     }
 
-    /// How many relay allocations the relay granted so far.
+    /// How many relay allocations the relay granted so far (over every start).
     pub fn allocations(&self) -> usize {
         self.log.lock().expect("log").iter().filter(|l| l.contains("ALLOCATE") && l.contains("success")).count()
     }
 }
 
+/// Starts `turnserver` on `port`, its log lines appended to `log`; returns once it listens.
+fn spawn(port: u16, log: &Arc<Mutex<Vec<String>>>) -> Child {
+    let relay_low = 49_152 + (port % 8_000);
+    let mut command = Command::new("turnserver");
+    command
+        .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--external-ip", "127.0.0.1"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--min-port", &relay_low.to_string(), "--max-port", &(relay_low + 200).to_string()])
+        .args(["--lt-cred-mech", "--user", &format!("{USER}:{PASSWORD}"), "--realm", "cloakroom.test"])
+        .args(["--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--allow-loopback-peers"])
+        .args(["--no-multicast-peers", "--log-file", "stdout", "--simple-log", "--verbose"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().expect("start turnserver (coturn: scripts/setup installs it)");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().expect("log").push(line);
+        }
+    });
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "turnserver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 impl Drop for Turn {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
