@@ -121,7 +121,13 @@ pub async fn screen() -> Result<Option<MediaStreamTrack>, String> {
         }
         Err(e) => return Err(format!("The screen could not be shared: {}", text(e))),
     };
-    Ok(stream.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok())
+    let track = stream.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+    // Text on a screen must stay legible: the encoder keeps the resolution and gives up
+    // frame rate when the bandwidth is short.
+    if let Some(track) = &track {
+        track.set_content_hint("detail");
+    }
+    Ok(track)
 }
 
 /// Calls `f` when `track` ends on its own (the person stopped sharing from the browser's

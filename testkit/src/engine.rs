@@ -329,9 +329,10 @@ fn chromium_caps(profile: &Path, options: SessionOptions) -> serde_json::Map<Str
         "--disable-component-update".into(),
         "--disable-sync".into(),
         "--disable-dev-shm-usage".into(),
-        // Fake cameras (two) and microphones (three) and a fake screen to share, granted
-        // without asking (calls).
-        "--use-fake-device-for-media-stream=device-count=2".into(),
+        // Fake cameras and microphones (three each) and a fake screen to share, granted
+        // without asking (calls). The second fake camera is a depth camera (16-bit
+        // grey) that WebRTC does not send; the first and third are ordinary.
+        "--use-fake-device-for-media-stream=device-count=3".into(),
         "--use-fake-ui-for-media-stream".into(),
         format!("--window-size={},{}", WINDOW.0, WINDOW.1),
         format!("--user-data-dir={}", profile.display()),
