@@ -204,9 +204,23 @@ pub fn send_stream(pc: &RtcPeerConnection, stream: &MediaStream, screen: Option<
     }
 }
 
-/// Resolves when `pc` has gathered its ICE candidates (or after the timeout).
+/// Whether `pc`'s local description names a candidate (an ICE restart's new
+/// description names none until the new gathering finds some).
+fn has_candidates(pc: &RtcPeerConnection) -> bool {
+    pc.local_description().is_some_and(|d| d.sdp().lines().any(|l| l.starts_with("a=candidate:")))
+}
+
+/// `pc` has gathered the candidates of its current description: gathering is complete
+/// and found some. Right after an ICE restart the state still says complete (for the old
+/// credentials) while the new description has none yet.
+fn gathering_done(pc: &RtcPeerConnection) -> bool {
+    pc.ice_gathering_state() == RtcIceGatheringState::Complete && has_candidates(pc)
+}
+
+/// Resolves when `pc` has gathered its ICE candidates (or after the timeout: a
+/// description with what was found, possibly nothing when no relay answers).
 async fn gathered(pc: &RtcPeerConnection) {
-    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+    if gathering_done(pc) {
         return;
     }
     let done = Rc::new(Cell::new(false));
@@ -216,7 +230,7 @@ async fn gathered(pc: &RtcPeerConnection) {
             let pc = pc.clone();
             let done = done.clone();
             Closure::<dyn FnMut()>::new(move || {
-                if pc.ice_gathering_state() == RtcIceGatheringState::Complete && !done.replace(true) {
+                if gathering_done(&pc) && !done.replace(true) {
                     let _ = resolve.call0(&JsValue::NULL);
                 }
             })
