@@ -124,8 +124,9 @@ pub async fn screen() -> Result<Option<MediaStreamTrack>, String> {
     let track = stream.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
     // Text on a screen must stay legible: the encoder keeps the resolution and gives up
     // frame rate when the bandwidth is short.
+    // (`contentHint` is not in web-sys.)
     if let Some(track) = &track {
-        track.set_content_hint("detail");
+        let _ = js_sys::Reflect::set(track, &"contentHint".into(), &"detail".into());
     }
     Ok(track)
 }
