@@ -1,5 +1,6 @@
-//! End to end, calls: two Chromium browsers with a fake camera and microphone
-//! (`--use-fake-device-for-media-stream`) in one room. Alice video-calls Bob from the
+//! End to end, calls: browsers with fake cameras and microphones (Chromium's
+//! `--use-fake-device-for-media-stream`, Firefox's `media.navigator.streams.fake`) in one
+//! room. Alice video-calls Bob from the
 //! people list; Bob accepts; each side's remote picture plays frames and its connection
 //! receives bytes; mute stops Alice's outgoing audio track; hang-up closes both sides;
 //! the call's line is in the timeline; and no call signal reaches the server's disk.
@@ -13,17 +14,40 @@ use testkit::app::{SECRET, create_room, join_room, parse_link, room_of_two, say,
 use testkit::browser::{Driver, click, wait_for_attr, wait_for_text, wait_for_text_within, with_browsers};
 use testkit::{client, scan};
 
-/// Calls are tested in Chromium only for now: in headless Firefox 153 ESR the call
-/// connects but the remote picture never plays, and a relay-only call through coturn does
-/// not connect (docs/BROWSERS.md, "Calls"). Says so and skips elsewhere.
-fn skip_outside_chromium() -> bool {
+/// Calls are tested in Chromium and Firefox (their fake cameras and microphones);
+/// WebKitWebDriver has no fake devices (docs/BROWSERS.md, "Calls"). Says so and skips there.
+fn skip_in_webkit() -> bool {
     let engine = testkit::engine::Engine::from_env();
-    if engine != testkit::engine::Engine::Chromium {
-        eprintln!("skipped in {engine:?}: calls are tested in Chromium only (docs/BROWSERS.md, \"Calls\")");
+    if engine == testkit::engine::Engine::WebKit {
+        eprintln!(
+            "skipped in {engine:?}: WebKitWebDriver has no fake camera or microphone (docs/BROWSERS.md, \"Calls\")"
+        );
         return true;
     }
     false
 }
+
+/// Screen sharing and the choice of devices are tested in Chromium only: headless
+/// Firefox's fake media has one camera, one microphone and no screen to share.
+fn skip_outside_chromium() -> bool {
+    let engine = testkit::engine::Engine::from_env();
+    if engine != testkit::engine::Engine::Chromium {
+        eprintln!(
+            "skipped in {engine:?}: only Chromium has several fake devices and a fake screen (docs/BROWSERS.md, \"Calls\")"
+        );
+        return true;
+    }
+    false
+}
+
+/// Installs (once per element) a counter of the frames `video` presents, through
+/// `requestVideoFrameCallback` (headless Firefox does not count a stream's frames in
+/// `getVideoPlaybackQuality`), as JS that reads `v`.
+const COUNT_FRAMES: &str = "if (v.__frames === undefined) {
+                 v.__frames = 0;
+                 const tick = () => { v.__frames++; v.requestVideoFrameCallback(tick); };
+                 v.requestVideoFrameCallback(tick);
+             }";
 
 /// Frames decoded so far by the remote picture, and its size.
 async fn remote_frames(client: &Client) -> (u64, u64) {
@@ -31,8 +55,9 @@ async fn remote_frames(client: &Client) -> (u64, u64) {
         .execute(
             "const v = document.querySelector('#call video.remote');
              if (!v) return [0, 0];
-             const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
-             return [q, v.videoWidth];",
+             COUNT_FRAMES
+             return [v.__frames, v.videoWidth];"
+                .replace("COUNT_FRAMES", COUNT_FRAMES),
             vec![],
         )
         .await
@@ -59,7 +84,7 @@ async fn remote_video_plays(client: &Client, who: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -180,7 +205,7 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
 /// hidden from the other, and the relay carries only DTLS-SRTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_only_call_connects_through_turn() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let turn = testkit::turn::Turn::start();
@@ -218,7 +243,7 @@ async fn a_relay_only_call_connects_through_turn() {
 /// new relay allocations, without anyone calling again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_rides_out_its_relay_restarting() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let mut turn = testkit::turn::Turn::start();
@@ -259,7 +284,7 @@ async fn a_call_rides_out_its_relay_restarting() {
 /// signed, the callee refuses it, says why, and never rings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -352,7 +377,7 @@ async fn voice_call(caller: &Client, caller_name: &str, callee: &Client, callee_
 /// leave the callee ringing: it stops on its own a little later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -407,7 +432,7 @@ async fn unanswered_calls_stop_ringing_even_when_the_caller_vanished() {
 /// side and releases its microphone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_leaves_the_call() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -469,7 +494,7 @@ async fn remove_member(owner: &Client, name: &str) {
 /// would).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -511,8 +536,11 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
 async fn frames_per_picture(client: &Client) -> Vec<u64> {
     let got = client
         .execute(
-            "return [...document.querySelectorAll('#call video.remote')].map(v =>
-                 v.videoWidth > 0 && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0);",
+            "return [...document.querySelectorAll('#call video.remote')].map(v => {
+                 COUNT_FRAMES
+                 return v.videoWidth > 0 ? v.__frames : 0;
+             });"
+            .replace("COUNT_FRAMES", COUNT_FRAMES),
             vec![],
         )
         .await
@@ -544,7 +572,7 @@ async fn every_picture_plays(client: &Client, who: &str, n: usize) {
 /// others' pictures play. When Bea hangs up, Ann and Cy stay in the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_grows_into_a_mesh_of_three_and_outlives_one_leaving() {
-    if skip_outside_chromium() {
+    if skip_in_webkit() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
