@@ -53,7 +53,7 @@ const COUNT_FRAMES: &str = "if (v.__frames === undefined) {
 async fn remote_frames(client: &Client) -> (u64, u64) {
     let got = client
         .execute(
-            "const v = document.querySelector('#call video.remote');
+            &"const v = document.querySelector('#call video.remote');
              if (!v) return [0, 0];
              COUNT_FRAMES
              return [v.__frames, v.videoWidth];"
@@ -536,7 +536,7 @@ async fn after_a_rekey_a_call_keeps_only_people_who_hold_the_new_key() {
 async fn frames_per_picture(client: &Client) -> Vec<u64> {
     let got = client
         .execute(
-            "return [...document.querySelectorAll('#call video.remote')].map(v => {
+            &"return [...document.querySelectorAll('#call video.remote')].map(v => {
                  COUNT_FRAMES
                  return v.videoWidth > 0 ? v.__frames : 0;
              });"
