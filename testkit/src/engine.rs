@@ -375,6 +375,9 @@ fn firefox_caps(downloads: &Path, options: SessionOptions) -> serde_json::Map<St
         "browser.region.network.url": "",
         "media.navigator.streams.fake": true,
         "media.navigator.permission.disabled": true,
+        // The tests' TURN relay listens on 127.0.0.1, which Firefox refuses as an ICE
+        // server unless told (a real relay is never on loopback).
+        "media.peerconnection.ice.loopback": true,
     });
     if options.block_site_data {
         prefs["network.cookie.cookieBehavior"] = 2.into();
