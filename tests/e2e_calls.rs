@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Client;
 use protocol::envelope::Content;
 use testkit::app::{SECRET, create_room, join_room, parse_link, room_of_two, say, start_server};
-use testkit::browser::{Driver, click, wait_for_attr, wait_for_text, wait_for_text_within, with_browsers};
+use testkit::browser::{Driver, click, texts, wait_for_attr, wait_for_text, wait_for_text_within, with_browsers};
 use testkit::{client, scan};
 
 /// Calls are tested in Chromium and Firefox (their fake cameras and microphones);
@@ -107,6 +107,8 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         assert!(b.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "Bob's ringing stopped");
 
         // Alice calls Bob with video from the people list.
+        watch_peer_connections(a).await;
+        watch_peer_connections(b).await;
         let placed = Instant::now();
         click(a, ".member-list .member .call-video").await;
         wait_for_text(a, "#call figcaption", "ringing").await;
@@ -129,6 +131,12 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         );
         remote_video_plays(a, "Alice").await;
         remote_video_plays(b, "Bob").await;
+        for (x, who) in [(a, "Alice"), (b, "Bob")] {
+            let first = bytes_received(x).await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let later = bytes_received(x).await;
+            assert!(later > first && first > 0, "{who}'s connection keeps receiving ({first} → {later} bytes)");
+        }
 
         // On a phone-width screen the call fits: both pictures and every control are on
         // screen side by side with nothing cut off or scrolling sideways.
@@ -178,6 +186,10 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         wait_for_text(a, "#call-ended", "Bob-call: hung up").await;
         assert!(a.find(fantoccini::Locator::Css("#call")).await.is_err(), "Alice's call view is gone");
         assert!(b.find(fantoccini::Locator::Css("#call")).await.is_err(), "Bob's call view is gone");
+        for (x, who) in [(a, "Alice"), (b, "Bob")] {
+            let states = connection_states(x).await;
+            assert!(!states.is_empty() && states.iter().all(|s| s == "closed"), "{who}'s connections: {states:?}");
+        }
         // Alice placed the call: its line is in both timelines.
         wait_for_text(a, ".message", "Video call").await;
         wait_for_text(b, ".message", "Video call").await;
@@ -680,6 +692,30 @@ async fn sent_tracks(client: &Client) -> Vec<String> {
     serde_json::from_value(got).expect("a list of strings")
 }
 
+/// The bytes of media every peer connection of the page received so far (`getStats`,
+/// inbound RTP).
+async fn bytes_received(client: &Client) -> u64 {
+    let got = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             Promise.all(window.__pcs.map(pc => pc.getStats())).then(all => {
+                 let bytes = 0;
+                 for (const stats of all) stats.forEach(s => { if (s.type === 'inbound-rtp') bytes += s.bytesReceived || 0; });
+                 done(bytes);
+             });",
+            vec![],
+        )
+        .await
+        .expect("read the connections' statistics");
+    got.as_u64().unwrap_or(0)
+}
+
+/// The state of every peer connection the page made.
+async fn connection_states(client: &Client) -> Vec<String> {
+    let got = client.execute("return window.__pcs.map(pc => pc.connectionState)", vec![]).await.unwrap();
+    serde_json::from_value(got).expect("a list of states")
+}
+
 /// Chooses the option whose text is `label` in the select `css`.
 async fn choose(client: &Client, css: &str, label: &str) {
     let chosen = client
@@ -761,6 +797,44 @@ async fn a_call_shares_the_screen_and_switches_microphone_and_camera() {
         remote_video_plays(b, "Bob, after Alice switched cameras").await;
         click(a, "#hang-up").await;
         wait_for_text(b, "#call-ended", "Alice-dev: hung up").await;
+    })
+    .await;
+    drop(server);
+}
+
+/// Two people who call each other at the same moment end up in one call, not two
+/// ringing screens: the call with the smaller id stands and the other side takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_calling_each_other_at_once_end_in_one_call() {
+    if skip_in_webkit() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        room_of_two(a, b, &base, "Alice-both", "Bob-both").await;
+        say(b, "ready-both").await;
+        say(a, "ready too-both").await;
+        wait_for_text(a, ".message .message-text", "ready-both").await;
+        wait_for_text(b, ".message .message-text", "ready too-both").await;
+        click(a, "#people-toggle").await;
+        click(b, "#people-toggle").await;
+        wait_for_text(a, ".member-list .member", "Bob-both").await;
+        wait_for_text(b, ".member-list .member", "Alice-both").await;
+        // Both press "Call" together: each offer is still being made when the other's
+        // arrives.
+        tokio::join!(call_member(a, "Bob-both"), call_member(b, "Alice-both"));
+        wait_for_text(a, "#call figcaption", "Bob-both · connected").await;
+        wait_for_text(b, "#call figcaption", "Alice-both · connected").await;
+        for x in [a, b] {
+            assert!(x.find(fantoccini::Locator::Css("#incoming-call")).await.is_err(), "nobody is left ringing");
+            assert_eq!(texts(x, "#call .call-peer").await.len(), 1, "one call with one other person");
+        }
+        click(a, "#hang-up").await;
+        wait_for_text(b, "#call-ended", "Alice-both: hung up").await;
     })
     .await;
     drop(server);
