@@ -238,10 +238,20 @@ impl RoomSession {
     }
 
     /// Opens the local media if needed and sends `to` an offer for `call` naming `people`.
+    /// Nothing is sent if, meanwhile, this side took the other's call instead (two people
+    /// who called each other at once) or left the call.
     async fn offer_to(&self, call: &str, to: &PublicKey, video: bool, people: Vec<PublicKey>) -> Result<(), String> {
         let stream = self.local_media(video).await?;
+        if !self.in_call(call) {
+            return Ok(());
+        }
         let pc = self.connect(&to.to_b64(), &stream)?;
-        let sdp = rtc::local_description(&pc, true).await?;
+        let made = rtc::local_description(&pc, true).await;
+        let current = self.inner().calls.borrow().peers.get(&to.to_b64()).is_some_and(|p| p.pc == pc);
+        if !current || !self.in_call(call) {
+            return Ok(()); // superseded: this connection was closed or replaced
+        }
+        let sdp = made?;
         let fingerprint = call::fingerprint(&sdp).ok_or("the browser's offer names no DTLS fingerprint")?;
         if !self.send_signal(to, call, Signal::Offer { sdp, fingerprint, video, people }) {
             return Err("The room is not connected.".into());
@@ -294,11 +304,21 @@ impl RoomSession {
         });
     }
 
+    /// Whether this browser is in call `call` (placing it or in it).
+    fn in_call(&self, call: &str) -> bool {
+        self.call.with_untracked(|v| matches!(v, CallView::Active(a) if a.call == call))
+    }
+
     async fn local_media(&self, video: bool) -> Result<MediaStream, String> {
         if let Some(stream) = self.local_stream() {
             return Ok(stream);
         }
         let stream = rtc::local_media(video).await?;
+        // Opened twice at once (two people who called each other): keep the first.
+        if let Some(first) = self.local_stream() {
+            rtc::stop(&stream);
+            return Ok(first);
+        }
         self.set_local_stream(stream.clone());
         self.refresh_devices().await;
         Ok(stream)
