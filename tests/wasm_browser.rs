@@ -38,7 +38,7 @@ fn shared_vectors_hold_in_the_browser() {
 fn protocol_v2_vectors_hold_in_the_browser() {
     let v = protocol::vectors_v2::load();
     let checks = protocol::vectors_v2::check_all(&v).expect("every v2 vector reproduces byte for byte in wasm");
-    assert_eq!(checks, 14);
+    assert_eq!(checks, 19);
     // The client's guard accepts the genuine signed state and refuses a tampered one.
     let state = &v.states[1].state;
     let owner = IdentityKey::from_secret_b64(&v.states[1].owner_secret).unwrap().public_key();

@@ -1,8 +1,9 @@
 //! Test vectors for what protocol v2 added, with every input spelled out so an outside
 //! implementation can recompute each byte: invite keys and proofs, the owner-signed room
 //! state (its transcript in hex and its signature), the sealed message of the day, signed
-//! requests (transcript in hex), a whisper sealed under the pair key, a wrapped key
-//! with its room id, and safety numbers (transcript, both fingerprints, the number).
+//! requests (transcript in hex), a whisper and two call signals sealed under the pair
+//! key, a wrapped key with its room id, safety numbers (transcript, both fingerprints,
+//! the number), and a call membership proof.
 //!
 //! `vectors/v2.json` is checked by the native tests of this crate and, in headless
 //! Chromium, by the SPA's wasm-bindgen tests. `cargo run -p cloakroom-protocol --example
@@ -11,9 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::{self, Signal};
 use crate::content_key::ContentKey;
 use crate::encoding::{b64, unb64_array};
-use crate::envelope::{self, Content, Envelope, MessageBody, SealInput};
+use crate::envelope::{self, B64Bytes, Content, Envelope, MessageBody, SealInput};
 use crate::identity::{IdentityKey, PublicKey, Signature};
 use crate::ids::{ClientMessageId, RoomId};
 use crate::invite::{InviteProof, invite_key};
@@ -109,6 +111,18 @@ pub struct SafetyNumberVector {
     pub safety_number: String,
 }
 
+/// A call membership proof ([`call::member_proof`]) and its inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberProofVector {
+    pub room: RoomId,
+    /// The content key of the key epoch being proven.
+    pub content_key: String,
+    pub call: String,
+    pub from: PublicKey,
+    pub to: PublicKey,
+    pub proof: String,
+}
+
 /// Every v2 vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorsV2 {
@@ -119,6 +133,7 @@ pub struct VectorsV2 {
     pub whispers: Vec<WhisperEnvelopeVector>,
     pub wraps: Vec<RoomWrapVector>,
     pub safety_numbers: Vec<SafetyNumberVector>,
+    pub member_proofs: Vec<MemberProofVector>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -220,7 +235,7 @@ pub fn generate() -> VectorsV2 {
         &member,
         [0x27; 12],
     );
-    let whispers = vec![WhisperEnvelopeVector {
+    let mut whispers = vec![WhisperEnvelopeVector {
         owner_secret: owner.to_secret_b64(),
         sender_secret: member.to_secret_b64(),
         recipient_secret: owner.to_secret_b64(),
@@ -229,6 +244,46 @@ pub fn generate() -> VectorsV2 {
         body: text,
         pair_key: pair.to_b64(),
         envelope: env,
+    }];
+    // Call signals ride the same seal (ephemeral: relayed, never stored): an offer that
+    // names a third person already in the call, and a membership proof.
+    let third = IdentityKey::from_secret_bytes(&[0x2a; 32]).expect("fixed key");
+    let call_id = "Q2xvYWtyb29tQ2FsbElkMQ";
+    let fp = "sha-256 8A:1E:33:0C:9F:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA";
+    let sdp = format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:{fp}\r\n"
+    );
+    let offer = Signal::Offer { sdp, fingerprint: fp.into(), video: false, people: vec![third.public_key()] };
+    let proof = call::member_proof(&epoch_key, &room, call_id, &member.public_key(), &owner_pub);
+    let member_signal = Signal::Member { epoch: 2, proof: B64Bytes(proof.to_vec()) };
+    for (n, signal) in [offer, member_signal].into_iter().enumerate() {
+        let cid = ClientMessageId::parse(&format!("call-signal-{}", n + 1)).expect("fixed id");
+        let body = MessageBody { alias: "Bob".into(), content: Content::CallSignal { call: call_id.into(), signal } };
+        let iv = [0x2b + n as u8; 12];
+        let envelope = envelope::seal(
+            &SealInput { room: &room, epoch: 0, cid: &cid, to: Some(&owner_pub), body: &body },
+            &pair,
+            &member,
+            iv,
+        );
+        whispers.push(WhisperEnvelopeVector {
+            owner_secret: owner.to_secret_b64(),
+            sender_secret: member.to_secret_b64(),
+            recipient_secret: owner.to_secret_b64(),
+            cid: cid.as_str().into(),
+            iv: b64(&iv),
+            body,
+            pair_key: pair.to_b64(),
+            envelope,
+        });
+    }
+    let member_proofs = vec![MemberProofVector {
+        room: room.clone(),
+        content_key: epoch_key.to_b64(),
+        call: call_id.into(),
+        from: member.public_key(),
+        to: owner_pub,
+        proof: b64(&proof),
     }];
     let wrap_iv = [0x28; 12];
     let wraps = vec![RoomWrapVector {
@@ -252,7 +307,16 @@ pub fn generate() -> VectorsV2 {
             safety_number: SafetyNumber::of(&room, &owner.public_key(), &b.public_key()).digits().into(),
         })
         .collect();
-    VectorsV2 { version: crate::PROTOCOL_VERSION, invites, states, signed_requests, whispers, wraps, safety_numbers }
+    VectorsV2 {
+        version: crate::PROTOCOL_VERSION,
+        invites,
+        states,
+        signed_requests,
+        whispers,
+        wraps,
+        safety_numbers,
+        member_proofs,
+    }
 }
 
 /// Recomputes every vector from its inputs; the number of checks that passed.
@@ -325,6 +389,13 @@ pub fn check_all(v: &VectorsV2) -> Result<usize, String> {
         }
         checks += 2;
     }
+    for m in &v.member_proofs {
+        let proof = call::member_proof(&content(&m.content_key)?, &m.room, &m.call, &m.from, &m.to);
+        if b64(&proof) != m.proof {
+            return Err("member proof vector differs".into());
+        }
+        checks += 1;
+    }
     for w in &v.wraps {
         let (owner, member) = (key(&w.owner_secret)?, key(&w.member_secret)?);
         let wrapped =
@@ -359,7 +430,7 @@ mod tests {
     fn committed_v2_vectors_hold_and_match_generation() {
         let committed = load();
         assert_eq!(committed.version, crate::PROTOCOL_VERSION);
-        assert_eq!(check_all(&committed), Ok(2 + 5 + 1 + 2 + 2 + 2));
+        assert_eq!(check_all(&committed), Ok(2 + 5 + 1 + 3 * 2 + 2 + 2 + 1));
         assert_eq!(generate(), committed, "vectors/v2.json is stale: regenerate it with the gen_vectors example");
     }
 
