@@ -169,7 +169,9 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         );
         remote_video_plays(b, "Bob on a phone-width screen").await;
 
-        // Mute stops Alice's outgoing audio.
+        // Mute stops Alice's outgoing audio (and her pictures stay as they are: the same
+        // elements, not rebuilt, so nothing flickers).
+        a.execute("document.querySelectorAll('#call video').forEach(v => v.__kept = true)", vec![]).await.unwrap();
         click(a, "#call-mute").await;
         let enabled = a
             .execute(
@@ -180,6 +182,8 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
             .unwrap();
         assert_eq!(enabled, serde_json::json!([false]), "the microphone track is off");
         wait_for_text(a, "#call-mute", "Unmute").await;
+        let kept = a.execute("return [...document.querySelectorAll('#call video')].map(v => v.__kept === true)", vec![]).await.unwrap();
+        assert_eq!(kept, serde_json::json!([true, true]), "muting rebuilt the pictures");
 
         // Bob hangs up: the call ends on both sides and the camera is released.
         click(b, "#hang-up").await;

@@ -56,12 +56,28 @@ fn DevicePicker(
     }
 }
 
+/// Which part of the call panel shows; a call in progress is one phase whatever changes
+/// inside it, so its pictures are not rebuilt when someone mutes or connects.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Idle,
+    Ringing { alias: String, video: bool },
+    Active { call: String, video: bool },
+    Ended { why: String },
+}
+
 #[component]
 pub fn CallPanel(session: RoomSession) -> impl IntoView {
+    let phase = Memo::new(move |_| match session.call.get() {
+        CallView::Idle => Phase::Idle,
+        CallView::Ringing { alias, video, .. } => Phase::Ringing { alias, video },
+        CallView::Active(a) => Phase::Active { call: a.call, video: a.video },
+        CallView::Ended { why } => Phase::Ended { why },
+    });
     move || {
-        match session.call.get() {
-        CallView::Idle => None,
-        CallView::Ringing { alias, video, .. } => Some(
+        match phase.get() {
+        Phase::Idle => None,
+        Phase::Ringing { alias, video } => Some(
             view! {
                 <div id="incoming-call" class="notice call-incoming" role="alertdialog" aria-labelledby="incoming-call-text">
                     <p id="incoming-call-text">
@@ -74,7 +90,7 @@ pub fn CallPanel(session: RoomSession) -> impl IntoView {
             }
             .into_any(),
         ),
-        CallView::Ended { why } => Some(
+        Phase::Ended { why } => Some(
             view! {
                 <p id="call-ended" class="notice" role="status">
                     {format!("Call ended. {why}")}" "
@@ -83,63 +99,78 @@ pub fn CallPanel(session: RoomSession) -> impl IntoView {
             }
             .into_any(),
         ),
-        CallView::Active(active) => {
-            let peers = active.peers.clone();
-            let (muted, camera_off, video, sharing) = (active.muted, active.camera_off, active.video, active.sharing);
-            let microphones: Vec<rtc::Device> = active.devices.iter().filter(|d| !d.video).cloned().collect();
-            let cameras: Vec<rtc::Device> = active.devices.iter().filter(|d| d.video).cloned().collect();
-            let (microphone, camera) = (active.microphone.clone(), active.camera.clone());
-            Some(
-                view! {
-                    <section id="call" class="call" aria-label="Call">
-                        <div class="call-grid">
-                            {peers.into_iter().map(|p: PeerView| {
-                                let key = p.key.clone();
-                                let label = format!("{}'s picture", p.alias);
-                                view! {
-                                    <figure class="call-peer" data-peer=p.key.clone()>
-                                        <StreamVideo session=session class="remote" muted=false label=label
-                                            stream=move || session.remote_stream(&key) />
-                                        <figcaption>{format!("{} · {}", p.alias, p.state.words())}</figcaption>
-                                    </figure>
-                                }
-                            }).collect_view()}
-                            <figure class="call-self">
-                                <StreamVideo session=session class="local" muted=true label="Your picture"
-                                    stream=move || session.local_stream() />
-                                <figcaption>{if sharing { "You · sharing your screen" } else { "You" }}</figcaption>
-                            </figure>
-                        </div>
-                        <div class="call-controls">
-                            <button id="call-mute" type="button" aria-pressed=muted.to_string()
-                                on:click=move |_| session.toggle_mute()>{if muted { "Unmute" } else { "Mute" }}</button>
-                            {video.then(|| view! {
-                                <button id="call-camera" type="button" aria-pressed=camera_off.to_string()
-                                    on:click=move |_| session.toggle_camera()>{if camera_off { "Camera on" } else { "Camera off" }}</button>
-                            })}
-                            {(video && rtc::can_share_screen()).then(|| view! {
-                                <button id="call-screen" type="button" aria-pressed=sharing.to_string()
-                                    on:click=move |_| session.toggle_screen()>{if sharing { "Stop sharing" } else { "Share screen" }}</button>
-                            })}
-                            <button id="hang-up" type="button" class="danger" on:click=move |_| session.hang_up()>"Hang up"</button>
-                        </div>
-                        {(microphones.len() > 1 || (video && cameras.len() > 1)).then(|| view! {
-                            <div class="call-devices">
-                                {(microphones.len() > 1).then(|| view! {
-                                    <DevicePicker session=session id="call-microphone" label="Microphone" video=false
-                                        devices=microphones in_use=microphone />
-                                })}
-                                {(video && cameras.len() > 1).then(|| view! {
-                                    <DevicePicker session=session id="call-camera-device" label="Camera" video=true
-                                        devices=cameras in_use=camera />
-                                })}
-                            </div>
-                        })}
-                    </section>
-                }
-                .into_any(),
-            )
-        }
+        Phase::Active { video, .. } => Some(view! { <ActiveCallView session=session video=video /> }.into_any()),
     }
+    }
+}
+
+/// The call in progress: one picture per person (kept while their state changes), this
+/// side's picture, the controls and the device lists.
+#[component]
+fn ActiveCallView(session: RoomSession, video: bool) -> impl IntoView {
+    let active = move || session.call.with(|v| if let CallView::Active(a) = v { Some(a.clone()) } else { None });
+    let peers = Memo::new(move |_| active().map(|a| a.peers).unwrap_or_default());
+    let flags = Memo::new(move |_| active().map(|a| (a.muted, a.camera_off, a.sharing)).unwrap_or_default());
+    let devices = Memo::new(move |_| active().map(|a| (a.devices, a.microphone, a.camera)).unwrap_or_default());
+    let muted = move || flags.get().0;
+    let camera_off = move || flags.get().1;
+    let sharing = move || flags.get().2;
+    let keys = move || peers.get().into_iter().map(|p| p.key).collect::<Vec<_>>();
+    view! {
+        <section id="call" class="call" aria-label="Call">
+            <div class="call-grid">
+                <For each=keys key=|k| k.clone() children=move |key: String| {
+                    let person = {
+                        let key = key.clone();
+                        move || peers.get().into_iter().find(|p: &PeerView| p.key == key)
+                    };
+                    let label = format!("{}'s picture", person().map(|p| p.alias).unwrap_or_default());
+                    let caption = move || person().map(|p| format!("{} · {}", p.alias, p.state.words())).unwrap_or_default();
+                    let stream_key = key.clone();
+                    view! {
+                        <figure class="call-peer" data-peer=key>
+                            <StreamVideo session=session class="remote" muted=false label=label
+                                stream=move || session.remote_stream(&stream_key) />
+                            <figcaption>{caption}</figcaption>
+                        </figure>
+                    }
+                } />
+                <figure class="call-self">
+                    <StreamVideo session=session class="local" muted=true label="Your picture"
+                        stream=move || session.local_stream() />
+                    <figcaption>{move || if sharing() { "You · sharing your screen" } else { "You" }}</figcaption>
+                </figure>
+            </div>
+            <div class="call-controls">
+                <button id="call-mute" type="button" aria-pressed=move || muted().to_string()
+                    on:click=move |_| session.toggle_mute()>{move || if muted() { "Unmute" } else { "Mute" }}</button>
+                {video.then(|| view! {
+                    <button id="call-camera" type="button" aria-pressed=move || camera_off().to_string()
+                        on:click=move |_| session.toggle_camera()>{move || if camera_off() { "Camera on" } else { "Camera off" }}</button>
+                })}
+                {(video && rtc::can_share_screen()).then(|| view! {
+                    <button id="call-screen" type="button" aria-pressed=move || sharing().to_string()
+                        on:click=move |_| session.toggle_screen()>{move || if sharing() { "Stop sharing" } else { "Share screen" }}</button>
+                })}
+                <button id="hang-up" type="button" class="danger" on:click=move |_| session.hang_up()>"Hang up"</button>
+            </div>
+            {move || {
+                let (all, microphone, camera) = devices.get();
+                let microphones: Vec<rtc::Device> = all.iter().filter(|d| !d.video).cloned().collect();
+                let cameras: Vec<rtc::Device> = all.into_iter().filter(|d| d.video).collect();
+                (microphones.len() > 1 || (video && cameras.len() > 1)).then(|| view! {
+                    <div class="call-devices">
+                        {(microphones.len() > 1).then(|| view! {
+                            <DevicePicker session=session id="call-microphone" label="Microphone" video=false
+                                devices=microphones in_use=microphone />
+                        })}
+                        {(video && cameras.len() > 1).then(|| view! {
+                            <DevicePicker session=session id="call-camera-device" label="Camera" video=true
+                                devices=cameras in_use=camera />
+                        })}
+                    </div>
+                })
+            }}
+        </section>
     }
 }
