@@ -93,9 +93,7 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
     let driver = Driver::start().await;
     let link = with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        let link = room_of_two(a, b, &base, "Alice-call", "Bob-call").await;
-        say(b, "call me-c1").await;
-        wait_for_text(a, ".message .message-text", "call me-c1").await;
+        let link = acquainted(a, b, &base, "Alice-call", "Bob-call").await;
 
         // Alice calls Bob; he declines, and she is told.
         click(a, "#people-toggle").await;
@@ -210,7 +208,7 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         .map(|m| protocol::envelope::open(&m.env, &key).expect("opens natively").content)
         .collect();
     assert_eq!(stored.len(), 2, "the message and the call's line: {stored:?}");
-    assert_eq!(stored[0], Content::text("call me-c1"));
+    assert_eq!(stored[0], Content::text("hello from Bob-call"));
     assert!(matches!(stored[1], Content::CallEnded { video: true, seconds } if seconds >= 1), "{stored:?}");
     assert!(scan::files_containing(&server.stored_dir(), b"a=fingerprint").is_empty());
     assert!(scan::files_containing(&server.stored_dir(), b"candidate").is_empty());
@@ -236,9 +234,7 @@ async fn a_relay_only_call_connects_through_turn() {
     let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        room_of_two(a, b, &base, "Alice-turn", "Bob-turn").await;
-        say(b, "relay me-t1").await;
-        wait_for_text(a, ".message .message-text", "relay me-t1").await;
+        acquainted(a, b, &base, "Alice-turn", "Bob-turn").await;
         click(a, "#people-toggle").await;
         wait_for_text(a, ".member-list .member", "Bob-turn").await;
         click(a, ".member-list .member .call-voice").await;
@@ -272,9 +268,7 @@ async fn a_call_rides_out_its_relay_restarting() {
     let turn = &mut turn;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        room_of_two(a, b, &base, "Alice-ice", "Bob-ice").await;
-        say(b, "ready-ice").await;
-        wait_for_text(a, ".message .message-text", "ready-ice").await;
+        acquainted(a, b, &base, "Alice-ice", "Bob-ice").await;
         click(a, "#people-toggle").await;
         voice_call(a, "Alice-ice", b, "Bob-ice").await;
         let before = turn.allocations();
@@ -312,9 +306,7 @@ async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
     let p = proxy.clone();
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        room_of_two(a, b, &base, "Alice-tamper", "Bob-tamper").await;
-        say(b, "call me-t2").await;
-        wait_for_text(a, ".message .message-text", "call me-t2").await;
+        acquainted(a, b, &base, "Alice-tamper", "Bob-tamper").await;
         say(a, "calling-t2").await;
         wait_for_text(b, ".message .message-text", "calling-t2").await;
         // Every private ephemeral frame (a call's signal) gets one bit of its ciphertext
@@ -340,6 +332,16 @@ async fn an_offer_altered_on_the_way_is_refused_with_a_warning() {
         click(a, "#hang-up").await;
     })
     .await;
+}
+
+/// A room `a` creates (as `alice`) and `b` joins (as `bob`), who says hello, so that each
+/// is in the other's people list; returns the invite link.
+async fn acquainted(a: &Client, b: &Client, base: &str, alice: &str, bob: &str) -> String {
+    let link = room_of_two(a, b, base, alice, bob).await;
+    let hello = format!("hello from {bob}");
+    say(b, &hello).await;
+    wait_for_text(a, ".message .message-text", &hello).await;
+    link
 }
 
 /// A room the first browser creates (as `names[0]`) and the others join, each saying
@@ -753,9 +755,7 @@ async fn a_call_shares_the_screen_and_switches_microphone_and_camera() {
     let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        room_of_two(a, b, &base, "Alice-dev", "Bob-dev").await;
-        say(b, "ready-dev").await;
-        wait_for_text(a, ".message .message-text", "ready-dev").await;
+        acquainted(a, b, &base, "Alice-dev", "Bob-dev").await;
         watch_peer_connections(a).await;
         click(a, "#people-toggle").await;
         press_member_button(a, "Bob-dev", ".call-video").await;
@@ -819,10 +819,8 @@ async fn two_people_calling_each_other_at_once_end_in_one_call() {
     let driver = Driver::start().await;
     with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
-        room_of_two(a, b, &base, "Alice-both", "Bob-both").await;
-        say(b, "ready-both").await;
+        acquainted(a, b, &base, "Alice-both", "Bob-both").await;
         say(a, "ready too-both").await;
-        wait_for_text(a, ".message .message-text", "ready-both").await;
         wait_for_text(b, ".message .message-text", "ready too-both").await;
         click(a, "#people-toggle").await;
         click(b, "#people-toggle").await;
