@@ -1,20 +1,44 @@
 //! A locked room gives a key that was not accepted nothing: no backlog, no live messages,
-//! no history over HTTP. Once accepted, the key unwraps the new epoch's room key and
+//! no calls, no history over HTTP. Once accepted, the key unwraps the new epoch's room key and
 //! reads what follows.
 
 mod support;
 
 use std::time::Duration;
 
+use protocol::call::Signal;
+use protocol::envelope::{self, Content, Envelope, MessageBody, SealInput};
 use protocol::error::ErrorCode;
-use protocol::frames::{Access, ServerFrame};
-use protocol::key_wrap;
+use protocol::frames::{Access, ClientFrame, ServerFrame};
+use protocol::identity::{IdentityKey, PublicKey};
+use protocol::ids::{ClientMessageId, RoomId};
+use protocol::{key_wrap, whisper};
 use serde_json::json;
 use support::{SECRET, server};
 use testkit::client::{
     self, Member, create_room, new_content_key, new_identity, now_ms, open_text, owner_call, seal_text_at, send_signed,
     sign_request,
 };
+
+/// A call offer from `from` to `to` at key epoch 1, sealed with their pair key as a
+/// browser seals it.
+fn call_offer(room: &RoomId, from: &IdentityKey, to: &PublicKey, cid: &str) -> Envelope {
+    let fp = "sha-256 8A:1E:33:0C:9F:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA";
+    let sdp = format!("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:{fp}\r\n");
+    let signal = Signal::Offer { sdp, fingerprint: fp.into(), video: false, people: Vec::new() };
+    let body = MessageBody {
+        alias: "caller".into(),
+        content: Content::CallSignal { call: "Q2xvYWtyb29tQ2FsbElkMQ".into(), signal },
+    };
+    let cid = ClientMessageId::parse(cid).expect("valid cid");
+    let pair = whisper::pair_key(from, to, room);
+    envelope::seal(
+        &SealInput { room, epoch: 1, cid: &cid, to: Some(to), body: &body },
+        &pair,
+        from,
+        testkit::random_bytes(),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
@@ -77,6 +101,20 @@ async fn a_key_that_was_not_accepted_gets_no_content_by_any_path() {
         Some(ServerFrame::Error { error, .. }) => assert_eq!(error.code, ErrorCode::NotAccepted),
         other => panic!("{other:?}"),
     }
+
+    // Calls neither: a call offer the owner addresses to a waiting key is not relayed to
+    // it, and a waiting key cannot ring anyone (a locked room calls only among accepted
+    // members).
+    let offer = call_offer(&room.id, &room.owner, &newcomer.public_key(), "ring-waiting");
+    owner.send_frame(&ClientFrame::Ephemeral { env: offer }).await;
+    assert!(waiting.next_within(Duration::from_millis(700)).await.is_none(), "a call reached a waiting key");
+    let offer = call_offer(&room.id, &newcomer, &room.owner.public_key(), "ring-owner");
+    waiting.send_frame(&ClientFrame::Ephemeral { env: offer }).await;
+    match waiting.next().await {
+        Some(ServerFrame::Error { error, .. }) => assert_eq!(error.code, ErrorCode::NotAccepted),
+        other => panic!("{other:?}"),
+    }
+    assert!(owner.next_within(Duration::from_millis(300)).await.is_none(), "a waiting key's call reached the owner");
 
     // HTTP history: unsigned → unauthorized; signed by the waiting key → not accepted.
     let unsigned = client::history(&http, &room.id, None, None).await.unwrap_err();
