@@ -447,6 +447,24 @@ impl RoomSession {
         });
     }
 
+    /// Someone in call `call` known here by no name yet (joined through a mesh, never
+    /// wrote in the room) takes the name their signals carry.
+    fn name_peer(&self, call: &str, key: &str, alias: &str) {
+        let unnamed = self.call.with_untracked(|v| {
+            matches!(v, CallView::Active(a) if a.call == call
+                && a.peers.iter().any(|p| p.key == key && p.alias.is_empty()))
+        });
+        if unnamed && !alias.is_empty() {
+            self.call.update(|v| {
+                if let CallView::Active(a) = v
+                    && let Some(p) = a.peers.iter_mut().find(|p| p.key == key)
+                {
+                    p.alias = alias.to_owned();
+                }
+            });
+        }
+    }
+
     /// Forgets the ringing call's offers.
     fn forget_ringing(&self) {
         let inner = self.inner();
@@ -616,6 +634,7 @@ impl RoomSession {
             return;
         }
         let key = sender.to_b64();
+        self.name_peer(&call_id, &key, &alias);
         let current = self.call.get_untracked();
         match signal {
             Signal::Offer { sdp, video, people, .. } => match current {
