@@ -319,14 +319,23 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         click(owner, "#admin-toggle").await;
         click(owner, "#admin-lock").await;
         wait_for_text(owner, ".room-title", "locked").await;
+        // Locking right after opening the panel (before its member list has loaded) keeps
+        // everyone already in: the member who was writing is still a reader.
+        wait_for(owner, ".member[data-status=accepted]").await;
+        assert!(texts(owner, ".member[data-status=pending]").await.is_empty(), "locking demoted nobody");
         say(owner, "said after locking").await;
         wait_for_attr(owner, ".message.mine:last-child", "data-status", "sent").await;
+        // A half-typed message of the day survives the panel's refresh on a join request.
+        fill(owner, "#admin-motd", "Half-typed").await;
 
         join_room(newcomer, &link, "Nina").await;
         wait_for(newcomer, "#waiting-notice").await;
         wait_for_attr(newcomer, "#connection-status", "data-status", "waiting").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(texts(newcomer, ".message").await.is_empty(), "a waiting key sees no messages");
+        wait_for(owner, ".member[data-status=pending] .accept").await;
+        let draft = wait_for(owner, "#admin-motd").await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(draft, "Half-typed", "the panel's refresh kept what the owner was typing");
 
         // The owner's panel lists the request; accepting lets the newcomer read.
         click(owner, ".member[data-status=pending] .accept").await;

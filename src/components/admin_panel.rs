@@ -7,6 +7,7 @@ use protocol::api::{BudgetView, IssuedToken, MemberView};
 use protocol::backup::MemberStatus;
 use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
 
+use crate::components::draft_field::DraftField;
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
 
@@ -20,9 +21,9 @@ const TOKEN_MIB: [u64; 4] = [MIN_ROOM_FUNDING_BYTES >> 20, 128, 512, 1024];
 #[component]
 pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let contacts = use_contacts();
-    let motd = RwSignal::new(String::new());
-    let room_name = RwSignal::new(String::new());
-    let capacity = RwSignal::new(String::new());
+    let motd = DraftField::new();
+    let room_name = DraftField::new();
+    let capacity = DraftField::new();
     let members = RwSignal::new(Vec::<MemberView>::new());
     // Whether `members` holds the server's answer (not "still loading" or "failed").
     let members_loaded = RwSignal::new(false);
@@ -37,9 +38,9 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let refresh = move || {
         spawn_local(async move {
             if let Ok(s) = session.admin_settings().await {
-                motd.set(session.motd.get_untracked().unwrap_or_default());
-                room_name.set(session.room_name.get_untracked().unwrap_or_default());
-                capacity.set(s.capacity.to_string());
+                motd.load(session.motd.get_untracked().unwrap_or_default());
+                room_name.load(session.room_name.get_untracked().unwrap_or_default());
+                capacity.load(s.capacity.to_string());
                 allowance.set(Some(s.allowance));
             }
             match session.admin_members().await {
@@ -74,12 +75,12 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let save_motd = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let text = motd.get_untracked();
-        run("Message of the day", Box::pin(async move { session.admin_set_motd(&text).await.map(|_| ()) }));
+        run("Message of the day", Box::pin(async move { session.admin_set_motd(&text).await.map(|_| motd.saved()) }));
     };
     let save_room_name = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let name = room_name.get_untracked();
-        run("Room name", Box::pin(async move { session.admin_set_room_name(&name).await.map(|_| ()) }));
+        run("Room name", Box::pin(async move { session.admin_set_room_name(&name).await.map(|_| room_name.saved()) }));
     };
     let save_capacity = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -87,20 +88,16 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             message.set(Some("Capacity must be a whole number.".into()));
             return;
         };
-        run("Capacity", Box::pin(async move { session.admin_set_capacity(n).await.map(|_| ()) }));
+        run("Capacity", Box::pin(async move { session.admin_set_capacity(n).await.map(|_| capacity.saved()) }));
     };
     let toggle_lock = move |_| {
         if locked() {
             run("Unlock", Box::pin(async move { session.admin_unlock().await.map(|_| ()) }));
         } else {
             // Everyone already in (with a valid invite proof) keeps reading; newcomers will
-            // wait for acceptance.
-            let keep: Vec<MemberView> = members
-                .get_untracked()
-                .into_iter()
-                .filter(|m| matches!(m.status, MemberStatus::Member | MemberStatus::Accepted))
-                .collect();
-            run("Lock", Box::pin(async move { session.admin_lock(&keep).await.map(|_| ()) }));
+            // wait for acceptance. The session reads the member list afresh: the panel's copy
+            // may still be loading.
+            run("Lock", Box::pin(async move { session.admin_lock().await.map(|_| ()) }));
         }
     };
     let issue_token = move |ev: leptos::ev::SubmitEvent| {
@@ -137,19 +134,19 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             <form class="row-form" on:submit=save_room_name>
                 <label for="admin-room-name">"Room name (everyone in the room sees it; encrypted)"</label>
                 <input id="admin-room-name" type="text" maxlength="100"
-                    prop:value=move || room_name.get() on:input=move |ev| room_name.set(event_target_value(&ev)) />
+                    prop:value=move || room_name.get() on:input=move |ev| room_name.input(event_target_value(&ev)) />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <form class="row-form" on:submit=save_motd>
                 <label for="admin-motd">"Message of the day"</label>
                 <input id="admin-motd" type="text" maxlength="1000"
-                    prop:value=move || motd.get() on:input=move |ev| motd.set(event_target_value(&ev)) />
+                    prop:value=move || motd.get() on:input=move |ev| motd.input(event_target_value(&ev)) />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <form class="row-form" on:submit=save_capacity>
                 <label for="admin-capacity">"Capacity (members besides you)"</label>
                 <input id="admin-capacity" type="number" min="1" max="10000"
-                    prop:value=move || capacity.get() on:input=move |ev| capacity.set(event_target_value(&ev)) />
+                    prop:value=move || capacity.get() on:input=move |ev| capacity.input(event_target_value(&ev)) />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <div class="row">

@@ -8,6 +8,7 @@ pub mod call_view;
 pub mod composer;
 pub mod connection_badge;
 pub mod create_room_form;
+pub mod draft_field;
 pub mod gallery;
 pub mod image_viewer;
 pub mod import_keys;

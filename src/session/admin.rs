@@ -164,11 +164,15 @@ impl RoomSession {
         (epoch, key, wrapped)
     }
 
-    /// Locks the room; `keep` are the members who keep reading (everyone else waits). Only
-    /// members with a valid invite proof get the new key. The invite link stays valid, so
-    /// people with it can still ask to join.
-    pub async fn admin_lock(&self, keep: &[MemberView]) -> Result<RoomSettings, String> {
-        let (keep, _) = self.vouched(keep);
+    /// Locks the room. Everyone in it right now (as the server lists them at this moment, not
+    /// as a panel loaded earlier showed them) keeps reading; newcomers wait. Only members with
+    /// a valid invite proof get the new key. The invite link stays valid, so people with it
+    /// can still ask to join.
+    pub async fn admin_lock(&self) -> Result<RoomSettings, String> {
+        let members = self.admin_members().await?.members;
+        let keep: Vec<MemberView> =
+            members.into_iter().filter(|m| matches!(m.status, MemberStatus::Member | MemberStatus::Accepted)).collect();
+        let (keep, _) = self.vouched(&keep);
         let (epoch, key, keys) = self.new_epoch(&keep);
         let motd = self.reseal_motd(epoch, &key);
         let name = self.reseal_name(epoch, &key);
