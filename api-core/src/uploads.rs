@@ -106,6 +106,12 @@ impl UploadRecord {
         self.chunk_ids.iter().all(Option::is_some)
     }
 
+    /// Never completed, and started before `older_than` (µs since the Unix epoch): what
+    /// garbage collection removes (mock-server's `gc`, the edge's scheduled collection).
+    pub fn abandoned(&self, older_than: u64) -> bool {
+        !self.complete() && self.created < older_than
+    }
+
     /// The chunk ids this upload keeps alive (what garbage collection must not remove).
     pub fn referenced_chunks(&self) -> impl Iterator<Item = &String> {
         self.chunk_ids.iter().flatten()

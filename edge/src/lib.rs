@@ -10,7 +10,7 @@
 //! - [`latest_index`]: KV_global on Workers KV: each room's newest message key.
 //! - [`ledger_object`]: the token ledger, sharded Durable Objects (exactly-once spends).
 //! - [`uploads_object`]: the document store: upload records in sharded Durable Objects,
-//!   chunks in R2.
+//!   chunks in R2; [`collect_garbage`]: its daily clean-up (a Cron Trigger).
 //! - [`sso`]: the SSO this deployment accepts room tokens from.
 //! - [`runtime`]: the clock, randomness and settings.
 //! - [`answer`]: JSON answers and typed refusals with the headers every response carries.
@@ -23,6 +23,8 @@ pub mod in_order;
 
 #[cfg(target_arch = "wasm32")]
 pub mod answer;
+#[cfg(target_arch = "wasm32")]
+pub mod collect_garbage;
 #[cfg(target_arch = "wasm32")]
 pub mod front;
 #[cfg(target_arch = "wasm32")]

@@ -38,6 +38,15 @@ pub const CHUNKS: &str = "CHUNKS";
 const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS uploads (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID";
 
+/// The first characters of file ids that have a shard of their own (base64url); anything
+/// else shares the shard `.`.
+const SHARD_CHARS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+/// Every shard's name, for what must see all upload records (garbage collection).
+pub fn all_shards() -> impl Iterator<Item = String> {
+    SHARD_CHARS.chars().map(|c| format!("uploads-{c}"))
+}
+
 /// The shard of file `file`'s record.
 pub fn shard(file: &str) -> String {
     let c = file.chars().next().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').unwrap_or('.');
@@ -46,8 +55,25 @@ pub fn shard(file: &str) -> String {
 
 /// The object holding file `file`'s record.
 pub fn stub(env: &Env, file: &str) -> Result<worker::Stub> {
-    env.durable_object("UPLOADS")?.id_from_name(&shard(file))?.get_stub()
+    shard_stub(env, &shard(file))
 }
+
+/// The object of shard `name`.
+pub fn shard_stub(env: &Env, name: &str) -> Result<worker::Stub> {
+    env.durable_object("UPLOADS")?.id_from_name(name)?.get_stub()
+}
+
+/// What one shard's collection did: the abandoned records it removed (or would remove),
+/// and the chunk ids its remaining records keep alive.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ShardCollected {
+    pub abandoned: u64,
+    pub referenced: Vec<String>,
+}
+
+/// The internal path of a shard's collection (never routed from outside: the Worker
+/// forwards only the store's API paths).
+pub const COLLECT_PATH: &str = "/~collect";
 
 fn internal(what: &str, e: impl std::fmt::Display) -> ErrorBody {
     worker::console_error!("{what}: {e}");
@@ -95,6 +121,38 @@ impl UploadsObject {
             )
             .map_err(|e| internal("cannot store an upload record", e))?;
         Ok(())
+    }
+
+    /// Removes the records abandoned before `older_than` (µs; none in a dry run) in one
+    /// transaction, and lists the chunks the others reference.
+    fn collect(&self, older_than: u64, dry_run: bool) -> std::result::Result<ShardCollected, ErrorBody> {
+        crate::sql_kv::in_transaction(&self.state.storage(), || {
+            let sql = self.state.storage().sql();
+            sql.exec(CREATE_TABLE, None).map_err(|e| internal("cannot open the upload records", e))?;
+            let cursor = sql
+                .exec("SELECT key, value FROM uploads", None)
+                .map_err(|e| internal("cannot read the upload records", e))?;
+            let mut records = Vec::new();
+            for row in cursor.raw() {
+                let row = row.map_err(|e| internal("cannot read an upload record", e))?;
+                if let [SqlStorageValue::String(file), SqlStorageValue::Blob(value)] = row.as_slice() {
+                    records.push((file.clone(), UploadRecord::decode(value)?));
+                }
+            }
+            let mut collected = ShardCollected { abandoned: 0, referenced: Vec::new() };
+            for (file, record) in records {
+                if record.abandoned(older_than) {
+                    collected.abandoned += 1;
+                    if !dry_run {
+                        sql.exec("DELETE FROM uploads WHERE key = ?", vec![SqlStorageValue::String(file)])
+                            .map_err(|e| internal("cannot remove an abandoned upload", e))?;
+                    }
+                } else {
+                    collected.referenced.extend(record.referenced_chunks().cloned());
+                }
+            }
+            Ok(collected)
+        })
     }
 
     /// `POST /api/uploads`: find the upload, or pay to be its (next) payer.
@@ -223,6 +281,14 @@ impl DurableObject for UploadsObject {
                 Err(_) => Err(ErrorBody::new(ErrorCode::MalformedRequest, "the chunk index must be a number")),
             },
             (Method::Get, ["api", "files", file, ..]) => self.manifest(&req, file).map(|m| json(&m)),
+            (Method::Post, ["~collect"]) => {
+                let url = req.url()?;
+                let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+                match query("older_than").and_then(|v| v.parse::<u64>().ok()) {
+                    Some(older_than) => self.collect(older_than, query("dry_run").is_some()).map(|c| json(&c)),
+                    None => Err(ErrorBody::new(ErrorCode::MalformedRequest, "older_than (µs) is needed")),
+                }
+            }
             _ => Err(ErrorBody::new(ErrorCode::NotFound, "no such API endpoint")),
         };
         match answer {

@@ -150,7 +150,7 @@ impl ObjectStore {
         let mut keep = std::collections::HashSet::new();
         let mut abandoned = 0;
         for (file, record) in &uploads {
-            if !record.complete() && record.created < older_than {
+            if record.abandoned(older_than) {
                 abandoned += 1;
                 if !dry_run {
                     tx.execute("DELETE FROM uploads WHERE key = ?1", params![file]).map_err(internal)?;

@@ -82,6 +82,8 @@ impl EdgeProcess {
         let mut cmd = Command::new(dir.join("node_modules/.bin/wrangler"));
         cmd.current_dir(&dir)
             .args(["dev", "--local", "--ip", "127.0.0.1", "--show-interactive-dev-session=false"])
+            // `/__scheduled` fires the Cron Trigger (garbage collection) on demand.
+            .arg("--test-scheduled")
             .arg("--port")
             .arg(port.to_string())
             .arg("--inspector-port")
