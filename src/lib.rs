@@ -7,7 +7,7 @@
 //!   message cache, the encrypted export file);
 //! - [`net`]: HTTP calls (signed where needed) and the room WebSocket;
 //! - [`session`]: one open room as reactive state, and the owner's admin actions;
-//! - [`rooms`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
+//! - [`rooms`] and [`invite_link`], [`contacts`], [`notify`], [`clock`]: room lifecycle, local names,
 //!   notifications, human times; [`format`]: links and a little formatting in message text;
 //! - [`sso`]: room authorisations from the organisation's SSO (blind-signed tokens);
 //! - [`unread`]: unread counts and previews of rooms that are not open;
@@ -27,6 +27,7 @@ pub mod contacts;
 pub mod crypto;
 pub mod files;
 pub mod format;
+pub mod invite_link;
 pub mod net;
 pub mod notify;
 pub mod pages;

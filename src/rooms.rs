@@ -1,9 +1,7 @@
 //! Room lifecycle on this device: creating a room, reading an invite link, choosing an
 //! alias (which creates this browser's identity for the room), forgetting a room.
 //!
-//! Invite links are `…/r/<room id>#<content key>` for key epoch 0, and
-//! `…/r/<room id>#<epoch>.<content key>` for later epochs (a room unlocked after a
-//! re-key). The fragment never reaches a server.
+//! Invite links (their format is in [`crate::invite_link`]) are read here.
 
 use std::collections::BTreeMap;
 
@@ -17,36 +15,12 @@ use protocol::room_state::{MAX_ROOM_NAME_CHARS, SealedMotd, SignedState, StateFi
 use protocol::storage_token;
 
 use crate::crypto;
-use crate::net::{self, api, explain, retry};
+use crate::invite_link::{self, InviteCard};
+use crate::net::{api, explain, retry};
 use crate::store::{self, RoomRecord, cache};
 
 /// Longest alias, in characters.
 pub const MAX_ALIAS_CHARS: usize = 40;
-
-/// The fragment that carries a content key.
-pub fn fragment(epoch: u32, key: &str) -> String {
-    if epoch == 0 { key.to_owned() } else { format!("{epoch}.{key}") }
-}
-
-/// Reads a fragment (with or without `#`): the epoch and the key.
-pub fn parse_fragment(fragment: &str) -> Option<(u32, ContentKey)> {
-    let text = fragment.trim_start_matches('#');
-    let (epoch, key) = match text.split_once('.') {
-        Some((e, k)) => (e.parse().ok()?, k),
-        None => (0, text),
-    };
-    ContentKey::parse(key).ok().map(|k| (epoch, k))
-}
-
-/// The invite link of a room: the key of the owner-signed invite epoch (newcomers prove
-/// they hold it), or, before the state is known, the newest key this browser holds.
-pub fn invite_link(record: &RoomRecord) -> Option<String> {
-    let (epoch, key) = match record.invite_epoch {
-        Some(epoch) => (epoch, record.keys.get(&epoch)?),
-        None => record.keys.iter().next_back().map(|(e, k)| (*e, k))?,
-    };
-    Some(format!("{}/r/{}#{}", net::origin(), record.room, fragment(epoch, key)))
-}
 
 /// Validates an alias typed by the user.
 pub fn clean_alias(alias: &str) -> Result<String, String> {
@@ -157,8 +131,9 @@ pub enum RoomAccess {
     NotARoom,
     /// Neither the link nor this browser has a key of the room.
     MissingKey,
-    /// First visit: an alias is needed before joining.
-    NeedsAlias(RoomRecord),
+    /// First visit: an alias is needed before joining; the link's card says which room
+    /// it is and who sent the link.
+    NeedsAlias(RoomRecord, InviteCard),
     /// Everything needed to join.
     Ready(RoomRecord),
 }
@@ -169,7 +144,9 @@ pub enum RoomAccess {
 /// the conflict is kept for the user to decide ([`use_link_key`]).
 pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
     let Ok(room) = RoomId::parse(room) else { return RoomAccess::NotARoom };
-    let from_link = parse_fragment(fragment_text);
+    let from_link = invite_link::parse(fragment_text);
+    let card = from_link.as_ref().map(|f| f.card.clone()).unwrap_or_default();
+    let from_link = from_link.map(|f| (f.epoch, f.key));
     let record = match (store::load_room(room.as_str()), from_link) {
         (Some(mut record), Some((epoch, key))) => {
             let link_key = key.to_b64();
@@ -201,7 +178,7 @@ pub fn resolve_access(room: &str, fragment_text: &str) -> RoomAccess {
     if record.identity.is_some() && record.alias.is_some() {
         RoomAccess::Ready(record)
     } else {
-        RoomAccess::NeedsAlias(record)
+        RoomAccess::NeedsAlias(record, card)
     }
 }
 
@@ -222,6 +199,8 @@ pub fn choose_alias(mut record: RoomRecord, alias: &str) -> Result<RoomRecord, S
     record.alias = Some(clean_alias(alias)?);
     if record.identity.is_none() {
         record.identity = Some(crypto::new_identity().to_secret_b64());
+        // A key new to the room says so once the room lets it read.
+        record.announce_join = true;
     }
     store::save_room(&record).map_err(|e| e.to_string())?;
     Ok(record)

@@ -132,17 +132,8 @@ pub enum Outcome {
 }
 
 fn fragment_params(fragment: &str) -> std::collections::BTreeMap<String, String> {
-    url_pairs(fragment.trim_start_matches('#'))
-}
-
-fn url_pairs(text: &str) -> std::collections::BTreeMap<String, String> {
-    text.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| {
-            let v = js_sys::decode_uri_component(&v.replace('+', " ")).map(String::from).unwrap_or_default();
-            (k.to_owned(), v)
-        })
-        .collect()
+    let text = fragment.trim_start_matches('#');
+    form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Reads the SSO's answer from `fragment`, unblinds and keeps the tokens. The pending

@@ -61,7 +61,7 @@ pub async fn summarize(record: &RoomRecord) -> Option<Summary> {
     let after = record.last_seen.clone().unwrap_or_default();
     let unread: Vec<_> = decoded
         .iter()
-        .filter(|m| !m.mine && m.action.is_none() && m.trust == Trust::Verified)
+        .filter(|m| !m.mine && m.is_conversation() && m.trust == Trust::Verified)
         .filter(|m| m.key.as_deref().is_some_and(|k| k > after.as_str()))
         .collect();
     let oldest_on_page = page.messages.first().map(|m| m.key.to_string()).unwrap_or_default();

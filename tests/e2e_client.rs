@@ -136,9 +136,9 @@ async fn a_server_crash_mid_conversation_loses_and_duplicates_nothing() {
         testkit::app::parse_link(&link).0
     })
     .await;
-    // And the server holds each exactly once too.
+    // And the server holds each exactly once too (with Gus's joined line).
     let history = client::full_history(&server.http_base(), &room, 100).await;
-    assert_eq!(history.len(), 12);
+    assert_eq!(history.len(), 13);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,16 +346,34 @@ async fn in_a_locked_room_a_newcomer_waits_until_the_owner_accepts() {
         wait_for_text(newcomer, ".message-text", "said after locking").await;
         say(newcomer, "thanks!").await;
         wait_for_text(owner, ".message-text", "thanks!").await;
+        // Both see who let whom in, and that the newcomer joined, as system lines.
+        wait_for_text(owner, ".system-line[data-event=accepted]", "You let Nina in").await;
+        wait_for_text(owner, ".system-line[data-event=joined]", "Nina joined the room").await;
+        wait_for_text(newcomer, ".system-line[data-event=accepted]", "Olga let you in").await;
+        wait_for_text(newcomer, ".system-line[data-event=joined]", "You joined the room").await;
 
-        // Removing a member asks once more, in place; Cancel leaves everything as it was.
-        click(owner, ".member[data-status=accepted] .remove").await;
+        // Removing Nina asks once more, in place; Cancel leaves everything as it was.
+        let thanks = wait_for_text(owner, ".message", "thanks!").await;
+        let rows = owner.find_all(Locator::Css(".message")).await.unwrap();
+        let mut nina = None;
+        for row in rows {
+            if row.text().await.unwrap_or_default().contains("thanks!") {
+                nina = row.attr("data-sender").await.unwrap();
+            }
+        }
+        let nina = nina.unwrap_or_else(|| panic!("Nina's row names its sender: {thanks}"));
+        let remove = format!(".admin .member[data-key=\"{nina}\"] .remove");
+        click(owner, &remove).await;
         wait_for_text(owner, ".confirm-remove", "They lose access and everyone gets a new room key").await;
         click(owner, ".remove-cancel").await;
-        wait_for(owner, ".member[data-status=accepted] .remove").await;
+        wait_for(owner, &remove).await;
         assert!(!texts(owner, ".admin .status-line").await.iter().any(|t| t.contains("Remove")), "nothing was removed");
-        click(owner, ".member[data-status=accepted] .remove").await;
+        click(owner, &remove).await;
         click(owner, ".remove-confirm").await;
         wait_for_text(owner, ".admin .status-line", "Remove: done").await;
+        wait_for_text(owner, ".system-line[data-event=removed]", "You removed Nina").await;
+        // One "joined" line per newcomer, however often it reconnected.
+        assert_eq!(texts(owner, ".system-line[data-event=joined]").await.len(), 1);
     })
     .await;
 }
@@ -399,11 +417,14 @@ async fn a_message_past_the_size_limit_is_refused_in_the_composer_and_one_within
         let kept = wait_for(a, "#composer").await.prop("value").await.unwrap().unwrap_or_default();
         assert_eq!(kept.len(), too_long.len(), "the text is kept for editing");
         assert_eq!(texts(a, ".message").await.len(), 1, "no row for the refused message");
-        parse_link(&link).0
+        parse_link(&link)
     })
     .await;
-    // The server holds the one message that was sent.
-    assert_eq!(client::full_history(&server.http_base(), &room, 100).await.len(), 1);
+    // The server holds the one message that was sent (and Bob's joined line).
+    let (room, key) = room;
+    let http = server.http_base();
+    assert_eq!(client::opened_texts(&http, &room, &key).await.iter().map(String::len).collect::<Vec<_>>(), [20_000]);
+    assert_eq!(client::full_history(&http, &room, 100).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,10 +103,15 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
         let target = MessageRef::from_id(&question_id).expect("row ids are message refs");
         native.send_content(&key, "n-2", Content::Edit { target: target.clone(), text: "forged-act".into() }).await;
         native.send_content(&key, "n-3", Content::Delete { target }).await;
+        // And a membership line only the owner may post.
+        let member = native.identity.public_key();
+        native.send_content(&key, "n-4", Content::Removed { member }).await;
         for c in [a, b] {
             wait_for_text(c, ".message.tampered", "only the sender of a message may edit it").await;
             wait_for_text(c, ".message.tampered", "only the sender of a message or the room's owner may delete it")
                 .await;
+            wait_for_text(c, ".message.tampered", "only the room's owner accepts or removes members").await;
+            assert!(texts(c, ".system-line[data-event=removed]").await.is_empty(), "no forged removal line");
             let row = row_text(c, &question_id).await;
             assert!(row.contains(fixed) && !row.contains("deleted"), "the forgeries changed nothing: {row}");
         }

@@ -1,7 +1,8 @@
 //! End to end, presence: a member typing shows on the other screens and lapses when they
 //! stop, a sent message clears it, and a read message shows "Seen by" to its sender.
 //! None of it is stored: the room's history holds only the messages, and the server's
-//! files hold no plaintext.
+//! files hold no plaintext. Joining and leaving show as system lines; a member who leaves
+//! is gone from this browser.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::time::{Duration, Instant};
@@ -85,4 +86,44 @@ async fn typing_and_seen_markers_show_live_and_are_never_stored() {
         key.as_bytes(),
         room.as_str(),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_leaves_shows_as_gone_and_this_browser_forgets_the_room() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), &[]);
+    let base = server.http_base();
+    let driver = Driver::start().await;
+    with_browsers(&driver, 2, |browsers| async move {
+        let (a, b) = (&browsers[0], &browsers[1]);
+        let link = room_of_two(a, b, &base, "Alice-lv", "Bob-lv").await;
+        wait_for_text(a, ".system-line[data-event=joined]", "Bob-lv joined the room").await;
+        say(b, "bye all-lv").await;
+        wait_for_text(a, ".message-text", "bye all-lv").await;
+
+        // The owner is not offered to leave her own room; Bob is, and is asked once more.
+        click(a, "#people-toggle").await;
+        wait_for(a, ".member-list").await;
+        assert!(texts(a, "#leave-room").await.is_empty(), "the owner cannot leave her room");
+        click(b, "#people-toggle").await;
+        click(b, "#leave-room").await;
+        wait_for_text(b, ".confirm-leave", "Everyone sees that you left").await;
+        click(b, "#leave-cancel").await;
+        wait_for(b, "#leave-room").await;
+        click(b, "#leave-room").await;
+        click(b, "#leave-confirm").await;
+
+        // Bob is home, the room is not among his rooms, and Alice sees that he left.
+        wait_for(b, "#create-room").await;
+        assert!(
+            texts(b, ".room-item").await.is_empty(),
+            "the room is forgotten here: {:?}",
+            texts(b, ".room-item").await
+        );
+        wait_for_text(a, ".system-line[data-event=left]", "Bob-lv left the room").await;
+        // His keys are gone: the link asks for a name again, as for a newcomer.
+        b.goto(&link).await.unwrap();
+        wait_for(b, "#alias-input").await;
+    })
+    .await;
 }

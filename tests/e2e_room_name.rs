@@ -1,5 +1,6 @@
-//! End to end, the room's shared name: given at creation it shows for everyone who joins
-//! (not "Room 1X_LO1AR…"), the owner renames it and every open screen follows, "Your
+//! End to end, the room's shared name: given at creation it shows on the join screen (from
+//! the invite link's card) and for everyone who joins (not "Room 1X_LO1AR…"), the owner
+//! renames it and every open screen follows, "Your
 //! rooms" lists it, and the server holds only its ciphertext.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -27,7 +28,12 @@ async fn a_room_name_set_by_the_owner_shows_for_everyone_and_never_reaches_the_s
         // An empty room says how to bring people in.
         wait_for_text(a, "#empty-room", "Invite people").await;
 
-        // A newcomer sees the name the owner gave (from the owner-signed state).
+        // Before joining, the link itself says which room this is and who sent it (the
+        // server is asked nothing: the card rides in the fragment).
+        b.goto(&link).await.unwrap();
+        wait_for_text(b, "#alias-heading", &format!("Join “{first}”")).await;
+        wait_for_text(b, "#invited-by", "Alice-rn, the room's owner, sent you this invitation").await;
+        // Once in, the name comes from the owner-signed state.
         join_room(b, &link, "Bob-rn").await;
         wait_for_attr(b, "#connection-status", "data-status", "connected").await;
         wait_for_text(b, "#room-title", first).await;

@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloakroom::crypto::{self, Outgoing, webcrypto};
+use cloakroom::invite_link::{self, InviteCard};
 use cloakroom::rooms;
 use cloakroom::session::decode::{Keyring, Roles};
-use cloakroom::session::timeline::{Action, ChatMessage, DeletedBy, Delivery, Quote, Timeline, Trust};
+use cloakroom::session::timeline::{Action, ChatMessage, DeletedBy, Delivery, MemberEvent, Quote, Timeline, Trust};
 use cloakroom::store::{self, RoomRecord, cache, export};
 use gloo_storage::{LocalStorage, Storage};
 use protocol::content_key::ContentKey;
@@ -169,7 +170,10 @@ fn room_records_round_trip_through_local_storage() {
     let key = crypto::new_content_key().to_b64();
     assert_eq!(rooms::resolve_access(&room, ""), rooms::RoomAccess::MissingKey);
     let record = match rooms::resolve_access(&room, &format!("#{key}")) {
-        rooms::RoomAccess::NeedsAlias(r) => r,
+        rooms::RoomAccess::NeedsAlias(r, card) => {
+            assert_eq!(card, InviteCard::default(), "a link without a card");
+            r
+        }
         other => panic!("expected an alias prompt, got {other:?}"),
     };
     assert_eq!(record.keys.get(&0), Some(&key));
@@ -185,10 +189,52 @@ fn room_records_round_trip_through_local_storage() {
         rooms::RoomAccess::Ready(r) => assert_eq!(r.keys.len(), 2),
         other => panic!("{other:?}"),
     }
-    assert!(rooms::invite_link(&store::load_room(&room).unwrap()).unwrap().ends_with(&format!("#3.{k3}")));
+    // The link carries the newest key and a card with this member's alias (no shared name yet).
+    let link = invite_link::invite_link(&store::load_room(&room).unwrap(), None).unwrap();
+    assert!(link.ends_with(&format!("#3.{k3}&from=Zed")), "{link}");
     assert_eq!(rooms::resolve_access("not-a-room", "#x"), rooms::RoomAccess::NotARoom);
     assert_eq!(rooms::path_from_link(&format!("http://x/r/{room}#{key}")), Some(format!("/r/{room}#{key}")));
     store::clear_all();
+}
+
+#[wasm_bindgen_test]
+fn invite_cards_name_the_room_and_sender_and_show_nothing_a_link_should_not() {
+    let key = crypto::new_content_key();
+    let k = key.to_b64();
+    let card = InviteCard {
+        name: Some("Book club & friends #1".into()),
+        owner: Some("Olga".into()),
+        from: Some("Ana María".into()),
+    };
+    let text = invite_link::fragment(2, &k, &card);
+    assert!(text.starts_with(&format!("2.{k}&")), "{text}");
+    assert!(!text[k.len() + 2..].contains('#') && !text.contains(' '), "the card is encoded: {text}");
+    let parsed = invite_link::parse(&format!("#{text}")).unwrap();
+    assert_eq!((parsed.epoch, parsed.key.to_b64(), parsed.card), (2, k.clone(), card));
+    // A link without a card (every link made before cards) still opens.
+    let plain = invite_link::parse(&k).unwrap();
+    assert_eq!((plain.epoch, plain.card), (0, InviteCard::default()));
+    // Direction overrides and control characters are dropped, over-long fields are cut to
+    // their limit, blank and unknown fields are ignored, and a bad key is no link at all.
+    let hostile = format!("{k}&name=%E2%80%AEevil%0Aname&from=%20%20&colour=red");
+    let parsed = invite_link::parse(&hostile).unwrap();
+    assert_eq!(parsed.card, InviteCard { name: Some("evilname".into()), owner: None, from: None });
+    let long = format!("{k}&name={}&from={}", "n".repeat(500), "f".repeat(500));
+    let parsed = invite_link::parse(&long).unwrap();
+    assert_eq!(parsed.card.name.map(|n| n.chars().count()), Some(protocol::room_state::MAX_ROOM_NAME_CHARS));
+    assert_eq!(parsed.card.from.map(|n| n.chars().count()), Some(rooms::MAX_ALIAS_CHARS));
+    assert!(invite_link::parse("not-a-key&name=x").is_none());
+    // What a member named the room only for themselves never goes into a link.
+    let record = RoomRecord {
+        room: RoomId::from_owner_key(&crypto::new_identity().public_key()).to_string(),
+        keys: BTreeMap::from([(0, k.clone())]),
+        alias: Some("Zed".into()),
+        name: Some("my secret nickname for it".into()),
+        shared_name: Some("Team".into()),
+        ..RoomRecord::default()
+    };
+    let link = invite_link::invite_link(&record, Some("Olga".into())).unwrap();
+    assert!(link.ends_with(&format!("#{k}&name=Team&owner=Olga&from=Zed")), "{link}");
 }
 
 fn record(room: &str, identity: &str) -> RoomRecord {
@@ -259,6 +305,7 @@ fn message(id: &str, key: Option<&str>, mine: bool, delivery: Delivery) -> ChatM
         trust: Trust::Verified,
         reply_to: None,
         action: None,
+        event: None,
         shown: Default::default(),
     }
 }
@@ -426,6 +473,25 @@ fn unread_and_new_counts_skip_our_own_messages() {
     renamed.alias = "Xena".into();
     t.upsert(renamed);
     assert_eq!(t.alias_of("x"), Some("Xena"));
+    // A membership line is a row, but neither unread nor "new", and never grouped with
+    // the sender's messages around it.
+    let mut joined = message("y/1", Some("k000013"), false, Delivery::Sent);
+    joined.sender = "y".into();
+    joined.event = Some(MemberEvent::Joined);
+    t.upsert(joined);
+    let mut said = message("y/2", Some("k000014"), false, Delivery::Sent);
+    said.sender = "y".into();
+    t.upsert(said);
+    assert_eq!(t.first_unread_after("k000012"), Some("y/2"));
+    assert_eq!(t.count_from_others_after("k000012"), 1);
+    // (Our pending "me/2" stays the newest row.)
+    let newest = t.newest(3);
+    assert_eq!(newest.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["y/1", "y/2", "me/2"]);
+    assert!(!newest[1].shown.continued, "a message after a membership line shows its sender");
+    assert!(!newest[0].is_conversation() && newest[1].is_conversation());
+    let named = |k: &str| if k == "z" { "Zoe".to_owned() } else { "a newcomer".to_owned() };
+    assert_eq!(MemberEvent::Accepted { member: "z".into() }.line("Olga", named), "Olga let Zoe in");
+    assert_eq!(MemberEvent::Removed { member: "q".into() }.line("You", named), "You removed a newcomer");
 }
 
 #[wasm_bindgen_test]

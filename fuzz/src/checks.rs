@@ -217,6 +217,10 @@ pub fn check_message_body(data: &[u8]) {
         | Content::Typing { .. }
         | Content::Seen { .. }
         | Content::CallEnded { .. }
+        | Content::Joined
+        | Content::Left
+        | Content::Accepted { .. }
+        | Content::Removed { .. }
         | Content::Unsupported => vec![],
         Content::CallSignal { call, signal } => {
             // The receiver's check answers for any signal without panicking, and the

@@ -14,6 +14,12 @@
 //! - actions are for the whole room: a whispered action is refused (it would change, for
 //!   two members, what everyone else sees differently).
 //!
+//! Membership lines are ordinary messages too, shown as system lines ("Nina joined"):
+//! - **joined** and **left** speak only of their own sender (the signature proves who);
+//! - **accepted** and **removed** name another member and only the room's owner may send
+//!   them (the owner is the only one who can do either);
+//! - none may be whispered (they are for the whole room).
+//!
 //! A reply is a text message with `reply_to` set; it needs no rule (anyone may quote
 //! anything they can read), and clients that predate it show its text as usual.
 
@@ -67,6 +73,8 @@ pub enum ActionError {
     BadReaction,
     #[error("actions are for the whole room and cannot be whispered")]
     Whispered,
+    #[error("only the room's owner accepts or removes members")]
+    MembershipNotOwner,
 }
 
 /// The message an action (or a reply) points at, if `content` is one.
@@ -86,8 +94,17 @@ pub fn check(
     whispered: bool,
     content: &Content,
 ) -> Result<(), ActionError> {
-    let is_action = matches!(content, Content::Edit { .. } | Content::Delete { .. } | Content::Reaction { .. });
-    if is_action && whispered {
+    let for_the_room = matches!(
+        content,
+        Content::Edit { .. }
+            | Content::Delete { .. }
+            | Content::Reaction { .. }
+            | Content::Joined
+            | Content::Left
+            | Content::Accepted { .. }
+            | Content::Removed { .. }
+    );
+    if for_the_room && whispered {
         return Err(ActionError::Whispered);
     }
     match content {
@@ -110,6 +127,9 @@ pub fn check(
             }
         }
         Content::Reaction { emoji, .. } => check_reaction(emoji),
+        Content::Accepted { .. } | Content::Removed { .. } if owner != Some(sender) => {
+            Err(ActionError::MembershipNotOwner)
+        }
         _ => Ok(()),
     }
 }
@@ -144,6 +164,25 @@ mod tests {
         assert_eq!(check(&alice, None, false, &edit("  ")), Err(ActionError::EmptyEdit));
         assert_eq!(check(&alice, None, false, &edit(&"x".repeat(MAX_TEXT_BYTES))), Ok(()));
         assert_eq!(check(&alice, None, false, &edit(&"x".repeat(MAX_TEXT_BYTES + 1))), Err(ActionError::EditTooLong));
+    }
+
+    #[test]
+    fn membership_lines_name_others_only_from_the_owner_and_are_never_whispered() {
+        let (alice, bob, owner) = (key(1), key(2), key(3));
+        for line in [Content::Joined, Content::Left] {
+            assert_eq!(check(&alice, Some(&owner), false, &line), Ok(()));
+            assert_eq!(check(&alice, Some(&owner), true, &line), Err(ActionError::Whispered));
+        }
+        for line in [Content::Accepted { member: bob }, Content::Removed { member: bob }] {
+            assert_eq!(check(&owner, Some(&owner), false, &line), Ok(()));
+            assert_eq!(check(&alice, Some(&owner), false, &line), Err(ActionError::MembershipNotOwner));
+            assert_eq!(check(&alice, None, false, &line), Err(ActionError::MembershipNotOwner));
+            assert_eq!(check(&owner, Some(&owner), true, &line), Err(ActionError::Whispered));
+        }
+        // Their JSON form, as PROTOCOL.md gives it.
+        assert_eq!(serde_json::to_string(&Content::Joined).unwrap(), r#"{"type":"joined"}"#);
+        let accepted = serde_json::to_value(Content::Accepted { member: bob }).unwrap();
+        assert_eq!(accepted, serde_json::json!({"type": "accepted", "member": bob.to_b64()}));
     }
 
     #[test]

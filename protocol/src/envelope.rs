@@ -60,6 +60,15 @@ pub enum Content {
     /// A call that took place (posted by its caller when it ends): how long it lasted
     /// once connected, in seconds, and whether with video.
     CallEnded { seconds: u32, video: bool },
+    /// The sender joined the room: posted once by a new member's browser when the room
+    /// first lets it read (see [`crate::actions`] for the membership rules).
+    Joined,
+    /// The sender left the room (and forgot it on that device).
+    Left,
+    /// (The owner only) the owner let `member` into the locked room.
+    Accepted { member: PublicKey },
+    /// (The owner only) the owner removed `member` and re-keyed the room.
+    Removed { member: PublicKey },
     /// A content type this client does not know.
     #[serde(other)]
     Unsupported,

@@ -176,7 +176,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                     let unvouched = !unvouched.is_empty();
                     let spent = m.spent;
                     view! {
-                        <li class="member" data-status=status.clone()>
+                        <li class="member" data-status=status.clone() data-key=key.to_b64()>
                             <span class="member-name">{label.clone()}</span>
                             <span class="member-key" title=key.to_b64()>{format!("{}…", &key.to_b64()[..10])}</span>
                             <span class="tag">{status.clone()}</span>

@@ -63,7 +63,7 @@ pub fn CreateRoomForm() -> impl IntoView {
         spawn_local(async move {
             match rooms::create_room(&alias.get_untracked(), auth, &name.get_untracked()).await {
                 Ok(record) => {
-                    let link = rooms::invite_link(&record).unwrap_or_default();
+                    let link = crate::invite_link::invite_link(&record, None).unwrap_or_default();
                     let path = link.split_once("/r/").map(|(_, p)| format!("/r/{p}")).unwrap_or_default();
                     navigate(&path, NavigateOptions::default());
                 }

@@ -1,13 +1,17 @@
 //! The people of the room as every member can see them: the owner, everyone who has a
 //! message here and everyone seen reading or typing, each under the name they chose
 //! (or the local name this browser gave them), with the owner, "you", verified and
-//! typing cues. A name opens the member's card (local name, safety number).
+//! typing cues. A name opens the member's card (local name, safety number). A member
+//! who is not the owner can leave the room from here.
 
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 
+use protocol::frames::Access;
+
 use crate::call::CallView;
+use crate::components::leave_room::LeaveRoom;
 use crate::contacts::use_contacts;
 use crate::session::RoomSession;
 
@@ -114,6 +118,7 @@ pub fn MemberList(session: RoomSession, on_name: Callback<(String, String)>) -> 
                     }
                 } />
             </ul>
+            {move || matches!(session.access.get(), Some(Access::Member | Access::Accepted)).then(|| view! { <LeaveRoom session=session /> })}
         </section>
     }
 }

@@ -24,6 +24,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
 use crate::components::message_row::MessageRow;
+use crate::components::system_line::SystemLine;
+use crate::session::timeline::Trust;
 use crate::session::window::TimelineWindow;
 use crate::session::{PAGE, RoomSession};
 
@@ -397,7 +399,10 @@ pub fn MessageList(
                     <For
                         each=move || rows.get()
                         key=|m| (m.id.clone(), m.key.clone(), m.delivery.clone(), m.trust.clone(), m.text.clone(), m.shown.clone())
-                        children=move |m| view! { <MessageRow message=m session=session on_name=on_name first_unread=first_unread /> }
+                        children=move |m| match (m.event.clone(), &m.trust) {
+                            (Some(event), Trust::Verified) => view! { <SystemLine message=m event=event session=session /> }.into_any(),
+                            _ => view! { <MessageRow message=m session=session on_name=on_name first_unread=first_unread /> }.into_any(),
+                        }
                     />
                 </ol>
             </div>

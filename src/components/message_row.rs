@@ -161,13 +161,7 @@ pub fn MessageRow(
         let (sender, alias) = (sender.clone(), alias.clone());
         move |_| on_name.run((sender.clone(), alias.clone()))
     };
-    let day_line = m.shown.day_starts.map(|ms| {
-        view! {
-            <li class="day-line">
-                <span>{move || clock::day_label(ms, now.get())}</span>
-            </li>
-        }
-    });
+    let day_line = m.shown.day_starts.map(|ms| view! { <DayLine ms=ms /> });
     view! {
         {day_line}
         {unread_line}
@@ -202,6 +196,17 @@ pub fn MessageRow(
                     </div>
                 }
             })}
+        </li>
+    }
+}
+
+/// The line above the first row of a day ("Today", "Monday 3 March").
+#[component]
+pub fn DayLine(ms: u64) -> impl IntoView {
+    let now = expect_context::<Now>().0;
+    view! {
+        <li class="day-line">
+            <span>{move || clock::day_label(ms, now.get())}</span>
         </li>
     }
 }

@@ -23,6 +23,7 @@ use crate::components::share_dialog::ShareDialog;
 use crate::components::shortcuts::ShortcutsDialog;
 use crate::components::transfer_list::TransferList;
 use crate::components::verification_warning::VerificationWarning;
+use crate::invite_link;
 use crate::net::explain;
 use crate::net::socket::ConnectionStatus;
 use crate::rooms::{self, RoomAccess};
@@ -44,8 +45,8 @@ pub fn RoomPage() -> impl IntoView {
             RoomAccess::MissingKey => view! {
                 <p class="notice">"This link has no room key. Ask for the full invite link (the part after # is the key)."</p>
             }.into_any(),
-            RoomAccess::NeedsAlias(record) => view! {
-                <AliasPrompt record=record on_done=Callback::new(move |r: RoomRecord| access.set(RoomAccess::Ready(r))) />
+            RoomAccess::NeedsAlias(record, card) => view! {
+                <AliasPrompt record=record card=card on_done=Callback::new(move |r: RoomRecord| access.set(RoomAccess::Ready(r))) />
             }.into_any(),
             RoomAccess::Ready(record) => view! { <ChatRoom record=record /> }.into_any(),
         }}
@@ -92,8 +93,9 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
     let invite = {
         let room_id = room_id.clone();
         move || {
-            session.state.track();
-            store::load_room(&room_id).and_then(|r| rooms::invite_link(&r))
+            let owner = session.state.with(|s| s.as_ref().map(|s| s.owner.to_b64()));
+            let owner_alias = owner.map(|o| session.alias_of(&o)).filter(|a| !a.trim().is_empty());
+            store::load_room(&room_id).and_then(|r| invite_link::invite_link(&r, owner_alias))
         }
     };
     let motd = move || session.motd.get();

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use protocol::api::{BudgetView, IssuedToken, MAX_MOTD_CHARS, MemberView, MembersView, OwnerCall, Rekey, RoomSettings};
 use protocol::backup::MemberStatus;
 use protocol::content_key::ContentKey;
+use protocol::envelope::Content;
 use protocol::error::ErrorBody;
 use protocol::identity::PublicKey;
 use protocol::invite;
@@ -196,7 +197,9 @@ impl RoomSession {
     pub async fn admin_accept(&self, member: PublicKey) -> Result<(), String> {
         let (epoch, key) = self.current_key().ok_or("this browser does not hold the room's current key")?;
         let wrapped = key_wrap::wrap(&self.identity(), &member, &self.room_id(), epoch, &key, random_bytes::<12>());
-        self.owner::<serde_json::Value>(&OwnerCall::Accept { key: member, wrapped }).await.map(|_| ())
+        self.owner::<serde_json::Value>(&OwnerCall::Accept { key: member, wrapped }).await?;
+        self.announce(Content::Accepted { member });
+        Ok(())
     }
 
     pub async fn admin_deny(&self, member: PublicKey) -> Result<(), String> {
@@ -228,6 +231,8 @@ impl RoomSession {
         self.owner::<serde_json::Value>(&OwnerCall::Remove { key: member, rekey }).await?;
         self.trust_own_key(epoch, key);
         self.drop_removed_member(&member);
+        // Under the new key: the removed member does not read it.
+        self.announce(Content::Removed { member });
         Ok(())
     }
 }

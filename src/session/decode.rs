@@ -124,7 +124,7 @@ impl Keyring {
             Err(why) => (String::new(), None, why),
             Ok(body) => (body.alias, Some(BodyParts::of(&body.content)), Trust::Verified),
         };
-        let parts = parts.unwrap_or(BodyParts { text: String::new(), attachment: None, reply_to: None, action: None });
+        let parts = parts.unwrap_or_default();
         ChatMessage {
             id: message_id(&env.sender, env.cid.as_str()),
             key: Some(m.key.to_string()),
@@ -141,6 +141,7 @@ impl Keyring {
             trust,
             reply_to: parts.reply_to,
             action: parts.action,
+            event: parts.event,
             shown: Default::default(),
         }
     }

@@ -7,6 +7,7 @@ pub mod admin;
 mod call_devices;
 mod calls;
 pub mod decode;
+mod membership;
 pub mod presence;
 pub mod timeline;
 pub mod window;
@@ -298,7 +299,7 @@ impl RoomSession {
             Some(p) if entry.text.is_empty() => p.text.clone(),
             _ => entry.text.clone(),
         };
-        let (reply_to, action) = parts.map(|p| (p.reply_to, p.action)).unwrap_or_default();
+        let BodyParts { reply_to, action, event, .. } = parts.unwrap_or_default();
         ChatMessage {
             id: message_id(me, env.cid.as_str()),
             key: None,
@@ -315,6 +316,7 @@ impl RoomSession {
             trust: Trust::Verified,
             reply_to,
             action,
+            event,
             shown: Default::default(),
         }
     }
@@ -451,6 +453,9 @@ impl RoomSession {
         if let Some(signed) = &signed {
             self.prove_membership(signed.epoch);
         }
+        if matches!(access, Access::Member | Access::Accepted) {
+            self.announce_join();
+        }
         if legacy_owner {
             // A room from before protocol v2: its owner signs its first state now.
             let session = *self;
@@ -480,7 +485,7 @@ impl RoomSession {
             if live {
                 for m in decoded.iter().filter(|m| !m.mine) {
                     session.presence.update(|p| p.spoke(&m.sender));
-                    if m.action.is_none() {
+                    if m.is_conversation() {
                         notify::incoming(&inner.name, &m.alias);
                     }
                 }
@@ -636,6 +641,11 @@ impl RoomSession {
 
     /// Seals any message body (a text, or a file/image already uploaded) and queues it.
     pub fn send_content(&self, content: Content, to: Option<PublicKey>) -> Result<(), String> {
+        self.queue_content(content, to).map(|_| ())
+    }
+
+    /// [`RoomSession::send_content`], returning the queued message's timeline id.
+    fn queue_content(&self, content: Content, to: Option<PublicKey>) -> Result<String, String> {
         let inner = self.inner();
         let (epoch, key) = match &to {
             Some(peer) => (self.current_key().map(|(e, _)| e).unwrap_or(0), inner.ring.pair_key(peer)),
@@ -664,6 +674,7 @@ impl RoomSession {
         outbox.push(entry.clone());
         store::save_outbox(&room, &outbox).map_err(|e| e.to_string())?;
         let pending = self.pending_message(&inner.ring.me, &entry);
+        let id = pending.id.clone();
         // A new row jumps the list to the newest; an action changes a row in place.
         let new_row = pending.action.is_none();
         self.timeline.update(|t| t.upsert(pending));
@@ -673,7 +684,7 @@ impl RoomSession {
         if let Some(s) = inner.socket.get() {
             s.send(env);
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Sends `text` as a reply to the message `to_id` (to the room).

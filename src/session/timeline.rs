@@ -115,13 +115,54 @@ impl Action {
     }
 }
 
-/// A message body taken apart for the timeline: its text, what it shares, what it answers
-/// and what it does to another message.
+/// A change of membership, shown as a system line instead of a message bubble. Who it
+/// names is worked out when the line is shown (see `MessageRow`), so a name learnt later
+/// (or a local contact name) shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemberEvent {
+    Joined,
+    Left,
+    /// The owner let this key (base64url) in.
+    Accepted {
+        member: String,
+    },
+    /// The owner removed this key.
+    Removed {
+        member: String,
+    },
+}
+
+impl MemberEvent {
+    pub fn of(content: &Content) -> Option<MemberEvent> {
+        match content {
+            Content::Joined => Some(MemberEvent::Joined),
+            Content::Left => Some(MemberEvent::Left),
+            Content::Accepted { member } => Some(MemberEvent::Accepted { member: member.to_b64() }),
+            Content::Removed { member } => Some(MemberEvent::Removed { member: member.to_b64() }),
+            _ => None,
+        }
+    }
+
+    /// The line, given the sender's name and a way to name the member it is about.
+    pub fn line(&self, sender: &str, name_of: impl Fn(&str) -> String) -> String {
+        match self {
+            MemberEvent::Joined => format!("{sender} joined the room"),
+            MemberEvent::Left => format!("{sender} left the room"),
+            MemberEvent::Accepted { member } => format!("{sender} let {} in", name_of(member)),
+            MemberEvent::Removed { member } => format!("{sender} removed {}", name_of(member)),
+        }
+    }
+}
+
+/// A message body taken apart for the timeline: its text, what it shares, what it answers,
+/// what it does to another message, and the membership change it announces.
+#[derive(Default)]
 pub struct BodyParts {
     pub text: String,
     pub attachment: Option<Attachment>,
     pub reply_to: Option<String>,
     pub action: Option<Action>,
+    pub event: Option<MemberEvent>,
 }
 
 impl BodyParts {
@@ -138,7 +179,13 @@ impl BodyParts {
             Content::Text { reply_to: Some(r), .. } => Some(r.id()),
             _ => None,
         };
-        BodyParts { text, attachment: Attachment::of(content), reply_to, action: Action::of(content) }
+        BodyParts {
+            text,
+            attachment: Attachment::of(content),
+            reply_to,
+            action: Action::of(content),
+            event: MemberEvent::of(content),
+        }
     }
 }
 
@@ -221,12 +268,21 @@ pub struct ChatMessage {
     /// Set when this message is an edit, delete or reaction (never a row then).
     #[serde(default)]
     pub action: Option<Action>,
+    /// Set when this message announces a membership change (a system line then).
+    #[serde(default)]
+    pub event: Option<MemberEvent>,
     /// Derived for display by [`Timeline::shown`]; empty in the cache.
     #[serde(skip)]
     pub shown: Shown,
 }
 
 impl ChatMessage {
+    /// A message people wrote (not an action on another one, not a membership line):
+    /// what unread counts, notifications and "N new" count.
+    pub fn is_conversation(&self) -> bool {
+        self.action.is_none() && self.event.is_none()
+    }
+
     /// What the message says in one line: its text, else what it shares (for search
     /// results, where a file is found by its name).
     pub fn summary(&self) -> String {
@@ -614,6 +670,8 @@ impl Timeline {
                         && raw.trust == Trust::Verified
                         && p.whisper.is_none()
                         && raw.whisper.is_none()
+                        && p.event.is_none()
+                        && raw.event.is_none()
                         && time(raw).saturating_sub(time(p)) <= GROUP_GAP_MS
                 });
             previous = Some(raw);
@@ -666,7 +724,7 @@ impl Timeline {
         self.order
             .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             .map(|(_, m)| m)
-            .find(|m| !m.mine && m.key.is_some())
+            .find(|m| !m.mine && m.key.is_some() && m.event.is_none())
             .map(|m| m.id.as_str())
     }
 
@@ -675,7 +733,7 @@ impl Timeline {
         let after = committed_position(key);
         self.order
             .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            .filter(|(_, m)| !m.mine && m.key.is_some())
+            .filter(|(_, m)| !m.mine && m.key.is_some() && m.event.is_none())
             .count()
     }
 }

@@ -77,6 +77,10 @@ pub struct RoomRecord {
     /// link's key). The held key stays in use until the user decides.
     #[serde(default)]
     pub link_conflict: Option<(u32, String)>,
+    /// This browser's key is new to the room: once the room lets it read, it posts a
+    /// "joined" line and clears this.
+    #[serde(default)]
+    pub announce_join: bool,
 }
 
 impl RoomRecord {

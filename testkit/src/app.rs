@@ -84,7 +84,9 @@ pub async fn say(client: &Client, text: &str) {
 /// joins like a browser that opened the link.)
 pub fn parse_link(link: &str) -> (protocol::ids::RoomId, protocol::content_key::ContentKey) {
     let after = link.split("/r/").nth(1).expect("room path");
-    let (room, key) = after.split_once('#').expect("fragment");
+    let (room, fragment) = after.split_once('#').expect("fragment");
+    // The key, without the invite card that may follow it.
+    let key = fragment.split('&').next().unwrap_or_default();
     let (room, key) = (
         protocol::ids::RoomId::parse(room).expect("room id"),
         protocol::content_key::ContentKey::parse(key).expect("content key"),
