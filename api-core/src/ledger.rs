@@ -46,6 +46,19 @@ pub struct SsoKeyCount {
     pub cap: u64,
 }
 
+/// The header that carries the admin secret to the edge's `GET /api/ledger/export`.
+pub const ADMIN_HEADER: &str = "x-cloakroom-admin";
+
+/// Everything a ledger holds, for the offline audit (`mock-server audit`): every token's
+/// record and every SSO issuance key's count, links still sealed to the offline key.
+/// mock-server's audit reads its own database; the edge gathers one from every shard
+/// (`GET /api/ledger/export`, for the admin secret) for `audit --ledger-export`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LedgerExport {
+    pub tokens: Vec<(String, LedgerEntry)>,
+    pub sso_keys: Vec<(String, SsoKeyCount)>,
+}
+
 /// The ledger's two tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {

@@ -102,6 +102,21 @@ async fn api(mut req: Request, env: &Env) -> Result<Response> {
             sso: crate::sso::configured(env).map(|(info, _)| info),
             calls: call_settings(env),
         }),
+        (Method::Get, ["api", "ledger", "export"]) => {
+            // The operator's: the admin secret, compared in constant time, a failure
+            // answered after the same delay as a creation's.
+            let expected = setting(env, "ADMIN_SECRET").unwrap_or_default();
+            let given = req.headers().get(api_core::ledger::ADMIN_HEADER)?.unwrap_or_default();
+            if expected.is_empty() || !api_core::secret::secrets_match(&given, &expected) {
+                let delay = std::time::Duration::from_millis(crate::room_object::AUTH_FAILURE_DELAY_MS);
+                worker::Delay::from(delay).await;
+                return refuse(ErrorCode::Unauthorized, "the admin secret is wrong");
+            }
+            match crate::ledger_object::export(env).await {
+                Ok(export) => json(&export),
+                Err(e) => refusal(e),
+            }
+        }
         (Method::Get, ["api", "sso", "keys"]) => match crate::sso::configured(env) {
             Some((_, keyset)) => json(&keyset),
             None => refuse(ErrorCode::NotFound, "this server accepts no SSO tokens"),

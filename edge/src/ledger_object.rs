@@ -9,7 +9,7 @@
 //!
 //! Rooms call it through [`call`] (`POST https://ledger/<op>` to the shard's stub).
 
-use api_core::ledger::{self, LedgerEntry, LedgerTxn, Spend, Table};
+use api_core::ledger::{self, LedgerEntry, LedgerExport, LedgerTxn, Spend, Table};
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::identity::{IdentityKey, PublicKey};
 use protocol::ledger_link::SealedLink;
@@ -27,6 +27,11 @@ const CREATE_TABLES: &str =
 /// The shard of a storage token (by hash).
 pub fn token_shard(hash: &str) -> String {
     format!("tokens-{}", hash.chars().next().unwrap_or('_'))
+}
+
+/// Every storage-token shard (hashes are base64url).
+pub fn all_token_shards() -> impl Iterator<Item = String> {
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".chars().map(|c| format!("tokens-{c}"))
 }
 
 /// The shard of an SSO issuance key.
@@ -76,13 +81,70 @@ pub async fn refund_token(env: &Env, hash: &str) -> std::result::Result<(), Erro
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LedgerOp {
-    Record { hash: String, entry: LedgerEntry },
-    Check { hash: String, min: u64 },
-    Spend { hash: String, min: u64, for_room: bool, spend: Spend },
-    Refund { hash: String },
-    SsoSpent { spent_id: String },
-    SpendSso { spent_id: String, key_id: String, cap: u64, entry: LedgerEntry },
-    RefundSso { spent_id: String, key_id: String },
+    Record {
+        hash: String,
+        entry: LedgerEntry,
+    },
+    Check {
+        hash: String,
+        min: u64,
+    },
+    Spend {
+        hash: String,
+        min: u64,
+        for_room: bool,
+        spend: Spend,
+    },
+    Refund {
+        hash: String,
+    },
+    SsoSpent {
+        spent_id: String,
+    },
+    SpendSso {
+        spent_id: String,
+        key_id: String,
+        cap: u64,
+        entry: LedgerEntry,
+    },
+    RefundSso {
+        spent_id: String,
+        key_id: String,
+    },
+    /// Everything this shard holds (for the offline audit).
+    Export,
+}
+
+/// Every row of `table` (`tokens` or `sso_keys`), decoded.
+fn all_rows<T: DeserializeOwned>(sql: &SqlStorage, table: &str) -> std::result::Result<Vec<(String, T)>, ErrorBody> {
+    let cursor = sql.exec(&format!("SELECT key, value FROM {table} ORDER BY key"), None).map_err(backend)?;
+    let mut rows = Vec::new();
+    for row in cursor.raw() {
+        match row.map_err(backend)?.as_slice() {
+            [SqlStorageValue::String(key), SqlStorageValue::Blob(value)] => {
+                rows.push((key.clone(), serde_json::from_slice(value).map_err(backend)?));
+            }
+            _ => return Err(backend(format!("a row of {table} is not (key, value)"))),
+        }
+    }
+    Ok(rows)
+}
+
+/// The whole ledger, gathered from every shard: the storage-token shards and the SSO
+/// shards of the key ids in this deployment's key set (keep retired keys in the set,
+/// revoked, so their spends stay in the audit).
+pub async fn export(env: &Env) -> std::result::Result<LedgerExport, ErrorBody> {
+    let mut shards: Vec<String> = all_token_shards().collect();
+    if let Some((_, keyset)) = crate::sso::configured(env) {
+        shards.extend(keyset.keys.iter().map(|k| sso_shard(&k.key_id)));
+    }
+    let mut all = LedgerExport::default();
+    for shard in shards {
+        let part: LedgerExport = call(env, &shard, &LedgerOp::Export).await?;
+        all.tokens.extend(part.tokens);
+        all.sso_keys.extend(part.sso_keys);
+    }
+    Ok(all)
 }
 
 fn ledger_stub(env: &Env, shard: &str) -> Result<worker::Stub> {
@@ -184,6 +246,11 @@ impl LedgerObject {
                 LedgerOp::RefundSso { spent_id, key_id } => {
                     ledger::refund_sso(&mut tx, spent_id, key_id).map(|()| serde_json::Value::Null)?
                 }
+                LedgerOp::Export => serde_json::to_value(LedgerExport {
+                    tokens: all_rows(&sql, "tokens")?,
+                    sso_keys: all_rows(&sql, "sso_keys")?,
+                })
+                .map_err(backend)?,
             };
             Ok(value)
         })

@@ -53,7 +53,7 @@ use crate::runtime::{now, random_bytes, setting};
 use crate::sql_kv::DoSqlKv;
 
 /// Delay before answering a wrong admin secret (slows down guessing).
-const AUTH_FAILURE_DELAY_MS: u64 = 50;
+pub const AUTH_FAILURE_DELAY_MS: u64 = 50;
 
 /// What each socket keeps across hibernation.
 #[derive(Serialize, Deserialize)]

@@ -1,8 +1,11 @@
 //! The ledger on Cloudflare's runtime: storage tokens a room's owner issues and SSO room
 //! tokens, spent exactly once through the ledger's Durable Objects on real workerd
-//! (`wrangler dev --local`), with the same assertions as mock-server's token tests.
+//! (`wrangler dev --local`), with the same assertions as mock-server's token tests; and
+//! the operator's offline audit of that ledger (`GET /api/ledger/export`, then
+//! `mock-server audit --ledger-export`).
 #![cfg(not(target_arch = "wasm32"))]
 
+use api_core::ledger::ADMIN_HEADER;
 use protocol::api::{CreateAuthorization, CreateRoomResponse, InfoResponse, OwnerCall};
 use protocol::error::{ErrorCode, HttpError};
 use protocol::sso::SsoKeyset;
@@ -85,4 +88,68 @@ async fn sso_tokens_on_the_edge_are_spent_once_within_their_keys_cap() {
     create_with(&http, sso_auth(keys.token(&key_id))).await.unwrap();
     let capped = create_with(&http, sso_auth(keys.token(&key_id))).await.unwrap_err();
     assert_eq!((capped.error.code, capped.error.limit), (ErrorCode::IssuerCapReached, Some(2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_exports_the_ledger_and_audits_it_offline_with_the_ledger_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = edge(dir.path(), None);
+    let http = srv.http_base();
+    let room = create_room(&http, SECRET).await;
+    let mut tokens = Vec::new();
+    for size in [40 * MIB, 36 * MIB] {
+        let issued = owner(&http, &room.id, &room.owner, &OwnerCall::IssueToken { size }).await.unwrap();
+        tokens.push(issued["token"].as_str().unwrap().to_owned());
+    }
+    let funded = create_with(&http, CreateAuthorization::StorageToken { token: tokens[0].clone() }).await.unwrap();
+
+    // Only with the admin secret; a wrong or missing one is refused the same way.
+    let export_url = format!("{http}/api/ledger/export");
+    let client = reqwest::Client::new();
+    for secret in [None, Some("wrong")] {
+        let mut req = client.get(&export_url);
+        if let Some(s) = secret {
+            req = req.header(ADMIN_HEADER, s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{secret:?}");
+    }
+    let resp = client.get(&export_url).header(ADMIN_HEADER, SECRET).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let export = resp.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&export);
+    assert!(
+        !text.contains(room.id.as_str()) && !text.contains(funded.room.as_str()),
+        "who issued and what was paid stay sealed"
+    );
+
+    // Offline, the ledger key opens it: two tokens from this room, one spent on a room.
+    let export_file = dir.path().join("ledger.json");
+    std::fs::write(&export_file, &export).unwrap();
+    let key_file = dir.path().join("ledger.key");
+    std::fs::write(&key_file, format!("{}\n", srv.options.ledger_secret)).unwrap();
+    let audit = |key: &std::path::Path| {
+        std::process::Command::new(testkit::server::mock_server_bin())
+            .args(["audit", "--ledger-export"])
+            .arg(&export_file)
+            .arg("--ledger-key")
+            .arg(key)
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+    let out = audit(&key_file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["tokens"], 2);
+    assert_eq!(report["bytes_issued"], 76 * MIB);
+    assert_eq!(report["bytes_spent"], 40 * MIB);
+    assert_eq!(report["spent_on"]["room"], 40 * MIB);
+    let line = &report["issuers"][format!("room:{}", room.id)];
+    assert_eq!((line["tokens"].as_u64(), line["spent_tokens"].as_u64()), (Some(2), Some(1)));
+
+    // Another key opens nothing.
+    let wrong = dir.path().join("wrong.key");
+    std::fs::write(&wrong, format!("{}\n", testkit::client::new_identity().to_secret_b64())).unwrap();
+    assert_eq!(audit(&wrong).status.code(), Some(5), "a key that is not the ledger's is refused");
 }

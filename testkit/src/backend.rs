@@ -97,6 +97,37 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and audits its ledger offline with the ledger key, as an operator
+    /// would (`mock-server audit … --json`): mock-server's data dir; the edge's export
+    /// (`GET /api/ledger/export`, taken before it stops). The report, as JSON.
+    pub async fn audit_ledger(self) -> serde_json::Value {
+        let mut cmd = std::process::Command::new(crate::server::mock_server_bin());
+        cmd.arg("audit").arg("--json");
+        match &self {
+            TestServer::Mock(s) => {
+                cmd.arg("--data-dir").arg(&s.options.data_dir);
+            }
+            TestServer::Edge(s) => {
+                let resp = reqwest::Client::new()
+                    .get(format!("{}/api/ledger/export", s.http_base()))
+                    .header(api_core::ledger::ADMIN_HEADER, &s.options.admin_secret)
+                    .send()
+                    .await
+                    .expect("the export answers");
+                assert!(resp.status().is_success(), "the admin secret exports the ledger: {}", resp.status());
+                let (export, key) =
+                    (s.options.state_dir.join("ledger-export.json"), s.options.state_dir.join("ledger.key"));
+                std::fs::write(&export, resp.bytes().await.expect("the export")).expect("write the export");
+                std::fs::write(&key, format!("{}\n", s.options.ledger_secret)).expect("write the ledger key");
+                cmd.arg("--ledger-export").arg(export).arg("--ledger-key").arg(key);
+            }
+        }
+        drop(self);
+        let out = cmd.output().expect("run mock-server audit");
+        assert!(out.status.success(), "the audit ran: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("the audit's JSON")
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             TestServer::Mock(_) => Backend::Mock,

@@ -19,6 +19,9 @@ pub struct EdgeOptions {
     pub admin_secret: String,
     /// Extra `--var NAME:value` settings (see edge/wrangler.toml).
     pub vars: Vec<(String, String)>,
+    /// The ledger key's private half (base64url), which the deployment never sees: what
+    /// the operator keeps offline for `mock-server audit`.
+    pub ledger_secret: String,
 }
 
 impl EdgeOptions {
@@ -33,6 +36,7 @@ impl EdgeOptions {
             state_dir: state_dir.to_path_buf(),
             admin_secret: "test-admin-secret".into(),
             vars: vec![("LEDGER_PUBLIC_KEY".into(), ledger.public_key().to_b64())],
+            ledger_secret: ledger.to_secret_b64(),
         }
     }
 }
@@ -200,14 +204,23 @@ impl EdgeProcess {
         self.kill9();
         let port = self.addr.port();
         let options = self.options.clone();
-        // The port may take a moment to be free again.
-        for _ in 0..50 {
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                break;
+        // The port may take a moment to be free again: the old workerd can still hold it
+        // after a test bind succeeded (then wrangler says "Address already in use" and
+        // exits), so starting is tried again for a while.
+        for _ in 0..10 {
+            for _ in 0..50 {
+                if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            if let Some(server) = Self::try_start_on(options.clone(), port) {
+                *self = server;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        *self = Self::start_on(options, port);
+        panic!("wrangler dev could not listen on 127.0.0.1:{port} again within about 10 s");
     }
 }
 

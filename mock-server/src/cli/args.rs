@@ -60,6 +60,10 @@ pub enum Command {
         /// The ledger's private key (default: <data-dir>/ledger.key).
         #[arg(long)]
         ledger_key: Option<PathBuf>,
+        /// Audit a ledger exported by the edge (`GET /api/ledger/export` with the admin
+        /// secret, saved to this file) instead of the data directory's.
+        #[arg(long)]
+        ledger_export: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

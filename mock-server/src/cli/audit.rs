@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use api_core::ledger::LedgerExport;
 use protocol::ledger_link;
 use room_core::schema::{self, BudgetRecord};
 use room_core::storage::KvStore;
@@ -57,32 +58,11 @@ pub fn run(data_dir: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
         return Err(CliError::invalid("this ledger key is not the one of this data directory"));
     }
     let ledger = Ledger::open(&data_dir.join("global.sqlite"), public)?;
-    let sso_keys = ledger.sso_counts().map_err(|e| CliError::failed(e.message))?.into_iter().collect();
-    let mut audit = Audit { sso_keys, ..Audit::default() };
-    for (_, entry) in ledger.entries().map_err(|e| CliError::failed(e.message))? {
-        let open = |link| {
-            ledger_link::open(&key, link)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|_| CliError::invalid("a ledger link does not open with this key"))
-        };
-        let issuer = open(&entry.issued_by)?;
-        let line = audit.issuers.entry(issuer).or_default();
-        line.tokens += 1;
-        line.bytes += entry.size;
-        audit.tokens += 1;
-        audit.bytes_issued += entry.size;
-        match &entry.spent {
-            Some(spend) => {
-                line.spent_tokens += 1;
-                line.spent_bytes += entry.size;
-                audit.bytes_spent += entry.size;
-                let purpose = open(&spend.paid_for)?;
-                let kind = purpose.split(':').next().unwrap_or("unknown").to_owned();
-                *audit.spent_on.entry(kind).or_default() += entry.size;
-            }
-            None => audit.bytes_unspent += entry.size,
-        }
-    }
+    let export = LedgerExport {
+        tokens: ledger.entries().map_err(|e| CliError::failed(e.message))?,
+        sso_keys: ledger.sso_counts().map_err(|e| CliError::failed(e.message))?,
+    };
+    let mut audit = tally(export, &key)?;
     let objects = crate::object_store::ObjectStore::open(&data_dir.join("global.sqlite"))?;
     (audit.stored_bytes, audit.stored_chunks) = objects.stored_bytes().map_err(|e| CliError::failed(e.message))?;
     // Each room's own record of issued tokens must match the ledger.
@@ -105,6 +85,47 @@ pub fn run(data_dir: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
                 "room {room}: its budget counts {} tokens issued, the ledger {}",
                 budget.tokens_issued, line.tokens
             ));
+        }
+    }
+    Ok(audit)
+}
+
+/// Audits a ledger exported by the edge (`GET /api/ledger/export`, saved to `file`): the
+/// same tally; the rooms' own counts and the stored chunks are not in an export (the
+/// edge cannot list its rooms), so they are left out.
+pub fn run_export(file: &Path, ledger_private: &Path) -> Result<Audit, CliError> {
+    let key = ledger_key::load_private(ledger_private).map_err(CliError::not_found)?;
+    let text = std::fs::read(file).map_err(|e| CliError::not_found(format!("{}: {e}", file.display())))?;
+    let export: LedgerExport = serde_json::from_slice(&text)
+        .map_err(|e| CliError::invalid(format!("{} is not a ledger export: {e}", file.display())))?;
+    tally(export, &key)
+}
+
+/// Opens every link of `export` with `key` and adds up issues and spends.
+fn tally(export: LedgerExport, key: &protocol::identity::IdentityKey) -> Result<Audit, CliError> {
+    let mut audit = Audit { sso_keys: export.sso_keys.into_iter().collect(), ..Audit::default() };
+    let open = |link: &protocol::ledger_link::SealedLink| -> Result<String, CliError> {
+        ledger_link::open(key, link)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|_| CliError::invalid("a ledger link does not open with this key"))
+    };
+    for (_, entry) in export.tokens {
+        let issuer = open(&entry.issued_by)?;
+        let line = audit.issuers.entry(issuer).or_default();
+        line.tokens += 1;
+        line.bytes += entry.size;
+        audit.tokens += 1;
+        audit.bytes_issued += entry.size;
+        match &entry.spent {
+            Some(spend) => {
+                line.spent_tokens += 1;
+                line.spent_bytes += entry.size;
+                audit.bytes_spent += entry.size;
+                let purpose = open(&spend.paid_for)?;
+                let kind = purpose.split(':').next().unwrap_or("unknown").to_owned();
+                *audit.spent_on.entry(kind).or_default() += entry.size;
+            }
+            None => audit.bytes_unspent += entry.size,
         }
     }
     Ok(audit)

@@ -44,9 +44,12 @@ fn offline(command: Command) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Audit { data_dir, ledger_key, json } => {
+        Command::Audit { data_dir, ledger_key, ledger_export, json } => {
             let key = ledger_key.unwrap_or_else(|| data_dir.join("ledger.key"));
-            let audit = cli::audit::run(&data_dir, &key)?;
+            let audit = match ledger_export {
+                Some(file) => cli::audit::run_export(&file, &key)?,
+                None => cli::audit::run(&data_dir, &key)?,
+            };
             if json {
                 json_out(&audit)?;
             } else {
