@@ -206,7 +206,7 @@ async fn a_video_call_connects_both_ways_mutes_and_hangs_up() {
         .await
         .iter()
         .map(|m| protocol::envelope::open(&m.env, &key).expect("opens natively").content)
-        .partition(client::is_membership_line);
+        .partition(Content::is_membership);
     assert_eq!(lines, vec![Content::Joined], "Bob's joined line");
     assert_eq!(stored.len(), 2, "the message and the call's line: {stored:?}");
     assert_eq!(stored[0], Content::text("hello from Bob-call"));

@@ -94,16 +94,8 @@ pub fn check(
     whispered: bool,
     content: &Content,
 ) -> Result<(), ActionError> {
-    let for_the_room = matches!(
-        content,
-        Content::Edit { .. }
-            | Content::Delete { .. }
-            | Content::Reaction { .. }
-            | Content::Joined
-            | Content::Left
-            | Content::Accepted { .. }
-            | Content::Removed { .. }
-    );
+    let for_the_room = content.is_membership()
+        || matches!(content, Content::Edit { .. } | Content::Delete { .. } | Content::Reaction { .. });
     if for_the_room && whispered {
         return Err(ActionError::Whispered);
     }

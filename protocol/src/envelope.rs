@@ -87,6 +87,12 @@ impl Content {
     pub fn is_ephemeral(&self) -> bool {
         matches!(self, Content::Typing { .. } | Content::Seen { .. } | Content::CallSignal { .. })
     }
+
+    /// Whether this is a membership line (joined, left, accepted, removed: see
+    /// [`crate::actions`]), shown as a system line rather than as something said.
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Content::Joined | Content::Left | Content::Accepted { .. } | Content::Removed { .. })
+    }
 }
 
 /// The plaintext of a message: who the sender says they are, and what they say.

@@ -254,15 +254,10 @@ pub async fn opened_texts(http_base: &str, room: &RoomId, key: &ContentKey) -> V
         .iter()
         .filter_map(|m| match envelope::open(&m.env, key).expect("the stored message opens natively").content {
             Content::Text { text, .. } => Some(text),
-            line if is_membership_line(&line) => None,
+            line if line.is_membership() => None,
             other => panic!("unexpected content {other:?}"),
         })
         .collect()
-}
-
-/// A "joined", "left", "accepted" or "removed" line (browsers post them; see PROTOCOL.md).
-pub fn is_membership_line(content: &Content) -> bool {
-    matches!(content, Content::Joined | Content::Left | Content::Accepted { .. } | Content::Removed { .. })
 }
 
 pub async fn full_history(http_base: &str, room: &RoomId, page: usize) -> Vec<StoredMessage> {
