@@ -24,6 +24,21 @@ pub struct Stats {
     pub deliveries_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Messages acknowledged, of the `expected` sent: fewer means a connection stalled
+    /// (nothing for [`STALL`]) and the rate covers only what got through.
+    pub acked: usize,
+    pub expected: usize,
+}
+
+impl Stats {
+    /// The persisted rate for a report, saying so when the run did not complete.
+    pub fn rate_cell(&self) -> String {
+        if self.acked < self.expected {
+            format!("{:.0} (only {} of {} acked: stalled)", self.messages_per_sec, self.acked, self.expected)
+        } else {
+            format!("{:.0}", self.messages_per_sec)
+        }
+    }
 }
 
 /// Memory held per connection.
@@ -142,7 +157,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-fn summarize(all: Vec<Seen>, start_us: u64) -> Stats {
+fn summarize(all: Vec<Seen>, start_us: u64, expected: usize) -> Stats {
     let acks: usize = all.iter().map(|s| s.acks).sum();
     let deliveries: usize = all.iter().map(|s| s.deliveries).sum();
     let last_ack = all.iter().map(|s| s.last_ack_us).max().unwrap_or(0);
@@ -155,6 +170,8 @@ fn summarize(all: Vec<Seen>, start_us: u64) -> Stats {
         deliveries_per_sec: deliveries as f64 / secs(last_delivery),
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
+        acked: acks,
+        expected,
     }
 }
 
@@ -212,7 +229,7 @@ async fn run_room(
     for task in tasks {
         seen.push(task.await.expect("client task"));
     }
-    summarize(seen, start)
+    summarize(seen, start, total)
 }
 
 /// `rooms` rooms of the target, each with one sender flat out and `receivers` listeners.
@@ -242,7 +259,7 @@ pub async fn many_rooms(t: &mut Target, receivers: usize, per_room: usize) -> St
     for task in tasks {
         seen.push(task.await.expect("client task"));
     }
-    summarize(seen, start)
+    summarize(seen, start, rooms * per_room)
 }
 
 /// Opens `n` connections spread over the target's rooms and measures the server's RSS

@@ -124,11 +124,11 @@ async fn edge_report(scale: usize, idle: usize) {
         let e = scenario.run(Kind::Edge, scale).await;
         let d = scenario.run(Kind::EdgeDirect, scale).await;
         println!(
-            "| {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} |",
+            "| {} | {} / {} / {} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} |",
             scenario.name(),
-            m.messages_per_sec,
-            e.messages_per_sec,
-            d.messages_per_sec,
+            m.rate_cell(),
+            e.rate_cell(),
+            d.rate_cell(),
             m.deliveries_per_sec,
             e.deliveries_per_sec,
             d.deliveries_per_sec,
@@ -170,8 +170,8 @@ fn median(v: &[f64]) -> f64 {
 fn row(name: &str, worker: &Stats, base: &Stats) -> String {
     let ratio = if base.deliveries_per_sec > 0.0 { worker.deliveries_per_sec / base.deliveries_per_sec } else { 0.0 };
     format!(
-        "| {name} | {:.0} | {:.0} / {:.0} ({ratio:.2}×) | {:.1} / {:.1} | {:.1} / {:.1} |",
-        worker.messages_per_sec,
+        "| {name} | {} | {:.0} / {:.0} ({ratio:.2}×) | {:.1} / {:.1} | {:.1} / {:.1} |",
+        worker.rate_cell(),
         worker.deliveries_per_sec,
         base.deliveries_per_sec,
         worker.p50_ms,

@@ -2,9 +2,12 @@
 //! although each is verified across an await (WebCrypto), during which the object may
 //! take its next event: a frame takes a [`Turn`] before its first await and works only
 //! once every earlier turn is over.
+//!
+//! Only the turn whose time has come is woken (a busy room has hundreds of frames
+//! waiting: waking them all at each step made every message cost a poll of each).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
@@ -16,7 +19,8 @@ pub struct InOrder {
     serving: Cell<u64>,
     /// Turns given up before they were served (skipped when reached).
     abandoned: RefCell<BTreeSet<u64>>,
-    waiting: RefCell<Vec<Waker>>,
+    /// The waker of each turn waiting for its time, by number.
+    waiting: RefCell<BTreeMap<u64, Waker>>,
 }
 
 impl InOrder {
@@ -34,7 +38,8 @@ impl InOrder {
             next += 1;
         }
         self.serving.set(next);
-        for waker in self.waiting.borrow_mut().drain(..) {
+        let waker = self.waiting.borrow_mut().remove(&next);
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -53,7 +58,7 @@ impl Turn<'_> {
             if self.line.serving.get() == self.number {
                 Poll::Ready(())
             } else {
-                self.line.waiting.borrow_mut().push(cx.waker().clone());
+                self.line.waiting.borrow_mut().insert(self.number, cx.waker().clone());
                 Poll::Pending
             }
         })
@@ -66,6 +71,7 @@ impl Drop for Turn<'_> {
         if self.line.serving.get() == self.number {
             self.line.advance();
         } else {
+            self.line.waiting.borrow_mut().remove(&self.number);
             self.line.abandoned.borrow_mut().insert(self.number);
         }
     }
@@ -80,6 +86,33 @@ mod tests {
     fn is_ready(turn: &Turn<'_>) -> bool {
         let mut fut = pin!(turn.ready());
         fut.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+
+    /// A waker that counts its wakes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_finished_turn_wakes_only_the_next_one() {
+        let line = InOrder::default();
+        let first = line.take();
+        let waiting: Vec<_> = (0..100).map(|_| line.take()).collect();
+        let counters: Vec<_> =
+            (0..100).map(|_| std::sync::Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)))).collect();
+        let mut futures: Vec<_> = waiting.iter().map(|t| Box::pin(t.ready())).collect();
+        for (fut, counter) in futures.iter_mut().zip(&counters) {
+            let waker = Waker::from(counter.clone());
+            assert!(fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        }
+        drop(first);
+        let woken: Vec<usize> = counters.iter().map(|c| c.0.load(std::sync::atomic::Ordering::SeqCst)).collect();
+        assert_eq!(woken[0], 1, "the next turn is woken");
+        assert!(woken[1..].iter().all(|w| *w == 0), "no other turn is woken: {woken:?}");
     }
 
     #[test]

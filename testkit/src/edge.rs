@@ -118,7 +118,13 @@ impl EdgeProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            // `CLOAKROOM_EDGE_LOG=1` passes wrangler's log on (to see what a bench's Worker
+            // reported); otherwise it is only read for the line saying it is ready.
+            let forward = std::env::var_os("CLOAKROOM_EDGE_LOG").is_some();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if forward {
+                    eprintln!("[wrangler] {line}");
+                }
                 if line.contains("Ready on http://")
                     && let Some(tx) = tx.take()
                 {
