@@ -117,9 +117,19 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
         }
 
         // Delete: Bob his own reply (after confirming); Alice, the owner, the native's.
-        message_action(b, answer, ".action-delete").await;
+        let answer_id = message_action(b, answer, ".action-delete").await;
         wait_for_text(b, ".confirm-delete", "Delete this message for everyone?").await;
-        click(b, "li[data-action-row] .confirm-delete-yes").await;
+        // Alice reacts to it meanwhile: Bob's row is rebuilt with her reaction, and the
+        // confirmation he has open stays open.
+        react(a, answer, "🎉").await;
+        let answer_row = format!("li.message[data-id=\"{answer_id}\"]");
+        wait_texts(b, &format!("{answer_row} .reaction"), "Alice's reaction", |t| t == ["🎉 1"]).await;
+        let asking = texts(b, &format!("{answer_row} .confirm-delete")).await;
+        assert!(
+            asking.iter().any(|t| t.contains("Delete this message for everyone?")),
+            "the confirmation survives the row's update: {asking:?}"
+        );
+        click(b, &format!("{answer_row} .confirm-delete-yes")).await;
         message_action(a, native_text, ".action-delete").await;
         click(a, "li[data-action-row] .confirm-delete-yes").await;
         for c in [a, b] {

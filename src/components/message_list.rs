@@ -147,6 +147,8 @@ pub fn MessageList(
     /// The read marker when the room was opened: later messages from others are new.
     unread_from: Option<String>,
 ) -> impl IntoView {
+    // A row's open picker or delete confirmation survives the row being rebuilt.
+    provide_context(crate::components::row_actions::OpenAction::new());
     let scroller = NodeRef::<html::Div>::new();
     let window = RwSignal::new(TimelineWindow::Newest);
     let following = RwSignal::new(true);
