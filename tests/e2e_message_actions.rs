@@ -15,6 +15,24 @@ use testkit::app::{
 use testkit::browser::{Driver, click, fill, reload, texts, wait_for, wait_for_attr, wait_for_text, with_browsers};
 use testkit::scan;
 
+/// The timeline ids (`sender/cid`) of the room's messages the server holds erased (30 s
+/// until `wanted` are all among them).
+async fn wait_erased(base: &str, room: &protocol::ids::RoomId, wanted: &[String]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let erased: Vec<String> = testkit::client::full_history(base, room, 200)
+            .await
+            .into_iter()
+            .filter(|m| m.erased)
+            .map(|m| format!("{}/{}", m.env.sender, m.env.cid.as_str()))
+            .collect();
+        if wanted.iter().all(|id| erased.contains(id)) || Instant::now() > deadline {
+            return erased;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until `check` holds for the texts of `css` (30 s), showing them if it never does.
 async fn wait_texts(client: &Client, css: &str, what: &str, check: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -52,6 +70,7 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
     let link = with_browsers(&driver, 2, |browsers| async move {
         let (a, b) = (&browsers[0], &browsers[1]);
         let link = room_of_two(a, b, &base, "Alice-act", "Bob-act").await;
+        let room = parse_link(&link).0;
 
         say(a, question).await;
         wait_for_text(b, ".message .message-text", question).await;
@@ -138,6 +157,12 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
             let all = texts(c, ".message .message-text").await;
             assert!(!all.iter().any(|t| t.contains(answer) || t.contains(native_text)), "deleted text gone: {all:?}");
         }
+        // Each deleting browser had the server drop what it deleted (the owner keeps
+        // nothing by default): the server holds the two messages without content.
+        let gone = [answer_id.clone(), format!("{}/n-1", native.identity.public_key())];
+        let erased = wait_erased(&base, &room, &gone).await;
+        assert!(gone.iter().all(|id| erased.contains(id)), "erased on the server: {erased:?}, wanted {gone:?}");
+        assert!(!erased.contains(&question_id), "nothing else is erased");
 
         // After a reload (cache and server history), Bob sees the same room, and his own
         // search on this device no longer finds the deleted reply.
@@ -152,6 +177,22 @@ async fn reply_react_edit_and_delete_reach_everyone_and_forgeries_are_refused() 
         fill(b, "#search-input", "see you there").await;
         wait_for(b, "#search-input").await.send_keys("\u{E007}").await.expect("search");
         wait_for_text(b, ".search .hint, .hint[role=status]", "No cached message matches.").await;
+
+        // An owner who keeps deleted messages: Alice's delete hides her question from
+        // everyone, and the server keeps its (unreadable) content.
+        click(a, "#admin-toggle").await;
+        click(a, "#admin-keep-deleted").await;
+        wait_for_text(a, ".admin .status-line", "Deleted messages: done").await;
+        message_action(a, fixed, ".action-delete").await;
+        click(a, "li[data-action-row] .confirm-delete-yes").await;
+        let question_row = format!("li.message[data-id=\"{question_id}\"] .deleted-text");
+        for c in [a, b] {
+            wait_for_text(c, &question_row, "This message was deleted.").await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let erased = wait_erased(&base, &room, &[]).await;
+        assert!(!erased.contains(&question_id), "kept on the server while the owner keeps deleted messages");
+        assert_eq!(erased.len(), 2, "{erased:?}");
         link
     })
     .await;

@@ -115,7 +115,7 @@ async fn decoding_marks_whispers_sealed_and_tampered_messages() {
     let (owner, guest, other) = (crypto::new_identity(), crypto::new_identity(), crypto::new_identity());
     let room = RoomId::from_owner_key(&owner.public_key());
     let k0 = crypto::new_content_key();
-    let stored = |env, n| StoredMessage { key: MessageKey::new(&room, Timestamp(n)), env };
+    let stored = |env, n| StoredMessage::new(MessageKey::new(&room, Timestamp(n)), env);
     let seal = |who: &IdentityKey, text: &str, to: Option<&protocol::identity::PublicKey>, key: &ContentKey, epoch| {
         let content = Content::text(text.to_owned());
         let out = Outgoing { room: &room, identity: who, alias: "x", content: &content, epoch, to };
@@ -374,6 +374,31 @@ fn actions_change_their_target_in_order_and_are_never_rows() {
     lone.reply_to = Some("q/404".into());
     t.upsert(lone);
     assert_eq!(t.newest(1)[0].shown.quote, Some(Quote::Missing));
+}
+
+#[wasm_bindgen_test]
+fn our_committed_deletes_are_asked_to_be_erased_until_the_server_has() {
+    let mut t = Timeline::default();
+    for (id, key) in [("me/1", "k1"), ("s/2", "k2"), ("s/3", "k3"), ("me/4", "k4")] {
+        let mut m = message(id, Some(key), id.starts_with("me"), Delivery::Sent);
+        m.sender = id[..id.find('/').unwrap()].into();
+        t.upsert(m);
+    }
+    // Ours, committed: wanted. Ours, still pending: not yet. Someone else's: not ours to ask.
+    t.upsert(action("me/d1", "me", Some("k5"), Action::Delete { target: "me/1".into() }));
+    t.upsert(action("me/d2", "me", None, Action::Delete { target: "me/4".into() }));
+    t.upsert(action("s/d3", "s", Some("k6"), Action::Delete { target: "s/2".into() }));
+    // As the owner, a delete of another's message is ours to ask too.
+    t.upsert(action("me/d4", "me", Some("k7"), Action::Delete { target: "s/3".into() }));
+    assert_eq!(t.to_erase("me"), ["k1", "k3"]);
+    // The server erased one: it keeps its place without content and is not asked again.
+    let erased = t.erase("k1").expect("a row with that key");
+    assert_eq!((erased.trust.clone(), erased.text.as_str()), (Trust::Erased, ""));
+    assert_eq!(t.to_erase("me"), ["k3"]);
+    let rows = t.newest(10);
+    let row = rows.iter().find(|m| m.id == "me/1").unwrap();
+    assert_eq!(row.shown.deleted, Some(DeletedBy::Sender), "shown deleted: a delete from its sender is here");
+    assert!(t.erase("k404").is_none());
 }
 
 #[wasm_bindgen_test]

@@ -32,9 +32,11 @@ async fn a_backup_larger_than_one_request_restores_in_pages_and_reads_back_the_s
     let start = client::now_ms() * 1000 - 10_000_000;
     let filler = "x".repeat(20_000);
     let messages: Vec<StoredMessage> = (0..3_800u64)
-        .map(|i| StoredMessage {
-            key: MessageKey::new(&room, Timestamp(start + i)),
-            env: seal_text(&room, &owner, &key, &format!("m{i}"), "owner", &format!("{i} {filler}")),
+        .map(|i| {
+            StoredMessage::new(
+                MessageKey::new(&room, Timestamp(start + i)),
+                seal_text(&room, &owner, &key, &format!("m{i}"), "owner", &format!("{i} {filler}")),
+            )
         })
         .collect();
     let backup = RoomBackup {
@@ -49,6 +51,7 @@ async fn a_backup_larger_than_one_request_restores_in_pages_and_reads_back_the_s
             epoch: 0,
             created: start,
             signed: None,
+            keep_deleted: false,
         },
         members: vec![],
         wrapped_keys: vec![],

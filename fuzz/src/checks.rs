@@ -128,6 +128,10 @@ pub fn check_client_frame(data: &[u8]) {
             assert_eq!(value["t"], "ephemeral");
             check_envelope_shape(env);
         }
+        ClientFrame::Erase { key } => {
+            assert_eq!(value["t"], "erase");
+            assert_eq!(value["key"], key.as_str());
+        }
     }
 }
 

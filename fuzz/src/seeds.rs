@@ -78,9 +78,11 @@ fn stored(v: &Vectors) -> Vec<StoredMessage> {
     v.messages
         .iter()
         .enumerate()
-        .map(|(i, m)| StoredMessage {
-            key: MessageKey::new(&m.envelope.room, Timestamp(1_700_000_000_000_000 + i as u64)),
-            env: m.envelope.clone(),
+        .map(|(i, m)| {
+            StoredMessage::new(
+                MessageKey::new(&m.envelope.room, Timestamp(1_700_000_000_000_000 + i as u64)),
+                m.envelope.clone(),
+            )
         })
         .collect()
 }
@@ -115,6 +117,7 @@ fn backup(v: &Vectors) -> protocol::backup::SignedBackup {
             epoch: 2,
             created: 1,
             signed: None,
+            keep_deleted: false,
         },
         members: vec![BackupMember { key: member, status: MemberStatus::Accepted, first_joined: 2, invite: None }],
         wrapped_keys: v.wraps.iter().map(|w| w.wrapped.clone()).collect(),
@@ -143,6 +146,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         guest: Some(join.public_key),
         latest: Some(messages[2].key.clone()),
         signed: None,
+        keep_deleted: false,
     };
     match target {
         "client_frame" | "inbound" => {
@@ -151,10 +155,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             out.push(json(&ClientFrame::Hello { v: 2, key: join.public_key, sig: join.signature, invite: None }));
             let invite = Some(protocol::vectors_v2::load().invites[0].proof.clone());
             out.push(json(&ClientFrame::Hello { v: 2, key: join.public_key, sig: join.signature, invite }));
+            out.push(json(&ClientFrame::Erase { key: messages[0].key.clone() }));
             out
         }
         "server_frame" => vec![
             json(&ServerFrame::Challenge { v: 2, room: room.clone(), nonce: B64Bytes(vec![0x88; 32]) }),
+            json(&ServerFrame::Erased { key: messages[0].key.clone() }),
             json(&ServerFrame::Welcome {
                 state: state.clone(),
                 you: join.public_key,
@@ -286,6 +292,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                         epoch: 2,
                         signed: Some(signed_state()),
                         allowance: 1 << 20,
+                        keep_deleted: false,
                     },
                 ),
                 tagged(

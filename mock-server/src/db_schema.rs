@@ -66,7 +66,11 @@ pub fn open(path: &Path, db: Database, durability: Durability, create: bool) -> 
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    let mut sql = format!("PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;");
+    // `secure_delete`: content a write replaces or deletes is zeroed in its page, so an
+    // erased message's ciphertext does not linger in the file's free space.
+    let mut sql = format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;"
+    );
     for table in db.tables() {
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;"

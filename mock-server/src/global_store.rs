@@ -20,6 +20,9 @@ pub use crate::db_schema::MESSAGES_TABLE;
 
 enum WriterCommand {
     Put(Vec<(String, Vec<u8>)>),
+    /// After the puts so far: purge superseded page versions (see
+    /// [`SqliteKv::purge_superseded`]).
+    Purge,
     Flush(mpsc::Sender<()>),
 }
 
@@ -42,6 +45,7 @@ impl GlobalStore {
                 while let Ok(first) = rx.recv() {
                     let mut batch = WriteBatch::default();
                     let mut flushes = Vec::new();
+                    let mut purge = false;
                     let mut take = |cmd: WriterCommand, batch: &mut WriteBatch| match cmd {
                         WriterCommand::Put(items) => {
                             for (k, v) in items {
@@ -50,6 +54,7 @@ impl GlobalStore {
                                 }
                             }
                         }
+                        WriterCommand::Purge => purge = true,
                         WriterCommand::Flush(done) => flushes.push(done),
                     };
                     take(first, &mut batch);
@@ -63,6 +68,9 @@ impl GlobalStore {
                         && let Err(e) = writer_kv.commit(batch)
                     {
                         tracing::error!("KV_global commit failed (rooms re-copy on next load): {e}");
+                    }
+                    if purge && let Err(e) = writer_kv.purge_superseded() {
+                        tracing::error!("KV_global could not purge superseded pages: {e}");
                     }
                     for done in flushes {
                         let _ = done.send(());
@@ -78,6 +86,12 @@ impl GlobalStore {
         if !items.is_empty() {
             let _ = self.writer.send(WriterCommand::Put(items));
         }
+    }
+
+    /// Purges superseded page versions once everything queued so far is written (after
+    /// an erased message's copy was replaced).
+    pub fn purge(&self) {
+        let _ = self.writer.send(WriterCommand::Purge);
     }
 
     /// Waits until everything queued so far is committed (used at shutdown and in tests).

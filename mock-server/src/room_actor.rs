@@ -668,6 +668,12 @@ impl RoomActor {
                     self.sockets.conns.remove(conn);
                 }
                 self.ctx.global.replicate(std::mem::take(&mut committed.replicate));
+                if committed.erased {
+                    self.ctx.global.purge();
+                    if let Some(Err(e)) = l.store.as_ref().map(SqliteKv::purge_superseded) {
+                        tracing::error!(room = %self.id, "could not purge superseded pages: {e}");
+                    }
+                }
                 let mut unrecorded = std::collections::BTreeSet::new();
                 let issuer = format!("room:{}", self.id);
                 for token in &committed.tokens {

@@ -38,6 +38,8 @@ pub trait MessageIndex: Send + Sync {
     fn replicate(&self, items: Vec<(String, Vec<u8>)>);
     /// The newest message key of `room` in the copy.
     fn latest_message_key(&self, room: &RoomId) -> Result<Option<MessageKey>, StorageError>;
+    /// Purges superseded copies from disk once everything queued is written.
+    fn purge(&self);
     /// Waits until everything queued is written.
     fn flush(&self);
 }
@@ -95,6 +97,9 @@ impl MessageIndex for crate::global_store::GlobalStore {
     }
     fn latest_message_key(&self, room: &RoomId) -> Result<Option<MessageKey>, StorageError> {
         crate::global_store::GlobalStore::latest_message_key(self, room)
+    }
+    fn purge(&self) {
+        crate::global_store::GlobalStore::purge(self)
     }
     fn flush(&self) {
         crate::global_store::GlobalStore::flush(self)

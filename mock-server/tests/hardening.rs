@@ -149,6 +149,7 @@ fn signed_backup(edit: impl FnOnce(&mut RoomBackup)) -> (RoomId, protocol::backu
             epoch: 0,
             created: now,
             signed: None,
+            keep_deleted: false,
         },
         members: vec![BackupMember {
             key: owner.public_key(),

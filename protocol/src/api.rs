@@ -171,6 +171,9 @@ pub enum OwnerCall {
     Unlock { state: SignedState },
     /// `PUT allowance`: the most storage (bytes) each member may draw from the budget.
     SetAllowance { allowance: u64 },
+    /// `PUT deleted`: whether the server keeps the content of messages deleted for
+    /// everyone (`keep`), or drops it when their sender or the owner asks (`erase`).
+    SetKeepDeleted { keep: bool },
     /// `POST accept`: lets a key in, with the current epoch's key wrapped to it.
     Accept { key: PublicKey, wrapped: WrappedKey },
     /// `POST deny`: turns a waiting key away.
@@ -190,13 +193,14 @@ pub enum OwnerCall {
 
 /// Every owner call as `(name in the path, HTTP method, serde tag of [`OwnerCall`])`: the
 /// one table the server's router, the clients and the tests use.
-pub const OWNER_CALLS: [(&str, &str, &str); 13] = [
+pub const OWNER_CALLS: [(&str, &str, &str); 14] = [
     ("settings", "GET", "settings"),
     ("members", "GET", "members"),
     ("budget", "GET", "budget"),
     ("backup", "GET", "backup"),
     ("state", "PUT", "put_state"),
     ("allowance", "PUT", "set_allowance"),
+    ("deleted", "PUT", "set_keep_deleted"),
     ("lock", "POST", "lock"),
     ("unlock", "POST", "unlock"),
     ("accept", "POST", "accept"),
@@ -299,6 +303,10 @@ pub struct RoomSettings {
     pub signed: Option<SignedState>,
     /// The most storage each member may draw from the budget, in bytes.
     pub allowance: u64,
+    /// The server keeps the content of messages deleted for everyone (see
+    /// [`OwnerCall::SetKeepDeleted`]).
+    #[serde(default)]
+    pub keep_deleted: bool,
 }
 
 /// Default share of the room's total budget that one member may draw: a quarter.
@@ -390,6 +398,7 @@ mod tests {
             OwnerCall::Lock { epoch: 1, keys: vec![wrapped.clone()], state: state.clone() },
             OwnerCall::Unlock { state: state.clone() },
             OwnerCall::SetAllowance { allowance: 5 },
+            OwnerCall::SetKeepDeleted { keep: true },
             OwnerCall::Accept { key, wrapped: wrapped.clone() },
             OwnerCall::Deny { key },
             OwnerCall::Remove { key, rekey: Some(rekey.clone()) },

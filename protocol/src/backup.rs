@@ -61,6 +61,9 @@ pub struct BackupSettings {
     /// The owner-signed state (protocol v2 rooms); the importing server checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<crate::room_state::SignedState>,
+    /// The owner's policy on deleted messages (see [`crate::api::OwnerCall::SetKeepDeleted`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_deleted: bool,
 }
 
 /// The budget as the source server recorded it (for the record: the new server sets its

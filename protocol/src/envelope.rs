@@ -153,9 +153,28 @@ pub struct Envelope {
 pub struct StoredMessage {
     pub key: MessageKey,
     pub env: Envelope,
+    /// Its sender or the room's owner had the server drop its content
+    /// ([`StoredMessage::erase`]): `env.iv` and `env.ct` are empty, so its signature no
+    /// longer verifies and nothing is left to open. Receivers show it as deleted only if a
+    /// delete from its sender or the owner came too; otherwise as removed by the server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl StoredMessage {
+    /// A message as the room commits it.
+    pub fn new(key: MessageKey, env: Envelope) -> Self {
+        Self { key, env, erased: false }
+    }
+
+    /// Drops the content (nonce and ciphertext) and keeps the header: who sent it, when,
+    /// under which id and to whom, which the room already showed and which a delete names.
+    pub fn erase(&mut self) {
+        self.env.iv = B64Bytes(Vec::new());
+        self.env.ct = B64Bytes(Vec::new());
+        self.erased = true;
+    }
+
     /// Bytes of the JSON form the server stores; must not exceed `max_message_bytes`.
     pub fn encoded_len(&self) -> usize {
         serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX)
@@ -213,7 +232,7 @@ impl Envelope {
     /// Size of the stored JSON form of this envelope (its key has a fixed width).
     pub fn stored_len(&self) -> usize {
         let key = MessageKey::new(&self.room, crate::ids::Timestamp(0));
-        StoredMessage { key, env: self.clone() }.encoded_len()
+        StoredMessage::new(key, self.clone()).encoded_len()
     }
 }
 

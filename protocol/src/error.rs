@@ -120,6 +120,11 @@ pub enum ErrorCode {
     /// Too many heavy requests (room restores) are running; retry after the HTTP
     /// `Retry-After` seconds.
     Busy,
+    /// No stored message of this room has this key.
+    UnknownMessage,
+    /// This key may not have that message's content dropped (it is neither its sender
+    /// nor the owner), or the owner's policy keeps deleted messages.
+    EraseRefused,
     /// An unexpected server-side failure; nothing was changed.
     Internal,
 }
@@ -180,6 +185,8 @@ impl ErrorCode {
             Self::BadReadProof => "bad_read_proof",
             Self::Unavailable => "unavailable",
             Self::Busy => "busy",
+            Self::UnknownMessage => "unknown_message",
+            Self::EraseRefused => "erase_refused",
             Self::Internal => "internal",
         }
     }
@@ -214,12 +221,13 @@ impl ErrorCode {
             | Self::InviteRequired
             | Self::TokenWrongScope
             | Self::TokenExpired
-            | Self::BadReadProof => 403,
+            | Self::BadReadProof
+            | Self::EraseRefused => 403,
             Self::IssuerCapReached | Self::QuotaExhausted => 429,
             Self::TokenUnknown => 404,
             Self::ReplayedRequest | Self::TokenSpent | Self::StaleEpoch => 409,
             Self::BudgetExhausted | Self::AllowanceExhausted => 507,
-            Self::UnknownRoom | Self::NotFound => 404,
+            Self::UnknownRoom | Self::NotFound | Self::UnknownMessage => 404,
             Self::JoinTimeout | Self::IdleTimeout => 408,
             Self::RoomExists | Self::RoomFull => 409,
             Self::FrameTooLarge | Self::MessageTooLarge | Self::BodyTooLarge => 413,
@@ -265,6 +273,8 @@ impl ErrorCode {
             | Self::QuotaExhausted
             | Self::AllowanceExhausted
             | Self::BadReadProof
+            | Self::UnknownMessage
+            | Self::EraseRefused
             // HTTP-only refusals (before any upgrade).
             | Self::Busy => None,
             Self::MalformedFrame | Self::MalformedRequest | Self::NotJoined => Some(4400),

@@ -39,6 +39,11 @@ pub enum ClientFrame {
     /// presence (typing, seen markers) and, later, call signalling. With `to` set, only
     /// that member's connections get it. No `ack` follows; a refusal names its `cid`.
     Ephemeral { env: Envelope },
+    /// Asks the room to drop the content of the stored message `key` (after a delete for
+    /// everyone): only its sender or the room's owner may, and only while the owner's
+    /// policy does not keep deleted messages (`RoomState::keep_deleted`). Answered with
+    /// `erased` to every reader, or an `error`.
+    Erase { key: MessageKey },
 }
 
 /// The room as a joining member sees it. Only `signed` (checked against `owner`, which
@@ -64,6 +69,10 @@ pub struct RoomState {
     /// owner signs one, and for waiting keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<SignedState>,
+    /// The owner's policy: the server keeps the content of messages deleted for everyone
+    /// (`erase` is refused). Off by default: a delete's `erase` drops it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_deleted: bool,
 }
 
 /// What a connection may see.
@@ -104,6 +113,9 @@ pub enum ServerFrame {
     Msg { m: StoredMessage },
     /// An ephemeral envelope another member sent (relayed as it came, never stored).
     Ephemeral { env: Envelope },
+    /// The content of the stored message `key` was dropped on its sender's or the
+    /// owner's request (`erase`): history now holds it `erased`.
+    Erased { key: MessageKey },
     /// A refusal; `cid` names the message it concerns, when it concerns one.
     Error {
         error: ErrorBody,

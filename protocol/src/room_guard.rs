@@ -250,6 +250,7 @@ mod tests {
                 guest: None,
                 latest: None,
                 signed,
+                keep_deleted: false,
             }
         }
 

@@ -66,6 +66,10 @@ pub enum ClientEvent {
     /// Another member's ephemeral envelope (presence), as the room relayed it: to be
     /// verified and opened like a message, never stored.
     Ephemeral { env: Box<Envelope> },
+    /// The content of the stored message `key` was dropped (on its sender's or the
+    /// owner's `erase`): it is to be shown as deleted, or as removed by the server if no
+    /// delete from its sender or the owner is known.
+    Erased { key: MessageKey },
     /// Joined: the backlog arrived and the outbox was sent.
     Connected,
     /// Joined a locked room, waiting for the owner.
@@ -185,6 +189,7 @@ impl<T> RoomClient<T> {
             ServerFrame::Msg { m } => {
                 self.events.push_back(ClientEvent::Messages { messages: vec![m], backlog: false, more: false });
             }
+            ServerFrame::Erased { key } => self.events.push_back(ClientEvent::Erased { key }),
             ServerFrame::JoinRequest { .. } => self.events.push_back(ClientEvent::JoinRequest),
             ServerFrame::Ephemeral { env } => {
                 if self.phase == Phase::Reading {
@@ -229,6 +234,17 @@ impl<T> RoomClient<T> {
             return false;
         }
         self.transmit.push_back(frame_text(&ClientFrame::Ephemeral { env }));
+        true
+    }
+
+    /// Asks the room to drop the content of the stored message `key` (after a delete for
+    /// everyone), now if the connection reads; otherwise nothing is sent and the caller
+    /// asks again after the next join. Returns whether it went out.
+    pub fn erase(&mut self, key: MessageKey) -> bool {
+        if self.phase != Phase::Reading {
+            return false;
+        }
+        self.transmit.push_back(frame_text(&ClientFrame::Erase { key }));
         true
     }
 

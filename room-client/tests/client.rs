@@ -43,6 +43,7 @@ fn welcome(me: &IdentityKey, access: Access) -> ServerFrame {
         guest: None,
         latest: None,
         signed: None,
+        keep_deleted: false,
     };
     ServerFrame::Welcome {
         state,
@@ -228,7 +229,7 @@ fn a_waiting_key_sends_nothing_until_accepted_and_a_wrong_room_is_final() {
     c.send(env(&me, "while-waiting"), ());
     assert!(drain(&mut c).is_empty(), "nothing is sent while waiting");
     // Accepted: the room sends the backlog, and the queue goes out.
-    let m = StoredMessage { key: key_at(5), env: env(&identity(1), "theirs") };
+    let m = StoredMessage::new(key_at(5), env(&identity(1), "theirs"));
     c.handle_frame(&text(&ServerFrame::Backlog { messages: vec![m], more: true }), 0);
     assert_eq!(sent_cids(&drain(&mut c)), ["hi", "while-waiting"]);
     assert!(
@@ -246,4 +247,25 @@ fn a_waiting_key_sends_nothing_until_accepted_and_a_wrong_room_is_final() {
         Some(Closed::Final { code: Some(ErrorCode::WrongRoom), .. })
     ));
     assert!(other.poll_transmit().is_none(), "no answer to another room's challenge");
+}
+
+#[test]
+fn an_erase_goes_out_only_while_reading_and_erased_is_reported() {
+    let me = identity(2);
+    let mut c = RoomClient::new(room(), me.clone(), None, vec![]);
+    assert!(!c.erase(key_at(5)), "not joined: nothing is sent (the session asks again after the join)");
+    assert!(c.poll_transmit().is_none());
+    join(&mut c, &me);
+    events(&mut c);
+    assert!(c.erase(key_at(5)));
+    assert!(matches!(&drain(&mut c)[..], [ClientFrame::Erase { key }] if *key == key_at(5)));
+    c.handle_frame(&text(&ServerFrame::Erased { key: key_at(5) }), 0);
+    assert_eq!(events(&mut c), [ClientEvent::Erased { key: key_at(5) }]);
+    // A refusal of an erase concerns no message: the outbox and the connection are untouched.
+    let refused = ServerFrame::Error {
+        error: protocol::error::ErrorBody::new(protocol::error::ErrorCode::EraseRefused, "no"),
+        cid: None,
+    };
+    assert_eq!(c.handle_frame(&text(&refused), 0), None);
+    assert_eq!(c.phase(), Phase::Reading);
 }

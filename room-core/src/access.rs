@@ -81,6 +81,7 @@ impl Room {
             guest: if reader { self.guest() } else { None },
             latest: if reader { self.latest_key() } else { None },
             signed: if reader { self.meta.state.clone() } else { None },
+            keep_deleted: self.meta.keep_deleted,
         }
     }
 

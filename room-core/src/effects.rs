@@ -77,6 +77,8 @@ pub struct Effects {
     pub(crate) replicate: Vec<(String, Vec<u8>)>,
     pub(crate) replies: Vec<(ReplyId, Reply)>,
     pub(crate) tokens: Vec<TokenIssued>,
+    /// A message's content was dropped in this batch (see [`Committed::erased`]).
+    pub(crate) erased: bool,
 }
 
 /// A storage token the room issued: the adapter records it in the ledger (KV_global)
@@ -105,6 +107,10 @@ pub struct Committed {
     pub dropped: Vec<ConnId>,
     /// Number of KV_local writes committed.
     pub writes: usize,
+    /// A message's content was dropped (`erase`): a host whose storage keeps superseded
+    /// pages (SQLite's write-ahead log) purges them now, and KV_global's copy, so the
+    /// ciphertext is gone from disk and not only from the room's answers.
+    pub erased: bool,
 }
 
 impl Committed {

@@ -25,7 +25,7 @@ use protocol::envelope::Envelope;
 use protocol::error::{ErrorBody, ErrorCode};
 use protocol::frames::ClientFrame;
 use protocol::identity::{PublicKey, Signature};
-use protocol::ids::ClientMessageId;
+use protocol::ids::{ClientMessageId, MessageKey};
 use protocol::invite::InviteProof;
 use protocol::limits::Limits;
 
@@ -60,6 +60,9 @@ pub enum Inbound {
     /// An ephemeral envelope (relayed, never stored) whose shape, size and signature are
     /// valid.
     Ephemeral(Box<Envelope>),
+    /// A request to drop the content of a stored message (nothing to verify: the room
+    /// checks the connection's key against the message's sender and the owner).
+    Erase(MessageKey),
     /// Refused before reaching the room's state.
     Refused(ErrorBody),
     /// A message refused before reaching the room's state (the refusal names its `cid`).
@@ -141,12 +144,13 @@ pub fn prepare_deferred(text: &str, limits: &Limits, hello_sent: bool) -> Prepar
         Ok(ClientFrame::Hello { v, key, sig, invite }) => {
             return Prepared::Ready(Inbound::Hello { v, key, sig, invite: invite.map(Box::new) });
         }
-        Ok(ClientFrame::Send { .. } | ClientFrame::Ephemeral { .. }) if !hello_sent => {
+        Ok(ClientFrame::Send { .. } | ClientFrame::Ephemeral { .. } | ClientFrame::Erase { .. }) if !hello_sent => {
             return Prepared::Ready(Inbound::Refused(ErrorBody::new(
                 ErrorCode::NotJoined,
                 "answer the challenge before sending",
             )));
         }
+        Ok(ClientFrame::Erase { key }) => return Prepared::Ready(Inbound::Erase(key)),
         Ok(ClientFrame::Send { env }) => (env, false),
         Ok(ClientFrame::Ephemeral { env }) => (env, true),
     };

@@ -26,11 +26,13 @@
 //!   the host performs.
 //! - [`room`]: the state machine itself: connections, messages, history, the commit;
 //!   with admission and access changes (`access.rs`), signed requests (`signed.rs`), the
-//!   owner's calls (`owner.rs`) and backups (`transfer.rs`) as further `impl Room` blocks.
+//!   owner's calls (`owner.rs`), backups (`transfer.rs`) and dropping a deleted message's
+//!   content (`erase.rs`) as further `impl Room` blocks.
 
 mod access;
 pub mod connection;
 pub mod effects;
+mod erase;
 pub mod funding;
 pub mod inbound;
 mod owner;

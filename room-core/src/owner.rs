@@ -90,6 +90,7 @@ impl Room {
             epoch: self.meta.epoch,
             signed: self.meta.state.clone(),
             allowance: self.allowance(),
+            keep_deleted: self.meta.keep_deleted,
         }
     }
 
@@ -150,6 +151,12 @@ impl Room {
                 self.meta.allowance = Some(allowance);
                 self.stage_meta()?;
                 Ok((json(self.settings()), Change::Nothing))
+            }
+            OwnerCall::SetKeepDeleted { keep } => {
+                self.meta.keep_deleted = keep;
+                self.stage_meta()?;
+                // Members' browsers learn whether to ask for erasure with the room state.
+                Ok((json(self.settings()), Change::Settings))
             }
             OwnerCall::Members => Ok((json(self.members_view()), Change::Nothing)),
             OwnerCall::Lock { epoch, keys, state } => {

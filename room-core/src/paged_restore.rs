@@ -318,7 +318,7 @@ mod tests {
                     &owner,
                     [2; 12],
                 );
-                StoredMessage { key: MessageKey::new(&room, Timestamp(NOW_US - 1000 + i)), env }
+                StoredMessage::new(MessageKey::new(&room, Timestamp(NOW_US - 1000 + i)), env)
             })
             .collect();
         let backup = RoomBackup {
@@ -333,6 +333,7 @@ mod tests {
                 epoch: 0,
                 created: 1,
                 signed: None,
+                keep_deleted: false,
             },
             members: vec![],
             wrapped_keys: vec![],

@@ -150,6 +150,7 @@ impl Room {
             epoch: 0,
             state: Some(state.clone()),
             allowance: None,
+            keep_deleted: false,
         };
         let budget = BudgetRecord { total: budget, remaining: budget, ..BudgetRecord::default() };
         let mut batch = WriteBatch::default();
@@ -400,6 +401,7 @@ impl Room {
             Inbound::VerifiedHello(hello) => self.hello(conn, *hello, now, store),
             Inbound::Send(env) => self.submit(conn, *env, now, store),
             Inbound::Ephemeral(env) => self.relay(conn, *env, now),
+            Inbound::Erase(key) => self.erase(conn, key, now, store),
         }
     }
 
@@ -437,8 +439,8 @@ impl Room {
 
     /// The key of a joined connection that may write now (taking one token of its rate
     /// bucket), or the refusal already sent.
-    fn writer(&mut self, conn: ConnId, cid: &ClientMessageId, now: UnixMicros) -> Option<PublicKey> {
-        let cid = Some(cid.clone());
+    pub(crate) fn writer(&mut self, conn: ConnId, cid: Option<&ClientMessageId>, now: UnixMicros) -> Option<PublicKey> {
+        let cid = cid.cloned();
         match self.conns.get_mut(&conn) {
             Some(ConnState::Joined { key, bucket }) => {
                 let allowed = bucket.try_take(now);
@@ -474,7 +476,7 @@ impl Room {
     /// passed to the other readers (only `env.to`'s connections when it names one) and
     /// forgotten. Nothing is written, acknowledged or kept for later joiners.
     fn relay(&mut self, conn: ConnId, env: Envelope, now: UnixMicros) {
-        let Some(key) = self.writer(conn, &env.cid, now) else { return };
+        let Some(key) = self.writer(conn, Some(&env.cid), now) else { return };
         if let Err(e) = self.check_envelope(&env, &key) {
             return self.refuse(conn, e, Some(env.cid));
         }
@@ -498,7 +500,7 @@ impl Room {
 
     fn submit(&mut self, conn: ConnId, env: Envelope, now: UnixMicros, store: &dyn KvStore) {
         let cid = Some(env.cid.clone());
-        let Some(key) = self.writer(conn, &env.cid, now) else { return };
+        let Some(key) = self.writer(conn, Some(&env.cid), now) else { return };
         if let Err(e) = self.check_envelope(&env, &key) {
             return self.refuse(conn, e, cid);
         }
@@ -524,7 +526,7 @@ impl Room {
         }
         let ts = Timestamp::next_after(self.last_ts, now.as_micros());
         let msg_key = MessageKey::new(&self.id, ts);
-        let stored = StoredMessage { key: msg_key.clone(), env };
+        let stored = StoredMessage::new(msg_key.clone(), env);
         let bytes = schema::encode(&stored);
         // Stored messages are paid for out of the room's budget, like files.
         let cost = bytes.len() as u64;
@@ -705,6 +707,13 @@ impl Room {
             self.conns.remove(conn);
             self.changed.remove(conn);
         }
-        Ok(Committed { replicate: fx.replicate, replies: fx.replies, tokens: fx.tokens, dropped, writes })
+        Ok(Committed {
+            replicate: fx.replicate,
+            replies: fx.replies,
+            tokens: fx.tokens,
+            dropped,
+            writes,
+            erased: fx.erased,
+        })
     }
 }

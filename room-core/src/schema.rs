@@ -92,6 +92,10 @@ pub struct RoomMeta {
     /// quarter of the total budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowance: Option<u64>,
+    /// The owner's policy: keep the content of messages deleted for everyone (refuse
+    /// `erase`). Off unless the owner turned it on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_deleted: bool,
 }
 
 /// A key the room knows.

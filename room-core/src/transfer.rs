@@ -106,6 +106,7 @@ impl Room {
                 epoch: self.meta.epoch,
                 created: self.meta.created,
                 signed: self.meta.state.clone(),
+                keep_deleted: self.meta.keep_deleted,
             },
             members,
             wrapped_keys,
@@ -138,6 +139,7 @@ impl Room {
             epoch: s.epoch,
             state: s.signed.clone(),
             allowance: None,
+            keep_deleted: s.keep_deleted,
         };
         let mut batch = WriteBatch::default();
         batch.put(schema::META_KEY, schema::encode(&meta)).map_err(invalid)?;
@@ -197,6 +199,7 @@ mod tests {
                 epoch: 0,
                 created: NOW_US,
                 signed: None,
+                keep_deleted: false,
             },
             members: vec![BackupMember {
                 key: owner.public_key(),
@@ -205,7 +208,7 @@ mod tests {
                 invite: None,
             }],
             wrapped_keys: vec![],
-            messages: vec![StoredMessage { key: MessageKey::new(&room, Timestamp(NOW_US)), env }],
+            messages: vec![StoredMessage::new(MessageKey::new(&room, Timestamp(NOW_US)), env)],
             budget: BackupBudget { total: 1, remaining: 1 },
             exported_at: NOW_US,
         }

@@ -34,6 +34,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
     let busy = RwSignal::new(false);
     let locked = move || session.state.with(|s| s.as_ref().is_some_and(|s| s.locked));
     let allowance = RwSignal::new(None::<u64>);
+    let keep_deleted = RwSignal::new(None::<bool>);
 
     let refresh = move || {
         spawn_local(async move {
@@ -42,6 +43,7 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                 room_name.load(session.room_name.get_untracked().unwrap_or_default());
                 capacity.load(s.capacity.to_string());
                 allowance.set(Some(s.allowance));
+                keep_deleted.set(Some(s.keep_deleted));
             }
             match session.admin_members().await {
                 Ok(m) => {
@@ -100,6 +102,15 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             run("Lock", Box::pin(async move { session.admin_lock().await.map(|_| ()) }));
         }
     };
+    let toggle_keep_deleted = move |_| {
+        let keep = !keep_deleted.get_untracked().unwrap_or(false);
+        run(
+            "Deleted messages",
+            Box::pin(async move {
+                session.admin_set_keep_deleted(keep).await.map(|s| keep_deleted.set(Some(s.keep_deleted)))
+            }),
+        );
+    };
     let issue_token = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let size = token_mib.get_untracked() << 20;
@@ -134,19 +145,25 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
             <form class="row-form" on:submit=save_room_name>
                 <label for="admin-room-name">"Room name (everyone in the room sees it; encrypted)"</label>
                 <input id="admin-room-name" type="text" maxlength="100"
-                    prop:value=move || room_name.get() on:input=move |ev| room_name.input(event_target_value(&ev)) />
+                    prop:value=move || room_name.get() on:input=move |ev| room_name.input(event_target_value(&ev))
+                    on:change=move |ev| room_name.input(event_target_value(&ev))
+                    on:focus=move |_| room_name.focus() on:blur=move |_| room_name.blur() />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <form class="row-form" on:submit=save_motd>
                 <label for="admin-motd">"Message of the day"</label>
                 <input id="admin-motd" type="text" maxlength="1000"
-                    prop:value=move || motd.get() on:input=move |ev| motd.input(event_target_value(&ev)) />
+                    prop:value=move || motd.get() on:input=move |ev| motd.input(event_target_value(&ev))
+                    on:change=move |ev| motd.input(event_target_value(&ev))
+                    on:focus=move |_| motd.focus() on:blur=move |_| motd.blur() />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <form class="row-form" on:submit=save_capacity>
                 <label for="admin-capacity">"Capacity (members besides you)"</label>
                 <input id="admin-capacity" type="number" min="1" max="10000"
-                    prop:value=move || capacity.get() on:input=move |ev| capacity.input(event_target_value(&ev)) />
+                    prop:value=move || capacity.get() on:input=move |ev| capacity.input(event_target_value(&ev))
+                    on:change=move |ev| capacity.input(event_target_value(&ev))
+                    on:focus=move |_| capacity.focus() on:blur=move |_| capacity.blur() />
                 <button type="submit" disabled=move || busy.get()>"Save"</button>
             </form>
             <div class="row">
@@ -157,6 +174,19 @@ pub fn AdminPanel(session: RoomSession) -> impl IntoView {
                     "Locked: newcomers wait for your acceptance and get a key only you hand out."
                 } else {
                     "Open: anyone with the link can read and write."
+                }}</span>
+            </div>
+            <div class="row">
+                <label class="check">
+                    <input id="admin-keep-deleted" type="checkbox" on:change=toggle_keep_deleted
+                        prop:checked=move || keep_deleted.get().unwrap_or(false)
+                        disabled=move || busy.get() || keep_deleted.get().is_none() />
+                    "Keep deleted messages on the server"
+                </label>
+                <span class="hint">{move || if keep_deleted.get().unwrap_or(false) {
+                    "A message deleted for everyone disappears from screens; its encrypted copy stays on the server."
+                } else {
+                    "A message deleted for everyone is also dropped from the server."
                 }}</span>
             </div>
             <h3>"Members"</h3>

@@ -47,6 +47,9 @@ pub fn MessageRow(
     if matches!(m.trust, Trust::Sealed(_)) {
         classes.push("sealed");
     }
+    if m.trust == Trust::Erased {
+        classes.push("erased");
+    }
     let status = match &m.delivery {
         Delivery::Pending => "pending",
         Delivery::Sent => "sent",
@@ -86,7 +89,7 @@ pub fn MessageRow(
     let time = m.time_ms;
     let deleted = m.shown.deleted;
     let body = match (&m.trust, deleted) {
-        (Trust::Verified, Some(by)) => {
+        (Trust::Verified | Trust::Erased, Some(by)) => {
             let text = match by {
                 DeletedBy::Sender => "This message was deleted.",
                 DeletedBy::Owner => "This message was deleted by the room's owner.",
@@ -102,6 +105,12 @@ pub fn MessageRow(
         (Trust::Tampered(reason), _) => view! {
             <p class="message-text tampered-text" role="alert">
                 {format!("⚠ This message failed verification and is not shown ({reason}).")}
+            </p>
+        }
+        .into_any(),
+        (Trust::Erased, None) => view! {
+            <p class="message-text tampered-text" role="alert">
+                "⚠ The server dropped this message's content, but no delete from its sender or the room's owner is here."
             </p>
         }
         .into_any(),

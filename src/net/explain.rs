@@ -64,6 +64,10 @@ pub fn sentence(code: ErrorCode) -> &'static str {
         AllowanceExhausted => "You have used your share of this room's storage. Ask the owner for more.",
         TooManyConnections => "Too many open connections to this room. Close other tabs with this room.",
         BadReadProof => "This file's link is incomplete. Ask for the message with the file again.",
+        UnknownMessage => "That message is no longer on the server.",
+        EraseRefused => {
+            "The server was not asked to drop that message: only its sender or the room's owner may, and the owner keeps deleted messages."
+        }
         Unavailable | Busy => "The server is busy or restarting. It is retried by itself.",
         Internal => "Something went wrong on the server; nothing was changed. Try again.",
     }

@@ -71,6 +71,8 @@ pub enum SocketEvent {
     JoinRequest,
     /// Another member's ephemeral envelope (presence), not yet verified or opened.
     Ephemeral(Box<Envelope>),
+    /// The content of the stored message `key` was dropped (see `ClientEvent::Erased`).
+    Erased(MessageKey),
 }
 
 enum Command {
@@ -79,6 +81,9 @@ enum Command {
     Ephemeral(Box<Envelope>),
     /// Forget an unacknowledged envelope (the user discarded a failed message).
     Discard(ClientMessageId),
+    /// Ask the room to drop a deleted message's content, if connected (else dropped:
+    /// the session asks again after the next join).
+    Erase(MessageKey),
     /// The network may be back (`online`, tab visible): retry now instead of waiting.
     Wake,
     Stop,
@@ -98,6 +103,11 @@ impl SocketHandle {
     /// Sends an ephemeral envelope if the room is joined now; dropped otherwise.
     pub fn send_ephemeral(&self, env: Envelope) {
         let _ = self.commands.unbounded_send(Command::Ephemeral(Box::new(env)));
+    }
+
+    /// Asks the room to drop the content of message `key` if the room is joined now.
+    pub fn erase(&self, key: MessageKey) {
+        let _ = self.commands.unbounded_send(Command::Erase(key));
     }
 
     /// Drops an envelope that is still waiting (no resend).
@@ -194,6 +204,7 @@ impl Driver {
                 ClientEvent::Refused { cid, error } => SocketEvent::Refused { cid, error },
                 ClientEvent::JoinRequest => SocketEvent::JoinRequest,
                 ClientEvent::Ephemeral { env } => SocketEvent::Ephemeral(env),
+                ClientEvent::Erased { key } => SocketEvent::Erased(key),
                 ClientEvent::Connected => SocketEvent::Status(ConnectionStatus::Connected),
                 ClientEvent::Waiting => SocketEvent::Status(ConnectionStatus::Waiting),
             };
@@ -209,6 +220,9 @@ impl Driver {
             }
             Some(Command::Discard(cid)) => {
                 self.client.discard(&cid);
+            }
+            Some(Command::Erase(key)) => {
+                self.client.erase(key);
             }
             Some(Command::Wake) => {}
             Some(Command::Stop) | None => return Some(Ended::Stopped),

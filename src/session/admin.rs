@@ -128,6 +128,12 @@ impl RoomSession {
         self.put_state(self.next_state(|f| f.capacity = capacity)?).await
     }
 
+    /// Whether the server keeps the content of messages deleted for everyone (`keep`), or
+    /// drops it when their sender or the owner asks (the default).
+    pub async fn admin_set_keep_deleted(&self, keep: bool) -> Result<RoomSettings, String> {
+        self.owner(&OwnerCall::SetKeepDeleted { keep }).await
+    }
+
     pub async fn admin_set_allowance(&self, allowance: u64) -> Result<RoomSettings, String> {
         self.owner(&OwnerCall::SetAllowance { allowance }).await
     }

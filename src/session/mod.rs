@@ -7,6 +7,7 @@ pub mod admin;
 mod call_devices;
 mod calls;
 pub mod decode;
+mod erasure;
 mod membership;
 pub mod presence;
 pub mod timeline;
@@ -100,6 +101,8 @@ struct Inner {
     /// When this browser last said it is typing (ms), and the newest key it said it read.
     typing_sent: std::cell::Cell<Option<f64>>,
     seen_sent: std::cell::RefCell<Option<String>>,
+    /// Keys this connection already asked the room to erase (see `erasure.rs`).
+    erase_asked: std::cell::RefCell<std::collections::HashSet<String>>,
     /// Keeps the `online` / `visibilitychange` listeners alive while the room is open.
     listeners: std::cell::RefCell<Vec<Listener>>,
     /// The current call's streams and peer connections.
@@ -160,6 +163,7 @@ impl RoomSession {
                 socket: std::cell::OnceCell::new(),
                 typing_sent: std::cell::Cell::new(None),
                 seen_sent: std::cell::RefCell::new(None),
+                erase_asked: std::cell::RefCell::default(),
                 listeners: std::cell::RefCell::new(Vec::new()),
                 calls: std::cell::RefCell::new(calls::CallMedia::default()),
             })),
@@ -327,7 +331,12 @@ impl RoomSession {
                 if let ConnectionStatus::Failed(code) = &s {
                     self.on_refused(*code);
                 }
+                let connected = s == ConnectionStatus::Connected;
                 self.status.set(s);
+                if connected {
+                    self.forget_erasure_requests();
+                    self.ask_erasure();
+                }
             }
             SocketEvent::Access { state, access, keys } => self.on_access(*state, access, keys),
             SocketEvent::Messages { messages, backlog, more } => {
@@ -353,8 +362,10 @@ impl RoomSession {
                     });
                 }
                 self.mark_seen();
+                self.ask_erasure();
             }
             SocketEvent::Ephemeral(env) => self.on_ephemeral(*env),
+            SocketEvent::Erased(key) => self.on_erased(key),
             SocketEvent::JoinRequest => {
                 self.join_requests.update(|n| *n += 1);
                 notify::incoming(&self.inner().name, "Someone asking to join");
@@ -497,6 +508,7 @@ impl RoomSession {
                 }
             });
             session.mark_seen();
+            session.ask_erasure();
             let writes = session.timeline.with_untracked(|t| t.cache_writes(&decoded));
             if let Err(e) = cache::put_all(&writes).await {
                 leptos::logging::warn!("{e}");

@@ -32,6 +32,10 @@ pub enum Trust {
     /// Genuinely signed, but this browser has no key for it (an epoch from before it was
     /// accepted, or a whisper between two other members).
     Sealed(String),
+    /// The server dropped its content on an `erase` (nothing is left to check or open):
+    /// shown as deleted when a delete from its sender or the owner is here, otherwise as
+    /// removed by the server.
+    Erased,
 }
 
 /// A file or image shared in a message.
@@ -434,6 +438,36 @@ impl Timeline {
         }
         let pos = self.position.remove(id)?;
         self.order.remove(&pos)
+    }
+
+    /// The server dropped the content of the message stored under `key`: it keeps its
+    /// place, with nothing left to show but who sent it and when.
+    pub fn erase(&mut self, key: &str) -> Option<ChatMessage> {
+        let message = self.order.get_mut(&committed_position(key))?;
+        message.text.clear();
+        message.attachment = None;
+        message.reply_to = None;
+        message.trust = Trust::Erased;
+        Some(message.clone())
+    }
+
+    /// The keys of messages deleted here by `me` (committed deletes, by their sender or
+    /// the owner) whose content the server still holds: what to ask it to erase.
+    pub fn to_erase(&self, me: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .actions
+            .values()
+            .filter(|(_, a)| a.sender == me && a.key.is_some())
+            .filter_map(|(_, a)| match &a.action {
+                Some(Action::Delete { target }) => self.position.get(target).and_then(|p| self.order.get(p)),
+                _ => None,
+            })
+            .filter(|target| target.trust != Trust::Erased)
+            .filter_map(|target| target.key.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// Whether the oldest loaded message is the room's first (the server said so).

@@ -255,6 +255,7 @@ mod tests {
                         epoch: 0,
                         created: 0,
                         signed: None,
+                        keep_deleted: false,
                     },
                     members: vec![],
                     wrapped_keys: vec![],
