@@ -26,8 +26,10 @@ pub fn check_inbound(data: &[u8]) {
     let limits = Limits::default();
     let small = Limits { max_frame_bytes: 2048, max_message_bytes: 1024, ..Limits::default() };
     for (limits, verifier) in [(&limits, &PortableVerifier as &dyn Verifier), (&small, &Trusting)] {
-        // Before the `hello`, a `send` is refused without being verified.
-        if let (Ok(ClientFrame::Send { .. }), true) = (&parsed, text.len() as u64 <= limits.max_frame_bytes) {
+        // Before the `hello`, a `send` (or an `erase`) is refused without being verified.
+        if let (Ok(ClientFrame::Send { .. } | ClientFrame::Erase { .. }), true) =
+            (&parsed, text.len() as u64 <= limits.max_frame_bytes)
+        {
             let early = prepare(text, limits, verifier, false);
             assert!(matches!(&early, Inbound::Refused(e) if e.code == ErrorCode::NotJoined), "{early:?}");
         }
@@ -61,6 +63,7 @@ pub fn check_inbound(data: &[u8]) {
                 }
                 other => panic!("unexpected refusal {other:?}"),
             },
+            (Ok(ClientFrame::Erase { key }), Inbound::Erase(asked)) => assert_eq!(key, asked),
             (parsed, got) => panic!("prepare disagrees with the parser: {parsed:?} → {got:?}"),
         }
     }
