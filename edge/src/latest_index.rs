@@ -16,8 +16,8 @@ use worker::{Env, SqlStorage, SqlStorageValue};
 
 /// The Workers KV binding holding KV_global.
 pub const BINDING: &str = "GLOBAL";
-/// Least time between two writes of one room's key (µs): Workers KV's per-key limit.
-pub const MIN_WRITE_INTERVAL_US: u64 = 1_000_000;
+pub use crate::latest_schedule::MIN_WRITE_INTERVAL_US;
+use crate::latest_schedule::WriteSchedule;
 
 const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS edge_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID";
@@ -39,9 +39,8 @@ pub struct Written {
 /// The room object's writer of its newest key.
 #[derive(Debug, Default)]
 pub struct LatestIndex {
-    written: Option<Written>,
-    /// When the next write may happen, if the newest key is not written yet.
-    due: Option<u64>,
+    /// Loaded from the object's storage on first use.
+    schedule: Option<WriteSchedule>,
 }
 
 fn stored(sql: &SqlStorage) -> Option<Written> {
@@ -60,32 +59,25 @@ pub fn stored_room(sql: &SqlStorage) -> Option<String> {
 }
 
 impl LatestIndex {
+    fn schedule(&mut self, sql: &SqlStorage) -> &mut WriteSchedule {
+        self.schedule.get_or_insert_with(|| WriteSchedule::resumed(stored(sql).and_then(|w| Some((w.key?, w.at)))))
+    }
+
     /// Notes the room's newest key after a batch; returns when a write is due (for the
     /// alarm), if one is.
-    pub fn note(&mut self, sql: &SqlStorage, room: &str, latest: Option<&str>, now: u64) -> Option<u64> {
-        if self.written.is_none() {
-            self.written = Some(stored(sql).unwrap_or(Written { room: room.to_owned(), key: None, at: 0 }));
-        }
-        let written = self.written.as_ref()?;
-        self.due = (latest.is_some() && latest != written.key.as_deref())
-            .then(|| now.max(written.at.saturating_add(MIN_WRITE_INTERVAL_US)));
-        self.due
+    pub fn note(&mut self, sql: &SqlStorage, latest: Option<&str>, now: u64) -> Option<u64> {
+        self.schedule(sql).note(latest, now)
     }
 
-    /// The key to write now, if a write is due.
-    pub fn take_due(&mut self, latest: Option<&str>, now: u64) -> Option<String> {
-        match (self.due, latest) {
-            (Some(due), Some(latest)) if due <= now => {
-                self.due = None;
-                Some(latest.to_owned())
-            }
-            _ => None,
-        }
+    /// The key to write now, if a write is due and none is on its way.
+    pub fn take_due(&mut self, sql: &SqlStorage, latest: Option<&str>, now: u64) -> Option<String> {
+        self.schedule(sql).take_due(latest, now)
     }
 
-    /// Records a write that succeeded.
-    pub fn wrote(&mut self, sql: &SqlStorage, room: &str, key: String, at: u64) {
-        let written = Written { room: room.to_owned(), key: Some(key), at };
+    /// Records a write that succeeded (in the object's storage too); returns when the next
+    /// is due, if the room moved on meanwhile.
+    pub fn wrote(&mut self, sql: &SqlStorage, room: &str, key: String, latest: Option<&str>, at: u64) -> Option<u64> {
+        let written = Written { room: room.to_owned(), key: Some(key.clone()), at };
         if let Ok(text) = serde_json::to_string(&written) {
             let _ = sql.exec(CREATE_TABLE, None);
             let saved = sql.exec(
@@ -96,14 +88,12 @@ impl LatestIndex {
                 worker::console_error!("cannot keep what was written to KV: {e}");
             }
         }
-        self.written = Some(written);
+        self.schedule(sql).wrote(key, latest, at)
     }
 
     /// A write that failed: try again a second later.
-    pub fn failed(&mut self, now: u64) -> u64 {
-        let due = now + MIN_WRITE_INTERVAL_US;
-        self.due = Some(due);
-        due
+    pub fn failed(&mut self, sql: &SqlStorage, now: u64) -> u64 {
+        self.schedule(sql).failed(now)
     }
 }
 

@@ -7,7 +7,9 @@
 //! - [`room_object`]: the addressable worker, one SQLite-backed Durable Object per room,
 //!   with hibernating WebSockets.
 //! - [`sql_kv`]: KV_local over the object's synchronous SQL storage.
-//! - [`latest_index`]: KV_global on Workers KV: each room's newest message key.
+//! - [`latest_index`]: KV_global on Workers KV: each room's newest message key, written
+//!   on [`latest_schedule`]'s terms (one write at a time, at most one a second; plain
+//!   Rust, tested natively).
 //! - [`ledger_object`]: the token ledger, sharded Durable Objects (exactly-once spends).
 //! - [`uploads_object`]: the document store: upload records in sharded Durable Objects,
 //!   chunks in R2; [`collect_garbage`]: its daily clean-up (a Cron Trigger).
@@ -20,6 +22,7 @@
 //! docs/ARCHITECTURE.md ("Edge") maps the design's workers and stores to Cloudflare's.
 
 pub mod in_order;
+pub mod latest_schedule;
 
 #[cfg(target_arch = "wasm32")]
 pub mod answer;

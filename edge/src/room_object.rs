@@ -256,10 +256,10 @@ impl RoomObject {
         }
         let mut deadline = host.room.as_ref().and_then(Room::next_deadline).map(|d| d.0);
         if let Some(room) = &host.room {
-            let (id, latest) = (room.id().to_string(), room.latest_key().map(|k| k.to_string()));
+            let latest = room.latest_key().map(|k| k.to_string());
             let now = now().0;
             // A write due now happens in `release`; a later one needs the alarm.
-            let due = host.latest.note(&self.state.storage().sql(), &id, latest.as_deref(), now);
+            let due = host.latest.note(&self.state.storage().sql(), latest.as_deref(), now);
             if let Some(due) = due.filter(|d| *d > now) {
                 deadline = Some(deadline.map_or(due, |d| d.min(due)));
             }
@@ -322,28 +322,35 @@ impl RoomObject {
             let host = &mut *host;
             let Some(room) = &host.room else { return Ok(()) };
             let latest = room.latest_key().map(|k| k.to_string());
-            host.latest.take_due(latest.as_deref(), now().0).map(|key| (room.id().to_string(), key))
+            let sql = self.state.storage().sql();
+            host.latest.take_due(&sql, latest.as_deref(), now().0).map(|key| (room.id().to_string(), key))
         };
         let Some((room, key)) = due else { return Ok(()) };
-        match latest_index::write(&self.env, &room, &key).await {
-            Ok(()) => {
-                self.host.borrow_mut().latest.wrote(&self.state.storage().sql(), &room, key, now().0);
-                Ok(())
-            }
-            Err(e) => {
-                worker::console_error!("cannot write the newest message key to KV: {e}");
-                let alarm = {
-                    let mut host = self.host.borrow_mut();
-                    let retry = host.latest.failed(now().0);
-                    let earlier = host.alarm.is_none_or(|a| retry < a);
-                    earlier.then(|| {
-                        host.alarm = Some(retry);
-                        Some(retry)
-                    })
-                };
-                self.set_alarm(alarm).await
-            }
-        }
+        let written = latest_index::write(&self.env, &room, &key).await;
+        // The next write (the room moved on while this one was on its way, or this one
+        // failed) comes with the alarm, unless an earlier alarm is set.
+        let alarm = {
+            let mut host = self.host.borrow_mut();
+            let host = &mut *host;
+            let sql = self.state.storage().sql();
+            let now = now().0;
+            let next = match written {
+                Ok(()) => {
+                    let latest = host.room.as_ref().and_then(Room::latest_key).map(|k| k.to_string());
+                    host.latest.wrote(&sql, &room, key, latest.as_deref(), now)
+                }
+                Err(e) => {
+                    worker::console_error!("cannot write the newest message key to KV: {e}");
+                    Some(host.latest.failed(&sql, now))
+                }
+            };
+            let earlier = next.filter(|next| host.alarm.is_none_or(|a| *next < a));
+            earlier.map(|next| {
+                host.alarm = Some(next);
+                Some(next)
+            })
+        };
+        self.set_alarm(alarm).await
     }
 
     async fn set_alarm(&self, alarm: Option<Option<u64>>) -> Result<()> {
