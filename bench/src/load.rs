@@ -25,7 +25,7 @@ pub struct Stats {
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Messages acknowledged, of the `expected` sent: fewer means a connection stalled
-    /// (nothing for [`STALL`]) and the rate covers only what got through.
+    /// (nothing for the stall time, [`set_stall`]) and the rate covers only what got through.
     pub acked: usize,
     pub expected: usize,
 }
@@ -48,8 +48,18 @@ pub struct Memory {
     pub per_connection_kib: f64,
 }
 
-/// Give up waiting once nothing arrived for this long (the baseline may drop frames).
-const STALL: Duration = Duration::from_secs(5);
+/// Give up waiting once nothing arrived for this long (the baseline may drop frames):
+/// 5 s unless `--stall-secs` says otherwise.
+static STALL_MS: AtomicU64 = AtomicU64::new(5_000);
+
+/// Sets how long a connection may hear nothing before it counts as stalled.
+pub fn set_stall(stall: Duration) {
+    STALL_MS.store(stall.as_millis() as u64, Ordering::Relaxed);
+}
+
+fn stall() -> Duration {
+    Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
+}
 
 struct Clock {
     epoch: Instant,
@@ -129,7 +139,7 @@ async fn drive(
                     return seen;
                 }
             }
-            incoming = tokio::time::timeout(STALL, ws.next()) => match incoming {
+            incoming = tokio::time::timeout(stall(), ws.next()) => match incoming {
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let now = clock.now_us();
                     if is_ack(&text) {

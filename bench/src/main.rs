@@ -45,10 +45,17 @@ struct Args {
     /// release Worker bundle on local workerd: `./dev edge-build` first), side by side.
     #[arg(long, value_parser = ["edge"])]
     target: Option<String>,
+    /// Only these throughput scenarios (repeatable): eight-senders, fan-out, paced,
+    /// many-rooms. With `--target edge` the idle-socket measurement is skipped too.
+    #[arg(long, value_enum)]
+    only: Vec<Scenario>,
+    /// Seconds without any frame after which a connection counts as stalled.
+    #[arg(long, default_value_t = 5)]
+    stall_secs: u64,
 }
 
 /// The throughput scenarios, each on a fresh server.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Scenario {
     EightSenders,
     FanOut,
@@ -91,10 +98,10 @@ impl Scenario {
 }
 
 /// `--against BIN`: each scenario on BIN and on this build, alternately, `pairs` times.
-async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) {
+async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize, scenarios: &[Scenario]) {
     println!("| scenario | {} (previous) | this build | this / previous (medians) |", against.display());
     println!("|---|---|---|---|");
-    for scenario in Scenario::ALL {
+    for &scenario in scenarios {
         let (mut old, mut new) = (Vec::new(), Vec::new());
         for _ in 0..pairs {
             old.push(scenario.figure(&scenario.run(Kind::WorkerAt(against), scale).await));
@@ -114,12 +121,12 @@ async fn compare(against: &'static std::path::Path, pairs: usize, scale: usize) 
 
 /// `--target edge`: each throughput scenario on mock-server, then on the edge through
 /// wrangler's dev proxy, then on the edge's own workerd socket (as deployed, no proxy).
-async fn edge_report(scale: usize, idle: usize) {
+async fn edge_report(scale: usize, idle: usize, scenarios: &[Scenario]) {
     println!(
         "| scenario | persisted msgs/s mock-server / edge / edge direct | deliveries/s mock-server / edge / edge direct | p50 ms mock-server / edge / edge direct | p99 ms mock-server / edge / edge direct |"
     );
     println!("|---|---|---|---|---|");
-    for scenario in Scenario::ALL {
+    for &scenario in scenarios {
         let m = scenario.run(Kind::Worker, scale).await;
         let e = scenario.run(Kind::Edge, scale).await;
         let d = scenario.run(Kind::EdgeDirect, scale).await;
@@ -139,6 +146,9 @@ async fn edge_report(scale: usize, idle: usize) {
             e.p99_ms,
             d.p99_ms
         );
+    }
+    if idle == 0 {
+        return;
     }
     // Idle joined sockets, on the Worker's own workerd (the dev proxy would hold a second
     // copy of each); its objects hibernate once idle, so a socket costs the runtime's
@@ -194,12 +204,15 @@ fn main() {
 
 async fn run(args: Args) {
     let scale = if args.quick { 5 } else { 1 };
+    load::set_stall(Duration::from_secs(args.stall_secs.max(1)));
+    let scenarios = if args.only.is_empty() { Scenario::ALL.to_vec() } else { args.only.clone() };
     if let Some(bin) = args.against {
         let bin: &'static std::path::Path = Box::leak(bin.into_boxed_path());
-        return compare(bin, args.pairs.max(1), scale).await;
+        return compare(bin, args.pairs.max(1), scale, &scenarios).await;
     }
     if args.target.is_some() {
-        return edge_report(scale, args.idle_sockets / scale).await;
+        let idle = if args.only.is_empty() { args.idle_sockets / scale } else { 0 };
+        return edge_report(scale, idle, &scenarios).await;
     }
     let mut lines = vec![
         "| scenario | worker persisted msgs/s | deliveries/s worker / baseline (ratio) | p50 ms worker / baseline | p99 ms worker / baseline |".to_owned(),
@@ -210,7 +223,7 @@ async fn run(args: Args) {
     let sockets = if args.only_idle_rooms {
         None
     } else {
-        for scenario in Scenario::ALL {
+        for &scenario in &scenarios {
             let w = scenario.run(Kind::Worker, scale).await;
             let b = scenario.run(Kind::Baseline, scale).await;
             lines.push(row(scenario.name(), &w, &b));
