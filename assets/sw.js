@@ -5,7 +5,9 @@
 const CACHE = "cloakroom-shell-v1";
 
 // On install, cache the app shell and the assets it names (their names are only known
-// from index.html, which Trunk writes with content hashes).
+// from index.html, which Trunk writes with content hashes), among them the parts of the
+// app fetched on first use (`<link rel="x-lazy-part">`, scripts/split-wasm), so those
+// work offline too.
 self.addEventListener("install", (event) => {
   // The API bypasses this worker entirely (Static Routing API, where the browser has it):
   // a request this worker intercepts has its body copied into it, and uploads send

@@ -11,7 +11,8 @@
 //!   notifications, human times; [`format`]: links and a little formatting in message text;
 //! - [`sso`]: room authorisations from the organisation's SSO (blind-signed tokens);
 //! - [`unread`]: unread counts and previews of rooms that are not open;
-//! - [`pages`] and [`components`]: the views;
+//! - [`pages`] and [`components`]: the views; [`lazy_part`]: the parts of the app fetched
+//!   on first use (the owner's tools, keys import, SSO sign-in, QR codes);
 //! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
 //!
 //! Everything here only exists on wasm32; on the host this crate is empty so native
@@ -28,6 +29,7 @@ pub mod crypto;
 pub mod files;
 pub mod format;
 pub mod invite_link;
+pub mod lazy_part;
 pub mod net;
 pub mod notify;
 pub mod pages;

@@ -16,6 +16,7 @@ use protocol::sso::{KeptToken, PendingToken, SavedPending, SsoInfo, SsoKeyset};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_bytes;
+use crate::lazy_part::{PartUnavailable, lazy_part};
 
 /// Tokens asked for per sign-in (the SSO signs as many as the person's quota allows).
 /// Asking for several at once and spending them later keeps the sign-in's time apart from
@@ -93,9 +94,36 @@ struct Pending {
     tokens: Vec<SavedPending>,
 }
 
+/// A sign-in's work, in the part of the app fetched on first use (blind RSA is large, and
+/// only people signing in to their organisation's SSO ever run it).
+type SignInWork<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
+#[lazy_part(sso_sign_in, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn start_sign_in_part(info: SsoInfo) -> Result<SignInWork<Result<(), String>>, PartUnavailable> {
+    Ok(Box::pin(start_sign_in_here(info)))
+}
+
+#[lazy_part(sso_sign_in, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn finish_sign_in_part(fragment: String, info: SsoInfo) -> Result<SignInWork<Outcome>, PartUnavailable> {
+    Ok(Box::pin(finish_sign_in_here(fragment, info)))
+}
+
 /// Blinds new tokens and goes to the SSO's sign-in. Returns only on failure.
-pub async fn start_sign_in(info: &SsoInfo) -> Result<(), String> {
-    let keyset = verified_keyset(info).await?;
+pub async fn start_sign_in(info: SsoInfo) -> Result<(), String> {
+    start_sign_in_part(info).await.map_err(|e| e.to_string())?.await
+}
+
+/// Reads the SSO's answer from `fragment`, unblinds and keeps the tokens. The pending
+/// secrets are forgotten whatever happens.
+pub async fn finish_sign_in(fragment: String, info: SsoInfo) -> Outcome {
+    match finish_sign_in_part(fragment, info).await {
+        Ok(work) => work.await,
+        Err(e) => Outcome::Refused { code: "unavailable".into(), message: e.to_string() },
+    }
+}
+
+async fn start_sign_in_here(info: SsoInfo) -> Result<(), String> {
+    let keyset = verified_keyset(&info).await?;
     let now = js_sys::Date::now() as u64;
     let key = keyset.current_key(now).ok_or("the SSO has no valid signing key right now; try again later")?;
     let mut pending = Vec::new();
@@ -136,10 +164,8 @@ fn fragment_params(fragment: &str) -> std::collections::BTreeMap<String, String>
     form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-/// Reads the SSO's answer from `fragment`, unblinds and keeps the tokens. The pending
-/// secrets are forgotten whatever happens.
-pub async fn finish_sign_in(fragment: &str, info: &SsoInfo) -> Outcome {
-    let params = fragment_params(fragment);
+async fn finish_sign_in_here(fragment: String, info: SsoInfo) -> Outcome {
+    let params = fragment_params(&fragment);
     let pending: Option<Pending> = SessionStorage::get(PENDING_KEY).ok();
     SessionStorage::delete(PENDING_KEY);
     let refused = |code: &str, message: &str| Outcome::Refused { code: code.into(), message: message.into() };
@@ -156,7 +182,7 @@ pub async fn finish_sign_in(fragment: &str, info: &SsoInfo) -> Outcome {
     if params.get("key_id") != Some(&pending.key_id) {
         return refused("bad_signature", "the SSO answered for a different key");
     }
-    let keyset = match verified_keyset(info).await {
+    let keyset = match verified_keyset(&info).await {
         Ok(set) => set,
         Err(e) => return refused("unavailable", &e),
     };

@@ -80,6 +80,12 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
         testkit::browser::reload(a).await;
         wait_for_text(a, ".message-text", "before the outage").await;
         wait_for(a, "#admin-toggle").await;
+        // Those tools, and the invite's QR code, are parts of the app fetched on first use:
+        // opened for the first time offline, they come from the service worker's cache.
+        click(a, "#admin-toggle").await;
+        assert!(wait_for(a, "#admin-room-name").await.is_displayed().await.unwrap(), "the owner's tools show offline");
+        click(a, ".share-head .link-button").await;
+        assert!(wait_for(a, ".qr svg").await.is_displayed().await.unwrap(), "the QR code shows offline");
 
         server_ref.restart();
         wait_for_attr(g, "#connection-status", "data-status", "connected").await;

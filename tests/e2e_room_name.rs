@@ -27,6 +27,10 @@ async fn a_room_name_set_by_the_owner_shows_for_everyone_and_never_reaches_the_s
         wait_for_text(a, "#room-title", first).await;
         // An empty room says how to bring people in.
         wait_for_text(a, "#empty-room", "Invite people").await;
+        // The invite's QR code (drawn by a part of the app loaded on first use).
+        click(a, ".share-head .link-button").await;
+        let qr = wait_for(a, ".qr svg").await;
+        assert!(qr.is_displayed().await.unwrap(), "the QR code of the invite is shown");
 
         // Before joining, the link itself says which room this is and who sent it (the
         // server is asked nothing: the card rides in the fragment).

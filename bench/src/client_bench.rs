@@ -64,9 +64,10 @@ const WHEN_VISIBLE: &str = "const done = arguments[arguments.length - 1];
         const t = document.getElementById('timeline') || document.getElementById('messages');
         if (t) {
             const box = t.getBoundingClientRect();
-            const rows = t.querySelectorAll('li[data-key]');
-            const last = rows[rows.length - 1];
-            const text = last && last.querySelector('.message-text');
+            // The newest message row (the bench's own \"joined\" line comes after it).
+            const texts = t.querySelectorAll('li[data-key] .message-text');
+            const text = texts[texts.length - 1];
+            const last = text && text.closest('li[data-key]');
             if (text && text.textContent.trim() === want) {
                 const r = last.getBoundingClientRect();
                 if (r.top >= box.top - 1 && r.bottom <= box.bottom + 1) { done(performance.now()); return; }

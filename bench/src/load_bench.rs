@@ -12,7 +12,7 @@
 //! ```text
 //! trunk build --release
 //! cargo build --release -p cloakroom-mock-server -p cloakroom-bench
-//! target/release/load-bench            # --rounds 3
+//! target/release/load-bench            # --rounds 3, --against OTHER/dist
 //! ```
 
 use std::path::Path;
@@ -30,6 +30,10 @@ struct Args {
     /// Cold loads per variant (the median counts).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Also another release build (its `dist/`, precompressed), in the same run: e.g. an
+    /// older commit's, to compare side by side.
+    #[arg(long, value_name = "DIR")]
+    against: Option<std::path::PathBuf>,
 }
 
 /// Records when the landing form appears (the first paint of the app itself).
@@ -108,10 +112,17 @@ async fn main() {
             .into(),
         "|---|---:|---:|---:|---:|".to_owned(),
     ];
-    for (label, dir) in [("as built (no compression)", plain.path()), ("precompressed (brotli)", dist.as_path())] {
+    let mut variants = vec![
+        ("as built (no compression)".to_owned(), plain.path().to_path_buf()),
+        ("precompressed (brotli)".to_owned(), dist.clone()),
+    ];
+    if let Some(other) = &args.against {
+        variants.push((format!("precompressed, other build ({})", other.display()), other.clone()));
+    }
+    for (label, dir) in variants {
         let data = tempfile::tempdir().expect("data dir");
         let mut options = ServerOptions::new(data.path());
-        options.static_dir = Some(dir.to_path_buf());
+        options.static_dir = Some(dir.clone());
         let server = ServerProcess::start(options);
         let url = format!("{}/", server.http_base());
         let (mut cold, mut warm) = (Vec::new(), Vec::new());

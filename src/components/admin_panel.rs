@@ -9,6 +9,7 @@ use protocol::storage_token::MIN_ROOM_FUNDING_BYTES;
 
 use crate::components::draft_field::DraftField;
 use crate::contacts::use_contacts;
+use crate::lazy_part::{PartUnavailable, lazy_part};
 use crate::session::RoomSession;
 
 fn mib(bytes: u64) -> String {
@@ -17,6 +18,12 @@ fn mib(bytes: u64) -> String {
 
 /// The token sizes offered, in MiB: the smallest funds a new room.
 const TOKEN_MIB: [u64; 4] = [MIN_ROOM_FUNDING_BYTES >> 20, 128, 512, 1024];
+
+/// The owner's panel, fetched the first time it opens (most people never own a room).
+#[lazy_part(owner_tools, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn admin_panel_part(session: RoomSession) -> Result<AnyView, PartUnavailable> {
+    Ok(view! { <AdminPanel session=session /> }.into_any())
+}
 
 #[component]
 pub fn AdminPanel(session: RoomSession) -> impl IntoView {

@@ -38,7 +38,7 @@ pub fn CreateRoomForm() -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            if let Err(e) = crate::sso::start_sign_in(&info).await {
+            if let Err(e) = crate::sso::start_sign_in(info).await {
                 error.set(Some(e));
                 busy.set(false);
             }

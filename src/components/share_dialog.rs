@@ -4,17 +4,35 @@ use leptos::prelude::*;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-/// An SVG QR code of `text`.
-fn qr_svg(text: &str) -> Option<String> {
-    let code = QrCode::new(text.as_bytes()).ok()?;
-    Some(code.render::<svg::Color>().min_dimensions(180, 180).quiet_zone(true).build())
+use crate::lazy_part::{PartUnavailable, lazy_part};
+
+/// An SVG QR code of `text`, or nothing if it is too long for one. Fetched on first use
+/// (most visits never show a QR code).
+#[lazy_part(qr_code, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn qr_svg(text: String) -> Result<String, PartUnavailable> {
+    let Ok(code) = QrCode::new(text.as_bytes()) else { return Ok(String::new()) };
+    Ok(code.render::<svg::Color>().min_dimensions(180, 180).quiet_zone(true).build())
 }
 
 #[component]
 pub fn ShareDialog(link: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let open = RwSignal::new(false);
-    let qr = qr_svg(&link).unwrap_or_default();
+    // Drawn the first time the person opens the invite (its code is fetched then).
+    let qr = RwSignal::new(String::new());
+    let for_qr = link.clone();
+    let toggle = move |_| {
+        open.update(|o| *o = !*o);
+        if open.get_untracked() && qr.with_untracked(String::is_empty) {
+            let text = for_qr.clone();
+            leptos::task::spawn_local(async move {
+                // Offline before the service worker cached it: the link is still there.
+                if let Ok(svg) = qr_svg(text).await {
+                    let _ = qr.try_set(svg);
+                }
+            });
+        }
+    };
     let for_copy = link.clone();
     let copy = move |_| {
         if let Some(window) = web_sys::window() {
@@ -27,7 +45,7 @@ pub fn ShareDialog(link: String) -> impl IntoView {
             <div class="share-head">
                 <h2 id="share-heading">"Invite"</h2>
                 <button type="button" class="link-button" aria-expanded=move || open.get().to_string()
-                    aria-controls="share-body" on:click=move |_| open.update(|o| *o = !*o)>
+                    aria-controls="share-body" on:click=toggle>
                     {move || if open.get() { "Hide" } else { "Show link and QR code" }}
                 </button>
             </div>
@@ -42,7 +60,7 @@ pub fn ShareDialog(link: String) -> impl IntoView {
                     } />
                     <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
                 </div>
-                <figure class="qr" role="img" aria-label="QR code of the invite link" inner_html=qr></figure>
+                <figure class="qr" role="img" aria-label="QR code of the invite link" inner_html=move || qr.get()></figure>
             </div>
         </section>
     }

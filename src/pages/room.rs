@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use protocol::frames::Access;
 
-use crate::components::admin_panel::AdminPanel;
+use crate::components::admin_panel::admin_panel_part;
 use crate::components::alias_prompt::AliasPrompt;
 use crate::components::call_view::CallPanel;
 use crate::components::composer::{Composer, share_files};
@@ -24,6 +24,7 @@ use crate::components::shortcuts::ShortcutsDialog;
 use crate::components::transfer_list::TransferList;
 use crate::components::verification_warning::VerificationWarning;
 use crate::invite_link;
+use crate::lazy_part::LazyView;
 use crate::net::explain;
 use crate::net::socket::ConnectionStatus;
 use crate::rooms::{self, RoomAccess};
@@ -178,7 +179,7 @@ fn ChatRoom(record: RoomRecord) -> impl IntoView {
                 </p>
             </Show>
             <Show when=move || show_admin.get() && is_owner()>
-                <AdminPanel session=session />
+                <LazyView load=move || admin_panel_part(session) what="the owner's tools" />
             </Show>
             <Show when=move || show_search.get()>
                 <SearchPanel room=room_id.clone() />

@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::components::import_keys::ImportKeys;
+use crate::components::import_keys::import_keys_part;
+use crate::lazy_part::LazyView;
 use crate::notify;
 use crate::store::export;
 
@@ -102,7 +103,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <p class="status-line" role="status">{move || message.get()}</p>
                 <pre id="export-output" class="visually-hidden" aria-hidden="true"></pre>
             </form>
-            <ImportKeys />
+            <LazyView load=import_keys_part what="the keys import" />
         </div>
         <section class="card" aria-labelledby="notify-heading">
             <h2 id="notify-heading">"Notifications"</h2>

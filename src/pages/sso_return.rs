@@ -18,7 +18,7 @@ pub fn SsoReturnPage() -> impl IntoView {
     spawn_local(async move {
         let outcome = match crate::net::api::info().await {
             Ok(info) => match info.sso {
-                Some(sso) => crate::sso::finish_sign_in(&fragment, &sso).await,
+                Some(sso) => crate::sso::finish_sign_in(fragment, sso).await,
                 None => crate::sso::Outcome::Refused {
                     code: "not_found".into(),
                     message: "this server accepts no SSO authorisations".into(),

@@ -224,14 +224,36 @@ pub async fn fill(client: &Client, css: &str, text: &str) {
 
 /// Clicks the element matching `css`, after scrolling it into the middle of its
 /// scrolling boxes as a person would (WebKit's driver scrolls only the page itself, so a
-/// button inside a scrolled panel would be out of reach).
+/// button inside a scrolled panel would be out of reach), and after it has stopped
+/// moving: a person does not click a button while the page is still settling, and
+/// WebKit sends a click whose target moved between mouse down and up to the common
+/// ancestor instead (the scroll can make the timeline re-window its rows).
 pub async fn click(client: &Client, css: &str) {
     let el = wait_for(client, css).await;
     if let Ok(arg) = serde_json::to_value(&el) {
-        let _ = client.execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })", vec![arg]).await;
+        let _ = client
+            .execute("arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })", vec![arg.clone()])
+            .await;
+        let _ = client.execute_async(SETTLED, vec![arg]).await;
     }
     el.click().await.unwrap_or_else(|e| panic!("click {css}: {e:?}"));
 }
+
+/// Resolves once the element's box has been the same for three animation frames in a
+/// row (or after a second, whichever is first).
+const SETTLED: &str = r#"
+const [el, done] = arguments;
+let last = '', same = 0;
+const step = () => {
+  const r = el.getBoundingClientRect();
+  const now = `${r.x},${r.y},${r.width},${r.height}`;
+  same = now === last ? same + 1 : 0;
+  last = now;
+  if (same >= 3 || !el.isConnected) { done(); } else { requestAnimationFrame(step); }
+};
+requestAnimationFrame(step);
+setTimeout(done, 1000); // a window that paints no frames (hidden) still goes on
+"#;
 
 /// A Chrome DevTools Protocol command sent through chromedriver.
 #[derive(Debug)]
