@@ -8,8 +8,8 @@ use leptos_router::path;
 use crate::pages::landing::LandingPage;
 use crate::pages::room::RoomPage;
 use crate::pages::rooms::RoomsPage;
-use crate::pages::settings::SettingsPage;
-use crate::pages::sso_return::SsoReturnPage;
+use crate::pages::settings::LazySettingsPage;
+use crate::pages::sso_return::LazySsoReturnPage;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -36,9 +36,9 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p class="notice">"This page does not exist."</p> }>
                     <Route path=path!("/") view=LandingPage />
                     <Route path=path!("/rooms") view=RoomsPage />
-                    <Route path=path!("/settings") view=SettingsPage />
+                    <Route path=path!("/settings") view=LazySettingsPage />
                     <Route path=path!("/r/:room") view=RoomPage />
-                    <Route path=path!("/sso-return") view=SsoReturnPage />
+                    <Route path=path!("/sso-return") view=LazySsoReturnPage />
                 </Routes>
             </main>
         </Router>

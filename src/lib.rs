@@ -12,7 +12,7 @@
 //! - [`sso`]: room authorisations from the organisation's SSO (blind-signed tokens);
 //! - [`unread`]: unread counts and previews of rooms that are not open;
 //! - [`pages`] and [`components`]: the views; [`lazy_part`]: the parts of the app fetched
-//!   on first use (the owner's tools, keys import, SSO sign-in, QR codes);
+//!   on first use (the owner's tools, the settings, the SSO sign-in, QR codes);
 //! - [`bench`]: in-page benchmarks (run by the `file-bench` binary).
 //!
 //! Everything here only exists on wasm32; on the host this crate is empty so native

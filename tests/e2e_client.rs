@@ -86,6 +86,10 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
         assert!(wait_for(a, "#admin-room-name").await.is_displayed().await.unwrap(), "the owner's tools show offline");
         click(a, ".share-head .link-button").await;
         assert!(wait_for(a, ".qr svg").await.is_displayed().await.unwrap(), "the QR code shows offline");
+        click(a, "a[href='/settings']").await;
+        assert!(wait_for(a, "#export-passphrase").await.is_displayed().await.unwrap(), "the settings show offline");
+        a.back().await.unwrap();
+        wait_for_text(a, ".message-text", "before the outage").await;
 
         server_ref.restart();
         wait_for_attr(g, "#connection-status", "data-status", "connected").await;

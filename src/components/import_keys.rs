@@ -11,17 +11,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::contacts::use_contacts;
-use crate::lazy_part::{PartUnavailable, lazy_part};
 use crate::store::export::{self, MergePlan};
 
 fn short(room: &str) -> String {
     format!("{}…", &room[..10.min(room.len())])
-}
-
-/// The import form, fetched the first time the settings page shows it.
-#[lazy_part(keys_import, wasm_split_path = ::leptos::wasm_split, fallible)]
-pub fn import_keys_part() -> Result<AnyView, PartUnavailable> {
-    Ok(view! { <ImportKeys /> }.into_any())
 }
 
 #[component]

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::components::import_keys::import_keys_part;
-use crate::lazy_part::LazyView;
+use crate::components::import_keys::ImportKeys;
+use crate::lazy_part::{LazyView, PartUnavailable, lazy_part};
 use crate::notify;
 use crate::store::export;
 
@@ -25,6 +25,18 @@ fn download(name: &str, text: &str) -> Result<(), String> {
     a.click();
     let _ = web_sys::Url::revoke_object_url(&url);
     Ok(())
+}
+
+/// `/settings`, fetched the first time it opens (keys export and import, notifications,
+/// removing this device's data: things people do rarely).
+#[component]
+pub fn LazySettingsPage() -> impl IntoView {
+    view! { <LazyView load=settings_page_part what="the settings" /> }
+}
+
+#[lazy_part(settings, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn settings_page_part() -> Result<AnyView, PartUnavailable> {
+    Ok(view! { <SettingsPage /> }.into_any())
 }
 
 #[component]
@@ -103,7 +115,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <p class="status-line" role="status">{move || message.get()}</p>
                 <pre id="export-output" class="visually-hidden" aria-hidden="true"></pre>
             </form>
-            <LazyView load=import_keys_part what="the keys import" />
+            <ImportKeys />
         </div>
         <section class="card" aria-labelledby="notify-heading">
             <h2 id="notify-heading">"Notifications"</h2>

@@ -8,6 +8,19 @@ use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 
+use crate::lazy_part::{LazyView, PartUnavailable, lazy_part};
+
+/// The page, in the SSO sign-in's part of the app (fetched when a person comes back).
+#[component]
+pub fn LazySsoReturnPage() -> impl IntoView {
+    view! { <LazyView load=sso_return_page_part what="the sign-in" /> }
+}
+
+#[lazy_part(sso_sign_in, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn sso_return_page_part() -> Result<AnyView, PartUnavailable> {
+    Ok(view! { <SsoReturnPage /> }.into_any())
+}
+
 #[component]
 pub fn SsoReturnPage() -> impl IntoView {
     let navigate = use_navigate();
