@@ -14,6 +14,11 @@
 //! fn owner_tools(session: RoomSession) -> Result<AnyView, PartUnavailable> { … }
 //! ```
 //!
+//! A part's body must not call another split point (call the function inside it
+//! directly, or put both in one part by giving them the same name): the test binaries are
+//! not split, and keep every part's body, so a nested call would leave them an import
+//! from the split's placeholder module, which no browser can load.
+//!
 //! [`LazyView`] shows such a view part, with a line while it loads and a "Try again" if it
 //! could not be fetched.
 

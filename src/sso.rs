@@ -103,23 +103,9 @@ fn start_sign_in_part(info: SsoInfo) -> Result<SignInWork<Result<(), String>>, P
     Ok(Box::pin(start_sign_in_here(info)))
 }
 
-#[lazy_part(sso_sign_in, wasm_split_path = ::leptos::wasm_split, fallible)]
-fn finish_sign_in_part(fragment: String, info: SsoInfo) -> Result<SignInWork<Outcome>, PartUnavailable> {
-    Ok(Box::pin(finish_sign_in_here(fragment, info)))
-}
-
 /// Blinds new tokens and goes to the SSO's sign-in. Returns only on failure.
 pub async fn start_sign_in(info: SsoInfo) -> Result<(), String> {
     start_sign_in_part(info).await.map_err(|e| e.to_string())?.await
-}
-
-/// Reads the SSO's answer from `fragment`, unblinds and keeps the tokens. The pending
-/// secrets are forgotten whatever happens.
-pub async fn finish_sign_in(fragment: String, info: SsoInfo) -> Outcome {
-    match finish_sign_in_part(fragment, info).await {
-        Ok(work) => work.await,
-        Err(e) => Outcome::Refused { code: "unavailable".into(), message: e.to_string() },
-    }
 }
 
 async fn start_sign_in_here(info: SsoInfo) -> Result<(), String> {
@@ -164,7 +150,10 @@ fn fragment_params(fragment: &str) -> std::collections::BTreeMap<String, String>
     form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-async fn finish_sign_in_here(fragment: String, info: SsoInfo) -> Outcome {
+/// Reads the SSO's answer from `fragment`, unblinds and keeps the tokens. The pending
+/// secrets are forgotten whatever happens. Runs in the SSO's part of the app: only its
+/// return page (itself in that part) calls it.
+pub async fn finish_sign_in(fragment: String, info: SsoInfo) -> Outcome {
     let params = fragment_params(&fragment);
     let pending: Option<Pending> = SessionStorage::get(PENDING_KEY).ok();
     SessionStorage::delete(PENDING_KEY);
