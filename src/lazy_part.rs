@@ -10,7 +10,7 @@
 //! next call tries again.
 //!
 //! ```ignore
-//! #[lazy_part(owner_tools)]
+//! #[lazy_part(owner_tools, wasm_split_path = ::leptos::wasm_split, fallible)]
 //! fn owner_tools(session: RoomSession) -> Result<AnyView, PartUnavailable> { … }
 //! ```
 //!
