@@ -36,9 +36,9 @@ pub struct Args {
     /// The OpenID provider's issuer URL (discovery at <issuer>/.well-known/openid-configuration).
     #[arg(long)]
     pub oidc_issuer: String,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub client_id: String,
-    #[arg(long, env = "CLOAKROOM_SSO_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CLOAKROOM_SSO_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub client_secret: String,
     /// The ID token claim that lists a person's groups.
     #[arg(long, default_value = "groups")]
@@ -46,8 +46,8 @@ pub struct Args {
     /// GROUP=N: members of GROUP get N room tokens per month (repeatable; the largest applies).
     #[arg(long = "quota", value_parser = parse_quota, required = true)]
     pub quotas: Vec<(String, u64)>,
-    /// The SSO root public key the key set must be signed by.
-    #[arg(long)]
+    /// The SSO root public key the key set must be signed by (base64url: it may start with `-`).
+    #[arg(long, allow_hyphen_values = true)]
     pub root_key: String,
     /// The key set (from `mock-server sso mint-keys`).
     #[arg(long)]
@@ -125,5 +125,40 @@ impl SsoConfig {
     /// Room tokens per month for someone in `groups`: the largest quota of their groups.
     pub fn quota_for(&self, groups: &[String]) -> u64 {
         groups.iter().filter_map(|g| self.quotas.get(g)).copied().max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// A base64url root key starts with `-` one time in 64: a value, never a flag.
+    #[test]
+    fn a_root_key_starting_with_a_hyphen_is_a_value() {
+        let Cli::Serve(args) = Cli::try_parse_from([
+            "sso-server",
+            "serve",
+            "--oidc-issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "-client",
+            "--client-secret",
+            "-secret",
+            "--quota",
+            "staff=3",
+            "--root-key",
+            "-rootkey",
+            "--keyset",
+            "keyset.json",
+            "--issuer-key",
+            "issuer.pem",
+            "--allow-return",
+            "http://127.0.0.1:8080/sso-return",
+        ])
+        .expect("parses");
+        assert_eq!((args.client_id.as_str(), args.client_secret.as_str()), ("-client", "-secret"));
+        assert_eq!(args.root_key, "-rootkey");
     }
 }

@@ -26,7 +26,7 @@ pub enum Command {
         #[arg(long, default_value = "ledger.key")]
         ledger_key: PathBuf,
         /// Use this admin secret instead of a random one.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         admin_secret: Option<String>,
     },
     /// Mint storage tokens offline; prints one token per line.
@@ -46,7 +46,8 @@ pub enum Command {
         /// The data directory.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
-        /// The room id.
+        /// The room id (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         room: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -115,7 +116,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub static_dir: Option<PathBuf>,
     /// Admin secret authorising room creation. Default: <data-dir>/admin-secret, created on first start.
-    #[arg(long, env = "CLOAKROOM_ADMIN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CLOAKROOM_ADMIN_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub admin_secret: Option<String>,
     /// Extra origin allowed to open WebSockets (repeatable), e.g. http://127.0.0.1:8081 for `trunk serve`.
     #[arg(long = "allow-origin")]
@@ -185,7 +186,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "your organisation")]
     pub sso_name: String,
     /// The SSO root public key (`mock-server sso init` printed it); the key set must be signed by it.
-    #[arg(long, requires = "sso_origin")]
+    #[arg(long, requires = "sso_origin", allow_hyphen_values = true)]
     pub sso_root_key: Option<String>,
     /// The key set file (`mock-server sso mint-keys` wrote it). Read at start: restart after installing a new one.
     #[arg(long, requires = "sso_origin")]
@@ -195,9 +196,9 @@ pub struct ServeArgs {
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
     /// The username and credential of the TURN servers.
-    #[arg(long, requires = "ice_servers")]
+    #[arg(long, requires = "ice_servers", allow_hyphen_values = true)]
     pub ice_username: Option<String>,
-    #[arg(long, requires = "ice_servers")]
+    #[arg(long, requires = "ice_servers", allow_hyphen_values = true)]
     pub ice_credential: Option<String>,
     /// Calls only through the TURN relay (hides each person's address from the others).
     #[arg(long, requires = "ice_servers")]
@@ -243,10 +244,42 @@ pub enum SsoCommand {
         root_key: PathBuf,
         #[arg(long)]
         keyset: PathBuf,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         key_id: String,
         /// The new key set's path.
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// base64url values start with `-` one time in 64: they are values, never flags.
+    #[test]
+    fn values_starting_with_a_hyphen_are_values() {
+        let cli = Cli::try_parse_from(["mock-server", "room-info", "-abcDEF_12", "--json"]).expect("room id");
+        assert!(matches!(cli.command, Command::RoomInfo { room, json: true, .. } if room == "-abcDEF_12"));
+
+        let cli = Cli::try_parse_from([
+            "mock-server",
+            "serve",
+            "--admin-secret",
+            "-secret",
+            "--sso-origin",
+            "https://sso.example",
+            "--sso-root-key",
+            "-rootkey",
+            "--sso-keyset",
+            "keyset.json",
+        ])
+        .expect("serve");
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.admin_secret.as_deref(), Some("-secret"));
+        assert_eq!(args.sso_root_key.as_deref(), Some("-rootkey"));
+
+        let cli = Cli::try_parse_from(["mock-server", "init", "--admin-secret", "-s3cret"]).expect("init");
+        assert!(matches!(cli.command, Command::Init { admin_secret: Some(s), .. } if s == "-s3cret"));
+    }
 }
