@@ -11,7 +11,9 @@ const CACHE = "cloakroom-shell-v1";
 self.addEventListener("install", (event) => {
   // The API bypasses this worker entirely (Static Routing API, where the browser has it):
   // a request this worker intercepts has its body copied into it, and uploads send
-  // gigabytes of encrypted chunks. Browsers without it still skip the API in "fetch".
+  // gigabytes of encrypted chunks. Browsers without it still skip the API in "fetch", and
+  // the chunks themselves go out from /transfer/chunk-sender.js, which no service worker
+  // sees (src/net/chunk_sender.rs).
   const routed = event.addRoutes
     ? Promise.resolve(event.addRoutes([
         { condition: { urlPattern: new URLPattern({ pathname: "/api/*" }) }, source: "network" },
@@ -42,6 +44,8 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/ws/")) return;
+  // The chunk sender and its fetch-less service worker (transfer/sw.js): always the newest.
+  if (url.pathname.startsWith("/transfer/")) return;
 
   if (request.mode === "navigate") {
     // Pages: the network first (always the newest app), the cached shell when offline.

@@ -458,6 +458,22 @@ async fn removing_this_devices_data_asks_first_then_leaves_nothing_behind() {
             open.onerror = () => done(-1);";
         assert!(a.execute(stored, vec![]).await.unwrap().as_u64().unwrap() > 0);
         assert!(a.execute_async(cached, vec![]).await.unwrap().as_i64().unwrap() > 0, "the message is cached");
+        // A file saved moments ago waits in the download spool (src/files/spool.rs), where
+        // the browser has an origin private file system (-1: it has none).
+        let spooled = "const done = arguments[arguments.length - 1];
+            const put = arguments[0];
+            if (!navigator.storage || !navigator.storage.getDirectory) { done(-1); return; }
+            navigator.storage.getDirectory()
+                .then((root) => root.getDirectoryHandle('downloads', { create: put }))
+                .then(async (dir) => {
+                    if (put) await dir.getFileHandle('1-saved', { create: true });
+                    let n = 0;
+                    for await (const _ of dir.keys()) n += 1;
+                    done(n);
+                })
+                .catch((e) => done(e.name === 'NotFoundError' ? 0 : String(e)));";
+        let saved = a.execute_async(spooled, vec![true.into()]).await.unwrap();
+        assert!(saved == 1 || saved == -1, "a spooled file to remove: {saved}");
 
         a.goto(&format!("{base}/settings")).await.unwrap();
         click(a, "#forget-device").await;
@@ -475,6 +491,9 @@ async fn removing_this_devices_data_asks_first_then_leaves_nothing_behind() {
             "no keys are left in localStorage"
         );
         assert_eq!(a.execute_async(cached, vec![]).await.unwrap(), 0, "no messages are left in the cache");
+        if saved == 1 {
+            assert_eq!(a.execute_async(spooled, vec![false.into()]).await.unwrap(), 0, "no saved file is left");
+        }
     })
     .await;
 }

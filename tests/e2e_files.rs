@@ -346,6 +346,14 @@ const GIB: usize = 1 << 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_gib_file_streams_through_intact_and_is_never_held_whole_in_memory() {
+    let engine = testkit::engine::Engine::from_env();
+    if engine == testkit::engine::Engine::WebKit {
+        eprintln!(
+            "skipped in {engine:?}: WebKitGTK has no origin private file system (no navigator.storage), so a \
+             download is assembled in memory (docs/BROWSERS.md, \"Large uploads and downloads\")"
+        );
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let server = start_server(data.path(), &[]);
     let base = server.http_base();
@@ -398,12 +406,10 @@ async fn a_one_gib_file_streams_through_intact_and_is_never_held_whole_in_memory
         mib(upload),
         mib(download)
     );
-    // Uploading reads a few chunks at a time: not even half the file is ever in memory.
+    // Uploading reads a few chunks at a time and sends them from a worker no service worker
+    // sees (src/net/chunk_sender.rs): not even half the file is ever in memory.
     assert!(upload.saturating_sub(idle) < GIB as u64 / 2, "uploading 1 GiB took {} MiB more", mib(upload - idle));
-    // Downloading keeps the file once — the Blob being saved — never a second copy.
-    assert!(
-        download.saturating_sub(idle) < GIB as u64 * 3 / 2,
-        "downloading 1 GiB took {} MiB more",
-        mib(download - idle)
-    );
+    // Downloading writes each checked chunk to disk (the origin private file system) and
+    // saves that file: not even half the file is ever in memory either.
+    assert!(download.saturating_sub(idle) < GIB as u64 / 2, "downloading 1 GiB took {} MiB more", mib(download - idle));
 }

@@ -773,3 +773,62 @@ fn refusals_are_shown_in_the_apps_words_never_the_servers() {
     assert!(cloakroom::sso::explain("forbidden").contains("may not create rooms"));
     assert!(!cloakroom::sso::explain("<script>").contains("script"), "an unknown code gets a fixed sentence");
 }
+
+/// Every file in the spool's directory of the origin private file system.
+async fn spooled_files() -> Vec<String> {
+    let storage: web_sys::StorageManager = web_sys::window().unwrap().navigator().storage();
+    let root: web_sys::FileSystemDirectoryHandle =
+        wasm_bindgen_futures::JsFuture::from(storage.get_directory()).await.unwrap().into();
+    let Ok(directory) = wasm_bindgen_futures::JsFuture::from(root.get_directory_handle("downloads")).await else {
+        return vec![];
+    };
+    let directory: web_sys::FileSystemDirectoryHandle = directory.into();
+    let keys = directory.keys();
+    let mut names = vec![];
+    loop {
+        let step = wasm_bindgen_futures::JsFuture::from(keys.next().unwrap()).await.unwrap();
+        if js_sys::Reflect::get(&step, &"done".into()).unwrap().as_bool().unwrap() {
+            return names;
+        }
+        names.push(js_sys::Reflect::get(&step, &"value".into()).unwrap().as_string().unwrap());
+    }
+}
+
+/// A file being saved waits on disk (Chromium and Firefox have the origin private file
+/// system): chunks written out of order come back in order; a discarded one is deleted.
+#[wasm_bindgen_test]
+async fn a_download_spools_to_disk_and_a_discarded_one_is_deleted() {
+    use cloakroom::files::spool::Spool;
+    let before = spooled_files().await;
+    let spool = Spool::for_saving(7, 2).await;
+    assert!(spool.on_disk(), "this browser writes downloads to disk");
+    let name = spool.file_name().unwrap();
+    spool.write(1, 4, &js_sys::Uint8Array::from(&[5u8, 6, 7][..])).await.unwrap();
+    spool.write(0, 0, &js_sys::Uint8Array::from(&[1u8, 2, 3, 4][..])).await.unwrap();
+    let blob = spool.finish("application/x-test").await.unwrap();
+    assert_eq!(blob.type_(), "application/x-test");
+    let bytes = wasm_bindgen_futures::JsFuture::from(blob.array_buffer()).await.unwrap();
+    assert_eq!(js_sys::Uint8Array::new(&bytes).to_vec(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert!(spooled_files().await.contains(&name), "a saved file stays for the browser to copy");
+
+    let damaged = Spool::for_saving(3, 1).await;
+    let damaged_name = damaged.file_name().unwrap();
+    damaged.write(0, 0, &js_sys::Uint8Array::from(&[9u8, 9, 9][..])).await.unwrap();
+    damaged.discard().await;
+    let after = spooled_files().await;
+    assert!(!after.contains(&damaged_name), "a discarded download leaves nothing: {after:?}");
+    assert_eq!(after.len(), before.len() + 1);
+}
+
+/// A spool in memory (images, and browsers without OPFS writes) gives the same file.
+#[wasm_bindgen_test]
+async fn a_memory_spool_assembles_the_chunks_in_order() {
+    use cloakroom::files::spool::Spool;
+    let spool = Spool::memory(2);
+    assert!(!spool.on_disk() && spool.file_name().is_none());
+    spool.write(1, 2, &js_sys::Uint8Array::from(&[3u8][..])).await.unwrap();
+    spool.write(0, 0, &js_sys::Uint8Array::from(&[1u8, 2][..])).await.unwrap();
+    let blob = spool.finish("image/png").await.unwrap();
+    let bytes = wasm_bindgen_futures::JsFuture::from(blob.array_buffer()).await.unwrap();
+    assert_eq!(js_sys::Uint8Array::new(&bytes).to_vec(), vec![1, 2, 3]);
+}

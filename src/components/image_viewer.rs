@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use protocol::objects::FileHandle;
 
+use crate::files::download::Purpose;
 use crate::files::transfers::use_transfers;
 use crate::files::{download, share};
 
@@ -48,7 +49,7 @@ pub fn ImageViewer() -> impl IntoView {
         loading.set(Some(if full { "Loading the full image…" } else { "Loading the preview…" }));
         error.set(None);
         leptos::task::spawn_local(async move {
-            let result = share::fetch(transfers, &handle).await;
+            let result = share::fetch(transfers, &handle, Purpose::Show).await;
             if generation.with_value(|g| *g) != this {
                 return;
             }

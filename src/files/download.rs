@@ -2,22 +2,25 @@
 //! against the manifest, decrypt it (WebCrypto AES-GCM: a flipped byte, a swapped or
 //! missing chunk fails), then check the whole file against its key (the key is derived
 //! from the content) and its size. Reads present the handle's read proof in a header (v1
-//! handles: their verification token). Decrypted chunks go straight into per-chunk Blobs, so
-//! the JS heap holds only the chunks in flight, never the whole file; only a file that
-//! passes every check is assembled (without copying) into the Blob that is saved. A
-//! damaged one is reported and never saved.
+//! handles: their verification token). Decrypted chunks go straight into the [`spool`] (a
+//! file on disk where the browser can write one, per-chunk Blobs otherwise), so the JS heap
+//! holds only the chunks in flight, never the whole file; only a file that passes every
+//! check becomes the Blob that is saved. A damaged one is reported, thrown away and never
+//! saved.
 //!
 //! [`lanes`]: crate::files::lanes
+//! [`spool`]: crate::files::spool
 
 use std::cell::{Cell, RefCell};
 
-use js_sys::{Array, Uint8Array};
+use js_sys::Uint8Array;
 use protocol::encoding::b64;
 use protocol::objects::{self, CHUNK_BYTES, FileHandle};
 use wasm_bindgen::JsCast;
 
 use crate::crypto::webcrypto;
 use crate::files::lanes::{self, Queue};
+use crate::files::spool::Spool;
 use crate::files::transfers::TransferHandle;
 use crate::net::{api, explain, retry};
 
@@ -44,8 +47,18 @@ pub async fn open_chunk(
         .ok_or_else(|| DAMAGED.into())
 }
 
+/// What a download is for: where its chunks wait until the file checks out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Shown in the page (an image): kept in memory.
+    Show,
+    /// Saved as a file: spooled to disk where the browser can, deleted there once the
+    /// browser has had time to copy it ([`crate::files::spool::KEEP_SAVED`]).
+    Save,
+}
+
 /// Fetches, checks and decrypts the file of `handle`.
-pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::Blob, String> {
+pub async fn fetch(handle: &FileHandle, t: &TransferHandle, purpose: Purpose) -> Result<web_sys::Blob, String> {
     let keys = handle.keys().ok_or(DAMAGED)?;
     // The read proof (v2), or the verification token of a v1 file.
     let access = handle.access().ok_or(DAMAGED)?;
@@ -62,17 +75,42 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
         return Err(DAMAGED.into());
     }
     let key = webcrypto::aes_key(keys.key.as_bytes()).await.map_err(|e| e.to_string())?;
+    let spool = match purpose {
+        Purpose::Show => Spool::memory(count),
+        Purpose::Save => Spool::for_saving(handle.size, count).await,
+    };
+    match fetch_into(handle, t, &keys, access, &manifest, &key, &spool).await {
+        Ok(()) => {
+            let name = spool.file_name();
+            let blob = spool.finish(&handle.mime).await;
+            Spool::forget_after_saving(name);
+            blob
+        }
+        Err(e) => {
+            spool.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// Fetches, checks and decrypts every chunk into `spool`, then checks the whole file.
+async fn fetch_into(
+    handle: &FileHandle,
+    t: &TransferHandle,
+    keys: &objects::ObjectKeys,
+    access: &objects::ReadAccess,
+    manifest: &objects::Manifest,
+    key: &web_sys::CryptoKey,
+    spool: &Spool,
+) -> Result<(), String> {
+    let count = objects::chunk_count(handle.padded);
     let queue = Queue::new((0..count).collect());
-    // Each decrypted chunk becomes a Blob at once (the browser may keep it off the JS
-    // heap, on disk for large files); only the chunks in flight are ever in memory.
-    let parts = RefCell::new(vec![None::<web_sys::Blob>; count as usize]);
     let hashes = RefCell::new(vec![[0u8; 32]; count as usize]);
     let tail = RefCell::new(Vec::new());
     let opened = Cell::new(0u32);
     let done = Cell::new(0u64);
     lanes::run(|| {
-        let (queue, parts, hashes, tail, opened, done, key, manifest) =
-            (&queue, &parts, &hashes, &tail, &opened, &done, &key, &manifest);
+        let (queue, hashes, tail, opened, done) = (&queue, &hashes, &tail, &opened, &done);
         async move {
             while let Some(index) = queue.take() {
                 if t.cancelled() {
@@ -98,9 +136,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
                 let start = u64::from(index) * CHUNK_BYTES;
                 let keep = handle.size.saturating_sub(start).min(u64::from(plain.length())) as u32;
                 if keep > 0 {
-                    let part = web_sys::Blob::new_with_u8_array_sequence(&Array::of1(&plain.subarray(0, keep)))
-                        .map_err(|_| "cannot assemble the file".to_owned())?;
-                    parts.borrow_mut()[index as usize] = Some(part);
+                    spool.write(index, start, &plain.subarray(0, keep)).await?;
                 }
                 opened.set(opened.get() + 1);
                 done.set(done.get() + u64::from(plain.length()));
@@ -117,10 +153,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle) -> Result<web_sys::B
     {
         return Err(DAMAGED.into());
     }
-    let kept: Array = parts.into_inner().into_iter().flatten().collect();
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(&handle.mime);
-    web_sys::Blob::new_with_blob_sequence_and_options(&kept, &options).map_err(|_| "cannot assemble the file".into())
+    Ok(())
 }
 
 /// A name safe to save under: no bidi or other format characters, control characters or

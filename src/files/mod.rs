@@ -3,6 +3,7 @@
 //! - [`upload`]: hash, derive, pay, encrypt chunk by chunk (WebCrypto) and upload, with
 //!   progress, cancel and resume; the browser never holds the file (or a copy) whole.
 //! - [`download`]: fetch, verify and decrypt chunk by chunk, check the whole file, save.
+//! - [`spool`]: where a download's chunks wait until the file checks out (disk or memory).
 //! - [`images`]: thumbnails (inside the message) and previews (a separate file) made with a
 //!   canvas, re-encoded as JPEG (which also drops metadata such as location).
 //! - [`source`] and [`lanes`]: the padded content chunk by chunk, and the two lanes that
@@ -17,6 +18,7 @@ pub mod lanes;
 pub mod put_secrets;
 pub mod share;
 pub mod source;
+pub mod spool;
 pub mod transfers;
 pub mod upload;
 

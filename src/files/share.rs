@@ -6,6 +6,7 @@ use protocol::envelope::Content;
 use protocol::identity::PublicKey;
 use protocol::objects::{self, FileHandle};
 
+use crate::files::download::Purpose;
 use crate::files::transfers::{TransferStatus, Transfers};
 use crate::files::upload::{self, Payer, UploadError};
 use crate::files::{download, human_size, images};
@@ -78,10 +79,10 @@ fn status_of<T>(result: &Result<T, UploadError>) -> TransferStatus {
 }
 
 /// Fetches and checks a shared file (the reason of a failure also shows in the transfer
-/// list). The caller decides whether to save or show it.
-pub async fn fetch(transfers: Transfers, handle: &FileHandle) -> Result<web_sys::Blob, String> {
+/// list), to show or to save it.
+pub async fn fetch(transfers: Transfers, handle: &FileHandle, purpose: Purpose) -> Result<web_sys::Blob, String> {
     let t = transfers.start(&handle.name, false, handle.size);
-    let result = download::fetch(handle, &t).await;
+    let result = download::fetch(handle, &t, purpose).await;
     t.finish(match &result {
         Ok(_) => TransferStatus::Done,
         Err(_) if t.cancelled() => TransferStatus::Cancelled,
@@ -92,6 +93,6 @@ pub async fn fetch(transfers: Transfers, handle: &FileHandle) -> Result<web_sys:
 
 /// Downloads a shared file and saves it under its original name.
 pub async fn download_and_save(transfers: Transfers, handle: &FileHandle) -> Result<(), String> {
-    let blob = fetch(transfers, handle).await?;
+    let blob = fetch(transfers, handle, Purpose::Save).await?;
     download::save(&blob, &handle.name)
 }

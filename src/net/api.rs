@@ -17,17 +17,22 @@ use protocol::signed_request::{RequestAuth, RequestTarget};
 use serde::de::DeserializeOwned;
 
 use crate::crypto::random_bytes;
+use crate::net::chunk_sender::{self, Sent};
 
 /// Decodes a success body, or the server's typed error.
 async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ErrorBody> {
-    if response.ok() {
-        return response
-            .json::<T>()
-            .await
+    let status = response.status();
+    let body = response.text().await.map_err(network_error)?;
+    decode_body(status, &body)
+}
+
+/// [`decode`] for an answer already read.
+fn decode_body<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, ErrorBody> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str::<T>(body)
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("unexpected answer from the server: {e}")));
     }
-    let status = response.status();
-    match response.json::<HttpError>().await {
+    match serde_json::from_str::<HttpError>(body) {
         Ok(HttpError { error }) => Err(error),
         Err(_) => Err(untyped_error(status)),
     }
@@ -164,13 +169,14 @@ pub async fn put_chunk(
     put: &PutSecret,
     bytes: &js_sys::Uint8Array,
 ) -> Result<UploadState, ErrorBody> {
-    let request = RequestBuilder::new(&format!("/api/uploads/{file}/chunks/{index}/{id}"))
-        .method(Method::PUT)
-        .header("content-type", "application/octet-stream")
-        .header(PUT_HEADER, &put.to_b64())
-        .body(bytes.clone())
-        .map_err(network_error)?;
-    decode(request.send().await.map_err(network_error)?).await
+    let url = format!("/api/uploads/{file}/chunks/{index}/{id}");
+    let headers = [("content-type", "application/octet-stream".to_owned()), (PUT_HEADER, put.to_b64())];
+    match chunk_sender::put(&url, &headers, bytes).await {
+        Sent::Answer { status, body } => decode_body(status, &body),
+        Sent::Unreachable(why) => {
+            Err(ErrorBody::new(ErrorCode::Unavailable, format!("cannot reach the server: {why}")))
+        }
+    }
 }
 
 /// A read of `path` presenting `access`: the read proof in its header (v2), or the v1

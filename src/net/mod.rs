@@ -1,8 +1,10 @@
 //! Talking to the worker API: [`api`] for HTTP calls (with [`retry`] for the idempotent
-//! ones file transfers make), [`socket`] for a room's WebSocket, [`explain`] for what a
-//! refusal means in words.
+//! ones file transfers make, and [`chunk_sender`] sending file chunks where no service
+//! worker sees them), [`socket`] for a room's WebSocket, [`explain`] for what a refusal
+//! means in words.
 
 pub mod api;
+pub mod chunk_sender;
 pub mod explain;
 pub mod retry;
 pub mod socket;

@@ -89,13 +89,16 @@ pub fn SettingsPage() -> impl IntoView {
     let forget_device = move |_| {
         spawn_local(async move {
             crate::store::clear_all();
-            match crate::store::cache::clear_all().await {
+            // Files saved in the last minutes wait in the download spool in plain text.
+            let spool = crate::files::spool::remove_all().await;
+            match crate::store::cache::clear_all().await.map_err(|e| e.to_string()).and(spool) {
                 Ok(()) => {
                     if let Some(w) = web_sys::window() {
                         let _ = w.location().assign("/");
                     }
                 }
-                Err(e) => forgotten.set(Some(format!("The keys are removed; the message cache could not be: {e}"))),
+                Err(e) => forgotten
+                    .set(Some(format!("The keys are removed; the message cache or saved files could not be: {e}"))),
             }
         });
     };
