@@ -71,6 +71,33 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
             wait_for(g, "#connection-status").await.attr("data-status").await.unwrap().as_deref(),
             Some("connected")
         );
+        // The invite's QR code is a part of the app fetched on first use. Offline, with the
+        // service worker's cache emptied, the guest sees the code (if the browser's own
+        // HTTP cache still has the part: Chromium and Firefox against mock-server) or a
+        // sentence saying it could not be loaded (WebKit, and against workerd), never an
+        // empty box;
+        // the link stays. It shows once the server is back (below).
+        let emptied = "const done = arguments[arguments.length - 1];
+            caches.keys().then((names) => Promise.all(names.map((n) => caches.delete(n)))).then(() => done(true));";
+        assert_eq!(g.execute_async(emptied, vec![]).await.unwrap(), true);
+        click(g, ".share-head .link-button").await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let offline_qr = loop {
+            if let Ok(svg) = g.find(Locator::Css(".qr svg")).await
+                && svg.is_displayed().await.unwrap_or(false)
+            {
+                break "the code (from the HTTP cache)";
+            }
+            if let Ok(line) = g.find(Locator::Css("#qr-unavailable")).await
+                && line.text().await.unwrap_or_default().contains("could not be loaded")
+            {
+                break "the failure line";
+            }
+            assert!(std::time::Instant::now() < deadline, "offline, the invite shows its QR code or says why not");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        eprintln!("offline, the invite showed {offline_qr}");
+        assert!(wait_for(g, "#invite-link").await.is_displayed().await.unwrap(), "the link is still there");
         // A message written offline waits, visibly, and survives in the outbox.
         say(g, "written while offline").await;
         wait_for_attr(g, ".message.mine", "data-status", "pending").await;
@@ -95,6 +122,14 @@ async fn offline_the_room_stays_readable_and_queued_messages_go_out_once_back_on
         wait_for_attr(g, "#connection-status", "data-status", "connected").await;
         wait_for_attr(a, "#connection-status", "data-status", "connected").await;
         wait_delivered_once(g, "written while offline").await;
+        // Opened (again) with the server back, the invite shows its QR code.
+        let toggle = wait_for(g, ".share-head .link-button").await;
+        if toggle.attr("aria-expanded").await.unwrap().as_deref() == Some("true") {
+            click(g, ".share-head .link-button").await;
+        }
+        click(g, ".share-head .link-button").await;
+        assert!(wait_for(g, ".qr svg").await.is_displayed().await.unwrap(), "the QR code shows once back online");
+        assert!(g.find(Locator::Css("#qr-unavailable")).await.is_err(), "the failure line is gone");
         wait_for_text(a, ".message-text", "written while offline").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(count_text(a, "written while offline").await, 1, "delivered exactly once");

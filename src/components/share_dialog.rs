@@ -20,15 +20,19 @@ pub fn ShareDialog(link: String) -> impl IntoView {
     let open = RwSignal::new(false);
     // Drawn the first time the person opens the invite (its code is fetched then).
     let qr = RwSignal::new(String::new());
+    // Its code could not be fetched (offline before the service worker cached it): said
+    // so, and tried again the next time the invite is opened. The link is still there.
+    let qr_unavailable = RwSignal::new(false);
     let for_qr = link.clone();
     let toggle = move |_| {
         open.update(|o| *o = !*o);
         if open.get_untracked() && qr.with_untracked(String::is_empty) {
             let text = for_qr.clone();
+            qr_unavailable.set(false);
             leptos::task::spawn_local(async move {
-                // Offline before the service worker cached it: the link is still there.
-                if let Ok(svg) = qr_svg(text).await {
-                    let _ = qr.try_set(svg);
+                match qr_svg(text).await {
+                    Ok(svg) => _ = qr.try_set(svg),
+                    Err(_) => _ = qr_unavailable.try_set(true),
                 }
             });
         }
@@ -60,7 +64,13 @@ pub fn ShareDialog(link: String) -> impl IntoView {
                     } />
                     <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
                 </div>
-                <figure class="qr" role="img" aria-label="QR code of the invite link" inner_html=move || qr.get()></figure>
+                <Show when=move || qr_unavailable.get()>
+                    <p id="qr-unavailable" class="hint" role="status">
+                        "The QR code could not be loaded (no connection). Copy the link instead, or open the invite again later."
+                    </p>
+                </Show>
+                <figure class="qr" role="img" aria-label="QR code of the invite link" hidden=move || qr_unavailable.get()
+                    inner_html=move || qr.get()></figure>
             </div>
         </section>
     }
