@@ -80,12 +80,7 @@ pub async fn fetch(handle: &FileHandle, t: &TransferHandle, purpose: Purpose) ->
         Purpose::Save => Spool::for_saving(handle.size, count).await,
     };
     match fetch_into(handle, t, &keys, access, &manifest, &key, &spool).await {
-        Ok(()) => {
-            let name = spool.file_name();
-            let blob = spool.finish(&handle.mime).await;
-            Spool::forget_after_saving(name);
-            blob
-        }
+        Ok(()) => spool.finish(&handle.mime).await,
         Err(e) => {
             spool.discard().await;
             Err(e)

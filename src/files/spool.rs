@@ -75,13 +75,17 @@ impl Spool {
         }
     }
 
-    /// The whole file, typed `mime`: only once every check has passed.
+    /// The whole file, typed `mime`: only once every check has passed. A file on disk is
+    /// deleted [`KEEP_SAVED`] later, once the browser has copied it out.
     pub async fn finish(self, mime: &str) -> Result<web_sys::Blob, String> {
         let options = web_sys::BlobPropertyBag::new();
         options.set_type(mime);
         let parts: Array = match self {
             Spool::Memory(parts) => parts.into_inner().into_iter().flatten().collect(),
-            Spool::Disk(disk) => Array::of1(&disk.close().await?.into()),
+            Spool::Disk(disk) => {
+                delete_later(disk.name.clone());
+                Array::of1(&disk.close().await?.into())
+            }
         };
         // A Blob made of Blobs refers to them: nothing is copied, a disk file stays on disk.
         web_sys::Blob::new_with_blob_sequence_and_options(&parts, &options)
@@ -96,24 +100,23 @@ impl Spool {
         }
     }
 
-    /// Deletes the spool file of a saved download after [`KEEP_SAVED`] (nothing for memory).
-    pub fn forget_after_saving(name: Option<String>) {
-        let Some(name) = name else { return };
-        leptos::task::spawn_local(async move {
-            gloo_timers::future::sleep(KEEP_SAVED).await;
-            if let Ok(directory) = spool_directory().await {
-                let _ = JsFuture::from(directory.remove_entry(&name)).await;
-            }
-        });
-    }
-
-    /// The name of the spool file (disk spools), for [`Spool::forget_after_saving`].
+    /// The name of the spool file (disk spools).
     pub fn file_name(&self) -> Option<String> {
         match self {
             Spool::Memory(_) => None,
             Spool::Disk(disk) => Some(disk.name.clone()),
         }
     }
+}
+
+/// Deletes the spool file `name` of a saved download after [`KEEP_SAVED`].
+fn delete_later(name: String) {
+    wasm_bindgen_futures::spawn_local(async move {
+        gloo_timers::future::sleep(KEEP_SAVED).await;
+        if let Ok(directory) = spool_directory().await {
+            let _ = JsFuture::from(directory.remove_entry(&name)).await;
+        }
+    });
 }
 
 impl DiskSpool {
@@ -171,13 +174,17 @@ pub async fn remove_all() -> Result<(), String> {
 
 /// The root of the origin private file system, where the browser has one.
 async fn origin_root() -> Result<web_sys::FileSystemDirectoryHandle, String> {
+    awaited(storage_with("getDirectory")?.get_directory()).await
+}
+
+/// `navigator.storage`, if it has `method` (WebKitGTK has no `navigator.storage` at all).
+fn storage_with(method: &str) -> Result<web_sys::StorageManager, String> {
     let navigator = web_sys::window().ok_or("no window")?.navigator();
     let storage = Reflect::get(&navigator, &"storage".into()).map_err(describe)?;
-    if !has_method(&storage, "getDirectory") {
-        return Err("no origin private file system".into());
+    if !has_method(&storage, method) {
+        return Err(format!("no navigator.storage.{method}"));
     }
-    let storage: web_sys::StorageManager = storage.unchecked_into();
-    awaited(storage.get_directory()).await
+    Ok(storage.unchecked_into())
 }
 
 /// The spool's directory in the origin private file system (created on first use).
@@ -190,13 +197,8 @@ async fn spool_directory() -> Result<web_sys::FileSystemDirectoryHandle, String>
 
 /// Bytes the origin may still store (`navigator.storage.estimate()`).
 async fn free_quota() -> Result<f64, String> {
-    let navigator = web_sys::window().ok_or("no window")?.navigator();
-    let storage = Reflect::get(&navigator, &"storage".into()).map_err(describe)?;
-    if !has_method(&storage, "estimate") {
-        return Err("no storage estimate".into());
-    }
-    let storage: web_sys::StorageManager = storage.unchecked_into();
-    let estimate = JsFuture::from(storage.estimate().map_err(describe)?).await.map_err(describe)?;
+    let estimate = storage_with("estimate")?.estimate().map_err(describe)?;
+    let estimate = JsFuture::from(estimate).await.map_err(describe)?;
     let number = |key: &str| Reflect::get(&estimate, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
     Ok(number("quota") - number("usage"))
 }
